@@ -1,0 +1,53 @@
+"""Cryptography of the appliance: canonical JSON, keys and did:key, sealed data, signed
+envelopes, verifiable credentials (and the evidence log's Merkle tree and checkpoints).
+
+Each block below re-exports one module's public names; add a block per module.
+"""
+
+from appliance.crypto.jcs import MAX_SAFE_INTEGER, canonical, sha256
+from appliance.crypto.keys import (
+    SigningKey,
+    box_public_key_from_did,
+    did_from_public_key,
+    multibase_decode,
+    multibase_encode,
+    public_key_from_did,
+    verify,
+)
+from appliance.crypto.sealed import seal, unseal
+from appliance.crypto.envelope import (
+    decode as decode_envelope,
+    encode as encode_envelope,
+    format_ts,
+    open_body,
+    seal_body,
+    sign_envelope,
+    verify_envelope,
+)
+from appliance.crypto.vc import sign_credential, verify_credential
+from appliance.crypto.merkle import (
+    EMPTY_ROOT,
+    HASH_SIZE,
+    MemoryTree,
+    consistency_proof,
+    inclusion_proof,
+    leaf_hash,
+    node_hash,
+    root_from_leaf_hashes,
+    stored_hash_count,
+    stored_hash_index,
+    stored_hashes_for_append,
+    tree_hash,
+    verify_consistency,
+    verify_inclusion,
+)
+from appliance.crypto.checkpoint import (
+    Checkpoint,
+    add_signature,
+    key_id,
+    open_checkpoint,
+    open_note,
+    parse_verifier_key,
+    sign_note,
+    verifier_key,
+)

@@ -1,0 +1,310 @@
+"""The signed message envelope of the space protocol.
+
+::
+
+    {"v": 1, "type": "...", "id": "...", "space": "...", "from": "did:key:...",
+     "kid": "did:key:...", "to": "did:key:..." | null, "seq": 7,
+     "ts": "2026-11-22T10:00:00.123Z", "body": <any JSON>, "sig": "<base64url>"}
+
+``from`` is the sender's node id (its inception DID, stable across key rotations); ``kid`` is
+the did:key of the key that signed (equal to ``from`` until the node rotates its key).
+``sig`` is the Ed25519 signature over the RFC 8785 bytes of every other field, ``v`` included,
+in base64url without padding. A direct message's body may be sealed to the recipient:
+``{"sealed": "<base64>"}`` (see :func:`seal_body`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from appliance.crypto import sealed
+from appliance.crypto.jcs import MAX_SAFE_INTEGER, canonical
+from appliance.crypto.keys import SIGNATURE_SIZE, SigningKey, public_key_from_did, verify
+from appliance.errors import BadSignature, MalformedDid, MalformedMessage
+
+VERSION = 1
+MAX_SIZE = 256 * 1024
+FIELDS = ("v", "type", "id", "space", "from", "kid", "to", "seq", "ts", "body", "sig")
+MAX_TEXT = 256  # longest type, id or space we accept
+_TS_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z", re.ASCII)
+
+KeyResolver = Callable[[str, str], bytes]
+"""``resolve_key(from_did, kid) -> public key bytes``; raises if ``kid`` is not ``from``'s key."""
+
+
+# --- building and checking -------------------------------------------------------------------
+
+
+def sign_envelope(
+    key: SigningKey,
+    *,
+    from_did: str,
+    type: str,  # noqa: A002 - the protocol's field name
+    space: str,
+    to: str | None,
+    seq: int,
+    body: object,
+    ts: str | None = None,
+    id: str | None = None,  # noqa: A002 - the protocol's field name
+) -> dict:
+    """Build and sign an envelope; ``kid`` is ``key``'s did:key.
+
+    ``ts`` defaults to now (UTC, milliseconds) and ``id`` to 128 random bits in hex; pass them
+    for deterministic output. Raises ``ValueError`` if a field would make a malformed envelope.
+    """
+    env = {
+        "v": VERSION,
+        "type": type,
+        "id": id if id is not None else secrets.token_hex(16),
+        "space": space,
+        "from": from_did,
+        "kid": key.did,
+        "to": to,
+        "seq": seq,
+        "ts": ts if ts is not None else format_ts(datetime.now(timezone.utc)),
+        "body": body,
+    }
+    problem = _field_problem(env, signed=False)
+    if problem:
+        raise ValueError(problem)
+    env["sig"] = _b64url_encode(key.sign(canonical(env)))
+    return env
+
+
+def verify_envelope(env: dict, resolve_key: KeyResolver | None = None) -> dict:
+    """Check an envelope's shape and signature and return it.
+
+    ``resolve_key(from_did, kid)`` returns the public key that ``kid`` names for node
+    ``from_did`` (after checking it belongs to that node). The default accepts only
+    ``kid == from`` and takes the key from the DID.
+
+    Raises ``MalformedMessage`` (naming the field) for a wrong shape or version, and
+    ``BadSignature`` if the signature does not verify.
+    """
+    if not isinstance(env, dict):
+        raise MalformedMessage("the message is not a JSON object")
+    version = env.get("v")
+    if isinstance(version, int) and not isinstance(version, bool) and version != VERSION:
+        raise MalformedMessage(
+            f"unsupported envelope version {version} (this node reads version {VERSION})"
+        )
+    problem = _field_problem(env, signed=True)
+    if problem:
+        raise MalformedMessage(problem)
+    unsigned = {name: env[name] for name in FIELDS if name != "sig"}
+    what = f"message {env['id']} from {env['from']}"
+    resolve = resolve_key or _own_key
+    public_key = resolve(env["from"], env["kid"])
+    verify(public_key, canonical(unsigned), _b64url_decode(env["sig"]), what=what)
+    return env
+
+
+def format_ts(moment: datetime) -> str:
+    """RFC 3339 UTC timestamp with milliseconds: ``2026-11-22T10:00:00.123Z``."""
+    utc = moment.astimezone(timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def _own_key(from_did: str, kid: str) -> bytes:
+    """Default resolver: the message must be signed by the key the node id was made from."""
+    if kid != from_did:
+        raise BadSignature(f"a message from {from_did} (signed by {kid}, not a known key of it)")
+    return public_key_from_did(kid)
+
+
+def _field_problem(env: dict, *, signed: bool) -> str | None:
+    """Describe what is wrong with the envelope's fields, or return None if nothing is."""
+    expected = set(FIELDS) if signed else set(FIELDS) - {"sig"}
+    unknown = sorted(set(env) - expected)
+    if unknown:
+        return f"unknown field {unknown[0]!r} in the envelope"
+    missing = [name for name in FIELDS if name in expected and name not in env]
+    if missing:
+        return f"field {missing[0]!r} is missing from the envelope"
+    for name, check in _CHECKS.items():
+        if name in expected:
+            problem = check(env[name])
+            if problem:
+                return f"field {name!r} {problem}"
+    return None
+
+
+def _check_version(value: object) -> str | None:
+    if not _is_int(value):
+        return "must be an integer"
+    if value != VERSION:
+        return f"has unsupported envelope version {value}"
+    return None
+
+
+def _check_text(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be a non-empty string"
+    if len(value) > MAX_TEXT:
+        return f"is longer than {MAX_TEXT} characters"
+    return None
+
+
+def _check_did(value: object) -> str | None:
+    if not isinstance(value, str):
+        return "must be a did:key string"
+    try:
+        public_key_from_did(value)
+    except MalformedDid:
+        return "is not a valid did:key of an Ed25519 key"
+    return None
+
+
+def _check_to(value: object) -> str | None:
+    return None if value is None else _check_did(value)
+
+
+def _check_seq(value: object) -> str | None:
+    if not _is_int(value) or not 0 <= value <= MAX_SAFE_INTEGER:
+        return f"must be an integer from 0 to {MAX_SAFE_INTEGER}"
+    return None
+
+
+def _check_ts(value: object) -> str | None:
+    if not isinstance(value, str) or not _TS_RE.fullmatch(value):
+        return "must be an RFC 3339 UTC time with milliseconds, like 2026-11-22T10:00:00.123Z"
+    try:
+        datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ")
+    except ValueError:
+        return "is not a real date and time"
+    return None
+
+
+def _check_body(value: object) -> str | None:
+    try:
+        canonical(value)
+    except ValueError as exc:
+        return f"cannot be canonicalised: {exc}"
+    return None
+
+
+def _check_sig(value: object) -> str | None:
+    if not isinstance(value, str):
+        return "must be a base64url string"
+    try:
+        raw = _b64url_decode(value)
+    except ValueError:
+        return "is not valid base64url without padding"
+    if len(raw) != SIGNATURE_SIZE:
+        return f"must encode {SIGNATURE_SIZE} bytes"
+    return None
+
+
+_CHECKS = {
+    "v": _check_version,
+    "type": _check_text,
+    "id": _check_text,
+    "space": _check_text,
+    "from": _check_did,
+    "kid": _check_did,
+    "to": _check_to,
+    "seq": _check_seq,
+    "ts": _check_ts,
+    "body": _check_body,
+    "sig": _check_sig,
+}
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode(text: str) -> bytes:
+    """Strict base64url without padding: one spelling per byte string."""
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", text) or len(text) % 4 == 1:
+        raise ValueError("not base64url without padding")
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64url_encode(raw) != text:  # non-zero trailing bits
+        raise ValueError("not canonical base64url")
+    return raw
+
+
+# --- wire form -------------------------------------------------------------------------------
+
+
+def encode(env: dict) -> bytes:
+    """The bytes to publish: canonical JSON of the whole envelope."""
+    return canonical(env)
+
+
+def decode(data: bytes, max_size: int = MAX_SIZE) -> dict:
+    """Parse received bytes into an envelope dict (not yet verified: call verify_envelope).
+
+    Raises ``MalformedMessage`` for data over ``max_size`` bytes, invalid UTF-8 or JSON,
+    duplicate keys, NaN/Infinity, or a JSON value that is not an object.
+    """
+    if len(data) > max_size:
+        raise MalformedMessage(
+            f"the message is {len(data)} bytes, more than the limit of {max_size}"
+        )
+    obj = _strict_json(bytes(data), what="the message")
+    if not isinstance(obj, dict):
+        raise MalformedMessage("the message is not a JSON object")
+    return obj
+
+
+def _strict_json(data: bytes, *, what: str) -> object:
+    try:
+        return json.loads(
+            data.decode("utf-8"),
+            object_pairs_hook=_no_duplicate_keys,
+            parse_constant=_no_constant,
+        )
+    except (UnicodeDecodeError, json.JSONDecodeError, _JunkJson) as exc:
+        raise MalformedMessage(f"{what} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise MalformedMessage(f"{what} is nested too deeply") from None
+
+
+class _JunkJson(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise _JunkJson("an object has a repeated key")
+    return obj
+
+
+def _no_constant(name: str) -> object:
+    raise _JunkJson(f"{name} is not allowed")
+
+
+# --- sealed bodies ---------------------------------------------------------------------------
+
+
+def seal_body(body: object, recipient_did: str) -> dict:
+    """Encrypt ``body`` (any JSON value) to ``recipient_did``: ``{"sealed": "<base64>"}``."""
+    ciphertext = sealed.seal(canonical(body), recipient_did)
+    return {"sealed": base64.b64encode(ciphertext).decode("ascii")}
+
+
+def open_body(env: dict, key: SigningKey) -> object:
+    """Decrypt the sealed body of a (verified) envelope addressed to ``key``.
+
+    Raises ``MalformedMessage`` if the body is not sealed, not for this key, or damaged.
+    """
+    body = env.get("body")
+    if not isinstance(body, dict) or set(body) != {"sealed"} or not isinstance(body["sealed"], str):
+        raise MalformedMessage("the message body is not a sealed body")
+    try:
+        ciphertext = base64.b64decode(body["sealed"], validate=True)
+    except binascii.Error:
+        raise MalformedMessage("the sealed body is not valid base64") from None
+    return _strict_json(sealed.unseal(ciphertext, key), what="the sealed body")

@@ -1,0 +1,49 @@
+"""Encrypt bytes to a node, knowing only its did:key.
+
+Format (version 1)::
+
+    0x01 || SealedBox(X25519 key of the recipient's did:key).encrypt(0x01 || plaintext)
+
+The version byte is repeated inside the ciphertext so it is authenticated too: changing the
+outer byte cannot make a reader treat the ciphertext as another format. A sealed box is
+anonymous (the sender is not identified); the signed envelope around it says who sent it.
+"""
+
+from __future__ import annotations
+
+import nacl.exceptions
+import nacl.public
+
+from appliance.crypto.keys import SigningKey, box_public_key_from_did
+from appliance.errors import MalformedMessage
+
+VERSION = 1
+_HEADER = bytes([VERSION])
+
+
+def seal(plaintext: bytes, recipient_did: str) -> bytes:
+    """Encrypt ``plaintext`` so only the holder of ``recipient_did``'s key can read it."""
+    box = nacl.public.SealedBox(box_public_key_from_did(recipient_did))
+    return _HEADER + box.encrypt(_HEADER + bytes(plaintext))
+
+
+def unseal(ciphertext: bytes, key: SigningKey) -> bytes:
+    """Decrypt data sealed to ``key``'s did:key.
+
+    Raises ``MalformedMessage`` for an unknown format version, data sealed to another node,
+    or data changed in transit.
+    """
+    if not ciphertext:
+        raise MalformedMessage("the sealed data is empty")
+    if ciphertext[0] != VERSION:
+        raise MalformedMessage(f"sealed data has unsupported format version {ciphertext[0]}")
+    box = nacl.public.SealedBox(key.box_private_key())
+    try:
+        inner = box.decrypt(bytes(ciphertext[1:]))
+    except nacl.exceptions.CryptoError:
+        raise MalformedMessage(
+            "sealed data cannot be opened: it was encrypted for another node or changed in transit"
+        ) from None
+    if inner[:1] != _HEADER:
+        raise MalformedMessage("sealed data has a mismatched inner format version")
+    return inner[1:]

@@ -1,0 +1,1 @@
+"""Pure data: dataclasses, enums and state tables. No I/O here."""

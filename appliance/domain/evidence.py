@@ -1,0 +1,77 @@
+"""Evidence log entries: what happened, who did it, to what, when, and the hash of the details."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+
+from appliance.crypto.jcs import canonical
+
+ENTRY_VERSION = 1
+
+
+class Action(StrEnum):
+    """The kinds of state change that leave evidence. Later features add their own."""
+
+    NODE_CREATED = "node.created"
+    KEY_ROTATED = "identity.key_rotated"
+    PASSPHRASE_CHANGED = "store.passphrase_changed"
+    BACKUP_CREATED = "store.backup_created"
+    STORE_RESTORED = "store.restored"
+    SETTINGS_CHANGED = "settings.changed"
+    CHECKPOINT_IMPORTED = "evidence.checkpoint_imported"
+
+
+@dataclass(frozen=True)
+class EvidenceEntry:
+    index: int
+    ts: str
+    actor: str
+    action: str
+    subject: str
+    payload_hash: bytes
+    payload: dict | None = None
+
+    def leaf_data(self) -> bytes:
+        """The bytes that go into the Merkle tree (RFC 8785 JSON; the version is inside)."""
+        return canonical(
+            {
+                "v": ENTRY_VERSION,
+                "index": self.index,
+                "ts": self.ts,
+                "actor": self.actor,
+                "action": self.action,
+                "subject": self.subject,
+                "payload_hash": self.payload_hash.hex(),
+            }
+        )
+
+    def to_json(self) -> dict:
+        data = {
+            "index": self.index,
+            "ts": self.ts,
+            "actor": self.actor,
+            "action": self.action,
+            "subject": self.subject,
+            "payload_hash": self.payload_hash.hex(),
+        }
+        if self.payload is not None:
+            data["payload"] = self.payload
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict) -> EvidenceEntry:
+        return cls(
+            index=int(data["index"]),
+            ts=str(data["ts"]),
+            actor=str(data["actor"]),
+            action=str(data["action"]),
+            subject=str(data["subject"]),
+            payload_hash=bytes.fromhex(data["payload_hash"]),
+            payload=data.get("payload"),
+        )
+
+
+def payload_hash(payload: dict | None) -> bytes:
+    return hashlib.sha256(canonical(payload if payload is not None else {})).digest()

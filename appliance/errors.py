@@ -1,0 +1,193 @@
+"""One error tree for everything a user can be told.
+
+Each class's docstring is its English message template (``{}`` placeholders, filled in order from
+the constructor arguments); the Chinese text lives in ``assets/i18n/zh_CN.json`` under
+``error.<ClassName>``. Every class has its own exit code so scripts on edge boxes can tell them
+apart. A bug is never caught as one of these: they are for things the user can act on.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from appliance import i18n
+
+
+class ApplianceError(Exception):
+    """Something went wrong: {}"""
+
+    exit_code = 1
+
+    def template(self, lang: str | None = None) -> str:
+        lang = lang or i18n.get_lang()
+        text = i18n.lookup(f"error.{type(self).__name__}", lang) if lang != "en" else None
+        return text or inspect.cleandoc(type(self).__doc__ or "{}")
+
+    def message(self, lang: str | None = None) -> str:
+        template = self.template(lang)
+        try:
+            return template.format(*self.args)
+        except (IndexError, KeyError):
+            return template + " " + " ".join(map(str, self.args))
+
+    def __str__(self) -> str:
+        return self.message("en")
+
+
+# --- configuration and input -----------------------------------------------------------------
+
+
+class ConfigError(ApplianceError):
+    """The configuration is not valid: {}. Fix the setting and try again."""
+
+    exit_code = 10
+
+
+class KeySourceError(ApplianceError):
+    """Cannot read the store key: {}. Check the key file, environment variable or systemd credential."""
+
+    exit_code = 11
+
+
+class PassphraseMismatch(ApplianceError):
+    """The two passphrases you typed are different. Type the same passphrase twice."""
+
+    exit_code = 12
+
+
+class PassphraseTooShort(ApplianceError):
+    """The passphrase is too short: use at least {} characters."""
+
+    exit_code = 13
+
+
+class NoPassphrase(ApplianceError):
+    """No passphrase was given and there is no terminal to ask for one. Use --key-file, --key-env or a systemd credential."""
+
+    exit_code = 14
+
+
+# --- the encrypted store ---------------------------------------------------------------------
+
+
+class StoreError(ApplianceError):
+    """The local store has a problem: {}"""
+
+    exit_code = 20
+
+
+class StoreNotFound(StoreError):
+    """No node store at {}. Run `dsnode init` first, or point --home at the right folder."""
+
+    exit_code = 21
+
+
+class StoreExists(StoreError):
+    """A node store already exists at {}. Choose another folder, or use the existing node."""
+
+    exit_code = 22
+
+
+class WrongPassphrase(StoreError):
+    """The passphrase is wrong, or the store key does not match this store. Nothing was changed; try again."""
+
+    exit_code = 23
+
+
+class StoreFromFuture(StoreError):
+    """This store was written by a newer dsnode (schema {}, this version understands up to {}). Install the newer version to open it."""
+
+    exit_code = 24
+
+
+class StoreCorrupt(StoreError):
+    """The store at {} is damaged: {}. Restore it from a backup with `dsnode restore`."""
+
+    exit_code = 25
+
+
+class StoreBusy(StoreError):
+    """The store is busy in another program (the desktop app or the daemon). Close it or wait, then try again."""
+
+    exit_code = 26
+
+
+class BackupInvalid(StoreError):
+    """The backup file {} cannot be used: {}. Nothing was restored."""
+
+    exit_code = 27
+
+
+class StoreIOError(StoreError):
+    """The store at {} could not be read or written: {}. Check free disk space and the disk, then try again."""
+
+    exit_code = 28
+
+
+# --- crypto and messages ---------------------------------------------------------------------
+
+
+class CryptoError(ApplianceError):
+    """A signature or key check failed: {}"""
+
+    exit_code = 30
+
+
+class BadSignature(CryptoError):
+    """The signature on {} is not valid. The data was changed or was not signed by who it claims."""
+
+    exit_code = 31
+
+
+class MalformedDid(CryptoError):
+    """{} is not a valid did:key identifier of an Ed25519 key."""
+
+    exit_code = 32
+
+
+class CredentialInvalid(CryptoError):
+    """The credential cannot be accepted: {}"""
+
+    exit_code = 33
+
+
+class MalformedMessage(CryptoError):
+    """A message could not be read: {}"""
+
+    exit_code = 34
+
+
+# --- identity --------------------------------------------------------------------------------
+
+
+class IdentityError(ApplianceError):
+    """The node identity has a problem: {}"""
+
+    exit_code = 40
+
+
+# --- evidence --------------------------------------------------------------------------------
+
+
+class EvidenceError(ApplianceError):
+    """The evidence log has a problem: {}"""
+
+    exit_code = 50
+
+
+class EvidenceWriteFailed(EvidenceError):
+    """The evidence record could not be written ({}), so the action was not carried out. Check free disk space and try again."""
+
+    exit_code = 51
+
+
+class EvidenceTampered(EvidenceError):
+    """The evidence log does not verify: {}. It was changed after it was written; keep the store for investigation and restore from a backup."""
+
+    exit_code = 52
+
+
+class BundleInvalid(EvidenceError):
+    """The evidence bundle {} does not verify: {}"""
+
+    exit_code = 53

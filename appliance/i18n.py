@@ -1,0 +1,71 @@
+"""User-facing text in zh_CN (the default) and English.
+
+Catalogs are flat JSON files in ``assets/i18n/{lang}.json``. Error templates are the docstrings of
+the classes in :mod:`appliance.errors` (English) with their Chinese text under ``error.<Class>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from functools import lru_cache
+
+from appliance.resources import assets_dir
+
+LANGS = ("zh_CN", "en")
+DEFAULT_LANG = "zh_CN"
+
+_current: str | None = None
+
+
+def normalize(lang: str | None) -> str | None:
+    """Map a locale string such as ``en_US.UTF-8`` or ``zh-CN`` to one of :data:`LANGS`."""
+    if not lang:
+        return None
+    code = lang.split(".")[0].replace("-", "_").lower()
+    if code in ("c", "posix"):
+        return None
+    if code.startswith("en"):
+        return "en"
+    if code.startswith("zh"):
+        return "zh_CN"
+    return None
+
+
+def detect_lang(env: Mapping[str, str] | None = None) -> str:
+    """The language the user's locale asks for, zh_CN when it names neither language."""
+    env = os.environ if env is None else env
+    for var in ("DSNODE_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        for part in env.get(var, "").split(":"):
+            lang = normalize(part)
+            if lang:
+                return lang
+    return DEFAULT_LANG
+
+
+def set_lang(lang: str | None) -> None:
+    global _current
+    _current = normalize(lang) if lang else None
+
+
+def get_lang() -> str:
+    return _current or detect_lang()
+
+
+@lru_cache(maxsize=None)
+def catalog(lang: str) -> dict[str, str]:
+    path = assets_dir() / "i18n" / f"{lang}.json"
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def lookup(key: str, lang: str | None = None) -> str | None:
+    return catalog(lang or get_lang()).get(key)
+
+
+def t(key: str, *args: object, lang: str | None = None, **kwargs: object) -> str:
+    """Translate ``key`` and format it; falls back to English, then to the key itself."""
+    lang = lang or get_lang()
+    text = lookup(key, lang) or lookup(key, "en") or key
+    return text.format(*args, **kwargs) if (args or kwargs) else text

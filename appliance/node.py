@@ -1,0 +1,165 @@
+"""The Node: builds and wires the services over one store. The one object the GUI and daemon hold."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from appliance.clock import Clock, SystemClock, rfc3339
+from appliance.domain.evidence import Action
+from appliance.errors import ApplianceError, EvidenceWriteFailed
+from appliance.events import EventBus
+from appliance.services.evidence import EvidenceLog, append_entry
+from appliance.services.evidence_audit import AuditReport, audit_log
+from appliance.services.evidence_bundle import write_bundle
+from appliance.services.identity import IdentityService, KeyRing
+from appliance.storage import KdfParams, Store
+
+log = logging.getLogger(__name__)
+
+KDF_PROFILES = {
+    "moderate": KdfParams.default,
+    "interactive": lambda: KdfParams(opslimit=2, memlimit=64 * 1024 * 1024),
+    "minimum": KdfParams.fast,
+}
+
+
+@dataclass(frozen=True)
+class NodeStatus:
+    did: str
+    name: str
+    org: str
+    created: str
+    key_seq: int
+    key_did: str
+    home: str
+    schema_version: int
+    evidence_entries: int
+    checkpoint_size: int | None
+    checkpoint_time: str | None
+
+
+class Node:
+    """A dsnode node: identity, evidence and (as features arrive) catalog, contracts, sync."""
+
+    def __init__(self, home: Path, store: Store, *, clock: Clock | None = None, bus: EventBus | None = None) -> None:
+        self.home = Path(home)
+        self.store = store
+        self.clock = clock or SystemClock()
+        self.bus = bus or EventBus()
+        self.keyring = KeyRing(store.db)
+        self.evidence = EvidenceLog(store.db, self.keyring, self.clock)
+        self.identity = IdentityService(store.db, self.keyring, self.evidence, self.clock, self.bus)
+
+    # --- lifecycle ----------------------------------------------------------------------------
+
+    @classmethod
+    def init(cls, home: Path, passphrase: bytes, *, name: str, org: str = "", kdf: KdfParams | None = None,
+             clock: Clock | None = None, bus: EventBus | None = None) -> Node:
+        """Create a store and a new identity at ``home``; the first evidence entry records it."""
+        clock = clock or SystemClock()
+        store = Store.create(Path(home), passphrase, kdf=kdf or KdfParams.default())
+        try:
+            ts = rfc3339(clock.now())
+
+            def create(conn) -> None:
+                key = KeyRing.create(conn, name=name, org=org, ts=ts)
+                append_entry(conn, ts=ts, actor=key.did, action=Action.NODE_CREATED, subject=key.did,
+                             payload={"name": name, "org": org})
+
+            store.db.write(create)
+        except BaseException:
+            store.close()
+            shutil.rmtree(home, ignore_errors=True)
+            raise
+        log.info("created a new node store")
+        return cls(home, store, clock=clock, bus=bus)
+
+    @classmethod
+    def open(cls, home: Path, passphrase: bytes, *, clock: Clock | None = None, bus: EventBus | None = None) -> Node:
+        store = Store.open(Path(home), passphrase)
+        try:
+            return cls(home, store, clock=clock, bus=bus)
+        except BaseException:
+            store.close()
+            raise
+
+    @staticmethod
+    def exists(home: Path) -> bool:
+        return Store.exists(Path(home))
+
+    def close(self) -> None:
+        """Sign a final checkpoint of the evidence log and close the store."""
+        try:
+            self.evidence.checkpoint()
+        except ApplianceError as e:
+            log.warning("could not sign a checkpoint on close: %s", e.message("en"))
+        finally:
+            self.store.close()
+
+    def __enter__(self) -> Node:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- what the adapters show ---------------------------------------------------------------
+
+    def status(self) -> NodeStatus:
+        latest = self.evidence.latest_checkpoint()
+        current = self.identity.key_records()[-1]
+        return NodeStatus(
+            did=self.identity.did, name=self.identity.name, org=self.identity.org,
+            created=self.keyring.created, key_seq=current.seq, key_did=current.did, home=str(self.home),
+            schema_version=self.store.db.schema_version, evidence_entries=self.evidence.size(),
+            checkpoint_size=latest.size if latest else None, checkpoint_time=latest.created if latest else None,
+        )
+
+    # --- store maintenance --------------------------------------------------------------------
+
+    def change_passphrase(self, old: bytes, new: bytes) -> None:
+        """Re-encrypt the store under a new passphrase; evidence records that it happened."""
+        self.store.change_passphrase(new)
+        try:
+            self.evidence.record(Action.PASSPHRASE_CHANGED, self.identity.did)
+        except EvidenceWriteFailed:
+            self.store.change_passphrase(old)
+            raise
+
+    def backup(self, dest: Path):
+        info = self.store.backup(Path(dest))
+        try:
+            self.evidence.record(Action.BACKUP_CREATED, self.identity.did,
+                                 {"file": Path(dest).name, "sha256": _file_sha256(Path(dest))})
+        except EvidenceWriteFailed:
+            Path(dest).unlink(missing_ok=True)
+            raise
+        return info
+
+    @classmethod
+    def restore(cls, backup: Path, home: Path, passphrase: bytes, *, replace: bool = False,
+                clock: Clock | None = None, bus: EventBus | None = None) -> Node:
+        digest = _file_sha256(Path(backup))
+        store = Store.restore(Path(backup), Path(home), passphrase, replace=replace)
+        node = cls(home, store, clock=clock, bus=bus)
+        node.evidence.record(Action.STORE_RESTORED, node.identity.did, {"file": Path(backup).name, "sha256": digest})
+        return node
+
+    # --- evidence -----------------------------------------------------------------------------
+
+    def verify_evidence(self, extra_notes: list[str] = ()) -> AuditReport:
+        return audit_log(self.store.db, self.identity.did, self.identity.key_records(), extra_notes)
+
+    def export_evidence(self, path: Path, *, subject: str | None = None) -> int:
+        return write_bundle(Path(path), self.evidence, self.identity, subject=subject)
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -1,0 +1,190 @@
+"""The node's evidence log: append-only entries in an RFC 6962 Merkle tree, with signed checkpoints.
+
+``append`` runs inside the caller's write transaction, so an action and its evidence commit
+together or not at all: if the evidence cannot be written, the action does not happen.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from appliance.clock import Clock, rfc3339
+from appliance.crypto import checkpoint as notes
+from appliance.crypto import merkle
+from appliance.crypto.jcs import canonical
+from appliance.domain.evidence import EvidenceEntry, payload_hash
+from appliance.errors import EvidenceError, EvidenceWriteFailed
+from appliance.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+PAGE = 5000
+
+
+def origin_for(node_did: str) -> str:
+    """The checkpoint origin line of a node's log."""
+    return f"dsnode/evidence/{node_did}"
+
+
+@dataclass(frozen=True)
+class StoredCheckpoint:
+    size: int
+    root: bytes
+    note: str
+    created: str
+
+
+def read_hashes(conn, indexes: Sequence[int]) -> list[bytes]:
+    """Stored tree hashes by index, in the order asked (a DB-backed ``merkle`` reader)."""
+    if not indexes:
+        return []
+    found: dict[int, bytes] = {}
+    wanted = sorted(set(indexes))
+    for i in range(0, len(wanted), 500):
+        chunk = wanted[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for idx, h in conn.execute(f"SELECT idx, hash FROM evidence_hash WHERE idx IN ({marks})", chunk):
+            found[idx] = bytes(h)
+    missing = [i for i in indexes if i not in found]
+    if missing:
+        raise EvidenceError(f"tree hashes {missing[:5]} are missing from the store")
+    return [found[i] for i in indexes]
+
+
+def row_to_entry(row) -> EvidenceEntry:
+    idx, ts, actor, action, subject, phash, payload = row
+    return EvidenceEntry(idx, ts, actor, action, subject, bytes(phash), json.loads(payload) if payload else None)
+
+
+ENTRY_COLUMNS = "idx, ts, actor, action, subject, payload_hash, payload"
+
+
+def append_entry(conn, *, ts: str, actor: str, action: str, subject: str, payload: dict | None) -> EvidenceEntry:
+    """Append one entry to the log inside an open write transaction; raises EvidenceWriteFailed."""
+    try:
+        n = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM evidence_entry").fetchone()[0]
+        entry = EvidenceEntry(index=n, ts=ts, actor=actor, action=str(action), subject=subject,
+                              payload_hash=payload_hash(payload), payload=payload)
+        leaf = merkle.leaf_hash(entry.leaf_data())
+        new_hashes = merkle.stored_hashes_for_append(n, leaf, lambda idx: read_hashes(conn, idx))
+        first = merkle.stored_hash_count(n)
+        conn.execute(
+            f"INSERT INTO evidence_entry ({ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (n, entry.ts, entry.actor, entry.action, entry.subject, entry.payload_hash,
+             canonical(payload).decode() if payload is not None else None),
+        )
+        conn.executemany(
+            "INSERT INTO evidence_hash (idx, hash) VALUES (?, ?)",
+            [(first + i, h) for i, h in enumerate(new_hashes)],
+        )
+    except EvidenceError:
+        raise
+    except Exception as e:
+        raise EvidenceWriteFailed(f"{type(e).__name__}: {e}") from e
+    return entry
+
+
+class EvidenceLog:
+    def __init__(self, db: Database, keyring, clock: Clock) -> None:
+        self._db = db
+        self._keys = keyring
+        self._clock = clock
+        self.origin = origin_for(keyring.node_did)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def append(self, conn, *, action: str, subject: str, payload: dict | None = None, actor: str | None = None) -> EvidenceEntry:
+        """Append one entry inside the caller's open write transaction."""
+        return append_entry(conn, ts=rfc3339(self._clock.now()), actor=actor or self._keys.node_did,
+                            action=action, subject=subject, payload=payload)
+
+    def record(self, action: str, subject: str, payload: dict | None = None) -> EvidenceEntry:
+        """Append one entry in a transaction of its own."""
+        return self._db.write(lambda conn: self.append(conn, action=action, subject=subject, payload=payload))
+
+    def checkpoint(self) -> StoredCheckpoint:
+        """Sign and keep a checkpoint of the current tree (returns the latest if nothing changed)."""
+
+        def work(conn) -> StoredCheckpoint:
+            size = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM evidence_entry").fetchone()[0]
+            latest = self._latest(conn)
+            if latest and latest.size == size:
+                return latest
+            root = merkle.tree_hash(size, lambda idx: read_hashes(conn, idx))
+            body = notes.Checkpoint(self.origin, size, root).body()
+            note = notes.sign_note(body, self._keys.node_did, self._keys.signing_key().seed)
+            made = StoredCheckpoint(size, root, note, rfc3339(self._clock.now()))
+            conn.execute(
+                "INSERT INTO evidence_checkpoint (size, root, note, created) VALUES (?, ?, ?, ?)",
+                (made.size, made.root, made.note, made.created),
+            )
+            return made
+
+        return self._db.write(work)
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def size(self) -> int:
+        return self._db.read(lambda c: c.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM evidence_entry").fetchone()[0])
+
+    def entries(self, start: int = 0, stop: int | None = None, *, subject: str | None = None,
+                action: str | None = None, newest_first: bool = False) -> Iterator[EvidenceEntry]:
+        """Entries in index order (or newest first), read a page at a time."""
+        where, args = ["idx >= ?", "idx < ?"], [start, stop if stop is not None else 2**62]
+        if subject is not None:
+            where.append("subject = ?")
+            args.append(subject)
+        if action is not None:
+            where.append("action = ?")
+            args.append(action)
+        order = "DESC" if newest_first else "ASC"
+        cursor_cond = "idx < ?" if newest_first else "idx > ?"
+        last = 2**62 if newest_first else -1
+        while True:
+            sql = (f"SELECT {ENTRY_COLUMNS} FROM evidence_entry WHERE {' AND '.join(where)} AND {cursor_cond} "
+                   f"ORDER BY idx {order} LIMIT {PAGE}")
+            rows = self._db.read(lambda c: c.execute(sql, (*args, last)).fetchall())
+            yield from map(row_to_entry, rows)
+            if len(rows) < PAGE:
+                return
+            last = rows[-1][0]
+
+    def get(self, index: int) -> EvidenceEntry | None:
+        row = self._db.read(
+            lambda c: c.execute(f"SELECT {ENTRY_COLUMNS} FROM evidence_entry WHERE idx = ?", (index,)).fetchone()
+        )
+        return row_to_entry(row) if row else None
+
+    def root(self, size: int | None = None) -> bytes:
+        return self._db.read(lambda c: merkle.tree_hash(self._size_or(c, size), lambda idx: read_hashes(c, idx)))
+
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        return self._db.read(lambda c: merkle.inclusion_proof(size, index, lambda idx: read_hashes(c, idx)))
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        return self._db.read(lambda c: merkle.consistency_proof(new_size, old_size, lambda idx: read_hashes(c, idx)))
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        return self._db.read(self._latest)
+
+    def checkpoints(self) -> list[StoredCheckpoint]:
+        rows = self._db.read(
+            lambda c: c.execute("SELECT size, root, note, created FROM evidence_checkpoint ORDER BY size").fetchall()
+        )
+        return [StoredCheckpoint(s, bytes(r), n, t) for s, r, n, t in rows]
+
+    @staticmethod
+    def _latest(conn) -> StoredCheckpoint | None:
+        row = conn.execute(
+            "SELECT size, root, note, created FROM evidence_checkpoint ORDER BY size DESC LIMIT 1"
+        ).fetchone()
+        return StoredCheckpoint(row[0], bytes(row[1]), row[2], row[3]) if row else None
+
+    @staticmethod
+    def _size_or(conn, size: int | None) -> int:
+        if size is not None:
+            return size
+        return conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM evidence_entry").fetchone()[0]

@@ -1,0 +1,1 @@
+"""Headless adapter: the `dsnode` command line (and, later, the daemon and watch folders)."""

@@ -1,0 +1,163 @@
+"""Handlers of the `dsnode` commands: each opens the node, calls the `Node` API, prints the result."""
+
+from __future__ import annotations
+
+import json
+import socket
+from dataclasses import asdict
+from pathlib import Path
+
+from appliance import i18n
+from appliance.errors import EvidenceTampered, StoreExists, StoreNotFound
+from appliance.node import KDF_PROFILES, Node
+from appliance.settings import Settings
+from appliance.storage.keysource import KeyFile
+from edge.secrets import current_passphrase, new_passphrase
+
+t = i18n.t
+
+
+def open_node(settings: Settings, passphrase: bytes | None = None) -> Node:
+    if not Node.exists(settings.home):
+        raise StoreNotFound(settings.home)
+    return Node.open(settings.home, passphrase if passphrase is not None else current_passphrase(settings))
+
+
+def init(args, settings: Settings) -> int:
+    if Node.exists(settings.home):
+        raise StoreExists(settings.home)
+    passphrase = new_passphrase(settings)
+    kdf = KDF_PROFILES[args.kdf or settings.kdf_profile]()
+    name = args.name or settings.node_name or socket.gethostname()
+    with Node.init(settings.home, passphrase, name=name, org=args.org, kdf=kdf) as node:
+        print(t("init.done", node.identity.did, settings.home))
+    return 0
+
+
+def status(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        st = node.status()
+    if args.json:
+        print(json.dumps(asdict(st), ensure_ascii=False, indent=2))
+        return 0
+    rows = [
+        (t("status.name"), st.name), (t("status.org"), st.org or "-"), (t("status.did"), st.did),
+        (t("status.key"), f"#{st.key_seq} {st.key_did}"), (t("status.created"), st.created),
+        (t("status.home"), st.home), (t("status.schema"), str(st.schema_version)),
+        (t("status.evidence"), str(st.evidence_entries)),
+        (t("status.checkpoint"), f"{st.checkpoint_size} @ {st.checkpoint_time}" if st.checkpoint_size is not None else "-"),
+    ]
+    _table(rows)
+    return 0
+
+
+def _table(rows: list[tuple[str, str]]) -> None:
+    width = max(_display_width(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key}{' ' * (width - _display_width(key))}  {value}")
+
+
+def _display_width(text: str) -> int:
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
+
+
+def evidence_list(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        entries = []
+        for entry in node.evidence.entries(subject=args.subject, newest_first=True):
+            entries.append(entry)
+            if len(entries) >= args.limit:
+                break
+    if args.json:
+        print(json.dumps([e.to_json() for e in entries], ensure_ascii=False, indent=2))
+        return 0
+    for e in entries:
+        print(f"{e.index:>6}  {e.ts}  {e.action:<28} {e.subject}")
+    if not entries:
+        print(t("evidence.empty"))
+    return 0
+
+
+def evidence_verify(args, settings: Settings) -> int:
+    extra = [_read_text(p) for p in args.checkpoint]
+    with open_node(settings) as node:
+        report = node.verify_evidence(extra)
+    if not report.ok:
+        for problem in report.problems:
+            print(f"  - {problem}")
+        raise EvidenceTampered(report.problems[0])
+    print(t("evidence.verified", report.size, report.checkpoints))
+    return 0
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise EvidenceTampered(f"cannot read checkpoint file {path}: {e}") from None
+
+
+def evidence_export(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        count = node.export_evidence(args.file, subject=args.subject)
+    print(t("evidence.exported", count, args.file))
+    return 0
+
+
+def evidence_checkpoint(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        note = node.evidence.checkpoint().note
+    if args.out:
+        args.out.write_text(note, encoding="utf-8")
+        print(t("evidence.checkpoint_saved", args.out))
+    else:
+        print(note, end="")
+    return 0
+
+
+def identity_show(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        print(node.identity.did)
+        for rec in node.identity.key_records():
+            state = t("identity.retired", rec.retired) if rec.retired else t("identity.current")
+            print(f"  #{rec.seq} {rec.did} ({state})")
+    return 0
+
+
+def identity_rotate(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        record = node.identity.rotate_key()
+    print(t("identity.rotated", record.seq, record.did))
+    return 0
+
+
+def passphrase_change(args, settings: Settings) -> int:
+    if not Node.exists(settings.home):
+        raise StoreNotFound(settings.home)
+    old = current_passphrase(settings)
+    with open_node(settings, old) as node:
+        source = KeyFile(args.new_key_file) if args.new_key_file else None
+        new = new_passphrase(settings, source, use_configured=False)
+        node.change_passphrase(old, new)
+    print(t("passphrase.changed"))
+    return 0
+
+
+def backup(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        node.backup(args.file)
+    print(t("backup.done", args.file))
+    return 0
+
+
+def restore(args, settings: Settings) -> int:
+    passphrase = current_passphrase(settings)
+    with Node.restore(args.file, settings.home, passphrase, replace=args.replace) as node:
+        print(t("restore.done", args.file, node.identity.did, settings.home))
+    return 0
+
+
+def demo(args, settings: Settings) -> int:
+    from edge.demo import run_demo
+
+    return run_demo(keep=args.keep)

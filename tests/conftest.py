@@ -1,0 +1,61 @@
+"""Shared test fixtures.
+
+Autouse guards (after python-zeroconf's and magic-wormhole's): a test fails if it leaves a thread
+running or logs an error nobody looked at. A test that expects error logs takes ``observed_errors``
+and asserts on them.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports PySide6
+
+import pytest  # noqa: E402
+
+
+class _ErrorCollector(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def _no_unobserved_error_logs(request):
+    collector = _ErrorCollector()
+    root = logging.getLogger()
+    root.addHandler(collector)
+    request.node._error_collector = collector
+    try:
+        yield
+    finally:
+        root.removeHandler(collector)
+    if collector.records and not getattr(request.node, "_errors_observed", False):
+        lines = "\n".join(f"{r.name}: {r.getMessage()}" for r in collector.records[:5])
+        pytest.fail(f"test logged {len(collector.records)} unexpected error(s):\n{lines}")
+
+
+@pytest.fixture
+def observed_errors(request) -> list[logging.LogRecord]:
+    """The error log records of this test; taking the fixture says the test checks them."""
+    request.node._errors_observed = True
+    return request.node._error_collector.records
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads():
+    before = set(threading.enumerate())
+    yield
+    deadline = 50
+    leaked: list[threading.Thread] = []
+    for _ in range(deadline):
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not leaked:
+            return
+        threading.Event().wait(0.1)
+    pytest.fail(f"test leaked thread(s): {', '.join(t.name for t in leaked)}")

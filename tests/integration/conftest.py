@@ -1,0 +1,19 @@
+import pytest
+
+from appliance.clock import FixedClock
+from appliance.node import Node
+from appliance.storage import KdfParams
+
+PASSPHRASE = b"correct horse battery staple"
+
+
+@pytest.fixture
+def clock():
+    return FixedClock()
+
+
+@pytest.fixture
+def node(tmp_path, clock):
+    n = Node.init(tmp_path / "node", PASSPHRASE, name="车间一号", org="示例制造", kdf=KdfParams.fast(), clock=clock)
+    yield n
+    n.close()
