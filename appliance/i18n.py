@@ -1,6 +1,7 @@
 """User-facing text in zh_CN (the default) and English.
 
-Catalogs are flat JSON files in ``assets/i18n/{lang}.json``. Error templates are the docstrings of
+Catalogs are flat JSON files in ``assets/i18n/{lang}/*.json``, one per feature (``core.json``,
+``catalog.json``, …), merged at load; a key defined twice is a bug and raises. Error templates are the docstrings of
 the classes in :mod:`appliance.errors` (English) with their Chinese text under ``error.<Class>``.
 """
 
@@ -55,9 +56,15 @@ def get_lang() -> str:
 
 @lru_cache(maxsize=None)
 def catalog(lang: str) -> dict[str, str]:
-    path = assets_dir() / "i18n" / f"{lang}.json"
-    with open(path, encoding="utf-8") as f:
-        return json.load(f)
+    merged: dict[str, str] = {}
+    for path in sorted((assets_dir() / "i18n" / lang).glob("*.json")):
+        with open(path, encoding="utf-8") as f:
+            part = json.load(f)
+        twice = set(part) & set(merged)
+        if twice:
+            raise ValueError(f"{path} defines {sorted(twice)} again")
+        merged.update(part)
+    return merged
 
 
 def lookup(key: str, lang: str | None = None) -> str | None:

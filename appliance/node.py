@@ -48,6 +48,7 @@ class Node:
     def __init__(self, home: Path, store: Store, *, clock: Clock | None = None, bus: EventBus | None = None) -> None:
         self.home = Path(home)
         self.store = store
+        self._closed = False
         self.clock = clock or SystemClock()
         self.bus = bus or EventBus()
         self.keyring = KeyRing(store.db)
@@ -92,7 +93,10 @@ class Node:
         return Store.exists(Path(home))
 
     def close(self) -> None:
-        """Sign a final checkpoint of the evidence log and close the store."""
+        """Sign a final checkpoint of the evidence log and close the store (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.evidence.checkpoint()
         except ApplianceError as e:

@@ -6,6 +6,7 @@ Every command calls the `Node` API; nothing here knows about SQL, keys or the Me
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
@@ -15,9 +16,11 @@ from pathlib import Path
 from appliance import __version__, i18n
 from appliance.errors import ApplianceError
 from appliance.settings import load_settings
-from edge import commands
 
 log = logging.getLogger(__name__)
+
+# Each module adds its command group with ``register(subparsers)``.
+COMMAND_MODULES = ("edge.cmd_node",)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,54 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--key-credential", metavar="NAME", help=t("cli.opt.key_credential"))
     parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help=t("cli.opt.log_level"))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-
-    p = sub.add_parser("init", help=t("cli.init"))
-    p.add_argument("--name", help=t("cli.opt.name"))
-    p.add_argument("--org", default="", help=t("cli.opt.org"))
-    p.add_argument("--kdf", choices=["moderate", "interactive", "minimum"], help=t("cli.opt.kdf"))
-    p.set_defaults(run=commands.init)
-
-    p = sub.add_parser("status", help=t("cli.status"))
-    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
-    p.set_defaults(run=commands.status)
-
-    ev = sub.add_parser("evidence", help=t("cli.evidence")).add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = ev.add_parser("list", help=t("cli.evidence.list"))
-    p.add_argument("--limit", type=int, default=20, help=t("cli.opt.limit"))
-    p.add_argument("--subject", help=t("cli.opt.subject"))
-    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
-    p.set_defaults(run=commands.evidence_list)
-    p = ev.add_parser("verify", help=t("cli.evidence.verify"))
-    p.add_argument("--checkpoint", type=Path, action="append", default=[], help=t("cli.opt.checkpoint"))
-    p.set_defaults(run=commands.evidence_verify)
-    p = ev.add_parser("export", help=t("cli.evidence.export"))
-    p.add_argument("file", type=Path)
-    p.add_argument("--subject", help=t("cli.opt.subject"))
-    p.set_defaults(run=commands.evidence_export)
-    p = ev.add_parser("checkpoint", help=t("cli.evidence.checkpoint"))
-    p.add_argument("--out", type=Path, help=t("cli.opt.out"))
-    p.set_defaults(run=commands.evidence_checkpoint)
-
-    idn = sub.add_parser("identity", help=t("cli.identity")).add_subparsers(dest="action", metavar="ACTION", required=True)
-    idn.add_parser("show", help=t("cli.identity.show")).set_defaults(run=commands.identity_show)
-    idn.add_parser("rotate", help=t("cli.identity.rotate")).set_defaults(run=commands.identity_rotate)
-
-    pw = sub.add_parser("passphrase", help=t("cli.passphrase")).add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = pw.add_parser("change", help=t("cli.passphrase.change"))
-    p.add_argument("--new-key-file", type=Path, help=t("cli.opt.new_key_file"))
-    p.set_defaults(run=commands.passphrase_change)
-
-    p = sub.add_parser("backup", help=t("cli.backup"))
-    p.add_argument("file", type=Path)
-    p.set_defaults(run=commands.backup)
-    p = sub.add_parser("restore", help=t("cli.restore"))
-    p.add_argument("file", type=Path)
-    p.add_argument("--replace", action="store_true", help=t("cli.opt.replace"))
-    p.set_defaults(run=commands.restore)
-
-    p = sub.add_parser("demo", help=t("cli.demo"))
-    p.add_argument("--keep", action="store_true", help=t("cli.opt.keep"))
-    p.set_defaults(run=commands.demo)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 

@@ -72,6 +72,7 @@ def test_the_key_can_come_from_a_systemd_credential(initialised, key_file, tmp_p
     creds = tmp_path / "creds"
     creds.mkdir()
     (creds / "dsnode-key").write_text(key_file.read_text())
+    (creds / "dsnode-key").chmod(0o400)
     env = initialised.env(DSNODE_KEY_CREDENTIAL="dsnode-key", CREDENTIALS_DIRECTORY=str(creds))
     del env["DSNODE_KEY_FILE"]
     assert initialised.run("status", env=env).returncode == 0
@@ -143,21 +144,23 @@ def _interactive(cli, args, answers):
     if pid == 0:
         os.chdir(ROOT)
         os.execve(sys.executable, [sys.executable, "-m", "edge", *args], env)
-    output, pending = b"", list(answers)
+    output, since_answer, pending = b"", b"", list(answers)
     while True:
         ready, _, _ = select.select([fd], [], [], 60)
         if not ready:
+            os.kill(pid, 9)
             break
         try:
             chunk = os.read(fd, 4096)
-        except OSError:
+        except OSError:  # the child closed the terminal
             break
         if not chunk:
             break
         output += chunk
-        if pending and output.rstrip().endswith(b":"):
+        since_answer += chunk
+        if pending and since_answer.rstrip().endswith((b":", "：".encode())):
             os.write(fd, pending.pop(0).encode() + b"\n")
-            output += b"\n"
+            since_answer = b""
     _, status = os.waitpid(pid, 0)
     return os.waitstatus_to_exitcode(status), output.decode(errors="replace")
 

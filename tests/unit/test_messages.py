@@ -11,7 +11,20 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _error_classes():
-    return [c for c in vars(errors).values() if isinstance(c, type) and issubclass(c, errors.ApplianceError)]
+    """Every ApplianceError subclass anywhere in the core (features may define their own)."""
+    import importlib
+    import pkgutil
+
+    import appliance
+
+    for mod in pkgutil.walk_packages(appliance.__path__, "appliance."):
+        importlib.import_module(mod.name)
+    found, todo = [], [errors.ApplianceError]
+    while todo:
+        cls = todo.pop()
+        found.append(cls)
+        todo.extend(cls.__subclasses__())
+    return found
 
 
 def _fields(text: str) -> int:
@@ -39,6 +52,12 @@ def test_every_translated_key_in_the_code_exists_in_both_languages():
     for lang in i18n.LANGS:
         missing = sorted(k for k in used if i18n.lookup(k, lang) is None)
         assert not missing, f"{lang} lacks {missing}"
+
+
+def test_the_exit_code_table_in_the_operations_guide_is_complete():
+    guide = (ROOT / "docs" / "operations.md").read_text(encoding="utf-8")
+    for cls in _error_classes():
+        assert f"| {cls.exit_code} | `{cls.__name__}`" in guide, f"docs/operations.md lacks {cls.__name__}"
 
 
 def test_both_catalogs_have_the_same_keys_and_placeholders():
