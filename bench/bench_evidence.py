@@ -42,7 +42,7 @@ def _plain_rate(path: Path, rows: list[tuple]) -> float:
     """The same rows into a plain SQLite table of the same shape, one transaction each."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA synchronous = FULL")  # the store's own durability setting
     conn.execute(PLAIN_TABLE)
     conn.execute(PLAIN_INDEX)
     start = time.perf_counter()
@@ -76,20 +76,29 @@ def _bulk_fill(node: Node, total: int, say) -> float:
     return total / (time.perf_counter() - start)
 
 
+def _interleaved_rates(node: Node, work: Path, appends: int, rounds: int, say) -> tuple[float, float]:
+    """Best append and baseline rates over ``rounds`` interleaved rounds (drift hits both alike)."""
+    best_append = best_plain = 0.0
+    for r in range(rounds):
+        first = node.evidence.size()
+        best_append = max(best_append, _append_rate(node, appends))
+        rows = node.store.db.read(lambda c: c.execute(
+            f"SELECT {COLUMNS} FROM evidence_entry WHERE idx >= ? ORDER BY idx", (first,)).fetchall())
+        best_plain = max(best_plain, _plain_rate(work / f"plain-{r}.sqlite", rows))
+        say(f"  round {r + 1}: evidence {best_append:,.0f}/s, plain SQLite {best_plain:,.0f}/s (best so far)")
+    return best_append, best_plain
+
+
 def run(quick: bool, say) -> Result:
-    appends = 2_000 if quick else 20_000
+    appends = 1_000 if quick else 5_000
+    rounds = 3
     verify_size = 20_000 if quick else 1_000_000
     work = Path(tempfile.mkdtemp(prefix="dsnode-bench-evidence-"))
     try:
-        say(f"appending {appends:,} entries, one transaction each (encrypted store)…")
+        say(f"{rounds} rounds of {appends:,} evidence appends (encrypted store, one transaction each, "
+            "synchronous=FULL) against the same rows inserted into plain SQLite (same durability)…")
         node = Node.init(work / "node", PASSPHRASE, name="bench", kdf=KdfParams.fast())
-        start_index = node.evidence.size()
-        append_rate = _append_rate(node, appends)
-        rows = node.store.db.read(lambda c: c.execute(
-            f"SELECT {COLUMNS} FROM evidence_entry WHERE idx >= ? ORDER BY idx", (start_index,)).fetchall())
-        say("inserting the same rows into plain SQLite, one transaction each…")
-        plain_rate = _plain_rate(work / "plain.sqlite", rows)
-        say(f"  evidence {append_rate:,.0f}/s, plain SQLite {plain_rate:,.0f}/s")
+        append_rate, plain_rate = _interleaved_rates(node, work, appends, rounds, say)
 
         say(f"growing the log to {verify_size:,} entries (batched) and verifying it…")
         bulk_rate = _bulk_fill(node, verify_size, say)

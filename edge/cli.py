@@ -27,17 +27,33 @@ def build_parser() -> argparse.ArgumentParser:
     t = i18n.t
     parser = argparse.ArgumentParser(prog="dsnode", description=t("cli.description"))
     parser.add_argument("--version", action="version", version=f"dsnode {__version__}")
-    parser.add_argument("--home", type=Path, help=t("cli.opt.home"))
-    parser.add_argument("--config", type=Path, help=t("cli.opt.config"))
-    parser.add_argument("--lang", choices=i18n.LANGS, help=t("cli.opt.lang"))
-    parser.add_argument("--key-file", type=Path, help=t("cli.opt.key_file"))
-    parser.add_argument("--key-env", metavar="VAR", help=t("cli.opt.key_env"))
-    parser.add_argument("--key-credential", metavar="NAME", help=t("cli.opt.key_credential"))
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help=t("cli.opt.log_level"))
+    _global_options(parser, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(sub)
+    for command in _all_subparsers(parser):  # `dsnode demo --lang en` works as well as `dsnode --lang en demo`
+        _global_options(command, argparse.SUPPRESS)
     return parser
+
+
+def _global_options(parser: argparse.ArgumentParser, default) -> None:
+    t = i18n.t
+    parser.add_argument("--home", type=Path, default=default, help=t("cli.opt.home"))
+    parser.add_argument("--config", type=Path, default=default, help=t("cli.opt.config"))
+    parser.add_argument("--lang", choices=i18n.LANGS, default=default, help=t("cli.opt.lang"))
+    parser.add_argument("--key-file", type=Path, default=default, help=t("cli.opt.key_file"))
+    parser.add_argument("--key-env", metavar="VAR", default=default, help=t("cli.opt.key_env"))
+    parser.add_argument("--key-credential", metavar="NAME", default=default, help=t("cli.opt.key_credential"))
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], default=default,
+                        help=t("cli.opt.log_level"))
+
+
+def _all_subparsers(parser: argparse.ArgumentParser):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in dict.fromkeys(action.choices.values()):
+                yield child
+                yield from _all_subparsers(child)
 
 
 def _early_lang(argv: list[str]) -> None:
@@ -54,10 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     _early_lang(argv)
     args = build_parser().parse_args(argv)
     try:
+        opts = vars(args)
         settings = load_settings(
-            {"home": args.home, "lang": args.lang, "log_level": args.log_level, "key_file": args.key_file,
-             "key_env": args.key_env, "key_credential": args.key_credential},
-            config_path=args.config,
+            {name: opts.get(name) for name in ("home", "lang", "log_level", "key_file", "key_env", "key_credential")},
+            config_path=opts.get("config"),
         )
         i18n.set_lang(settings.lang)
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")

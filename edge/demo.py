@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,7 +23,8 @@ PASSPHRASE = b"demo-passphrase-not-secret"
 
 
 def step(text: str) -> None:
-    print(f"\n\033[1m▶ {text}\033[0m")
+    bold, plain = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
+    print(f"\n{bold}▶ {text}{plain}")
 
 
 def run_demo(*, keep: bool = False) -> int:

@@ -8,6 +8,7 @@ Callers send such values (byte counts of huge files, nanosecond clocks) as strin
 from __future__ import annotations
 
 import hashlib
+import json
 
 import rfc8785
 
@@ -20,8 +21,21 @@ def canonical(obj: object) -> bytes:
     Raises ``ValueError`` for an integer outside ±(2**53 − 1) (naming where it is), and for
     anything else RFC 8785 cannot represent (NaN, infinities, non-string keys, bytes ...).
     """
-    _check_integers(obj)
+    if _check_integers(obj):
+        try:
+            return _FAST.encode(obj).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: RFC 8785 escapes it, json.dumps cannot
+            pass
     return rfc8785.dumps(obj)
+
+
+# For values made only of dicts with BMP string keys, lists, strings, safe integers, booleans and
+# null, the stdlib encoder below produces exactly the RFC 8785 bytes: same separators, keys sorted
+# by code point (equal to UTF-16 order inside the BMP), the same escapes (\b \f \n \r \t \" \\
+# and lowercase \u00xx for other control characters), everything else as raw UTF-8, integers in
+# decimal. Floats and non-BMP keys take the reference implementation. tests/unit/test_jcs.py checks
+# the two agree on many random documents.
+_FAST = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True, allow_nan=False)
 
 
 def sha256(data: bytes) -> bytes:
@@ -29,16 +43,17 @@ def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-def _check_integers(obj: object) -> None:
+def _check_integers(obj: object) -> bool:
     """Raise ``ValueError`` if any integer inside ``obj`` is outside the safe range.
 
-    Walks with an explicit stack so a deeply nested document from a peer cannot exhaust the
-    Python recursion limit here.
+    Returns whether ``obj`` qualifies for the fast encoder (see ``_FAST``). Walks with an explicit
+    stack so a deeply nested document from a peer cannot exhaust the Python recursion limit here.
     """
+    fast = True
     stack: list[tuple[str, object]] = [("$", obj)]
     while stack:
         path, value = stack.pop()
-        if isinstance(value, bool):
+        if value is None or isinstance(value, (bool, str)):
             continue
         if isinstance(value, int):
             if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
@@ -46,7 +61,15 @@ def _check_integers(obj: object) -> None:
                     f"integer {value} at {path} is outside ±(2**53 − 1) and cannot be put in "
                     "canonical JSON; send it as a string"
                 )
+            if type(value) is not int:  # an int subclass (IntEnum) may print differently
+                fast = False
         elif isinstance(value, dict):
-            stack.extend((f"{path}.{key}", item) for key, item in value.items())
+            for key, item in value.items():
+                if not isinstance(key, str) or type(key) is not str or any(ord(ch) > 0xFFFF for ch in key):
+                    fast = False
+                stack.append((f"{path}.{key}", item))
         elif isinstance(value, (list, tuple)):
             stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+        else:
+            fast = False
+    return fast

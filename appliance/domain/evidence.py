@@ -73,5 +73,8 @@ class EvidenceEntry:
         )
 
 
+EMPTY_DETAILS = b"{}"  # what an entry without details hashes
+
+
 def payload_hash(payload: dict | None) -> bytes:
-    return hashlib.sha256(canonical(payload if payload is not None else {})).digest()
+    return hashlib.sha256(canonical(payload) if payload is not None else EMPTY_DETAILS).digest()

@@ -6,6 +6,7 @@ together or not at all: if the evidence cannot be written, the action does not h
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterator, Sequence
@@ -15,7 +16,7 @@ from appliance.clock import Clock, rfc3339
 from appliance.crypto import checkpoint as notes
 from appliance.crypto import merkle
 from appliance.crypto.jcs import canonical
-from appliance.domain.evidence import EvidenceEntry, payload_hash
+from appliance.domain.evidence import EMPTY_DETAILS, EvidenceEntry
 from appliance.errors import EvidenceError, EvidenceWriteFailed
 from appliance.storage.database import Database
 
@@ -37,21 +38,37 @@ class StoredCheckpoint:
     created: str
 
 
+def stored_hash_owner(s: int) -> tuple[int, int]:
+    """(leaf m, position) of stored hash ``s``: the append of leaf m wrote it, at that position."""
+    lo, hi = s // 2, s  # stored_hash_count(m) = 2m - popcount(m) lies between m and 2m
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if merkle.stored_hash_count(mid) <= s:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo, s - merkle.stored_hash_count(lo)
+
+
 def read_hashes(conn, indexes: Sequence[int]) -> list[bytes]:
     """Stored tree hashes by index, in the order asked (a DB-backed ``merkle`` reader)."""
     if not indexes:
         return []
-    found: dict[int, bytes] = {}
-    wanted = sorted(set(indexes))
-    for i in range(0, len(wanted), 500):
-        chunk = wanted[i : i + 500]
+    owners = {s: stored_hash_owner(s) for s in indexes}
+    rows: dict[int, bytes] = {}
+    leaves = sorted({m for m, _ in owners.values()})
+    for i in range(0, len(leaves), 500):
+        chunk = leaves[i : i + 500]
         marks = ",".join("?" * len(chunk))
-        for idx, h in conn.execute(f"SELECT idx, hash FROM evidence_hash WHERE idx IN ({marks})", chunk):
-            found[idx] = bytes(h)
-    missing = [i for i in indexes if i not in found]
-    if missing:
-        raise EvidenceError(f"tree hashes {missing[:5]} are missing from the store")
-    return [found[i] for i in indexes]
+        rows.update(conn.execute(f"SELECT idx, hashes FROM evidence_entry WHERE idx IN ({marks})", chunk))
+    out = []
+    for s in indexes:
+        m, pos = owners[s]
+        blob = rows.get(m)
+        if blob is None or len(blob) < (pos + 1) * merkle.HASH_SIZE:
+            raise EvidenceError(f"tree hash {s} (entry {m}) is missing from the store")
+        out.append(bytes(blob[pos * merkle.HASH_SIZE : (pos + 1) * merkle.HASH_SIZE]))
+    return out
 
 
 def row_to_entry(row) -> EvidenceEntry:
@@ -66,19 +83,15 @@ def append_entry(conn, *, ts: str, actor: str, action: str, subject: str, payloa
     """Append one entry to the log inside an open write transaction; raises EvidenceWriteFailed."""
     try:
         n = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM evidence_entry").fetchone()[0]
+        details = canonical(payload) if payload is not None else None
         entry = EvidenceEntry(index=n, ts=ts, actor=actor, action=str(action), subject=subject,
-                              payload_hash=payload_hash(payload), payload=payload)
+                              payload_hash=hashlib.sha256(details or EMPTY_DETAILS).digest(), payload=payload)
         leaf = merkle.leaf_hash(entry.leaf_data())
         new_hashes = merkle.stored_hashes_for_append(n, leaf, lambda idx: read_hashes(conn, idx))
-        first = merkle.stored_hash_count(n)
         conn.execute(
-            f"INSERT INTO evidence_entry ({ENTRY_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO evidence_entry ({ENTRY_COLUMNS}, hashes) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (n, entry.ts, entry.actor, entry.action, entry.subject, entry.payload_hash,
-             canonical(payload).decode() if payload is not None else None),
-        )
-        conn.executemany(
-            "INSERT INTO evidence_hash (idx, hash) VALUES (?, ?)",
-            [(first + i, h) for i, h in enumerate(new_hashes)],
+             details.decode() if details is not None else None, b"".join(new_hashes)),
         )
     except EvidenceError:
         raise

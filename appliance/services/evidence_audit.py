@@ -8,16 +8,17 @@ against the recomputed tree.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from appliance.crypto import checkpoint as notes
 from appliance.crypto import merkle
-from appliance.domain.evidence import payload_hash
+from appliance.domain.evidence import EvidenceEntry, payload_hash
 from appliance.domain.identity import KeyRecord, verify_key_chain
 from appliance.errors import ApplianceError
-from appliance.services.evidence import ENTRY_COLUMNS, origin_for, read_hashes, row_to_entry
+from appliance.services.evidence import origin_for, read_hashes
 from appliance.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -56,61 +57,54 @@ def _pages(db: Database, sql: str) -> Iterator[tuple]:
         last = rows[-1][0]
 
 
-def _expected_hashes(db: Database, report: AuditReport) -> Iterator[tuple[int, bytes]]:
-    """Recompute (stored index, hash) for every leaf and completed subtree, in storage order."""
-    stack: list[bytes] = []
-    expected_idx = 0
-    sql = f"SELECT {ENTRY_COLUMNS} FROM evidence_entry WHERE idx > ? ORDER BY idx LIMIT {PAGE}"
-    for row in _pages(db, sql):
-        entry = row_to_entry(row)
-        if entry.index != expected_idx:
-            report.problem(f"entries are missing or out of order: index {entry.index} follows {expected_idx - 1}")
-            return
-        if entry.payload is not None and payload_hash(entry.payload) != entry.payload_hash:
-            report.problem(f"the details of entry {entry.index} were changed")
-        level_hashes = [(merkle.stored_hash_index(0, entry.index), merkle.leaf_hash(entry.leaf_data()))]
-        h, n, level = level_hashes[0][1], entry.index, 0
-        stack.append(h)
-        while n & 1:
-            right = stack.pop()
-            left = stack.pop()
-            h = merkle.node_hash(left, right)
-            stack.append(h)
-            n >>= 1
-            level += 1
-            level_hashes.append((merkle.stored_hash_index(level, n), h))
-        yield from sorted(level_hashes)
-        expected_idx += 1
-    report.size = expected_idx
+# Read every column as raw bytes: a tampered row may hold text that is not UTF-8 or a value of the
+# wrong type, and the audit must report that rather than fail on it.
+RAW_SQL = (
+    "SELECT idx, CAST(ts AS BLOB), CAST(actor AS BLOB), CAST(action AS BLOB), CAST(subject AS BLOB), "
+    f"CAST(payload_hash AS BLOB), CAST(payload AS BLOB), CAST(hashes AS BLOB) FROM evidence_entry "
+    f"WHERE idx > ? ORDER BY idx LIMIT {PAGE}"
+)
+
+
+def _raw_entry(row: tuple, report: AuditReport) -> tuple[EvidenceEntry | None, bytes]:
+    idx, *texts, phash, payload, hashes = row
+    try:
+        ts, actor, action, subject = (bytes(t).decode("utf-8") for t in texts)
+        details = json.loads(bytes(payload).decode("utf-8")) if payload is not None else None
+        return EvidenceEntry(int(idx), ts, actor, action, subject, bytes(phash), details), bytes(hashes or b"")
+    except (TypeError, ValueError) as e:
+        report.problem(f"entry {idx} was overwritten with unreadable data ({type(e).__name__})")
+        return None, b""
 
 
 def _check_tree(db: Database, report: AuditReport) -> None:
-    stored = _pages(db, f"SELECT idx, hash FROM evidence_hash WHERE idx > ? ORDER BY idx LIMIT {PAGE}")
-    count = 0
-    for idx, want in _expected_hashes(db, report):
-        got = next(stored, None)
-        count += 1
-        if got is None or got[0] != idx:
-            report.problem(f"the stored tree is missing hash {idx}")
+    """Recompute each append's leaf and completed-subtree hashes and compare with its stored row."""
+    stack: list[bytes] = []
+    expected = 0
+    for row in _pages(db, RAW_SQL):
+        entry, stored = _raw_entry(row, report)
+        if entry is None:
             return
-        if bytes(got[1]) != want:
-            entry = _leaf_owner(idx)
-            report.problem(f"entry {entry} does not match its hash in the tree: it was changed after it was written"
-                           if entry is not None else f"stored tree hash {idx} was changed")
-    if next(stored, None) is not None:
-        report.problem("the stored tree has hashes for entries that are not in the log (entries were deleted)")
-
-
-def _leaf_owner(idx: int) -> int | None:
-    """The leaf index whose leaf hash is stored at ``idx``, if it is a leaf slot."""
-    lo, hi = 0, max(idx, 1)
-    while lo <= hi:
-        mid = (lo + hi) // 2
-        at = merkle.stored_hash_index(0, mid)
-        if at == idx:
-            return mid
-        lo, hi = (mid + 1, hi) if at < idx else (lo, mid - 1)
-    return None
+        if entry.index != expected:
+            report.problem(f"entries are missing or out of order: index {entry.index} follows {expected - 1}")
+            return
+        if entry.payload is not None and payload_hash(entry.payload) != entry.payload_hash:
+            report.problem(f"the details of entry {entry.index} were changed")
+        leaf = merkle.leaf_hash(entry.leaf_data())
+        written = [leaf]
+        stack.append(leaf)
+        n = entry.index
+        while n & 1:  # each trailing 1 bit completes one more subtree
+            right, left = stack.pop(), stack.pop()
+            stack.append(merkle.node_hash(left, right))
+            written.append(stack[-1])
+            n >>= 1
+        if stored[: merkle.HASH_SIZE] != leaf:
+            report.problem(f"entry {entry.index} does not match its hash in the tree: it was changed after it was written")
+        elif stored != b"".join(written):
+            report.problem(f"the stored tree hashes of entry {entry.index} were changed")
+        expected += 1
+    report.size = expected
 
 
 def check_note(db: Database, report: AuditReport, note: str, node_did: str,

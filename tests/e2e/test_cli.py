@@ -100,7 +100,7 @@ def test_verify_against_a_saved_checkpoint_catches_a_rewrite(initialised, tmp_pa
     assert "verified" in initialised.run("evidence", "verify", "--checkpoint", str(saved)).stdout
     with Node.open(initialised.home, key_file.read_text().strip().encode()) as node:
         def forge(conn):
-            for table in ("evidence_entry", "evidence_hash", "evidence_checkpoint"):
+            for table in ("evidence_entry", "evidence_checkpoint"):
                 conn.execute(f"DROP TRIGGER IF EXISTS {table}_append_only_delete")
                 conn.execute(f"DELETE FROM {table}")
             from appliance.services.evidence import append_entry

@@ -20,8 +20,6 @@ def _raw(node, sql, args=()):
     def work(conn):
         conn.execute("DROP TRIGGER IF EXISTS evidence_entry_append_only_update")
         conn.execute("DROP TRIGGER IF EXISTS evidence_entry_append_only_delete")
-        conn.execute("DROP TRIGGER IF EXISTS evidence_hash_append_only_update")
-        conn.execute("DROP TRIGGER IF EXISTS evidence_hash_append_only_delete")
         conn.execute(sql, args)
 
     node.store.db.write(work)
@@ -64,7 +62,11 @@ def test_the_log_refuses_edits_through_sql(node):
         ("DELETE FROM evidence_entry WHERE idx = 4", "missing or out of order"),
         ("DELETE FROM evidence_entry WHERE idx >= 18", "deleted"),
         ("UPDATE evidence_entry SET idx = idx + 1000 WHERE idx = 6", "missing or out of order"),
-        ("UPDATE evidence_hash SET hash = zeroblob(32) WHERE idx = 12", "hash"),
+        ("UPDATE evidence_entry SET hashes = CAST(substr(hashes, 1, 32) || zeroblob(32) AS BLOB) WHERE idx = 11",
+         "tree hashes of entry 11"),
+        ("UPDATE evidence_entry SET actor = CAST(X'FFFE41' AS TEXT) WHERE idx = 7", "entry 7"),
+        ("UPDATE evidence_entry SET payload = 'not json' WHERE idx = 8", "entry 8"),
+        ("UPDATE evidence_entry SET hashes = zeroblob(32) WHERE idx = 12", "entry 12"),
     ],
 )
 def test_verify_detects_every_kind_of_change(node, tamper, expect):
@@ -93,7 +95,6 @@ def test_a_rewritten_history_no_longer_matches_an_earlier_checkpoint(node, tmp_p
     _fill(node, 12)
     saved = node.evidence.checkpoint().note
     entries = list(node.evidence.entries())
-    _raw(node, "DELETE FROM evidence_hash")
     _raw(node, "DELETE FROM evidence_checkpoint")
     _raw(node, "DELETE FROM evidence_entry")
     from appliance.services.evidence import append_entry

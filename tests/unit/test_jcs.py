@@ -46,3 +46,45 @@ def test_values_json_cannot_carry_are_rejected(value):
 
 def test_sha256():
     assert sha256(b"abc") == hashlib.sha256(b"abc").digest()
+
+
+def _random_document(rng, depth=0):
+    import string
+
+    alphabet = string.printable + "\x00\x01\x1f\x7f\u2028\u2029éß中文数据\U0001F600\ud800"
+    kind = rng.randrange(7 if depth < 4 else 4)
+    if kind == 0:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+    if kind == 1:
+        return rng.randrange(-(2**53) + 1, 2**53)
+    if kind == 2:
+        return rng.choice([True, False, None])
+    if kind == 3:
+        return rng.choice([0.5, -1e-7, 1e21, 3.0, 123.456])
+    if kind == 4:
+        return [_random_document(rng, depth + 1) for _ in range(rng.randrange(5))]
+    keys = ["a", "b", "B", "é", "中", "\u20ac", "\U0001F600", "\ufb33", "", "k\n"]
+    return {rng.choice(keys) + str(rng.randrange(3)): _random_document(rng, depth + 1) for _ in range(rng.randrange(6))}
+
+
+def test_the_fast_path_agrees_with_the_reference_implementation():
+    import random
+
+    import rfc8785
+
+    from appliance.crypto.jcs import canonical
+
+    def outcome(fn, doc):
+        try:
+            return fn(doc)
+        except ValueError:
+            return "refused"
+
+    rng = random.Random(8785)
+    refused = 0
+    for _ in range(3000):
+        doc = _random_document(rng)
+        got = outcome(canonical, doc)
+        assert got == outcome(rfc8785.dumps, doc), doc
+        refused += got == "refused"
+    assert 0 < refused < 1500  # both paths were exercised

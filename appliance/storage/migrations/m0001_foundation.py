@@ -37,18 +37,14 @@ STATEMENTS = (
         action       TEXT NOT NULL,
         subject      TEXT NOT NULL,
         payload_hash BLOB NOT NULL,
-        payload      TEXT
+        payload      TEXT,
+        -- the tree hashes this append wrote: its leaf hash, then one hash per subtree it completed
+        -- (RFC 6962 stored-hash layout; stored hash s lives in the row of the leaf that wrote it)
+        hashes       BLOB NOT NULL
     );
     """,
     """
     CREATE INDEX evidence_entry_subject ON evidence_entry (subject);
-    """,
-    """
-    -- RFC 6962 tree in the stored-hash layout (appliance.crypto.merkle): append-only.
-    CREATE TABLE evidence_hash (
-        idx  INTEGER PRIMARY KEY,
-        hash BLOB NOT NULL
-    );
     """,
     """
     CREATE TABLE evidence_checkpoint (
@@ -64,14 +60,6 @@ STATEMENTS = (
     """,
     """
     CREATE TRIGGER evidence_entry_append_only_delete BEFORE DELETE ON evidence_entry
-    BEGIN SELECT RAISE(ABORT, 'the evidence log is append-only'); END;
-    """,
-    """
-    CREATE TRIGGER evidence_hash_append_only_update BEFORE UPDATE ON evidence_hash
-    BEGIN SELECT RAISE(ABORT, 'the evidence log is append-only'); END;
-    """,
-    """
-    CREATE TRIGGER evidence_hash_append_only_delete BEFORE DELETE ON evidence_hash
     BEGIN SELECT RAISE(ABORT, 'the evidence log is append-only'); END;
     """,
 )

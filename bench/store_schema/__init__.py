@@ -1,0 +1,1 @@
+"""Schema of the store benchmark's workload (a migrations package for Database.open)."""
