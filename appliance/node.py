@@ -155,6 +155,12 @@ class Node:
     # --- evidence -----------------------------------------------------------------------------
 
     def verify_evidence(self, extra_notes: list[str] = ()) -> AuditReport:
+        """Check the store file page by page, then every evidence entry, hash and checkpoint."""
+        damage = self.store.db.integrity_problems()
+        if damage:
+            report = AuditReport()
+            report.problem("audit.store_damaged", "; ".join(damage[:3]))
+            return report
         return audit_log(self.store.db, self.identity.did, self.identity.key_records(), extra_notes)
 
     def export_evidence(self, path: Path, *, subject: str | None = None) -> int:

@@ -9,6 +9,7 @@ import argparse
 import importlib
 import logging
 import os
+import pkgutil
 import sys
 import traceback
 from pathlib import Path
@@ -19,8 +20,14 @@ from appliance.settings import load_settings
 
 log = logging.getLogger(__name__)
 
-# Each module adds its command group with ``register(subparsers)``.
-COMMAND_MODULES = ("edge.cmd_node",)
+
+
+def command_modules() -> list[str]:
+    """``edge/cmd_*.py``: each adds its command groups with ``register(subparsers)``."""
+    import edge
+
+    names = sorted(m.name for m in pkgutil.iter_modules(edge.__path__) if m.name.startswith("cmd_"))
+    return ["edge.cmd_node"] + [f"edge.{n}" for n in names if n != "cmd_node"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -29,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"dsnode {__version__}")
     _global_options(parser, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMAND_MODULES:
+    for name in command_modules():
         importlib.import_module(name).register(sub)
     for command in _all_subparsers(parser):  # `dsnode demo --lang en` works as well as `dsnode --lang en demo`
         _global_options(command, argparse.SUPPRESS)

@@ -83,9 +83,10 @@ def evidence_verify(args, settings: Settings) -> int:
     with open_node(settings) as node:
         report = node.verify_evidence(extra)
     if not report.ok:
-        for problem in report.problems:
+        messages = report.messages()
+        for problem in messages:
             print(f"  - {problem}")
-        raise EvidenceTampered(report.problems[0])
+        raise EvidenceTampered(messages[0])
     print(t("evidence.verified", report.size, report.checkpoints))
     return 0
 

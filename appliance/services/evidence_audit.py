@@ -17,6 +17,7 @@ from appliance.crypto import checkpoint as notes
 from appliance.crypto import merkle
 from appliance.domain.evidence import EvidenceEntry, payload_hash
 from appliance.domain.identity import KeyRecord, verify_key_chain
+from appliance import i18n
 from appliance.errors import ApplianceError
 from appliance.services.evidence import origin_for, read_hashes
 from appliance.storage.database import Database
@@ -29,17 +30,36 @@ PAGE = 20000
 
 @dataclass
 class AuditReport:
+    """What a verification found. Problems are kept as message keys and arguments, so each reader
+    gets them in its own language (``messages()``); ``problems`` is the English text."""
+
     size: int = 0
     checkpoints: int = 0
-    problems: list[str] = field(default_factory=list)
+    findings: list[tuple[str, tuple]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        return not self.findings
 
-    def problem(self, text: str) -> None:
-        if len(self.problems) < MAX_PROBLEMS:
-            self.problems.append(text)
+    @property
+    def problems(self) -> list[str]:
+        return self.messages("en")
+
+    def messages(self, lang: str | None = None) -> list[str]:
+        return [i18n.t(key, *(_render(a, lang) for a in args), lang=lang) for key, args in self.findings]
+
+    def problem(self, key: str, *args: object) -> None:
+        if len(self.findings) < MAX_PROBLEMS:
+            self.findings.append((key, args))
+
+
+def _render(arg: object, lang: str | None) -> object:
+    """Arguments may themselves be (key, args) pairs, e.g. a checkpoint's label."""
+    if isinstance(arg, tuple) and len(arg) == 2 and isinstance(arg[0], str) and arg[0].startswith("audit."):
+        return i18n.t(arg[0], *arg[1], lang=lang)
+    if isinstance(arg, ApplianceError):
+        return arg.message(lang)
+    return arg
 
 
 def note_verifiers(node_did: str, records: Iterable[KeyRecord]) -> dict[tuple[str, bytes], bytes]:
@@ -73,7 +93,7 @@ def _raw_entry(row: tuple, report: AuditReport) -> tuple[EvidenceEntry | None, b
         details = json.loads(bytes(payload).decode("utf-8")) if payload is not None else None
         return EvidenceEntry(int(idx), ts, actor, action, subject, bytes(phash), details), bytes(hashes or b"")
     except (TypeError, ValueError) as e:
-        report.problem(f"entry {idx} was overwritten with unreadable data ({type(e).__name__})")
+        report.problem("audit.unreadable", idx, type(e).__name__)
         return None, b""
 
 
@@ -86,10 +106,10 @@ def _check_tree(db: Database, report: AuditReport) -> None:
         if entry is None:
             return
         if entry.index != expected:
-            report.problem(f"entries are missing or out of order: index {entry.index} follows {expected - 1}")
+            report.problem("audit.out_of_order", entry.index, expected - 1)
             return
         if entry.payload is not None and payload_hash(entry.payload) != entry.payload_hash:
-            report.problem(f"the details of entry {entry.index} were changed")
+            report.problem("audit.details_changed", entry.index)
         leaf = merkle.leaf_hash(entry.leaf_data())
         written = [leaf]
         stack.append(leaf)
@@ -100,30 +120,30 @@ def _check_tree(db: Database, report: AuditReport) -> None:
             written.append(stack[-1])
             n >>= 1
         if stored[: merkle.HASH_SIZE] != leaf:
-            report.problem(f"entry {entry.index} does not match its hash in the tree: it was changed after it was written")
+            report.problem("audit.entry_changed", entry.index)
         elif stored != b"".join(written):
-            report.problem(f"the stored tree hashes of entry {entry.index} were changed")
+            report.problem("audit.hashes_changed", entry.index)
         expected += 1
     report.size = expected
 
 
 def check_note(db: Database, report: AuditReport, note: str, node_did: str,
-               verifiers: dict, label: str) -> None:
+               verifiers: dict, label: tuple[str, tuple]) -> None:
     try:
         text, _ = notes.open_note(note, verifiers)
         cp = notes.Checkpoint.parse(text)
     except ApplianceError as e:
-        report.problem(f"{label}: {e.message('en')}")
+        report.problem("audit.checkpoint_bad", label, e)
         return
     report.checkpoints += 1
     if cp.origin != origin_for(node_did):
-        report.problem(f"{label} belongs to another log ({cp.origin})")
+        report.problem("audit.other_log", label, cp.origin)
     elif cp.size > report.size:
-        report.problem(f"{label} covers {cp.size} entries but the log has only {report.size}: entries were deleted")
+        report.problem("audit.entries_deleted", label, cp.size, report.size)
     else:
         root = db.read(lambda c: merkle.tree_hash(cp.size, lambda idx: read_hashes(c, idx)))
         if root != cp.root_hash:
-            report.problem(f"{label} (size {cp.size}) does not match the log: its history was rewritten")
+            report.problem("audit.rewritten", label, cp.size)
 
 
 def audit_log(db: Database, node_did: str, records: list[KeyRecord], extra_notes: Iterable[str] = ()) -> AuditReport:
@@ -131,14 +151,14 @@ def audit_log(db: Database, node_did: str, records: list[KeyRecord], extra_notes
     try:
         verify_key_chain(node_did, records)
     except ApplianceError as e:
-        report.problem(e.message("en"))
+        report.problem("audit.key_chain", e)
     verifiers = note_verifiers(node_did, records)
     _check_tree(db, report)
     if not report.ok:
         return report
     rows = db.read(lambda c: c.execute("SELECT size, note FROM evidence_checkpoint ORDER BY size").fetchall())
     for size, note in rows:
-        check_note(db, report, note, node_did, verifiers, f"the stored checkpoint of size {size}")
+        check_note(db, report, note, node_did, verifiers, ("audit.label_stored", (size,)))
     for i, note in enumerate(extra_notes, 1):
-        check_note(db, report, note, node_did, verifiers, f"checkpoint #{i} you supplied")
+        check_note(db, report, note, node_did, verifiers, ("audit.label_supplied", (i,)))
     return report

@@ -154,6 +154,27 @@ class Database:
         """Copy the WAL into the database file and truncate it; returns SQLite's (busy, log, checkpointed)."""
         return self._call(lambda: tuple(self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()))
 
+    def integrity_problems(self) -> list[str]:
+        """Check every page of the file: SQLCipher's page MACs, then SQLite's structure ([] = sound).
+
+        The WAL is first copied into the main file, since SQLCipher's check reads only that file.
+        """
+
+        def check() -> list[str]:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            problems = []
+            if not self._plain:
+                problems += [" ".join(map(str, row)) for row in self._conn.execute("PRAGMA cipher_integrity_check")]
+            if not problems:
+                rows = [row[0] for row in self._conn.execute("PRAGMA quick_check")]
+                problems += [] if rows == ["ok"] else rows
+            return problems
+
+        try:
+            return self._call(check)
+        except StoreCorrupt as e:
+            return [e.message("en")]
+
     def rekey(self, new_key: bytes) -> None:
         """Re-encrypt every page under ``new_key``, in one transaction (atomic across a crash)."""
         if self._plain:

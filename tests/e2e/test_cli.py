@@ -190,3 +190,19 @@ def test_demo_runs_and_cleans_up(cli):
     proc = cli.run("demo")
     assert "Detected" in proc.stdout and "verifies" in proc.stdout
     assert "cleaned" not in proc.stderr
+
+
+def test_a_flipped_byte_on_disk_is_reported_not_ignored(initialised, key_file):
+    """Damage inside the encrypted file: SQLCipher's page MAC catches it; the user gets one line."""
+    for i in range(30):
+        initialised.run("identity", "rotate")
+    db = initialised.home / "node.sqlite"
+    initialised.run("status")  # checkpoints the WAL into the main file on close
+    data = bytearray(db.read_bytes())
+    assert len(data) > 3 * 4096
+    data[2 * 4096 + 100] ^= 0x01  # a byte in the middle of page 3
+    db.write_bytes(bytes(data))
+    proc = initialised.run("evidence", "verify", ok=False)
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    assert "damaged" in proc.stderr or "does not verify" in proc.stderr + proc.stdout

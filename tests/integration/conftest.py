@@ -17,3 +17,15 @@ def node(tmp_path, clock):
     n = Node.init(tmp_path / "node", PASSPHRASE, name="车间一号", org="示例制造", kdf=KdfParams.fast(), clock=clock)
     yield n
     n.close()
+
+
+# -- space sync (engineer C): a real mosquitto on a free loopback port ---------------------------
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    """An anonymous mosquitto on 127.0.0.1:<free port>, persistence in tmp_path; stopped after."""
+    from tests.brokers import Mosquitto
+
+    broker = Mosquitto(tmp_path / "mosquitto")
+    yield broker
+    broker.stop()

@@ -1,0 +1,283 @@
+"""Space membership and governance: message types, evidence actions and the operator's signed statements.
+
+Everything here is pure: it builds and checks JSON documents with the crypto layer and touches no
+store or network. The operator signs four kinds of statement, each a JSON object whose ``sig`` is
+the Ed25519 signature (base64url) over the RFC 8785 bytes of every other field, version included:
+
+* the revocation list (``dsnode.revocation-list``), published retained to ``operator/revocations``;
+* a listing approval (``dsnode.listing-approval``) that a provider attaches to its catalog entry;
+* a filing receipt (``dsnode.filing-receipt``) for an agreement filed with the operator (备案);
+* the invitation (``dsnode.invitation``, in :mod:`appliance.operator.invitation`).
+
+Membership itself is a W3C Verifiable Credential (``MembershipCredential``) secured with
+``eddsa-jcs-2022``, issued by the operator's did:key.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import datetime
+from enum import StrEnum
+
+from appliance.clock import parse_rfc3339
+from appliance.crypto.jcs import canonical, sha256
+from appliance.crypto.keys import SigningKey, public_key_from_did, verify
+from appliance.crypto.vc import sign_credential, verify_credential
+from appliance.errors import BadSignature, CredentialInvalid, MalformedDid, MalformedMessage
+
+STATEMENT_VERSION = 1
+SPACE_ID_RE = re.compile(r"[a-z0-9-]{3,64}", re.ASCII)
+VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
+CREDENTIAL_TYPE = "MembershipCredential"
+
+
+class MessageType(StrEnum):
+    """The governance messages of the space protocol (see docs/protocol.md, "Membership and governance")."""
+
+    JOIN_REQUEST = "dsnode.membership.join_request"
+    JOIN_PENDING = "dsnode.membership.pending"
+    ADMITTED = "dsnode.membership.admitted"
+    REJECTED = "dsnode.membership.rejected"
+    LEAVE = "dsnode.membership.leave"
+    REVOCATIONS = "dsnode.membership.revocations"
+    SPACE_INFO = "dsnode.membership.space"
+    LISTING_REQUEST = "dsnode.listing.request"
+    LISTING_APPROVED = "dsnode.listing.approved"
+    LISTING_REJECTED = "dsnode.listing.rejected"
+    LISTING_WITHDRAWN = "dsnode.listing.withdrawn"
+    CHECKPOINT = "dsnode.evidence.checkpoint"
+    CONSISTENCY_REQUEST = "dsnode.evidence.consistency_request"
+    CONSISTENCY_PROOF = "dsnode.evidence.consistency_proof"
+    WITNESSED = "dsnode.evidence.witnessed"
+    CONTRACT_FILE = "dsnode.contract.file"
+    CONTRACT_FILED = "dsnode.contract.filed"
+    TEMPLATE = "dsnode.contract.template"
+
+
+class Action(StrEnum):
+    """Evidence actions of membership and of the operator role."""
+
+    SPACE_JOIN_REQUESTED = "space.join_requested"
+    SPACE_JOINED = "space.joined"
+    SPACE_JOIN_REJECTED = "space.join_rejected"
+    SPACE_REVOKED = "space.revoked"
+    SPACE_LEFT = "space.left"
+    LISTING_REQUESTED = "listing.requested"
+    LISTING_APPROVED = "listing.approved"
+    LISTING_REJECTED = "listing.rejected"
+    LISTING_WITHDRAWN = "listing.withdrawn"
+    CHECKPOINT_WITNESSED = "evidence.checkpoint_witnessed"
+    AGREEMENT_FILED = "contract.filed"
+    OPERATOR_SPACE_CREATED = "operator.space_created"
+    OPERATOR_INVITED = "operator.invitation_issued"
+    OPERATOR_ADMITTED = "operator.member_admitted"
+    OPERATOR_REJECTED = "operator.admission_rejected"
+    OPERATOR_REVOKED = "operator.member_revoked"
+    OPERATOR_MEMBER_LEFT = "operator.member_left"
+    OPERATOR_LISTING_APPROVED = "operator.listing_approved"
+    OPERATOR_LISTING_REJECTED = "operator.listing_rejected"
+    OPERATOR_FILED = "operator.agreement_filed"
+    OPERATOR_WITNESSED = "operator.checkpoint_witnessed"
+    OPERATOR_ALERT = "operator.alert_raised"
+
+
+def check_space_id(space_id: str) -> str:
+    if not isinstance(space_id, str) or not SPACE_ID_RE.fullmatch(space_id):
+        raise ValueError(f"space id {space_id!r} must be 3 to 64 characters of a-z, 0-9 and '-'")
+    return space_id
+
+
+def entry_sha256(entry: object) -> str:
+    """Hex SHA-256 of the RFC 8785 bytes of a catalog entry or an agreement."""
+    return sha256(canonical(entry)).hex()
+
+
+# --- signed statements -----------------------------------------------------------------------
+
+
+def sign_statement(key: SigningKey, statement: dict) -> dict:
+    """Return ``statement`` with ``sig``: Ed25519 over the RFC 8785 bytes of every other field."""
+    if "sig" in statement:
+        raise ValueError("the statement is already signed")
+    return {**statement, "sig": _b64url(key.sign(canonical(statement)))}
+
+
+def verify_statement(statement: object, *, kind: str, signer: str, fields: dict[str, type]) -> dict:
+    """Check a signed statement of type ``kind`` made by ``signer`` (a did:key); return it.
+
+    ``fields`` names the fields besides ``v``/``type``/``sig`` and their JSON types; other fields
+    are refused. Raises MalformedMessage for a wrong shape and BadSignature for a bad signature.
+    """
+    what = f"the {kind} statement"
+    if not isinstance(statement, dict):
+        raise MalformedMessage(f"{what} is not a JSON object")
+    expected = {"v", "type", "sig", *fields}
+    extra, missing = set(statement) - expected, expected - set(statement)
+    if extra or missing:
+        raise MalformedMessage(f"{what} has {'unknown' if extra else 'missing'} field "
+                               f"{sorted(extra or missing)[0]!r}")
+    if statement["v"] != STATEMENT_VERSION or statement["type"] != kind:
+        raise MalformedMessage(f"{what} has version {statement['v']!r} and type {statement['type']!r}")
+    for name, typ in fields.items():
+        if not isinstance(statement[name], typ) or (typ is int and isinstance(statement[name], bool)):
+            raise MalformedMessage(f"field {name!r} of {what} has the wrong type")
+    try:
+        signature = _unb64url(statement["sig"])
+        public_key = public_key_from_did(signer)
+    except (ValueError, TypeError, MalformedDid):
+        raise BadSignature(what) from None
+    unsigned = {k: v for k, v in statement.items() if k != "sig"}
+    verify(public_key, canonical(unsigned), signature, what=what)
+    return statement
+
+
+# --- membership credential -------------------------------------------------------------------
+
+
+def issue_credential(key: SigningKey, *, operator_did: str, space_id: str, space_name: str, node_did: str,
+                     name: str, org: str, member_since: str, valid_until: str, credential_id: str) -> dict:
+    """A MembershipCredential for ``node_did`` in ``space_id``, signed eddsa-jcs-2022 by the operator."""
+    document = {
+        "@context": [VC_CONTEXT],
+        "id": credential_id,
+        "type": ["VerifiableCredential", CREDENTIAL_TYPE],
+        "issuer": operator_did,
+        "validFrom": member_since,
+        "validUntil": valid_until,
+        "credentialSubject": {
+            "id": node_did,
+            "name": name,
+            "org": org,
+            "memberOf": space_id,
+            "spaceName": space_name,
+            "memberSince": member_since,
+        },
+    }
+    return sign_credential(document, key, verification_method=_verification_method(key.did), created=member_since)
+
+
+def check_credential(credential: object, *, operator_did: str, space_id: str, node_did: str | None = None,
+                     now: datetime | None = None) -> dict:
+    """Verify a MembershipCredential: proof by ``operator_did``, for ``space_id`` (and ``node_did``), in date.
+
+    Returns the credential subject. Raises CredentialInvalid saying why not.
+    """
+    if not isinstance(credential, dict):
+        raise CredentialInvalid("it is not a JSON object")
+    if credential.get("issuer") != operator_did:
+        raise CredentialInvalid(f"it was issued by {credential.get('issuer')!r}, not by the space operator {operator_did}")
+    if CREDENTIAL_TYPE not in (credential.get("type") or []):
+        raise CredentialInvalid(f"it is not a {CREDENTIAL_TYPE}")
+    method = (credential.get("proof") or {}).get("verificationMethod") if isinstance(credential.get("proof"), dict) else None
+    if not isinstance(method, str) or method.split("#")[0] != operator_did:
+        raise CredentialInvalid("its proof was not made with the operator's key")
+    verify_credential(credential)
+    subject = credential.get("credentialSubject")
+    if not isinstance(subject, dict) or subject.get("memberOf") != space_id:
+        raise CredentialInvalid(f"it is not for space {space_id}")
+    if node_did is not None and subject.get("id") != node_did:
+        raise CredentialInvalid(f"it was issued to {subject.get('id')!r}, not to {node_did}")
+    if now is not None:
+        try:
+            start, end = parse_rfc3339(credential["validFrom"]), parse_rfc3339(credential["validUntil"])
+        except (KeyError, TypeError, ValueError):
+            raise CredentialInvalid("its validity period cannot be read") from None
+        if now < start:
+            raise CredentialInvalid(f"it is valid only from {credential['validFrom']}")
+        if now > end:
+            raise CredentialInvalid(f"it expired on {credential['validUntil']}")
+    return subject
+
+
+def _verification_method(did: str) -> str:
+    return f"{did}#{did.removeprefix('did:key:')}"
+
+
+# --- revocation list -------------------------------------------------------------------------
+
+REVOCATION_LIST = "dsnode.revocation-list"
+_REVOCATION_FIELDS = {"space": str, "operator": str, "seq": int, "ts": str, "revoked": list}
+
+
+def revocation_list(key: SigningKey, *, space_id: str, operator_did: str, seq: int, ts: str,
+                    revoked: list[dict]) -> dict:
+    """The signed list of revoked members: ``revoked`` = ``[{"did", "reason", "at"}, …]`` sorted by did."""
+    entries = sorted(({"did": r["did"], "reason": r["reason"], "at": r["at"]} for r in revoked), key=lambda r: r["did"])
+    return sign_statement(key, {"v": STATEMENT_VERSION, "type": REVOCATION_LIST, "space": space_id,
+                                "operator": operator_did, "seq": seq, "ts": ts, "revoked": entries})
+
+
+def check_revocation_list(statement: object, *, space_id: str, operator_did: str) -> dict:
+    """Verify a revocation list from the operator of ``space_id``; return it."""
+    stmt = verify_statement(statement, kind=REVOCATION_LIST, signer=operator_did, fields=_REVOCATION_FIELDS)
+    if stmt["space"] != space_id or stmt["operator"] != operator_did:
+        raise MalformedMessage(f"the revocation list is for space {stmt['space']!r}, not {space_id!r}")
+    for item in stmt["revoked"]:
+        if not isinstance(item, dict) or set(item) != {"did", "reason", "at"} or not isinstance(item["did"], str):
+            raise MalformedMessage("an entry of the revocation list is not {did, reason, at}")
+    return stmt
+
+
+def revoked_dids(statement: dict) -> set[str]:
+    return {item["did"] for item in statement["revoked"]}
+
+
+# --- listing approval ------------------------------------------------------------------------
+
+LISTING_APPROVAL = "dsnode.listing-approval"
+_APPROVAL_FIELDS = {"space": str, "operator": str, "provider": str, "dataset": str, "entry_sha256": str,
+                    "approvedAt": str}
+
+
+def listing_approval(key: SigningKey, *, space_id: str, operator_did: str, provider: str, dataset_id: str,
+                     entry: dict, approved_at: str) -> dict:
+    """The operator's signed approval of ``provider``'s catalog ``entry`` for ``dataset_id``."""
+    return sign_statement(key, {"v": STATEMENT_VERSION, "type": LISTING_APPROVAL, "space": space_id,
+                                "operator": operator_did, "provider": provider, "dataset": dataset_id,
+                                "entry_sha256": entry_sha256(entry), "approvedAt": approved_at})
+
+
+def check_listing_approval(approval: object, *, space_id: str, operator_did: str, provider: str,
+                           dataset_id: str, entry: dict) -> dict:
+    """Verify that ``approval`` is the operator's approval of exactly this entry by this provider."""
+    stmt = verify_statement(approval, kind=LISTING_APPROVAL, signer=operator_did, fields=_APPROVAL_FIELDS)
+    if (stmt["space"], stmt["operator"], stmt["provider"], stmt["dataset"]) != (space_id, operator_did, provider, dataset_id):
+        raise MalformedMessage("the listing approval is for another space, provider or dataset")
+    if stmt["entry_sha256"] != entry_sha256(entry):
+        raise MalformedMessage("the catalog entry was changed after the operator approved it")
+    return stmt
+
+
+# --- filing receipt --------------------------------------------------------------------------
+
+FILING_RECEIPT = "dsnode.filing-receipt"
+_RECEIPT_FIELDS = {"space": str, "operator": str, "agreement_sha256": str, "filed_by": str, "filedAt": str}
+
+
+def filing_receipt(key: SigningKey, *, space_id: str, operator_did: str, agreement: dict, filed_by: str,
+                   filed_at: str) -> dict:
+    """The operator's signed receipt for an agreement filed with it (备案)."""
+    return sign_statement(key, {"v": STATEMENT_VERSION, "type": FILING_RECEIPT, "space": space_id,
+                                "operator": operator_did, "agreement_sha256": entry_sha256(agreement),
+                                "filed_by": filed_by, "filedAt": filed_at})
+
+
+def check_filing_receipt(receipt: object, *, space_id: str, operator_did: str, agreement: dict) -> dict:
+    stmt = verify_statement(receipt, kind=FILING_RECEIPT, signer=operator_did, fields=_RECEIPT_FIELDS)
+    if stmt["space"] != space_id or stmt["agreement_sha256"] != entry_sha256(agreement):
+        raise MalformedMessage("the filing receipt is for another space or another agreement")
+    return stmt
+
+
+# --- base64url -------------------------------------------------------------------------------
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64url(text: str) -> bytes:
+    if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
