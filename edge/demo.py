@@ -84,5 +84,6 @@ def _run(workdir: Path) -> None:
     node.close()
     restored = Node.restore(backup, workdir / "restored", PASSPHRASE)
     audit = restored.verify_evidence()
-    print(t("demo.restored", restored.identity.did == node.identity.did, audit.size, "OK" if audit.ok else audit.problems))
+    same = t("demo.yes") if restored.identity.did == node.identity.did else t("demo.no")
+    print(t("demo.restored", same, audit.size, t("demo.yes") if audit.ok else "; ".join(audit.messages())))
     restored.close()

@@ -59,3 +59,13 @@ def _no_leaked_threads():
             return
         threading.Event().wait(0.1)
     pytest.fail(f"test leaked thread(s): {', '.join(t.name for t in leaked)}")
+
+
+@pytest.fixture
+def english():
+    """Messages in English for this test (the product's default language is zh_CN)."""
+    from appliance import i18n
+
+    i18n.set_lang("en")
+    yield
+    i18n.set_lang(None)

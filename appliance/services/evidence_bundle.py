@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.crypto import checkpoint as notes
+from appliance.i18n import t
 from appliance.crypto import merkle
 from appliance.domain.evidence import EvidenceEntry, payload_hash
 from appliance.domain.identity import KeyRecord, verify_key_chain
@@ -85,12 +86,12 @@ def _lines(path: Path) -> Iterator[dict]:
                 try:
                     data = json.loads(line)
                 except json.JSONDecodeError:
-                    raise BundleInvalid(path, f"line {number} is not JSON") from None
+                    raise BundleInvalid(path, t("bundle.not_json", number)) from None
                 if not isinstance(data, dict):
-                    raise BundleInvalid(path, f"line {number} is not an object")
+                    raise BundleInvalid(path, t("bundle.not_object", number))
                 yield data
     except (OSError, UnicodeDecodeError) as e:
-        raise BundleInvalid(path, f"cannot read it ({e})") from None
+        raise BundleInvalid(path, t("bundle.unreadable", e)) from None
 
 
 def verify_bundle(path: Path) -> BundleReport:
@@ -98,17 +99,17 @@ def verify_bundle(path: Path) -> BundleReport:
     lines = _lines(path)
     header = next(lines, None)
     if not header or header.get("format") != FORMAT:
-        raise BundleInvalid(path, "it is not a dsnode evidence bundle")
+        raise BundleInvalid(path, t("bundle.not_bundle"))
     if header.get("version") != VERSION:
-        raise BundleInvalid(path, f"bundle version {header.get('version')} is not supported")
+        raise BundleInvalid(path, t("bundle.version", header.get("version")))
     try:
         return _verify(path, header, lines)
     except BundleInvalid:
         raise
     except ApplianceError as e:
-        raise BundleInvalid(path, e.message("en")) from None
+        raise BundleInvalid(path, e.message()) from None
     except (KeyError, TypeError, ValueError) as e:
-        raise BundleInvalid(path, f"a field is missing or malformed ({type(e).__name__}: {e})") from None
+        raise BundleInvalid(path, t("bundle.malformed", f"{type(e).__name__}: {e}")) from None
 
 
 def _verify(path: Path, header: dict, lines: Iterable[dict]) -> BundleReport:
@@ -119,7 +120,7 @@ def _verify(path: Path, header: dict, lines: Iterable[dict]) -> BundleReport:
     text, signers = notes.open_note(header["checkpoint"], verifiers)
     latest = notes.Checkpoint.parse(text)
     if latest.origin != origin_for(node):
-        raise BundleInvalid(path, f"the checkpoint belongs to another log ({latest.origin})")
+        raise BundleInvalid(path, t("bundle.other_log", latest.origin))
     report = BundleReport(node=node, size=latest.size, complete=bool(header["complete"]), signers=signers)
     for older in header["checkpoints"]:
         old = notes.Checkpoint.parse(notes.open_note(older["note"], verifiers)[0])
@@ -130,11 +131,11 @@ def _verify(path: Path, header: dict, lines: Iterable[dict]) -> BundleReport:
     for data in lines:
         entry = EvidenceEntry.from_json(data)
         if entry.payload is not None and payload_hash(entry.payload) != entry.payload_hash:
-            raise BundleInvalid(path, f"the details of entry {entry.index} were changed")
+            raise BundleInvalid(path, t("audit.details_changed", entry.index))
         leaf = merkle.leaf_hash(entry.leaf_data())
         if report.complete:
             if entry.index != len(leaves):
-                raise BundleInvalid(path, f"entry {len(leaves)} is missing or out of order")
+                raise BundleInvalid(path, t("bundle.missing", len(leaves)))
             leaves.append(leaf)
         else:
             proof = [_unb64(h) for h in data["proof"]]
@@ -142,7 +143,7 @@ def _verify(path: Path, header: dict, lines: Iterable[dict]) -> BundleReport:
         report.entries += 1
     if report.complete:
         if len(leaves) != latest.size:
-            raise BundleInvalid(path, f"the checkpoint covers {latest.size} entries but the bundle has {len(leaves)}")
+            raise BundleInvalid(path, t("bundle.count", latest.size, len(leaves)))
         if merkle.root_from_leaf_hashes(leaves) != latest.root_hash:
-            raise BundleInvalid(path, "the entries do not match the signed checkpoint: they were changed")
+            raise BundleInvalid(path, t("bundle.changed"))
     return report

@@ -8,6 +8,8 @@ from appliance.crypto import merkle
 from appliance.errors import BundleInvalid, EvidenceWriteFailed
 from appliance.services.evidence_bundle import verify_bundle
 
+pytestmark = pytest.mark.usefixtures("english")
+
 
 def _fill(node, n, subject="urn:x"):
     for i in range(n):
