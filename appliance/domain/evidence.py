@@ -33,29 +33,16 @@ class EvidenceEntry:
     payload_hash: bytes
     payload: dict | None = None
 
+    def _fields(self) -> dict:
+        return {"index": self.index, "ts": self.ts, "actor": self.actor, "action": self.action,
+                "subject": self.subject, "payload_hash": self.payload_hash.hex()}
+
     def leaf_data(self) -> bytes:
         """The bytes that go into the Merkle tree (RFC 8785 JSON; the version is inside)."""
-        return canonical(
-            {
-                "v": ENTRY_VERSION,
-                "index": self.index,
-                "ts": self.ts,
-                "actor": self.actor,
-                "action": self.action,
-                "subject": self.subject,
-                "payload_hash": self.payload_hash.hex(),
-            }
-        )
+        return canonical({"v": ENTRY_VERSION, **self._fields()})
 
     def to_json(self) -> dict:
-        data = {
-            "index": self.index,
-            "ts": self.ts,
-            "actor": self.actor,
-            "action": self.action,
-            "subject": self.subject,
-            "payload_hash": self.payload_hash.hex(),
-        }
+        data = self._fields()
         if self.payload is not None:
             data["payload"] = self.payload
         return data
