@@ -191,3 +191,94 @@ class BundleInvalid(EvidenceError):
     """The evidence bundle {} does not verify: {}"""
 
     exit_code = 53
+
+
+# --- space operator and membership (engineer D; codes 100–119) -------------------------------
+
+
+class OperatorError(ApplianceError):
+    """The space operator role has a problem: {}"""
+
+    exit_code = 100
+
+
+class NotAnOperator(OperatorError):
+    """The store at {} does not run a data space. Create one with `dsnode operator init`."""
+
+    exit_code = 101
+
+
+class OperatorExists(OperatorError):
+    """The store at {} already runs data space {}. Use it, or choose another --home."""
+
+    exit_code = 102
+
+
+class InvitationInvalid(OperatorError):
+    """The invitation cannot be used: {}. Ask the space operator for a new invitation."""
+
+    exit_code = 103
+
+
+class InvitationExpired(OperatorError):
+    """The invitation expired on {}. Ask the space operator for a new one."""
+
+    exit_code = 104
+
+
+class UnknownMember(OperatorError):
+    """No member, request or filing {} in this space. List them with `dsnode operator members` (or admissions, listings)."""
+
+    exit_code = 105
+
+
+class BrokerConfigError(OperatorError):
+    """The broker configuration cannot be written: {}"""
+
+    exit_code = 106
+
+
+class BrokerAdminFailed(OperatorError):
+    """The broker did not accept the account change: {}. Check that the broker is running with the configuration from `dsnode operator broker-config`."""
+
+    exit_code = 107
+
+
+class MembershipError(ApplianceError):
+    """Space membership has a problem: {}"""
+
+    exit_code = 110
+
+
+class AlreadyInSpace(MembershipError):
+    """This node is already in space {} (status: {}). Leave it first with `dsnode space leave {}`."""
+
+    exit_code = 111
+
+
+class NotInSpace(MembershipError):
+    """This node is not a member of space {}. Join it with an invitation from its operator."""
+
+    exit_code = 112
+
+
+class MemberRevoked(MembershipError):
+    """The operator of space {} revoked this node's membership. Contact the operator."""
+
+    exit_code = 113
+
+
+# --- contracts (exit codes 120–139) ---------------------------------------------------------
+
+
+class ContractError(ApplianceError):
+    """The contract cannot go ahead: {}"""
+
+    exit_code = 120
+
+
+class IllegalTransition(ContractError):
+    """A {} message is not allowed while the negotiation is {}. Nothing was changed."""
+
+    exit_code = 121
+
