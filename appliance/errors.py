@@ -282,3 +282,207 @@ class IllegalTransition(ContractError):
 
     exit_code = 121
 
+
+class NegotiationNotFound(ContractError):
+    """This node has no contract negotiation {}. List them with `dsnode contract list`."""
+
+    exit_code = 122
+
+
+class NotYourMove(ContractError):
+    """Negotiation {} is {}: this node cannot {} it now."""
+
+    exit_code = 123
+
+
+
+# --- space sync (engineer C; codes 80–99) ----------------------------------------------------
+
+
+class SyncError(ApplianceError):
+    """Space sync has a problem: {}"""
+
+    exit_code = 80
+
+
+class SpaceNotFound(SyncError):
+    """This node has no space {}. List its spaces with `dsnode space list`."""
+
+    exit_code = 81
+
+
+class SpaceExists(SyncError):
+    """This node already has space {}. Use it, or leave it first."""
+
+    exit_code = 82
+
+
+class InvalidSpaceId(SyncError):
+    """{} is not a valid space id: use 3 to 64 lowercase letters, digits and hyphens."""
+
+    exit_code = 83
+
+
+class TopicNotAllowed(SyncError):
+    """This node may not publish to {} in space {} (its status there is {})."""
+
+    exit_code = 84
+
+
+class MessageTooLarge(SyncError):
+    """The message is {} bytes, more than the limit of {} bytes. Send less at once."""
+
+    exit_code = 85
+
+
+class BrokerUnreachable(SyncError):
+    """Could not sync space {} with its broker at {}: {}. Queued messages stay queued; check the network and try again."""
+
+    exit_code = 86
+
+
+# --- catalog: data resources (60-69) -----------------------------------------------------------
+
+
+class ResourceError(ApplianceError):
+    """The data resource has a problem: {}"""
+
+    exit_code = 60
+
+
+class ResourceNotFound(ResourceError):
+    """There is no data resource {}. See the registered ones with `dsnode resource list`."""
+
+    exit_code = 61
+
+
+class AmbiguousResourceId(ResourceError):
+    """{} matches more than one data resource ({}). Type more characters of the id."""
+
+    exit_code = 62
+
+
+class PathNotAllowed(ResourceError):
+    """{} is outside the folders dsnode may read ({}). Move the data into one of them, or ask the administrator to allow its folder."""
+
+    exit_code = 63
+
+
+class SourceUnreadable(ResourceError):
+    """Cannot read {}: {}. Check that it exists and that dsnode may read it; nothing was registered."""
+
+    exit_code = 64
+
+
+class MalformedTable(ResourceError):
+    """{} cannot be read as a table: {}. Fix the file (or register it as a plain file with --kind file); nothing was registered."""
+
+    exit_code = 65
+
+
+class UnsupportedSource(ResourceError):
+    """{} cannot be registered this way: {}"""
+
+    exit_code = 66
+
+
+class InvalidMaskingRule(ResourceError):
+    """The masking rule is not valid: {}. Nothing was changed."""
+
+    exit_code = 67
+
+
+class InvalidLabel(ResourceError):
+    """The label is not valid: {}. Use category general, important or core and a level from 1 to 4."""
+
+    exit_code = 68
+
+
+class VaultError(ResourceError):
+    """The encrypted vault could not store or read {}: {}. Check free disk space, then try again."""
+
+    exit_code = 69
+
+
+# --- catalog: products, offers, listing (codes 71–79; 70 is the CLI's internal error) --------
+
+
+class LocalText:
+    """A piece of an error message looked up in the user's language when the message is shown."""
+
+    def __init__(self, key: str, *args: object) -> None:
+        self.key, self.args = key, args
+
+    def message(self, lang: str | None = None) -> str:
+        return i18n.t(self.key, *self.args, lang=lang)
+
+    def __str__(self) -> str:
+        return self.message("en")
+
+
+def _localized(arg: object, lang: str) -> object:
+    """Message parts that know both languages (LocalText, ODRL problems) speak ``lang``."""
+    if isinstance(arg, (list, tuple)):
+        return ("; " if lang == "en" else "；").join(str(_localized(a, lang)) for a in arg)
+    return arg.message(lang) if hasattr(arg, "message") else arg
+
+
+class ProductError(ApplianceError):
+    """The data product has a problem: {}"""
+
+    exit_code = 71
+
+    def message(self, lang: str | None = None) -> str:
+        lang = lang or i18n.get_lang()
+        template = self.template(lang)
+        args = [_localized(a, lang) for a in self.args]
+        try:
+            return template.format(*args)
+        except (IndexError, KeyError):
+            return template + " " + " ".join(map(str, args))
+
+
+class ProductNotFound(ProductError):
+    """There is no data product {} on this node. `dsnode product list` shows the products."""
+
+    exit_code = 72
+
+
+class PolicyInvalid(ProductError):
+    """The offer is not valid: {}. Correct it and try again."""
+
+    exit_code = 73
+
+    def __init__(self, problems) -> None:
+        self.problems = list(problems)
+        super().__init__(self.problems)
+
+
+class OfferTemplateError(ProductError):
+    """Offer template {}: {}. `dsnode product templates` lists the templates and their parameters."""
+
+    exit_code = 74
+
+
+class ResourceNotUsable(ProductError):
+    """Resource {} cannot go into a product: {}."""
+
+    exit_code = 75
+
+
+class ListingStateInvalid(ProductError):
+    """Product {} is "{}" in space {}, so it cannot be {} now."""
+
+    exit_code = 76
+
+
+class ProductNotReady(ProductError):
+    """Product {} cannot be listed yet: {}."""
+
+    exit_code = 77
+
+
+class ProductNotListed(ProductError):
+    """Product {} is not listed or waiting to be listed {}, so there is nothing to delist."""
+
+    exit_code = 78

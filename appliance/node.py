@@ -12,11 +12,21 @@ from appliance.clock import Clock, SystemClock, rfc3339
 from appliance.domain.evidence import Action
 from appliance.errors import ApplianceError, EvidenceWriteFailed
 from appliance.events import EventBus
+from appliance.operator.service import OperatorService
+from appliance.operator.space import OperatorContext
+from appliance.services.catalog.products import ProductService
+from appliance.services.catalog.resources import ResourceService
+from appliance.services.catalog.search import SearchIndex
+from appliance.services.contracts import ContractService
+from appliance.services.contracts.demands import DemandService
 from appliance.services.evidence import EvidenceLog, append_entry
 from appliance.services.evidence_audit import AuditReport, audit_log
 from appliance.services.evidence_bundle import write_bundle
 from appliance.services.identity import IdentityService, KeyRing
+from appliance.services.membership import MembershipService, RevocationRegistry
+from appliance.services.sync import SyncService, SyncTimers
 from appliance.storage import KdfParams, Store
+from appliance.storage.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +55,8 @@ class NodeStatus:
 class Node:
     """A dsnode node: identity, evidence and (as features arrive) catalog, contracts, sync."""
 
-    def __init__(self, home: Path, store: Store, *, clock: Clock | None = None, bus: EventBus | None = None) -> None:
+    def __init__(self, home: Path, store: Store, *, clock: Clock | None = None, bus: EventBus | None = None,
+                 sync_timers: SyncTimers | None = None) -> None:
         self.home = Path(home)
         self.store = store
         self._closed = False
@@ -54,12 +65,29 @@ class Node:
         self.keyring = KeyRing(store.db)
         self.evidence = EvidenceLog(store.db, self.keyring, self.clock)
         self.identity = IdentityService(store.db, self.keyring, self.evidence, self.clock, self.bus)
+        self.vault = Vault(store.db, store.vault_dir, store.subkey("vault"))
+        self.vault.clean_orphans()  # files of vault writes that a crash interrupted
+        self.resources = ResourceService(store.db, self.evidence, self.clock, self.bus, self.vault, store.subkey)
+        self.products = ProductService(store.db, self.evidence, self.clock, self.bus, node_did=self.keyring.node_did)
+        self.search = SearchIndex(store.db)
+        self.sync = SyncService(store.db, self.keyring, self.evidence, self.clock, self.bus, timers=sync_timers)
+        revocations = RevocationRegistry()
+        self.membership = MembershipService(store.db, self.keyring, self.identity, self.evidence, self.clock, self.bus,
+                                            self.sync, revocations)
+        self.operator = OperatorService(OperatorContext(store.db, self.evidence, self.keyring, self.clock, self.bus,
+                                                        self.sync, self.home), revocations)
+        self.membership.attach(self.sync)
+        self.membership.connect_products(self.products)
+        self.operator.attach(self.sync)
+        self.contracts = ContractService(store.db, self.keyring, self.evidence, self.clock, self.bus, self.sync,
+                                         self.membership)
+        self.demands = DemandService(store.db, self.evidence, self.clock, self.sync, self.contracts)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     @classmethod
     def init(cls, home: Path, passphrase: bytes, *, name: str, org: str = "", kdf: KdfParams | None = None,
-             clock: Clock | None = None, bus: EventBus | None = None) -> Node:
+             clock: Clock | None = None, bus: EventBus | None = None, sync_timers: SyncTimers | None = None) -> Node:
         """Create a store and a new identity at ``home``; the first evidence entry records it."""
         clock = clock or SystemClock()
         store = Store.create(Path(home), passphrase, kdf=kdf or KdfParams.default())
@@ -77,13 +105,14 @@ class Node:
             shutil.rmtree(home, ignore_errors=True)
             raise
         log.info("created a new node store")
-        return cls(home, store, clock=clock, bus=bus)
+        return cls(home, store, clock=clock, bus=bus, sync_timers=sync_timers)
 
     @classmethod
-    def open(cls, home: Path, passphrase: bytes, *, clock: Clock | None = None, bus: EventBus | None = None) -> Node:
+    def open(cls, home: Path, passphrase: bytes, *, clock: Clock | None = None, bus: EventBus | None = None,
+             sync_timers: SyncTimers | None = None) -> Node:
         store = Store.open(Path(home), passphrase)
         try:
-            return cls(home, store, clock=clock, bus=bus)
+            return cls(home, store, clock=clock, bus=bus, sync_timers=sync_timers)
         except BaseException:
             store.close()
             raise
@@ -92,11 +121,27 @@ class Node:
     def exists(home: Path) -> bool:
         return Store.exists(Path(home))
 
+    def start(self) -> None:
+        """Start background work: space sync (connects to every space this node is in)."""
+        self.sync.start()
+        self.operator.start()
+        self.contracts.start()
+
+    def stop(self) -> None:
+        """Stop background work: says goodbye in each space and joins the sync threads."""
+        self.contracts.stop()
+        self.operator.stop()
+        self.sync.stop()
+
     def close(self) -> None:
-        """Sign a final checkpoint of the evidence log and close the store (idempotent)."""
+        """Stop background work, sign a final checkpoint of the evidence log, close the store (idempotent)."""
         if self._closed:
             return
         self._closed = True
+        try:
+            self.stop()
+        except Exception:  # closing must go on; the store is what matters now
+            log.exception("stopping background work failed")
         try:
             self.evidence.checkpoint()
         except ApplianceError as e:
@@ -161,7 +206,8 @@ class Node:
             report = AuditReport()
             report.problem("audit.store_damaged", "; ".join(damage[:3]))
             return report
-        return audit_log(self.store.db, self.identity.did, self.identity.key_records(), extra_notes)
+        witnessed = self.membership.witnessed_notes()  # checkpoints a space operator co-signed
+        return audit_log(self.store.db, self.identity.did, self.identity.key_records(), [*extra_notes, *witnessed])
 
     def export_evidence(self, path: Path, *, subject: str | None = None) -> int:
         return write_bundle(Path(path), self.evidence, self.identity, subject=subject)

@@ -161,7 +161,7 @@ def restore(args, settings: Settings) -> int:
 def demo(args, settings: Settings) -> int:
     from edge.demo import run_demo
 
-    return run_demo(keep=args.keep)
+    return run_demo(keep=args.keep, yes=args.yes)
 
 
 def register(sub) -> None:
@@ -212,4 +212,5 @@ def register(sub) -> None:
 
     p = sub.add_parser("demo", help=t("cli.demo"))
     p.add_argument("--keep", action="store_true", help=t("cli.opt.keep"))
+    p.add_argument("--yes", action="store_true", help=t("cli.opt.demo_yes"))
     p.set_defaults(run=demo)

@@ -1,8 +1,8 @@
 """`dsnode demo`: what exists, working, on a throwaway node in a temporary folder.
 
-It grows with the product; today it shows the foundation: an encrypted store, a did:key identity,
+It grows with the product; today it shows the foundation (an encrypted store, a did:key identity,
 the evidence log with signed checkpoints, an offline-verifiable bundle, tamper detection, key
-rotation, backup and restore.
+rotation, backup and restore), then a whole data space on this machine (`edge/demo_space.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from appliance import i18n
 from appliance.errors import ApplianceError
 from appliance.node import KDF_PROFILES, Node
 from appliance.services.evidence_bundle import verify_bundle
+from edge.demo_space import run_space_demo
 
 t = i18n.t
 PASSPHRASE = b"demo-passphrase-not-secret"
@@ -27,10 +28,11 @@ def step(text: str) -> None:
     print(f"\n{bold}▶ {text}{plain}")
 
 
-def run_demo(*, keep: bool = False) -> int:
+def run_demo(*, keep: bool = False, yes: bool = False) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="dsnode-demo-"))
     try:
         _run(workdir)
+        run_space_demo(workdir / "space", step, yes=yes, passphrase=PASSPHRASE)
     finally:
         if keep:
             print("\n" + t("demo.kept", workdir))

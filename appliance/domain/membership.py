@@ -67,9 +67,9 @@ class Action(StrEnum):
     LISTING_APPROVED = "listing.approved"
     LISTING_REJECTED = "listing.rejected"
     LISTING_WITHDRAWN = "listing.withdrawn"
-    CHECKPOINT_WITNESSED = "evidence.checkpoint_witnessed"
     AGREEMENT_FILED = "contract.filed"
     OPERATOR_SPACE_CREATED = "operator.space_created"
+    OPERATOR_POLICIES_CHANGED = "operator.policies_changed"
     OPERATOR_INVITED = "operator.invitation_issued"
     OPERATOR_ADMITTED = "operator.member_admitted"
     OPERATOR_REJECTED = "operator.admission_rejected"
@@ -166,10 +166,12 @@ def check_credential(credential: object, *, operator_did: str, space_id: str, no
     if not isinstance(credential, dict):
         raise CredentialInvalid("it is not a JSON object")
     if credential.get("issuer") != operator_did:
-        raise CredentialInvalid(f"it was issued by {credential.get('issuer')!r}, not by the space operator {operator_did}")
+        raise CredentialInvalid(f"it was issued by {credential.get('issuer')!r}, "
+                                f"not by the space operator {operator_did}")
     if CREDENTIAL_TYPE not in (credential.get("type") or []):
         raise CredentialInvalid(f"it is not a {CREDENTIAL_TYPE}")
-    method = (credential.get("proof") or {}).get("verificationMethod") if isinstance(credential.get("proof"), dict) else None
+    proof = credential.get("proof")
+    method = proof.get("verificationMethod") if isinstance(proof, dict) else None
     if not isinstance(method, str) or method.split("#")[0] != operator_did:
         raise CredentialInvalid("its proof was not made with the operator's key")
     verify_credential(credential)
@@ -242,7 +244,8 @@ def check_listing_approval(approval: object, *, space_id: str, operator_did: str
                            dataset_id: str, entry: dict) -> dict:
     """Verify that ``approval`` is the operator's approval of exactly this entry by this provider."""
     stmt = verify_statement(approval, kind=LISTING_APPROVAL, signer=operator_did, fields=_APPROVAL_FIELDS)
-    if (stmt["space"], stmt["operator"], stmt["provider"], stmt["dataset"]) != (space_id, operator_did, provider, dataset_id):
+    named = (stmt["space"], stmt["operator"], stmt["provider"], stmt["dataset"])
+    if named != (space_id, operator_did, provider, dataset_id):
         raise MalformedMessage("the listing approval is for another space, provider or dataset")
     if stmt["entry_sha256"] != entry_sha256(entry):
         raise MalformedMessage("the catalog entry was changed after the operator approved it")
@@ -263,9 +266,12 @@ def filing_receipt(key: SigningKey, *, space_id: str, operator_did: str, agreeme
                                 "filed_by": filed_by, "filedAt": filed_at})
 
 
-def check_filing_receipt(receipt: object, *, space_id: str, operator_did: str, agreement: dict) -> dict:
+def check_filing_receipt(receipt: object, *, space_id: str, operator_did: str, agreement: dict | None = None,
+                         agreement_sha256: str | None = None) -> dict:
+    """Verify the operator's receipt for ``agreement`` (or for the agreement with that SHA-256)."""
+    digest = agreement_sha256 if agreement is None else entry_sha256(agreement)
     stmt = verify_statement(receipt, kind=FILING_RECEIPT, signer=operator_did, fields=_RECEIPT_FIELDS)
-    if stmt["space"] != space_id or stmt["agreement_sha256"] != entry_sha256(agreement):
+    if stmt["space"] != space_id or stmt["agreement_sha256"] != digest:
         raise MalformedMessage("the filing receipt is for another space or another agreement")
     return stmt
 

@@ -29,3 +29,25 @@ def mosquitto(tmp_path):
     broker = Mosquitto(tmp_path / "mosquitto")
     yield broker
     broker.stop()
+
+
+# -- data space governance (engineer D): operator + broker from its own config + member nodes --------
+
+@pytest.fixture
+def space(tmp_path):
+    """A data space with auto-admission: ``space.operator``, ``space.member(label)``, ``space.broker``."""
+    from tests.spaces import SpaceHarness
+
+    harness = SpaceHarness(tmp_path / "space")
+    yield harness
+    harness.close()
+
+
+@pytest.fixture
+def reviewed_space(tmp_path):
+    """The same, with manual review of join requests."""
+    from tests.spaces import SpaceHarness
+
+    harness = SpaceHarness(tmp_path / "space", auto_admit=False)
+    yield harness
+    harness.close()

@@ -1,0 +1,50 @@
+"""Contract filing (备案): members file signed agreements; the operator keeps them and signs a receipt."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from appliance.domain.membership import Action, MessageType, entry_sha256, filing_receipt
+from appliance.errors import MalformedMessage
+from appliance.operator.admission import is_member
+from appliance.operator.space import OperatorContext
+
+
+@dataclass(frozen=True)
+class Filing:
+    id: int
+    agreement_sha256: str
+    filed_by: str
+    agreement: dict
+    receipt: dict
+    filed: str
+
+
+def handle_file(ctx: OperatorContext, conn, msg) -> None:
+    agreement = msg.body.get("agreement") if isinstance(msg.body, dict) else None
+    if not isinstance(agreement, dict):
+        raise MalformedMessage("a filing carries an agreement object")
+    if not is_member(conn, msg.sender):
+        raise MalformedMessage(f"filing from {msg.sender}, who is not a member")
+    space = ctx.space(conn)
+    digest = entry_sha256(agreement)
+    row = conn.execute("SELECT receipt FROM operator_filing WHERE agreement_sha256 = ? AND filed_by = ?",
+                       (digest, msg.sender)).fetchone()
+    if row:
+        receipt = json.loads(row[0])
+    else:
+        receipt = filing_receipt(ctx.key(), space_id=space.space_id, operator_did=ctx.did, agreement=agreement,
+                                 filed_by=msg.sender, filed_at=ctx.now())
+        conn.execute("INSERT INTO operator_filing (agreement_sha256, filed_by, agreement, receipt, filed) "
+                     "VALUES (?, ?, ?, ?, ?)", (digest, msg.sender, json.dumps(agreement, ensure_ascii=False),
+                                                json.dumps(receipt), receipt["filedAt"]))
+        ctx.record(conn, Action.OPERATOR_FILED, msg.sender, {"agreement_sha256": digest})
+    ctx.sync.send(conn, space.space_id, to=msg.sender, type=str(MessageType.CONTRACT_FILED),
+                  body={"agreement_sha256": digest, "receipt": receipt})
+
+
+def filings(ctx: OperatorContext) -> list[Filing]:
+    rows = ctx.db.read(lambda c: c.execute(
+        "SELECT id, agreement_sha256, filed_by, agreement, receipt, filed FROM operator_filing ORDER BY id").fetchall())
+    return [Filing(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5]) for r in rows]

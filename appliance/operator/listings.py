@@ -1,0 +1,109 @@
+"""Listing review (guideline 8.2.4 c–d): providers ask, the operator approves or rejects with a reason.
+
+A ``dsnode.listing.request`` carries the catalog entry (DCAT dataset + ODRL offers), its pricing and
+the provider's compliance statement. Approval sends the provider an operator-signed approval over
+the SHA-256 of the canonical entry; the provider attaches it to the retained catalog entry it
+publishes, and every node shows only entries whose approval verifies.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from appliance.domain.membership import Action, MessageType, listing_approval
+from appliance.errors import MalformedMessage, UnknownMember
+from appliance.operator.admission import is_member
+from appliance.operator.space import OperatorContext
+
+MAX_DATASET_ID = 200
+
+
+@dataclass(frozen=True)
+class ListingRequest:
+    id: int
+    provider: str
+    dataset_id: str
+    entry: dict
+    pricing: object
+    compliance: object
+    status: str
+    reason: str | None
+    requested: str
+    decided: str | None
+
+
+def handle_request(ctx: OperatorContext, conn, msg) -> int:
+    body = msg.body
+    if not isinstance(body, dict) or not isinstance(body.get("dataset_id"), str) \
+            or not isinstance(body.get("entry"), dict):
+        raise MalformedMessage("a listing request needs dataset_id and entry")
+    if not body["dataset_id"] or len(body["dataset_id"]) > MAX_DATASET_ID or "/" in body["dataset_id"]:
+        raise MalformedMessage("the dataset id of a listing request is not usable")
+    if not is_member(conn, msg.sender):
+        raise MalformedMessage(f"listing request from {msg.sender}, who is not a member")
+    conn.execute("UPDATE operator_listing SET status = 'withdrawn', reason = 'superseded', decided = ? "
+                 "WHERE provider = ? AND dataset_id = ? AND status = 'pending'",
+                 (ctx.now(), msg.sender, body["dataset_id"]))
+    cur = conn.execute(
+        "INSERT INTO operator_listing (provider, dataset_id, entry, pricing, compliance, status, requested) "
+        "VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+        (msg.sender, body["dataset_id"], json.dumps(body["entry"], ensure_ascii=False),
+         json.dumps(body.get("pricing"), ensure_ascii=False), json.dumps(body.get("compliance"), ensure_ascii=False),
+         ctx.now()))
+    return cur.lastrowid
+
+
+def handle_withdrawn(ctx: OperatorContext, conn, msg) -> None:
+    body = msg.body if isinstance(msg.body, dict) else {}
+    conn.execute("UPDATE operator_listing SET status = 'withdrawn', decided = ? WHERE provider = ? AND dataset_id = ? "
+                 "AND status IN ('pending', 'approved')", (ctx.now(), msg.sender, str(body.get("dataset_id"))))
+
+
+def requests(ctx: OperatorContext, status: str | None = None) -> list[ListingRequest]:
+    sql = ("SELECT id, provider, dataset_id, entry, pricing, compliance, status, reason, requested, decided "
+           "FROM operator_listing")
+    args: tuple = ()
+    if status:
+        sql, args = sql + " WHERE status = ?", (status,)
+    rows = ctx.db.read(lambda c: c.execute(sql + " ORDER BY id", args).fetchall())
+    return [ListingRequest(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4] or "null"), json.loads(r[5] or "null"),
+                           *r[6:]) for r in rows]
+
+
+def approve(ctx: OperatorContext, request_id: int) -> dict:
+    def work(conn) -> dict:
+        provider, dataset_id, entry = _pending(conn, request_id)
+        space = ctx.space(conn)
+        approval = listing_approval(ctx.key(), space_id=space.space_id, operator_did=ctx.did, provider=provider,
+                                    dataset_id=dataset_id, entry=entry, approved_at=ctx.now())
+        conn.execute("UPDATE operator_listing SET status = 'approved', approval = ?, decided = ? WHERE id = ?",
+                     (json.dumps(approval), ctx.now(), request_id))
+        ctx.sync.send(conn, space.space_id, to=provider, type=str(MessageType.LISTING_APPROVED),
+                      body={"dataset_id": dataset_id, "approval": approval})
+        ctx.record(conn, Action.OPERATOR_LISTING_APPROVED, provider,
+                   {"dataset": dataset_id, "entry_sha256": approval["entry_sha256"]})
+        return approval
+
+    return ctx.db.write(work)
+
+
+def reject(ctx: OperatorContext, request_id: int, reason: str) -> None:
+    def work(conn) -> None:
+        provider, dataset_id, _ = _pending(conn, request_id)
+        space = ctx.space(conn)
+        conn.execute("UPDATE operator_listing SET status = 'rejected', reason = ?, decided = ? WHERE id = ?",
+                     (reason, ctx.now(), request_id))
+        ctx.sync.send(conn, space.space_id, to=provider, type=str(MessageType.LISTING_REJECTED),
+                      body={"dataset_id": dataset_id, "reason": reason})
+        ctx.record(conn, Action.OPERATOR_LISTING_REJECTED, provider, {"dataset": dataset_id, "reason": reason})
+
+    ctx.db.write(work)
+
+
+def _pending(conn, request_id: int) -> tuple[str, str, dict]:
+    row = conn.execute("SELECT provider, dataset_id, entry, status FROM operator_listing WHERE id = ?",
+                       (request_id,)).fetchone()
+    if row is None or row[3] != "pending":
+        raise UnknownMember(f"listing #{request_id} (pending)")
+    return row[0], row[1], json.loads(row[2])

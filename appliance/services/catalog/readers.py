@@ -1,0 +1,359 @@
+"""Streaming row readers, one per table format: CSV/TSV, JSON Lines, JSON, Excel .xlsx, SQLite.
+
+``open_rows(path, fmt, ...)`` returns a :class:`RowSource`: ``columns`` and an iterator of rows (lists
+in column order), read a piece at a time so memory does not grow with the data. The same readers
+feed profiling (for the formats other than CSV, which has its own fast scanner), the masking
+preview, and later delivery and compute-to-data.
+
+- CSV/TSV: pieces cut at line ends before decoding (see :mod:`delimited`); lines that do not
+  decode or have the wrong number of fields are left out (registration reported them);
+- JSON Lines: one value per line; objects give columns (keys of the first ``KEY_SCAN`` records,
+  nested values as JSON text), other values a single ``value`` column;
+- JSON: a top-level array is parsed element by element with ``raw_decode`` over a sliding
+  buffer; any other document is read whole only up to ``JSON_WHOLE_LIMIT`` and its first array
+  of objects is used;
+- xlsx: openpyxl in read-only mode, the first sheet unless one is named; the first non-empty row
+  is the header;
+- SQLite: the stdlib driver on a ``mode=ro`` URI, so the user's database is never written.
+
+A source is a path, or (for a hosted copy in the vault) a function returning a binary stream of
+the decrypted bytes: nothing is written to disk in plaintext. An .xlsx workbook must be seekable,
+so a hosted one is held in memory (up to ``XLSX_MEMORY_LIMIT``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Callable, Iterator
+from itertools import chain, islice
+from pathlib import Path
+from typing import BinaryIO
+
+from appliance.errors import MalformedTable, SourceUnreadable
+from appliance.services.catalog import encoding as enc
+from appliance.services.catalog.delimited import column_names, guess_delimiter
+
+KEY_SCAN = 1000
+JSON_WHOLE_LIMIT = 64 * 1024 * 1024
+READ = 1024 * 1024
+MAX_VALUE = 16 * 1024 * 1024
+XLSX_MEMORY_LIMIT = 256 * 1024 * 1024
+FORMATS = ("csv", "tsv", "json", "jsonl", "xlsx", "sqlite")
+
+Source = Path | Callable[[], BinaryIO]
+
+
+def _open(src: Source) -> BinaryIO:
+    return open(src, "rb") if isinstance(src, Path) else src()
+
+
+def _name(src: Source) -> str:
+    return str(src) if isinstance(src, Path) else getattr(src, "name", "hosted copy")
+
+
+class RowSource:
+    """``with open_rows(...) as src: src.columns; for row in src: ...``"""
+
+    def __init__(self, columns: list[str], rows: Iterator[list], closer=None) -> None:
+        self.columns = columns
+        self._rows = rows
+        self._closer = closer
+
+    def __iter__(self) -> Iterator[list]:
+        return self._rows
+
+    def close(self) -> None:
+        if self._closer is not None:
+            self._closer()
+            self._closer = None
+
+    def __enter__(self) -> RowSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_rows(src: Source, fmt: str, *, table: str | None = None, encoding: str | None = None,
+              delimiter: str | None = None, name: str | None = None) -> RowSource:
+    """Rows of a table in a file (``src`` a Path) or of a hosted copy (``src`` opens a stream)."""
+    label = Path(name or _name(src))
+    try:
+        if fmt in ("csv", "tsv"):
+            return _delimited(src, label, encoding, delimiter)
+        if fmt == "jsonl":
+            return _json_lines(src, label)
+        if fmt == "json":
+            return _json(src, label)
+        if fmt == "xlsx":
+            return _xlsx(src, label, table)
+        if fmt == "sqlite" and isinstance(src, Path):
+            return sqlite_rows(src, table)
+    except OSError as e:
+        raise SourceUnreadable(label, e.strerror or type(e).__name__) from None
+    raise MalformedTable(label, f"the format {fmt} is not a table format")
+
+
+# --- CSV / TSV --------------------------------------------------------------------------------
+
+
+def _lines_of(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    carry = b""
+    for chunk in chunks:
+        data = carry + chunk
+        end = data.rfind(b"\n") + 1
+        yield from data[:end].splitlines(keepends=True) if end else ()
+        carry = data[end:]
+    if carry:
+        yield carry
+
+
+def _stream_lines(src: Source) -> Iterator[bytes]:
+    with _open(src) as f:
+        yield from _lines_of(iter(lambda: f.read(READ), b""))
+
+
+def _delimited(src: Source, label: Path, encoding: str | None, delimiter: str | None) -> RowSource:
+    with _open(src) as f:
+        head = f.read(enc.SAMPLE_BYTES)
+    detected = enc.detect(head, complete=len(head) < enc.SAMPLE_BYTES)
+    codec = enc.chunk_codec(encoding or detected.encoding)
+    if not enc.byte_oriented(codec):  # UTF-16/32: a line end is not one byte; let io decode
+        return _delimited_text(label, _wide_text(src, codec), delimiter)
+    lines = _stream_lines(src)
+    if detected.bom and not encoding:
+        lines = _skip_bom(lines, detected.bom)
+    return _delimited_text(label, _decoded(lines, codec), delimiter)
+
+
+def _skip_bom(lines: Iterator[bytes], n: int) -> Iterator[bytes]:
+    first = next(lines, b"")
+    yield first[n:]
+    yield from lines
+
+
+def _wide_text(src: Source, codec: str) -> Iterator[str]:
+    with io.TextIOWrapper(_open(src), encoding=codec, errors="replace", newline="") as f:
+        yield from f
+
+
+def _decoded(lines: Iterator[bytes], codec: str) -> Iterator[str]:
+    for line in lines:
+        try:
+            yield line.decode(codec)
+        except UnicodeDecodeError:
+            yield "\n"  # reported at registration; left out as a blank line
+
+
+def _delimited_text(path: Path, text: Iterator[str], delimiter: str | None) -> RowSource:
+    header = next(text, "")
+    d = delimiter or guess_delimiter(header, path.suffix.lower())
+    columns = column_names(next(csv.reader([header.rstrip("\r\n")], delimiter=d), []))
+    width = len(columns)
+
+    def rows() -> Iterator[list]:
+        reader = csv.reader(text, delimiter=d)
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error:
+                continue
+            if len(row) == width:
+                yield row
+
+    return RowSource(columns, rows(), getattr(text, "close", None))
+
+
+# --- JSON Lines and JSON -----------------------------------------------------------------------
+
+
+def _flat(value) -> object:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, dict | list) else value
+
+
+def _json_records(path: Path, texts: Iterator[str]) -> RowSource:
+    def parsed() -> Iterator[object]:
+        for n, line in enumerate(texts, 1):
+            if line.strip():
+                try:
+                    yield json.loads(line)
+                except ValueError:
+                    raise MalformedTable(path, f"line {n} is not valid JSON") from None
+
+    return _records(path, parsed())
+
+
+def _records(path: Path, values: Iterator[object]) -> RowSource:
+    head = list(islice(values, KEY_SCAN))
+    if head and all(isinstance(v, dict) for v in head):
+        columns = list(dict.fromkeys(k for v in head for k in v))
+        return RowSource(columns, ([_flat(v.get(c)) if isinstance(v, dict) else None for c in columns]
+                                   for v in chain(head, values)))
+    return RowSource(["value"], ([_flat(v)] for v in chain(head, values)))
+
+
+def _json_lines(src: Source, label: Path) -> RowSource:
+    lines = _stream_lines(src)
+    return _json_records(label, (line.decode("utf-8-sig", errors="replace") for line in lines))
+
+
+def _json(src: Source, path: Path) -> RowSource:
+    with _open(src) as f:
+        start = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
+    if start.startswith(b"["):
+        return _records(path, _array_items(src, path))
+    with _open(src) as f:
+        data = f.read(JSON_WHOLE_LIMIT + 1)
+    if len(data) > JSON_WHOLE_LIMIT:
+        raise MalformedTable(path, f"a JSON file over {JSON_WHOLE_LIMIT >> 20} MB must be an array or JSON Lines")
+    try:
+        doc = json.loads(data.decode("utf-8-sig"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise MalformedTable(path, f"it is not valid JSON ({e})") from None
+    items = _first_array(doc)
+    if items is None:
+        raise MalformedTable(path, "it holds no array of records")
+    return _records(path, iter(items))
+
+
+def _first_array(doc) -> list | None:
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict):
+        for value in doc.values():
+            if isinstance(value, list) and value and isinstance(value[0], dict):
+                return value
+    return None
+
+
+def _array_items(src: Source, path: Path) -> Iterator[object]:
+    """The elements of a top-level JSON array, parsed one by one with bounded memory."""
+    decoder = json.JSONDecoder()
+    with io.TextIOWrapper(_open(src), encoding="utf-8-sig", errors="replace") as f:
+        buf, pos, eof = f.read(READ), 0, False
+        pos = buf.index("[") + 1
+        while True:
+            while True:  # skip whitespace and commas, refilling as needed
+                while pos < len(buf) and buf[pos] in " \t\r\n,":
+                    pos += 1
+                if pos < len(buf) or eof:
+                    break
+                buf, pos = f.read(READ), 0
+                eof = not buf
+            if pos >= len(buf):
+                raise MalformedTable(path, "the JSON array is not closed")
+            if buf[pos] == "]":
+                return
+            try:
+                value, end = decoder.raw_decode(buf, pos)
+                complete = end < len(buf) or eof
+            except ValueError:
+                complete, end = False, pos
+            if complete:
+                yield value
+                pos = end
+                continue
+            if eof or len(buf) - pos > MAX_VALUE:
+                raise MalformedTable(path, "an element of the JSON array is not valid JSON")
+            more = f.read(READ)
+            eof = not more
+            buf, pos = buf[pos:] + more, 0
+
+
+# --- Excel and SQLite --------------------------------------------------------------------------
+
+
+def _xlsx(src: Source, path: Path, sheet: str | None) -> RowSource:
+    import openpyxl  # imported on first use: it is a large package
+
+    if not isinstance(src, Path):
+        with _open(src) as f:
+            data = f.read(XLSX_MEMORY_LIMIT + 1)
+        if len(data) > XLSX_MEMORY_LIMIT:
+            raise MalformedTable(path, f"a hosted workbook over {XLSX_MEMORY_LIMIT >> 20} MB cannot be opened")
+        src = io.BytesIO(data)
+    try:
+        wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
+    except Exception as e:  # openpyxl raises zipfile, KeyError and its own errors for damaged files
+        raise MalformedTable(path, f"it is not a readable .xlsx workbook ({type(e).__name__})") from None
+    try:
+        if sheet is not None and sheet not in wb.sheetnames:
+            raise MalformedTable(path, f"it has no sheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})")
+        rows = wb[sheet or wb.sheetnames[0]].iter_rows(values_only=True)
+        header = next((r for r in rows if any(v is not None for v in r)), None)
+    except BaseException:
+        wb.close()
+        raise
+    if header is None:
+        wb.close()
+        return RowSource([], iter(()))
+    columns = column_names(["" if v is None else str(v) for v in header])
+    width = len(columns)
+
+    def body() -> Iterator[list]:
+        for r in rows:
+            if any(v is not None for v in r):
+                row = list(r[:width])
+                yield row + [None] * (width - len(row))
+
+    return RowSource(columns, body(), wb.close)
+
+
+def sqlite_tables(path: Path) -> list[str]:
+    conn = _sqlite_connect(path)
+    try:
+        return [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
+                                           "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+    except sqlite3.DatabaseError as e:
+        raise MalformedTable(path, f"it is not a readable SQLite database ({e})") from None
+    finally:
+        conn.close()
+
+
+def _sqlite_connect(path: Path) -> sqlite3.Connection:
+    try:
+        return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+    except sqlite3.Error as e:
+        raise SourceUnreadable(path, str(e)) from None
+
+
+def row_line(row: list) -> bytes:
+    """One row of an SQLite table as its content is hashed and hosted: a JSON array and a line end."""
+    return json.dumps(row, ensure_ascii=False, default=_json_default).encode("utf-8") + b"\n"
+
+
+def _json_default(value) -> str:
+    return bytes(value).hex() if isinstance(value, bytes | bytearray | memoryview) else str(value)
+
+
+def quote_identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def sqlite_rows(path: Path, table: str | None) -> RowSource:
+    tables = sqlite_tables(path)
+    if table not in tables:
+        listed = ", ".join(tables) or "none"
+        raise MalformedTable(path, f"choose a table with --table (tables: {listed})" if table is None
+                             else f"it has no table {table!r} (tables: {listed})")
+    conn = _sqlite_connect(path)
+    try:
+        cur = conn.execute(f"SELECT * FROM {quote_identifier(table)}")
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise MalformedTable(path, str(e)) from None
+    columns = column_names([d[0] for d in cur.description])
+
+    def body() -> Iterator[list]:
+        try:
+            while batch := cur.fetchmany(1000):
+                yield from map(list, batch)
+        except sqlite3.DatabaseError as e:
+            raise MalformedTable(path, str(e)) from None
+
+    return RowSource(columns, body(), conn.close)

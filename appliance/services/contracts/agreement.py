@@ -1,0 +1,53 @@
+"""The ODRL Agreement both nodes sign: the negotiated offer's rules plus target, assigner (provider),
+assignee (consumer) and a timestamp.
+
+Signatures are detached Ed25519 over the RFC 8785 (JCS) form of the agreement, by the signer's node
+key: the provider's travels in the ContractAgreementMessage, the consumer's countersignature in its
+ContractAgreementVerificationMessage. ``verify`` raises AgreementInvalid for a forged signature or an
+agreement whose rules differ from the offer that was on the table.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from appliance.crypto.jcs import canonical
+from appliance.crypto.keys import SigningKey, public_key_from_did, verify as verify_sig
+from appliance.errors import ApplianceError, ContractError
+
+RULE_KEYS = ("permission", "prohibition", "obligation", "profile")
+
+
+def build(offer: dict, *, agreement_id: str, target: str, assigner: str, assignee: str, timestamp: str) -> dict:
+    doc = {"@id": agreement_id, "@type": "Agreement", "target": target, "assigner": assigner,
+           "assignee": assignee, "timestamp": timestamp}
+    for key in RULE_KEYS:
+        if key in offer:
+            doc[key] = offer[key]
+    return doc
+
+
+def sign(key: SigningKey, agreement: dict) -> dict:
+    return {"type": "Ed25519Signature2020-jcs", "verificationMethod": key.did,
+            "signature": base64.b64encode(key.sign(canonical(agreement))).decode()}
+
+
+def same_terms(agreement: dict, offer: dict) -> bool:
+    return all(canonical(agreement.get(k)) == canonical(offer.get(k)) for k in RULE_KEYS)
+
+
+def verify(agreement: dict, signature: object, *, signer_keys: tuple[str, ...], offer: dict | None = None,
+           parties: tuple[str, str] | None = None) -> None:
+    """Check ``signature`` is by one of ``signer_keys`` (did:key of the signer's keys) over ``agreement``,
+    that its rules are ``offer``'s and that ``parties`` are (assigner, assignee)."""
+    if offer is not None and not same_terms(agreement, offer):
+        raise ContractError("the agreement's terms differ from the offer that was negotiated")
+    if parties is not None and (agreement.get("assigner"), agreement.get("assignee")) != parties:
+        raise ContractError("the agreement names other parties than this negotiation's")
+    if not isinstance(signature, dict) or signature.get("verificationMethod") not in signer_keys:
+        raise ContractError("the agreement signature is missing or by an unknown key")
+    try:
+        raw = base64.b64decode(str(signature.get("signature", "")), validate=True)
+        verify_sig(public_key_from_did(signature["verificationMethod"]), canonical(agreement), raw, "agreement")
+    except (ApplianceError, ValueError):
+        raise ContractError("the agreement signature does not verify (forged or altered)") from None

@@ -1,0 +1,330 @@
+"""ContractService (``node.contracts``): DSP 2025-1 contract negotiation between two nodes of a space.
+
+Every transition is one write transaction: ``step()`` from the state table, the negotiation row, a
+timeline row, an evidence entry and the outgoing message (``sync.send`` writes it to the outbox).
+Received messages run inside the sync inbox transaction, so each is applied exactly once; a message
+that does not fit (unknown negotiation, illegal in this state, forged or altered agreement, wrong
+peer) leaves the state unchanged and is recorded on the timeline as refused, with the reason.
+
+FINALIZED does not wait for the operator's filing receipt: the provider files the agreement in the
+transaction that finalizes, and the receipt (``filing(id)``) arrives on its own (docs/contracts.md).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from appliance.clock import Clock, rfc3339
+from appliance.domain.contracts import Action, Negotiation, NegotiationChanged, Step
+from appliance.domain.negotiation import FINAL, SENDER, Event, Role, State, moves, step
+from appliance.errors import ContractError, IllegalTransition, NotYourMove
+from appliance.events import EventBus
+from appliance.services.contracts import agreement as agreements
+from appliance.services.contracts import approvals, messages, store
+from appliance.services.sync.drops import RateLimitedLog
+from appliance.storage.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class ContractService:
+    def __init__(self, db: Database, keyring, evidence, clock: Clock, bus: EventBus, sync, membership, *,
+                 step_timeout: timedelta = timedelta(days=1), decision_timeout: timedelta = timedelta(days=7),
+                 poll: float = 30.0) -> None:
+        self.db = db
+        self._keyring = keyring
+        self._evidence = evidence
+        self.clock = clock
+        self.bus = bus
+        self.sync = sync
+        self._membership = membership
+        self.step_timeout = step_timeout
+        self.decision_timeout = decision_timeout
+        self.poll = poll
+        self.did: str = keyring.node_did
+        self._ratelog = RateLimitedLog()
+        self._stop = threading.Event()
+        self._timer: threading.Thread | None = None
+        for wire_type in messages.TYPES:
+            sync.on(wire_type, self._on_message)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def get(self, negotiation_id: str) -> Negotiation:
+        return self.db.read(lambda c: store.get(c, negotiation_id))
+
+    def list(self, *, state: str | None = None, pending: bool | None = None) -> list[Negotiation]:
+        return self.db.read(lambda c: store.all_rows(c, state=state, pending=pending))
+
+    def pending(self) -> list[Negotiation]:
+        """Negotiations waiting for a person on this side (approve, reject, counter)."""
+        return self.list(pending=True)
+
+    def timeline(self, negotiation_id: str) -> list[Step]:
+        return self.db.read(lambda c: (store.get(c, negotiation_id), store.steps(c, negotiation_id))[1])
+
+    def agreement(self, negotiation_id: str) -> dict | None:
+        """The signed agreement: {"agreement", "provider_signature", "consumer_signature", "status"}."""
+        return self.db.read(lambda c: store.agreement(c, negotiation_id))
+
+    def moves(self, negotiation_id: str) -> frozenset[Event]:
+        n = self.get(negotiation_id)
+        return moves(State(n.state), Role(n.role))
+
+    # --- rules ---------------------------------------------------------------------------------
+
+    def add_rule(self, rule: dict | approvals.Rule) -> int:
+        rule = rule if isinstance(rule, approvals.Rule) else approvals.Rule.from_dict(rule)
+
+        def write(conn) -> int:
+            rule_id = approvals.add(conn, rule)
+            self._evidence.append(conn, action=Action.RULE_ADDED, subject=f"rule:{rule_id}", payload=rule.to_dict())
+            return rule_id
+
+        return self.db.write(write)
+
+    def rules(self) -> list[approvals.Rule]:
+        return self.db.read(approvals.rules)
+
+    # --- starting ------------------------------------------------------------------------------
+
+    def request(self, space_id: str, dataset_id: str, *, offer_id: str | None = None,
+                offer: dict | None = None) -> str:
+        """Consumer: ask the provider of ``dataset_id`` (from the space catalog) for one of its offers
+        (``offer_id``; the first if None) or for the terms in ``offer``. Returns the negotiation id."""
+        entry = next((e for e in self.sync.catalog(space_id) if e.dataset_id == dataset_id), None)
+        if entry is None:
+            raise ContractError(f"dataset {dataset_id} is not in the catalog of space {space_id}")
+        if offer is None:
+            listed = listed_offers(entry.entry, dataset_id)
+            chosen = [o for o in listed if offer_id is None or o["@id"] == offer_id]
+            if not chosen:
+                raise ContractError(f"dataset {dataset_id} has no offer {offer_id}")
+            offer = chosen[0]
+        offer = message_offer(offer, dataset_id)
+        pid = _new_pid()
+
+        def write(conn) -> str:
+            now = self._now()
+            n = Negotiation(pid, None, Role.CONSUMER.value, space_id, entry.provider, dataset_id, offer,
+                            State.INITIAL.value, False, "", None, now, now)
+            store.insert(conn, n)
+            body = messages.request(pid, None, offer, callback=f"mqtt:inbox/{self.did}")
+            self._move(conn, n, Event.REQUEST, body)
+            return pid
+
+        return self.db.write(write)
+
+    def offer_to(self, space_id: str, consumer: str, dataset_id: str, offer: dict) -> str:
+        """Provider: start a negotiation by offering ``offer`` to ``consumer`` (e.g. answering a demand)."""
+        offer = message_offer(offer, dataset_id)
+        pid = _new_pid()
+
+        def write(conn) -> str:
+            now = self._now()
+            n = Negotiation(pid, None, Role.PROVIDER.value, space_id, consumer, dataset_id, offer,
+                            State.INITIAL.value, False, "", None, now, now)
+            store.insert(conn, n)
+            self._move(conn, n, Event.OFFER, messages.offer(pid, None, offer, callback=f"mqtt:inbox/{self.did}"))
+            return pid
+
+        return self.db.write(write)
+
+    # --- a person's decisions ------------------------------------------------------------------
+
+    def approve(self, negotiation_id: str) -> None:
+        """Provider: agree to the requested terms. Consumer: accept the provider's offer."""
+        def write(conn) -> None:
+            n = store.get(conn, negotiation_id)
+            if n.role == Role.PROVIDER and n.state == State.REQUESTED:
+                self._agree(conn, n)
+            elif n.role == Role.CONSUMER and n.state == State.OFFERED:
+                self._move(conn, n, Event.ACCEPT, messages.event(n.consumer_pid, n.provider_pid, "ACCEPTED"))
+            else:
+                raise NotYourMove(negotiation_id, n.state, "approve")
+
+        self.db.write(write)
+
+    def counter(self, negotiation_id: str, offer: dict) -> None:
+        """Propose other terms: the provider with an offer, the consumer with a request."""
+        def write(conn) -> None:
+            n = store.get(conn, negotiation_id)
+            terms = message_offer(offer, n.dataset_id)
+            n = replace(n, offer=terms)
+            if n.role == Role.PROVIDER and n.state == State.REQUESTED:
+                self._move(conn, n, Event.OFFER, messages.offer(n.provider_pid, n.consumer_pid, terms, callback=""))
+            elif n.role == Role.CONSUMER and n.state == State.OFFERED:
+                self._move(conn, n, Event.REQUEST, messages.request(n.consumer_pid, n.provider_pid, terms, callback=""))
+            else:
+                raise NotYourMove(negotiation_id, n.state, "counter")
+
+        self.db.write(write)
+
+    def reject(self, negotiation_id: str, reason: str) -> None:
+        self.terminate(negotiation_id, reason, code="rejected")
+
+    def terminate(self, negotiation_id: str, reason: str, *, code: str = "terminated") -> None:
+        """End the negotiation at any non-final step, telling the peer why."""
+        def write(conn) -> None:
+            n = store.get(conn, negotiation_id)
+            if n.state in FINAL or n.state == State.INITIAL:
+                raise NotYourMove(negotiation_id, n.state, "terminate")
+            self._move(conn, n, Event.TERMINATE, messages.termination(n.consumer_pid, n.provider_pid, code, reason),
+                       reason=reason)
+
+        self.db.write(write)
+
+    def retire(self, negotiation_id: str, reason: str) -> None:
+        """Provider: retire a finalized agreement; later transfers and uses under it are refused."""
+        def write(conn) -> None:
+            n = store.get(conn, negotiation_id)
+            if n.role != Role.PROVIDER or n.state != State.FINALIZED:
+                raise NotYourMove(negotiation_id, n.state, "retire")
+            store.set_agreement(conn, negotiation_id, self._now(), status="retired")
+            self._evidence.append(conn, action=Action.AGREEMENT_RETIRED, subject=negotiation_id,
+                                  payload={"reason": reason})
+
+        self.db.write(write)
+
+    def in_force(self, negotiation_id: str) -> bool:
+        """Whether the agreement of this negotiation governs transfers now (finalized, not retired)."""
+        a = self.agreement(negotiation_id)
+        return a is not None and a["status"] == "active"
+
+    # --- timeouts ------------------------------------------------------------------------------
+
+    def expire_stale(self, now: datetime | None = None) -> list[str]:
+        """Terminate every negotiation whose current step ran past its deadline; returns their ids."""
+        def write(conn) -> list[str]:
+            done = []
+            for n in store.stale(conn, rfc3339(now or self.clock.now())):
+                reason = f"step {n.state} timed out"
+                self._local(conn, n, Event.TIMEOUT, reason)
+                if n.peer_pid or n.role == Role.CONSUMER:
+                    body = messages.termination(n.consumer_pid, n.provider_pid, "timeout", reason)
+                    self.sync.send(conn, n.space_id, to=n.peer, type=messages.wire_type(body), body=body)
+                done.append(n.id)
+            return done
+
+        return self.db.write(write)
+
+    def start(self) -> None:
+        if self._timer is None:
+            self._stop.clear()
+            self._timer = threading.Thread(target=self._run_timer, name="dsnode-contracts", daemon=True)
+            self._timer.start()
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._stop.set()
+            self._timer.join()
+            self._timer = None
+
+    def _run_timer(self) -> None:
+        while not self._stop.wait(self.poll):
+            try:
+                self.expire_stale()
+            except Exception:  # the store may be closing; try again next round
+                log.warning("could not expire stale negotiations", exc_info=True)
+
+    # --- transitions ---------------------------------------------------------------------------
+
+    def _now(self) -> str:
+        return rfc3339(self.clock.now())
+
+    def _deadline(self, state: State, pending: bool) -> str | None:
+        if state in FINAL:
+            return None
+        return rfc3339(self.clock.now() + (self.decision_timeout if pending else self.step_timeout))
+
+    def _commit(self, conn, n: Negotiation, event: Event, after: State, *, who: str, direction: str,
+                reason: str = "", message: dict | None = None, pending: bool = False, **changes) -> Negotiation:
+        now = self._now()
+        new = replace(n, state=after.value, pending=pending, deadline=self._deadline(after, pending), updated=now,
+                      reason=reason if after is State.TERMINATED else n.reason, **changes)
+        store.update(conn, new)
+        store.add_step(conn, n.id, ts=now, event=event.value, who=who, direction=direction, before=n.state,
+                       after=after.value, reason=reason, message=message)
+        self._evidence.append(conn, action=Action[after.value], subject=n.id, payload={
+            "event": event.value, "direction": direction, "peer": n.peer, "space": n.space_id,
+            "dataset": n.dataset_id, "role": n.role, "reason": reason})
+        self.bus.emit(NegotiationChanged(n.id, after.value, pending))
+        return new
+
+    def _move(self, conn, n: Negotiation, event: Event, body: dict, *, reason: str = "", **changes) -> Negotiation:
+        """This node sends ``body`` (carrying ``event``): step, persist, evidence and outbox together."""
+        after = step(State(n.state), event, Role(n.role) if event is not Event.TERMINATE else None)
+        new = self._commit(conn, n, event, after, who=self.did, direction="sent", reason=reason, message=body,
+                           **changes)
+        self.sync.send(conn, n.space_id, to=n.peer, type=messages.wire_type(body), body=body)
+        return new
+
+    def _local(self, conn, n: Negotiation, event: Event, reason: str) -> Negotiation:
+        after = step(State(n.state), event, None)
+        return self._commit(conn, n, event, after, who=self.did, direction="local", reason=reason)
+
+    def _agree(self, conn, n: Negotiation) -> Negotiation:
+        """Provider: build and sign the agreement from the offer on the table and send it."""
+        doc = agreements.build(n.offer, agreement_id=f"urn:uuid:{uuid.uuid4()}", target=n.dataset_id,
+                               assigner=self.did, assignee=n.peer, timestamp=self._now())
+        signature = agreements.sign(self._keyring.signing_key(), doc)
+        store.save_agreement(conn, n.id, n.space_id, doc, signature, self._now())
+        return self._move(conn, n, Event.AGREE, messages.agreement(n.consumer_pid, n.provider_pid, doc, signature))
+
+    # --- receiving -----------------------------------------------------------------------------
+
+    def _on_message(self, conn, msg) -> None:
+        from appliance.services.contracts.receive import handle
+
+        handle(self, conn, msg)
+
+    def _refuse(self, conn, n: Negotiation | None, msg, event: str, reason: str, *, answer: bool = False) -> None:
+        """A message that does not fit: state unchanged, the refusal on the timeline and in evidence."""
+        self._ratelog.warning(f"contract:{msg.space_id}:{msg.sender}", "refused a contract message from %s: %s",
+                              msg.sender, reason)
+        subject = n.id if n else f"unknown:{msg.id}"
+        if n is not None:
+            store.add_step(conn, n.id, ts=self._now(), event=f"refused {event}", who=msg.sender, direction="received",
+                           before=n.state, after=n.state, reason=reason,
+                           message=msg.body if isinstance(msg.body, dict) else None)
+            self.bus.emit(NegotiationChanged(n.id, n.state, n.pending))
+        self._evidence.append(conn, action=Action.REJECTED, subject=subject,
+                              payload={"event": event, "peer": msg.sender, "space": msg.space_id, "reason": reason})
+        body = msg.body if isinstance(msg.body, dict) else {}
+        if answer and body.get("@type") != "ContractNegotiationTerminationMessage":
+            reply = messages.termination(body.get("consumerPid"), body.get("providerPid"), "refused", reason)
+            self.sync.send(conn, msg.space_id, to=msg.sender, type=messages.wire_type(reply), body=reply)
+
+
+def _new_pid() -> str:
+    return f"urn:uuid:{uuid.uuid4()}"
+
+
+def listed_offers(entry: dict, dataset_id: str) -> list[dict]:
+    """The offers of a catalog entry, as DSP MessageOffers (an offer without @id gets a stable one)."""
+    if isinstance(entry, dict) and isinstance(entry.get("entry"), dict):  # a cached catalog body
+        entry = entry["entry"]
+    raw = entry.get("hasPolicy", entry.get("odrl:hasPolicy", [])) if isinstance(entry, dict) else []
+    raw = raw if isinstance(raw, list) else [raw]
+    out = []
+    for i, o in enumerate(x for x in raw if isinstance(x, dict)):
+        offer = dict(o)
+        offer.setdefault("@id", f"urn:offer:{dataset_id}:{i}")
+        out.append(message_offer(offer, dataset_id))
+    return out
+
+
+def message_offer(offer: dict, dataset_id: str) -> dict:
+    """``offer`` as a DSP MessageOffer: @type Offer, an @id and the dataset as target."""
+    doc = {k: v for k, v in offer.items() if k not in ("@context",)}
+    doc["@type"] = "Offer"
+    doc.setdefault("@id", f"urn:uuid:{uuid.uuid4()}")
+    doc["target"] = dataset_id
+    return doc
+
+
+__all__ = ["ContractService", "IllegalTransition", "SENDER", "listed_offers", "message_offer"]

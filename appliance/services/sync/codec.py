@@ -1,0 +1,250 @@
+"""Envelopes for space sync: signing on the hot path, sealed bodies bound to their envelope, and
+the checks every received message goes through before anything is stored.
+
+Sealed bodies: the plaintext inside the sealed box is ``{"v":1,"from","id","space","type","body"}``,
+and opening checks those fields against the (verified) envelope, so a sealed body cannot be lifted
+into another envelope, by another sender, or replayed under a new message id.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import lru_cache
+
+from appliance.crypto import envelope
+from appliance.crypto.jcs import _FAST, MAX_SAFE_INTEGER, canonical
+from appliance.crypto.keys import SigningKey, did_from_public_key, public_key_from_did
+from appliance.domain.sync import DropReason, TopicRule, topic_rule
+from appliance.errors import BadSignature, MalformedDid, MalformedMessage
+
+SEAL_VERSION = 1
+_SEAL_FIELDS = ("v", "from", "id", "space", "type", "body")
+
+
+@lru_cache(maxsize=4096)
+def checked_did(did: str) -> str:
+    """``did`` if it is a valid did:key (cached: the same few peers come up again and again)."""
+    public_key_from_did(did)
+    return did
+
+
+def sign_and_encode(key: SigningKey, *, from_did: str, type: str, space: str, to: str | None,  # noqa: A002
+                    seq: int, ts: str, body: object, msg_id: str) -> bytes:
+    """The published bytes of a signed envelope: the same bytes as
+    ``envelope.encode(envelope.sign_envelope(...))``, built in one pass with the body
+    canonicalised once (the sender's own fields are known good; ``to`` is checked)."""
+    if not isinstance(type, str) or not 0 < len(type) <= envelope.MAX_TEXT:
+        raise ValueError("message type must be a non-empty string of at most 256 characters")
+    if to is not None:
+        checked_did(to)
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SAFE_INTEGER:
+        raise ValueError("seq must be an integer from 0 to 2**53 - 1")
+    # RFC 8785 member order: body, from, id, kid, seq, (sig,) space, to, ts, type, v
+    head = b"".join((b'{"body":', canonical_body(body), b',"from":', _const(from_did), b',"id":', _text(msg_id),
+                     b',"kid":', _const(_did_of(key.public_key)), b',"seq":', str(seq).encode()))
+    tail = b"".join((b',"space":', _const(space), b',"to":', b"null" if to is None else _const(to),
+                     b',"ts":', _text(ts), b',"type":', _const(type), b',"v":1}'))
+    sig = envelope._b64url_encode(key.sign(head + tail)).encode()  # noqa: SLF001
+    return b"".join((head, b',"sig":"', sig, b'"', tail))
+
+
+@lru_cache(maxsize=4096)
+def _const(value: str) -> bytes:
+    """``_text`` of values that repeat (dids, space ids, message types)."""
+    return _text(value)
+
+
+_NON_BMP = re.compile("[\U00010000-\U0010FFFF]")
+
+
+def canonical_body(body: object) -> bytes:
+    """``jcs.canonical(body)``, with a quicker test of whether the stdlib encoder may produce it
+    (the hot path of every message this node sends; jcs stays the reference and the fallback)."""
+    stack = [body]
+    fast = True
+    while stack:
+        v = stack.pop()
+        t = type(v)
+        if t is str or v is None or t is bool:
+            continue
+        if t is int:
+            if -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
+                continue
+        elif t is dict:
+            for k in v:
+                if type(k) is not str or (not k.isascii() and _NON_BMP.search(k)):
+                    fast = False
+                    break
+            stack.extend(v.values())
+            if fast:
+                continue
+        elif t is list or t is tuple:
+            stack.extend(v)
+            continue
+        fast = False
+        break
+    if fast:
+        try:
+            return _FAST.encode(body).encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate
+            pass
+    return canonical(body)
+
+
+@lru_cache(maxsize=64)
+def _did_of(public_key: bytes) -> str:
+    return did_from_public_key(public_key)
+
+
+def _text(value: str) -> bytes:
+    """RFC 8785 form of a string (the stdlib encoder matches it; lone surrogates take the slow path)."""
+    try:
+        return _STRING.encode(value).encode("utf-8")
+    except UnicodeEncodeError:
+        return canonical(value)
+
+
+_STRING = json.JSONEncoder(ensure_ascii=False)
+
+
+def seal(body: object, *, to: str, from_did: str, msg_id: str, space: str, type: str) -> dict:  # noqa: A002
+    inner = {"v": SEAL_VERSION, "from": from_did, "id": msg_id, "space": space, "type": type, "body": body}
+    return envelope.seal_body(inner, to)
+
+
+def open_sealed(env: dict, key: SigningKey) -> object:
+    """The body of a verified envelope sealed to ``key``; MalformedMessage unless it is bound to ``env``."""
+    inner = envelope.open_body(env, key)
+    if not isinstance(inner, dict) or set(inner) != set(_SEAL_FIELDS) or inner["v"] != SEAL_VERSION:
+        raise MalformedMessage("the sealed body has the wrong shape")
+    for name in ("from", "id", "space", "type"):
+        if inner[name] != env[name]:
+            raise MalformedMessage(f"the sealed body belongs to another message (its {name} differs)")
+    return inner["body"]
+
+
+def is_sealed(body: object) -> bool:
+    return isinstance(body, dict) and set(body) == {"sealed"}
+
+
+# --- checking what arrives -------------------------------------------------------------------
+
+
+class Drop(Exception):
+    """A received message is dropped for ``reason`` (a DropReason); ``detail`` is for the log."""
+
+    def __init__(self, reason: DropReason, detail: str, sender: str | None = None) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+        self.sender = sender
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A message that passed every check that needs no store."""
+
+    topic: str
+    rule: TopicRule
+    envelope: dict | None  # None: a retained topic was cleared
+    body: object
+    sender: str | None
+    retained: bool
+
+    @property
+    def stream(self) -> str:
+        return self.topic
+
+
+@dataclass(frozen=True)
+class Inspector:
+    """The checks of one space, for one node. ``resolve_key(from, kid, env)`` returns a public key."""
+
+    space_id: str
+    my_did: str
+    operator_did: str
+    key: object  # () -> SigningKey: the node's current key (it opens bodies sealed to it)
+    resolve_key: object
+    dedup_window: float
+    max_future_skew: float
+    max_size: int
+
+    def inspect(self, topic: str, payload: bytes, retained: bool, now: datetime) -> Checked | None:
+        """Check one message (``topic`` relative to the space); None for our own echo. Raises Drop."""
+        rule = topic_rule(topic, self.operator_did)
+        if rule is None:
+            raise Drop(DropReason.MALFORMED, f"unknown topic {topic!r}")
+        if len(payload) > self.max_size:
+            raise Drop(DropReason.OVERSIZED, f"{len(payload)} bytes on {topic}")
+        if not payload:
+            if not retained:
+                raise Drop(DropReason.MALFORMED, f"empty message on {topic}")
+            return Checked(topic, rule, None, None, rule.owner, True)
+        try:
+            env = envelope.decode(payload, self.max_size)
+        except MalformedMessage as e:
+            raise Drop(DropReason.MALFORMED, e.message("en")) from None
+        if not isinstance(env.get("sig"), str) or not env.get("sig"):
+            raise Drop(DropReason.UNSIGNED, f"no signature on {topic}")
+        if env.get("space") != self.space_id:
+            raise Drop(DropReason.WRONG_SPACE, f"a message for space {str(env.get('space'))[:80]!r}")
+        try:
+            envelope.verify_envelope(env, lambda from_did, kid: self.resolve_key(from_did, kid, topic, env))
+        except BadSignature as e:
+            raise Drop(DropReason.BAD_SIGNATURE, e.message("en"), _str_or_none(env.get("from"))) from None
+        except (MalformedMessage, MalformedDid) as e:
+            raise Drop(DropReason.MALFORMED, e.message("en")) from None
+        sender = env["from"]
+        self._check_topic(rule, env, topic)
+        if sender == self.my_did and not retained:
+            return None  # our own broadcast coming back
+        if not retained:
+            self._check_fresh(env, now)
+        body = env["body"]
+        if env["to"] == self.my_did and is_sealed(body):
+            try:
+                body = open_sealed(env, self.key())
+            except MalformedMessage as e:
+                raise Drop(DropReason.MALFORMED, e.message("en"), sender) from None
+        return Checked(topic, rule, env, body, sender, retained)
+
+    def _check_topic(self, rule: TopicRule, env: dict, topic: str) -> None:
+        sender, to = env["from"], env["to"]
+        if rule.owner is not None and sender != rule.owner:
+            raise Drop(DropReason.BAD_SIGNATURE, f"{topic} carries a message signed by {sender}", sender)
+        if rule.operator and sender != self.operator_did:
+            raise Drop(DropReason.BAD_SIGNATURE, f"{topic} carries a message not from the operator", sender)
+        if rule.to is not None and (to != rule.to or to != self.my_did):
+            raise Drop(DropReason.NOT_FOR_ME, f"a message on {topic} addressed to {to}", sender)
+        if to is not None and to != self.my_did:
+            raise Drop(DropReason.NOT_FOR_ME, f"a message on {topic} addressed to {to}", sender)
+
+    def _check_fresh(self, env: dict, now: datetime) -> None:
+        ts = datetime.strptime(env["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        age = (now - ts).total_seconds()
+        if age > self.dedup_window:
+            raise Drop(DropReason.STALE, f"message {env['id']} is {age:.0f} s old", env["from"])
+        if -age > self.max_future_skew:
+            raise Drop(DropReason.STALE, f"message {env['id']} is dated {-age:.0f} s ahead", env["from"])
+
+
+def _str_or_none(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def format_ts(moment: datetime) -> str:
+    """``clock.rfc3339`` (UTC, milliseconds, ``Z``), quicker: it is on every message's path."""
+    if moment.utcoffset() != _ZERO:
+        moment = moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+_ZERO = timedelta(0)
+
+
+def body_json(body: object) -> str:
+    """A body as stored text: UTF-8 JSON (not ASCII-escaped, so a LIKE search finds Chinese)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), sort_keys=True)

@@ -1,0 +1,573 @@
+"""One space's connection: a thread that drives an MQTT connection, publishes the outbox, applies
+what arrives, and reconnects with backoff and jitter. The connection's life follows the table in
+:mod:`appliance.domain.sync` (``step``).
+
+All the network work of a space happens on this one thread (paho runs no thread of its own); the
+store work goes to the database's owner thread in batches: one transaction to read a window of the
+outbox, one to mark many acknowledged messages sent, one per batch of received messages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import threading
+import time
+from collections import deque
+
+from appliance.clock import rfc3339
+from appliance.domain.sync import (
+    DropReason,
+    LinkAction,
+    LinkEvent,
+    LinkState,
+    SpaceConfig,
+    SyncStateChanged,
+    absolute,
+    backoff_delay,
+    relative,
+    step,
+    subscriptions,
+)
+from appliance.errors import ApplianceError
+from appliance.net.mqtt import (
+    BrokerParams,
+    ConnectFailed,
+    ConnectRefused,
+    Connected,
+    Disconnected,
+    Incoming,
+    MqttConnection,
+    Published,
+    Subscribed,
+    Waker,
+    Will,
+)
+from appliance.services.sync import inbox, outbox, presence
+from appliance.services.sync.committer import Committer
+from appliance.services.sync.codec import Drop, Inspector, sign_and_encode
+
+log = logging.getLogger("appliance.services.sync")
+
+ACK_BATCH = 1000
+INCOMING_BATCH = 500
+PREFETCH = 1000  # outbox rows read per transaction
+
+
+class Link:
+    """The connection of one space. ``start()``, ``stop()``; everything else runs on its thread."""
+
+    def __init__(self, svc, config: SpaceConfig) -> None:
+        self.svc = svc
+        self.config = config
+        self.space_id = config.space_id
+        self.timers = svc.timers
+        self.state = LinkState.STOPPED
+        self.last_error: str | None = None
+        self.last_sync: str | None = None
+        self.subscribed = False
+        self._waker = Waker()
+        self._stop = threading.Event()
+        self._conn: MqttConnection | None = None
+        self._inflight: dict[int, int] = {}  # MQTT message id -> outbox row id
+        self._buffer: deque = deque()  # outbox rows read, not yet handed to the connection
+        self._acked: list[int] = []
+        self._refused: list[tuple[int, str]] = []
+        self._ack_due = 0.0
+        self._cursor = 0  # highest outbox id read for this connection
+        self._committer = Committer(svc, config.space_id)
+        self._outbox_dirty = True
+        self._rescan = False
+        self._attempt = 0
+        self._retry_at = 0.0
+        self._connect_deadline = 0.0
+        self._gap_due: float | None = None
+        self._confirm: set[tuple[str, str]] = set()
+        self._requeue: dict[str, int] = {}  # stream -> outbox id handed out when its recipient came online
+        self._confirm_due: float | None = None
+        self._gap_round = 0
+        self._status_topic = f"node/{svc.node_did}/status"
+        self._online_seq: int | None = None
+        self._session_present = False
+        self._goodbye: bytes | None = None
+        self._last_activity = time.monotonic()
+        self._inspector = Inspector(
+            space_id=config.space_id, my_did=svc.node_did, operator_did=config.operator_did,
+            key=svc.signing_key, resolve_key=svc.keys.resolve, dedup_window=self.timers.dedup_window,
+            max_future_skew=self.timers.max_future_skew, max_size=self.timers.max_message,
+        )
+        self._thread = threading.Thread(target=self._run, name=f"dsnode-sync-{config.space_id}", daemon=True)
+
+    # --- called from other threads -------------------------------------------------------------
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, join: bool = True) -> None:
+        self._stop.set()
+        self._waker.wake()
+        if join:
+            self.join()
+
+    def join(self) -> None:
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join()
+
+    def notify_outbox(self) -> None:
+        """New rows may be in the outbox (visible once the writer's transaction commits)."""
+        if not self._outbox_dirty:
+            self._outbox_dirty = True
+            self._waker.wake()
+
+    def request_rescan(self) -> None:
+        """Rows already handed out were queued again (a resend request)."""
+        self._rescan = True
+        self.notify_outbox()
+
+    def requeue_unconfirmed(self, stream: str) -> None:
+        """``stream``'s recipient came online: send again what it has not confirmed, once every row
+        handed to the broker so far is acknowledged (those may have reached the broker before the
+        recipient had a session there)."""
+        self._requeue[stream] = self._cursor
+        self._waker.wake()
+
+    def settled(self, quiet: float) -> bool:
+        """Connected, subscribed, nothing queued or in flight, and nothing arrived for ``quiet`` s."""
+        return (self.state is LinkState.CONNECTED and self.subscribed and not self._inflight and not self._buffer
+                and not self._outbox_dirty and not self._acked and self._committer.idle()
+                and self._gap_due is None and not self._confirm
+                and not self._requeue
+                and time.monotonic() - self._last_activity >= quiet)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    # --- the thread ----------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        self._committer.start()
+        try:
+            self._fire(LinkEvent.START)
+            while self.state is not LinkState.STOPPED:
+                try:
+                    if self.state is LinkState.OFFLINE:
+                        self._wait_offline()
+                    else:
+                        self._turn()
+                except Exception as e:  # a bug: say so, drop the connection, try again later
+                    log.exception("sync link of space %s failed", self.space_id)
+                    self.last_error = f"internal error ({type(e).__name__})"
+                    self._drop_connection()
+                    self._set_state(LinkState.OFFLINE if not self._stop.is_set() else LinkState.STOPPED)
+                    self._schedule_retry()
+        finally:
+            self._drop_connection()
+            self._committer.stop()
+            self._waker.close()
+
+    def _fire(self, event: LinkEvent) -> None:
+        new, actions = step(self.state, event)
+        self._set_state(new)
+        for action in actions:
+            self._ACTIONS[action](self)
+
+    def _set_state(self, new: LinkState) -> None:
+        if new is not self.state:
+            self.state = new
+            self.svc.emit(SyncStateChanged(self.space_id, new.value, self.last_error))
+
+    def _wait_offline(self) -> None:
+        left = self._retry_at - time.monotonic()
+        if self._stop.is_set():
+            self._fire(LinkEvent.STOP)
+        elif left <= 0:
+            self._fire(LinkEvent.RETRY)
+        else:
+            self._waker.wait(min(left, 1.0))
+
+    def _turn(self) -> None:
+        """One round on a live connection: wait for traffic, then act on what happened."""
+        conn = self._conn
+        events = conn.poll(self._timeout())
+        incoming, lost = [], None
+        for ev in events:
+            if isinstance(ev, Published):
+                self._published(ev)
+            elif isinstance(ev, Incoming):
+                incoming.append(ev)
+            elif isinstance(ev, Connected):
+                self._session_present = ev.session_present
+                self._fire(LinkEvent.CONNECTED)
+            elif isinstance(ev, ConnectRefused):
+                lost = f"the broker refused the connection ({ev.reason})"
+            elif isinstance(ev, Disconnected):
+                lost = f"connection lost ({ev.reason})"
+            elif isinstance(ev, Subscribed):
+                self._subscribed(ev)
+        for i in range(0, len(incoming), INCOMING_BATCH):
+            self._receive(incoming[i : i + INCOMING_BATCH])
+        if lost is None and self.state is not LinkState.STOPPED and not conn.socket_open:
+            lost = "connection lost"
+        if lost is not None and self.state in (LinkState.CONNECTING, LinkState.CONNECTED):
+            self.last_error = lost
+            self._flush_acks(force=True)
+            self._fire(LinkEvent.CONNECT_FAILED if self.state is LinkState.CONNECTING else LinkEvent.CONNECTION_LOST)
+            return
+        if self._stop.is_set() and self.state in (LinkState.CONNECTING, LinkState.CONNECTED):
+            self._fire(LinkEvent.STOP)
+            return
+        if self.state is LinkState.CONNECTING and time.monotonic() > self._connect_deadline:
+            self.last_error = "the broker did not answer"
+            self._fire(LinkEvent.CONNECT_FAILED)
+            return
+        if self.state is LinkState.CONNECTED:
+            self._fill()
+            self._flush_acks()
+            if self._gap_due is not None and time.monotonic() >= self._gap_due:
+                self._request_resends()
+            if self._confirm_due is not None and time.monotonic() >= self._confirm_due:
+                self._send_confirmations()
+            if self._requeue:
+                self._requeue_unconfirmed()
+
+    def _timeout(self) -> float:
+        now = time.monotonic()
+        timeout = 1.0
+        if self.state is LinkState.CONNECTING:
+            timeout = min(timeout, max(0.0, self._connect_deadline - now))
+        if self._acked or self._refused:
+            timeout = min(timeout, max(0.0, self._ack_due - now))
+        if self._gap_due is not None:
+            timeout = min(timeout, max(0.0, self._gap_due - now))
+        if self._confirm_due is not None:
+            timeout = min(timeout, max(0.0, self._confirm_due - now))
+        if ((self._outbox_dirty or self._buffer or self._rescan) and self.state is LinkState.CONNECTED
+                and len(self._inflight) < self._window()) or self._stop.is_set():
+            timeout = 0.0
+        return timeout
+
+    def _window(self) -> int:
+        return max(1, min(self.timers.window, self._conn.receive_maximum if self._conn else self.timers.window))
+
+    # --- actions of the table ------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        cfg, t = self.config, self.timers
+        self.subscribed = False
+        try:
+            will = self._presence()
+            params = BrokerParams(
+                host=cfg.broker_host, port=cfg.broker_port, client_id=client_id(cfg, self.svc.node_did),
+                username=cfg.username, password=cfg.password, tls_ca_pem=cfg.tls_ca_pem,
+                tls_cert_pem=cfg.tls_cert_pem, tls_key_pem=cfg.tls_key_pem, keepalive=t.keepalive,
+                session_expiry=t.session_expiry, connect_timeout=t.connect_timeout,
+            )
+            self._conn = MqttConnection(params, will=will, waker=self._waker)
+            self._connect_deadline = time.monotonic() + t.connect_timeout
+            self._conn.open()
+        except ConnectFailed as e:
+            self.last_error = str(e)
+            self._drop_connection()
+            self._fire(LinkEvent.CONNECT_FAILED)
+        except ApplianceError as e:  # the store could not give us a sequence number
+            self.last_error = e.message("en")
+            self._drop_connection()
+            self._fire(LinkEvent.CONNECT_FAILED)
+
+    def _presence(self) -> Will | None:
+        """Sign this connection's Will (offline); the online status (the seq before it) is signed
+        once the broker says whether it still had our session."""
+        self._online_seq = self._goodbye = None
+        if self.config.status not in ("member", "operator"):
+            return None
+        svc, topic = self.svc, self._status_topic
+        first = svc.db.write(lambda c: outbox.allocate(c, self.space_id, topic, 2))
+        self._online_seq = first
+        self._goodbye = self._status(presence.status_body("offline"), first + 1)
+        return Will(absolute(self.space_id, topic), self._goodbye, qos=1, retain=True)
+
+    def _status(self, body: dict, seq: int) -> bytes:
+        svc = self.svc
+        return sign_and_encode(svc.signing_key(), from_did=svc.node_did, type=presence.STATUS_TYPE,
+                               space=self.space_id, to=None, seq=seq, ts=rfc3339(svc.clock.now()), body=body,
+                               msg_id=secrets.token_hex(16))
+
+    def _subscribe(self) -> None:
+        conn = self._conn
+        self._inflight.clear()
+        self._buffer.clear()
+        self._cursor = 0
+        self._rescan = False
+        self._outbox_dirty = True
+        filters = [absolute(self.space_id, f) for f in subscriptions(self.config, self.svc.node_did)]
+        if filters:
+            conn.subscribe(filters)
+        else:
+            self.subscribed = True
+        if self._online_seq is not None:
+            body = presence.status_body("online", session_present=self._session_present)
+            conn.publish(absolute(self.space_id, self._status_topic), self._status(body, self._online_seq),
+                         qos=1, retain=True)
+        if self.config.status in ("member", "operator"):
+            self.svc.db.write(lambda c: self.svc.queue_card(c, self.space_id))
+        self._gap_due = time.monotonic() + self.timers.resend_after
+        log.info("space %s: connected to %s:%d", self.space_id, self.config.broker_host, self.config.broker_port)
+
+    def _reset_backoff(self) -> None:
+        self._attempt = 0
+        self.last_error = None
+
+    def _backoff(self) -> None:
+        self._drop_connection()
+        self._schedule_retry()
+        log.info("space %s: offline (%s); next attempt in %.1f s", self.space_id, self.last_error,
+                 max(0.0, self._retry_at - time.monotonic()))
+
+    def _schedule_retry(self) -> None:
+        t = self.timers
+        delay = backoff_delay(self._attempt, t.backoff_initial, t.backoff_max, self.svc.rand.random())
+        self._attempt += 1
+        self._retry_at = time.monotonic() + delay
+
+    def _say_goodbye(self) -> None:
+        conn = self._conn
+        self._flush_acks(force=True, wait=True)
+        if conn is not None and conn.socket_open:
+            if self._goodbye is not None:
+                mid = conn.publish(absolute(self.space_id, self._status_topic), self._goodbye, qos=1, retain=True)
+                conn.wait_for_publish(mid, self.timers.stop_timeout)
+                for ev in conn.poll(0):
+                    if isinstance(ev, Published):
+                        self._published(ev)
+                self._flush_acks(force=True, wait=True)
+            conn.disconnect()
+        self._fire(LinkEvent.CLOSED)
+
+    def _close(self) -> None:
+        self._drop_connection()
+
+    _ACTIONS = {
+        LinkAction.CONNECT: _connect,
+        LinkAction.SUBSCRIBE: _subscribe,
+        LinkAction.RESET_BACKOFF: _reset_backoff,
+        LinkAction.BACKOFF: _backoff,
+        LinkAction.SAY_GOODBYE: _say_goodbye,
+        LinkAction.CLOSE: _close,
+    }
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        self._inflight.clear()
+        self._buffer.clear()
+        self.subscribed = False
+
+    # --- sending -------------------------------------------------------------------------------
+
+    def _fill(self) -> None:
+        """Hand queued outbox rows to the connection, as many as the in-flight window allows."""
+        room = self._window() - len(self._inflight)
+        if room <= 0:
+            return
+        if not self._buffer and (self._outbox_dirty or self._rescan):
+            self._read_outbox()
+        conn, space = self._conn, self.space_id
+        sent = 0
+        while sent < room and self._buffer:
+            row = self._buffer.popleft()
+            self._inflight[conn.publish(absolute(space, row.topic), row.payload, qos=1, retain=row.retained)] = row.id
+            sent += 1
+        if sent:
+            self._last_activity = time.monotonic()
+        elif not self._inflight and not self._acked and not self._outbox_dirty and self._committer.idle():
+            self._mark_synced()
+
+    def _read_outbox(self) -> None:
+        """Read the next queued rows from a committed snapshot (never waiting for a writer). Only
+        when that finds nothing does it wait for the transaction that may still be writing some
+        (the wake-up comes before the commit) and look once more."""
+        rescan = self._rescan
+        after = 0 if rescan else self._cursor
+        skip = frozenset(self._inflight.values()) if rescan else frozenset()
+        self._rescan = False
+        self._outbox_dirty = False  # cleared before reading: a wake-up from now on sets it again
+
+        def fetch(c):
+            return outbox.fetch_queued(c, self.space_id, after=after, limit=PREFETCH, skip=skip)
+
+        db = self.svc.db
+        rows = db.read(fetch)
+        if not rows:
+            rows = db.write(fetch)  # queued behind any open transaction: sees what it committed
+        self._buffer.extend(rows)
+        if rows:
+            self._cursor = max(self._cursor, rows[-1].id)
+            self._outbox_dirty = True  # there may be more (committed meanwhile, or beyond PREFETCH)
+
+    def _published(self, ev: Published) -> None:
+        row = self._inflight.pop(ev.mid, None)
+        if self._conn is not None:
+            self._conn.forget_acked((ev.mid,))
+        if row is None:
+            return  # our status message
+        if not self._acked and not self._refused:
+            self._ack_due = time.monotonic() + self.timers.ack_flush
+        if ev.ok:
+            self._acked.append(row)
+        else:
+            self._refused.append((row, ev.reason))
+            self.svc.ratelog.warning(f"refused:{self.space_id}", "space %s: the broker refused a message (%s)",
+                                     self.space_id, ev.reason)
+        self._last_activity = time.monotonic()
+
+    def _flush_acks(self, force: bool = False, wait: bool = False) -> None:
+        """Have acknowledged rows marked sent (by the committer thread: the link never waits on it)."""
+        if self._acked or self._refused:
+            if not force and len(self._acked) < ACK_BATCH and time.monotonic() < self._ack_due and self._inflight:
+                return
+            acked, refused = self._acked, self._refused
+            self._acked, self._refused = [], []
+            drained = not self._inflight and not self._outbox_dirty and not self._buffer
+            self._committer.submit(acked, refused, drained)
+            if drained:
+                self.last_sync = rfc3339(self.svc.clock.now())
+        if wait:
+            self._committer.wait()
+
+    def _mark_synced(self) -> None:
+        ts = rfc3339(self.svc.clock.now())
+        if self.last_sync is None or self.last_sync[:19] != ts[:19]:
+            self.svc.db.write(lambda c: c.execute("UPDATE sync_space SET last_sync = ? WHERE space_id = ?",
+                                                  (ts, self.space_id)))
+        self.last_sync = ts
+
+    # --- receiving -----------------------------------------------------------------------------
+
+    def _subscribed(self, ev: Subscribed) -> None:
+        refused = [code for code in ev.granted if code >= 0x80]
+        if refused:
+            self.last_error = f"the broker refused {len(refused)} subscription(s)"
+            log.warning("space %s: %s", self.space_id, self.last_error)
+        self.subscribed = True
+
+    def _receive(self, batch: list[Incoming]) -> None:
+        svc = self.svc
+        now_dt = svc.clock.now()
+        now = rfc3339(now_dt)
+        checked, drops = [], []
+        for ev in batch:
+            topic = relative(self.space_id, ev.topic)
+            try:
+                if topic is None:
+                    raise Drop(DropReason.WRONG_SPACE, f"topic {ev.topic[:120]!r}")
+                item = self._inspector.inspect(topic, ev.payload, ev.retain, now_dt)
+            except Drop as d:
+                drops.append((d.reason, d.detail, d.sender, topic or ev.topic))
+                continue
+            if item is not None:
+                checked.append(item)
+        result = None
+        if checked:
+            try:
+                result = svc.db.write(lambda c: self._apply(c, checked, now))
+            except ApplianceError as e:  # the store failed: acknowledge nothing, get it all again later
+                self.last_error = e.message("en")
+                log.warning("space %s: could not store received messages (%s)", self.space_id, self.last_error)
+                self._drop_connection()
+                return
+        conn = self._conn
+        for ev in batch:
+            if conn is not None:
+                conn.ack(ev.mid, ev.qos)
+        self._last_activity = time.monotonic()
+        if result is not None:
+            for item, outcome in zip(checked, result.outcomes):
+                if outcome.applied:
+                    svc.counters.add_received(self.space_id)
+                elif outcome.drop is not None:
+                    drops.append((outcome.drop, outcome.detail, outcome.sender, item.topic))
+            for event in result.events:
+                svc.emit(event)
+            if result.gap and self._gap_due is None:
+                self._gap_due = time.monotonic() + self.timers.resend_after
+            if result.confirm:
+                self._confirm |= result.confirm
+                if self._confirm_due is None:
+                    self._confirm_due = time.monotonic() + self.timers.confirm_delay
+            self.last_sync = now
+        for reason, detail, sender, topic in drops:
+            svc.dropped(self.space_id, str(reason), detail, topic, sender)
+
+    def _apply(self, c, checked, now: str):
+        result = self.svc.receiver.apply(c, self.space_id, self.svc.node_did, checked, now)
+        c.execute("UPDATE sync_space SET last_sync = ? WHERE space_id = ?", (now, self.space_id))
+        return result
+
+    # --- confirmations and gaps ----------------------------------------------------------------
+
+    def _requeue_unconfirmed(self) -> None:
+        oldest_in_flight = min(self._inflight.values(), default=None)
+        ready = [s for s, upto in list(self._requeue.items()) if oldest_in_flight is None or oldest_in_flight > upto]
+        if not ready:
+            return
+        self._flush_acks(force=True, wait=True)
+        for stream in ready:
+            self._requeue.pop(stream, None)
+        again = self.svc.db.write(lambda c: sum(outbox.requeue_unconfirmed(c, self.space_id, s) for s in ready))
+        if again:
+            log.info("space %s: sending %d unconfirmed message(s) again", self.space_id, again)
+            self.request_rescan()
+
+    def _send_confirmations(self) -> None:
+        """Tell senders how far their streams to this node arrived (cumulative, one message each)."""
+        pending, self._confirm, self._confirm_due = self._confirm, set(), None
+
+        def work(c) -> None:
+            for sender, stream in sorted(pending):
+                loaded = inbox.load_track(c, self.space_id, sender, stream)
+                if loaded is not None and loaded[0].contiguous > 0:
+                    self.svc.send_control(c, self.space_id, to=sender, type="dsnode.sync.ack",
+                                          body={"stream": stream, "through": loaded[0].contiguous})
+
+        if self.config.status in ("member", "operator"):
+            try:
+                self.svc.db.write(work)
+            except ApplianceError as e:
+                self.last_error = e.message("en")
+
+    def _request_resends(self) -> None:
+        """Ask senders to publish again what is missing below a gap; give up after a few tries."""
+        t = self.timers
+
+        def work(c) -> bool:
+            waiting = False
+            for sender, stream, track, attempts in inbox.gapped_streams(c, self.space_id):
+                if attempts >= t.resend_attempts:
+                    log.info("space %s: gave up waiting for %d message(s) of %s from %s", self.space_id,
+                             sum(hi - lo + 1 for lo, hi in track.missing()), stream, sender)
+                    track.skip_through(track.above[-1])
+                    inbox.save_track(c, self.space_id, sender, stream, track, 0)
+                    continue
+                self.svc.send_control(c, self.space_id, to=sender, type="dsnode.sync.resend",
+                                      body={"stream": stream, "missing": track.missing()})
+                inbox.save_track(c, self.space_id, sender, stream, track, attempts + 1)
+                waiting = True
+            return waiting
+
+        try:
+            waiting = self.svc.db.write(work) if self.config.status in ("member", "operator") else False
+        except ApplianceError as e:
+            self.last_error = e.message("en")
+            waiting = True
+        self._gap_round = self._gap_round + 1 if waiting else 0
+        self._gap_due = (time.monotonic() + t.resend_after * (2 ** min(self._gap_round, 6))) if waiting else None
+
+
+def client_id(config: SpaceConfig, node_did: str) -> str:
+    """A stable MQTT client id per node, space and account (so the broker keeps our session)."""
+    digest = hashlib.sha256(f"{config.space_id}|{node_did}|{config.username}".encode()).hexdigest()
+    return f"dsnode-{digest[:20]}"
+

@@ -1,0 +1,134 @@
+"""The outbox: every outgoing message, signed, written in the transaction that caused it.
+
+The sending thread reads queued rows in id order, publishes them, and marks them sent when the
+broker acknowledges them (many at a time, in one transaction). Sent rows stay for a retention
+window so a receiver that saw a gap can ask for them again (``requeue``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Queued:
+    id: int
+    topic: str
+    payload: bytes
+    retained: bool
+
+
+NEXT_SEQ = (
+    "SELECT MAX(COALESCE((SELECT MAX(seq) FROM sync_outbox WHERE space_id = ?1 AND stream = ?2), 0), "
+    "COALESCE((SELECT floor_seq FROM sync_stream_out WHERE space_id = ?1 AND stream = ?2), 0)) + 1"
+)
+
+
+SPACE_AND_NEXT_SEQ = f"SELECT status, username, ({NEXT_SEQ}) FROM sync_space WHERE space_id = ?1"
+"""The publish path's one read: the space's status and account, and the stream's next seq."""
+
+
+def next_seq(conn, space_id: str, stream: str) -> int:
+    """The next sequence number of this node's ``stream`` in ``space_id`` (from 1, never reused):
+    one more than the highest in the outbox, or than the floor kept when old rows were purged."""
+    return conn.execute(NEXT_SEQ, (space_id, stream)).fetchone()[0]
+
+
+def allocate(conn, space_id: str, stream: str, n: int) -> int:
+    """Reserve ``n`` seqs of a stream that is not published through the outbox (the status topic);
+    returns the first."""
+    return conn.execute(
+        "INSERT INTO sync_stream_out (space_id, stream, floor_seq) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (space_id, stream) DO UPDATE SET floor_seq = floor_seq + ?3 RETURNING floor_seq",
+        (space_id, stream, n),
+    ).fetchone()[0] - n + 1
+
+
+def enqueue(conn, *, space_id: str, topic: str, msg_id: str | None, type: str | None, stream: str,  # noqa: A002
+            seq: int | None, retained: bool, payload: bytes, created: str) -> int:
+    return conn.execute(
+        "INSERT INTO sync_outbox (space_id, topic, msg_id, type, stream, seq, retained, payload, created) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (space_id, topic, msg_id, type, stream, seq, int(retained), payload, created),
+    ).lastrowid
+
+
+def fetch_queued(conn, space_id: str, *, after: int, limit: int, skip: frozenset[int] = frozenset()) -> list[Queued]:
+    """Queued rows with id above ``after``, oldest first, leaving out ``skip`` (already in flight)."""
+    rows = conn.execute(
+        "SELECT id, topic, payload, retained FROM sync_outbox WHERE space_id = ? AND sent IS NULL AND id > ? "
+        "ORDER BY id LIMIT ?",
+        (space_id, after, limit + len(skip)),
+    ).fetchall()
+    return [Queued(i, t, bytes(p), bool(r)) for i, t, p, r in rows if i not in skip][:limit]
+
+
+def mark_sent(conn, ids: list[int], ts: str) -> None:
+    for i in range(0, len(ids), 500):
+        chunk = ids[i : i + 500]
+        conn.execute(f"UPDATE sync_outbox SET sent = ? WHERE id IN ({','.join('?' * len(chunk))})", (ts, *chunk))
+
+
+def mark_refused(conn, refused: list[tuple[int, str]], ts: str) -> None:
+    """The broker refused these (e.g. not authorised): recorded, never retried."""
+    conn.executemany("UPDATE sync_outbox SET sent = ?, error = ? WHERE id = ?", [(ts, why, i) for i, why in refused])
+
+
+def queued_count(conn, space_id: str) -> int:
+    return conn.execute("SELECT COUNT(*) FROM sync_outbox WHERE space_id = ? AND sent IS NULL",
+                        (space_id,)).fetchone()[0]
+
+
+def requeue(conn, space_id: str, stream: str, seqs: list[int]) -> tuple[int, list[int]]:
+    """Queue the messages ``seqs`` of ``stream`` again (same bytes, same ids).
+
+    Returns how many were queued again and which seqs this node no longer has.
+    """
+    found: set[int] = set()
+    again = 0
+    for i in range(0, len(seqs), 500):
+        chunk = seqs[i : i + 500]
+        marks = ",".join("?" * len(chunk))
+        for row_id, seq, sent in conn.execute(
+            f"SELECT id, seq, sent FROM sync_outbox WHERE space_id = ? AND stream = ? AND seq IN ({marks}) "
+            "AND error IS NULL", (space_id, stream, *chunk),
+        ).fetchall():
+            found.add(seq)
+            if sent is not None:
+                conn.execute("UPDATE sync_outbox SET sent = NULL WHERE id = ?", (row_id,))
+                again += 1
+    return again, [s for s in seqs if s not in found]
+
+
+def confirm(conn, space_id: str, stream: str, through: int) -> None:
+    """The recipient of ``stream`` has every message up to ``through`` (a seq this node used)."""
+    if through >= next_seq(conn, space_id, stream):
+        return
+    conn.execute(
+        "INSERT INTO sync_stream_out (space_id, stream, confirmed) VALUES (?1, ?2, ?3) "
+        "ON CONFLICT (space_id, stream) DO UPDATE SET confirmed = MAX(confirmed, ?3)",
+        (space_id, stream, through),
+    )
+
+
+def requeue_unconfirmed(conn, space_id: str, stream: str) -> int:
+    """Queue again what was sent on ``stream`` but not confirmed (its recipient just came online:
+    it may not have had a session at the broker when they were sent). Returns how many."""
+    return conn.execute(
+        "UPDATE sync_outbox SET sent = NULL WHERE space_id = ? AND stream = ? AND sent IS NOT NULL AND error IS NULL "
+        "AND seq > COALESCE((SELECT confirmed FROM sync_stream_out WHERE space_id = ? AND stream = ?), 0)",
+        (space_id, stream, space_id, stream),
+    ).rowcount
+
+
+def purge(conn, before: str) -> int:
+    """Forget messages sent before ``before`` (RFC 3339): past the resend window. The highest seq
+    of each stream is kept as its floor, so seqs are never used twice."""
+    conn.execute(
+        "INSERT INTO sync_stream_out (space_id, stream, floor_seq) "
+        "SELECT space_id, stream, MAX(seq) FROM sync_outbox WHERE sent IS NOT NULL AND sent < ?1 AND seq > 0 "
+        "GROUP BY space_id, stream "
+        "ON CONFLICT (space_id, stream) DO UPDATE SET floor_seq = MAX(floor_seq, excluded.floor_seq)",
+        (before,),
+    )
+    return conn.execute("DELETE FROM sync_outbox WHERE sent IS NOT NULL AND sent < ?", (before,)).rowcount

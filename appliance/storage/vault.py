@@ -1,0 +1,246 @@
+"""The vault: large payloads (hosted datasets, later delivered files) encrypted beside the database.
+
+One object is one file ``vault/<id>.obj``::
+
+    b"DSNV" || version (1 byte) || secretstream header (24 bytes)
+    then chunks of CHUNK_SIZE plaintext bytes (+17), the last one shorter and tagged FINAL
+
+libsodium ``secretstream_xchacha20poly1305`` with a random key per object; the magic, the version
+and the object id are the additional data of every chunk, so a file renamed to another object's
+name does not open, and the FINAL tag makes truncation visible. The object key is kept in the
+table ``vault_object``, wrapped (SecretBox) with the store's ``vault`` subkey, inside the SQLCipher
+database. Nothing is ever written in plaintext.
+
+Writing is two-phase so an object and its row appear together: :meth:`Vault.put` writes
+``.<id>.tmp-*``, fsyncs and renames it to ``<id>.obj``; the caller then calls :meth:`Vault.record`
+inside its write transaction, or :meth:`Vault.discard` if that transaction failed. A crash between
+the two leaves a file without a row, which :meth:`Vault.clean_orphans` removes at the next open.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import os
+import secrets
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import nacl.bindings as sodium
+import nacl.exceptions
+import nacl.secret
+
+from appliance.errors import VaultError
+from appliance.storage.database import Database
+from appliance.storage.durable import fsync_dir, temp_name
+
+log = logging.getLogger(__name__)
+
+MAGIC = b"DSNV"
+VERSION = 1
+CHUNK_SIZE = 1 << 20
+ABYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES
+HEADER_BYTES = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES
+TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE
+TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL
+SUFFIX = ".obj"
+FREE_SPACE_MARGIN = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class VaultObject:
+    """An object written to disk; it exists for the store once :meth:`Vault.record` committed it."""
+
+    id: str
+    size: int
+    sha256: str
+    key: bytes
+
+
+def _ad(object_id: str) -> bytes:
+    return MAGIC + bytes([VERSION]) + object_id.encode("ascii")
+
+
+class Vault:
+    def __init__(self, db: Database, directory: Path, wrapping_key: bytes) -> None:
+        self._db = db
+        self.dir = Path(directory)
+        self._box = nacl.secret.SecretBox(wrapping_key)
+
+    # --- writing ------------------------------------------------------------------------------
+
+    def put(self, chunks: Iterable[bytes], *, expected_size: int | None = None, name: str = "data") -> VaultObject:
+        """Encrypt ``chunks`` (any sizes) into a new object file; not yet part of the store."""
+        if expected_size is not None:
+            self._check_space(expected_size, name)
+        object_id = secrets.token_hex(16)
+        key = sodium.crypto_secretstream_xchacha20poly1305_keygen()
+        target = self.dir / (object_id + SUFFIX)
+        tmp = temp_name(target)
+        try:
+            with open(tmp, "xb") as out:
+                size, digest = _encrypt(_rechunk(chunks), out, key, _ad(object_id))
+                out.flush()
+                os.fsync(out.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, target)
+            fsync_dir(self.dir)
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
+            raise VaultError(name, e.strerror or str(e)) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            target.unlink(missing_ok=True)
+            raise
+        return VaultObject(object_id, size, digest, key)
+
+    def put_file(self, path: Path, *, progress: Callable[[int, int], None] | None = None) -> VaultObject:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            return self.put(_read_blocks(f, size, progress), expected_size=size, name=str(path))
+
+    def record(self, conn, obj: VaultObject, created: str) -> None:
+        """Make ``obj`` part of the store, inside the caller's write transaction."""
+        conn.execute("INSERT INTO vault_object (id, wrapped, size, sha256, created) VALUES (?, ?, ?, ?, ?)",
+                     (obj.id, bytes(self._box.encrypt(obj.key)), obj.size, obj.sha256, created))
+
+    def discard(self, obj: VaultObject) -> None:
+        """Remove the file of an object whose transaction did not commit."""
+        (self.dir / (obj.id + SUFFIX)).unlink(missing_ok=True)
+
+    def delete(self, conn, object_id: str) -> None:
+        """Forget an object inside a write transaction; its file goes at the next clean-up."""
+        conn.execute("DELETE FROM vault_object WHERE id = ?", (object_id,))
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def open(self, object_id: str) -> Iterator[bytes]:
+        """The plaintext of an object, chunk by chunk; VaultError if it is missing or was changed."""
+        row = self._db.read(lambda c: c.execute("SELECT wrapped FROM vault_object WHERE id = ?",
+                                                (object_id,)).fetchone())
+        if row is None:
+            raise VaultError(object_id, "no such object")
+        key = self._box.decrypt(bytes(row[0]))
+        return _decrypt(self.dir / (object_id + SUFFIX), key, _ad(object_id), object_id)
+
+    def open_stream(self, object_id: str) -> io.BufferedReader:
+        """The plaintext of an object as a read-only binary stream (decrypted as it is read)."""
+        return io.BufferedReader(_ChunkStream(self.open(object_id)), buffer_size=CHUNK_SIZE)
+
+    def exists(self, object_id: str) -> bool:
+        return (self.dir / (object_id + SUFFIX)).is_file()
+
+    # --- housekeeping -------------------------------------------------------------------------
+
+    def clean_orphans(self) -> int:
+        """Delete object files without a row, and interrupted writes (call before any put)."""
+        if not self.dir.is_dir():
+            return 0
+        known = set(self._db.read(lambda c: [r[0] for r in c.execute("SELECT id FROM vault_object")]))
+        removed = 0
+        for path in self.dir.iterdir():
+            stale_tmp = path.name.startswith(".") and f"{SUFFIX}.tmp-" in path.name
+            orphan = path.suffix == SUFFIX and len(path.stem) == 32 and path.stem not in known
+            if stale_tmp or orphan:
+                path.unlink(missing_ok=True)
+                removed += 1
+        if removed:
+            log.info("removed %d vault file(s) left by interrupted writes", removed)
+        return removed
+
+    def _check_space(self, size: int, name: str) -> None:
+        free = shutil.disk_usage(self.dir).free
+        if free < size + FREE_SPACE_MARGIN:
+            raise VaultError(name, f"it needs {size // (1 << 20) + 1} MB but only {free // (1 << 20)} MB are free")
+
+
+class _ChunkStream(io.RawIOBase):
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._pending = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            chunk = next(self._chunks, None)
+            if chunk is None:
+                return 0
+            self._pending = memoryview(chunk)
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return n
+
+    def close(self) -> None:
+        close = getattr(self._chunks, "close", None)
+        if close is not None:
+            close()
+        super().close()
+
+
+def _read_blocks(f: BinaryIO, total: int, progress) -> Iterator[bytes]:
+    done = 0
+    while block := f.read(CHUNK_SIZE):
+        done += len(block)
+        if progress:
+            progress(done, total)
+        yield block
+
+
+def _rechunk(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """Exactly CHUNK_SIZE pieces (the last one shorter, possibly empty)."""
+    pending = bytearray()
+    for data in chunks:
+        pending += data
+        while len(pending) >= CHUNK_SIZE:
+            yield bytes(pending[:CHUNK_SIZE])
+            del pending[:CHUNK_SIZE]
+    yield bytes(pending)
+
+
+def _encrypt(chunks: Iterator[bytes], out: BinaryIO, key: bytes, ad: bytes) -> tuple[int, str]:
+    state = sodium.crypto_secretstream_xchacha20poly1305_state()
+    out.write(MAGIC + bytes([VERSION]))
+    out.write(sodium.crypto_secretstream_xchacha20poly1305_init_push(state, key))
+    digest, size = hashlib.sha256(), 0
+    current = next(chunks)
+    for following in chunks:  # look ahead one chunk, so the last can be tagged FINAL
+        out.write(sodium.crypto_secretstream_xchacha20poly1305_push(state, current, ad, TAG_MESSAGE))
+        digest.update(current)
+        size += len(current)
+        current = following
+    out.write(sodium.crypto_secretstream_xchacha20poly1305_push(state, current, ad, TAG_FINAL))
+    digest.update(current)
+    return size + len(current), digest.hexdigest()
+
+
+def _decrypt(path: Path, key: bytes, ad: bytes, object_id: str) -> Iterator[bytes]:
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        raise VaultError(object_id, e.strerror or str(e)) from None
+    with f:
+        if f.read(len(MAGIC) + 1) != MAGIC + bytes([VERSION]):
+            raise VaultError(object_id, "the file is not a vault object of a known version")
+        state = sodium.crypto_secretstream_xchacha20poly1305_state()
+        try:
+            sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, f.read(HEADER_BYTES), key)
+            while True:
+                block = f.read(CHUNK_SIZE + ABYTES)
+                if not block:
+                    raise VaultError(object_id, "the file is truncated")
+                plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, block, ad)
+                yield plain
+                if tag == TAG_FINAL:
+                    break
+        except (nacl.exceptions.CryptoError, ValueError):
+            raise VaultError(object_id, "the file is damaged or was changed (authentication failed)") from None
+        if f.read(1):
+            raise VaultError(object_id, "the file has data after its end")

@@ -1,0 +1,157 @@
+"""`dsnode contract request|list|show|approve|reject|counter|terminate|timeline|rule`.
+
+Commands open the node, call ``node.contracts`` and print the result. What they send is saved in the
+outbox in the same transaction and leaves with the next `dsnode run` or `dsnode space sync`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+from appliance import i18n
+from appliance.services.catalog.offers import OfferTemplates, parse_spec
+from appliance.domain.odrl import to_jsonld
+from appliance.settings import Settings
+from edge.cmd_node import _table, open_node
+
+t = i18n.t
+ROLE_KEYS = {"consumer": "contract.role.consumer", "provider": "contract.role.provider"}
+WHO_KEYS = {"sent": "contract.who.sent", "received": "contract.who.received", "local": "contract.who.local"}
+
+
+def _offer(spec: str) -> dict:
+    """``--offer`` is a template spec (``per-use-paid:price=5``) or a JSON-LD offer file (``@file.json``)."""
+    if spec.startswith("@"):
+        with open(spec[1:], encoding="utf-8") as f:
+            return json.load(f)
+    template_id, params = parse_spec(spec)
+    offer = OfferTemplates().offer(template_id, params, f"urn:offer:{template_id}")
+    return to_jsonld(offer.policy, context=False)
+
+
+def request(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        offer = _offer(args.terms) if args.terms else None
+        nid = node.contracts.request(args.space, args.dataset, offer_id=args.offer, offer=offer)
+    print(t("contract.requested", nid))
+    return 0
+
+
+def list_(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        rows = node.contracts.list(pending=True if args.pending else None)
+    if args.json:
+        print(json.dumps([asdict(n) for n in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print(t("contract.list.empty"))
+    for n in rows:
+        flag = t("contract.pending") if n.pending else ""
+        print(f"{n.id}  {t(ROLE_KEYS[n.role])}  {n.dataset_id}  [{n.state}] {flag}".rstrip())
+    return 0
+
+
+def show(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        n = node.contracts.get(args.id)
+        signed = node.contracts.agreement(args.id)
+        moves = sorted(e.value for e in node.contracts.moves(args.id))
+    if args.json:
+        print(json.dumps({**asdict(n), "agreement": signed, "moves": moves}, ensure_ascii=False, indent=2))
+        return 0
+    _table([(t("contract.field.id"), n.id), (t("contract.field.role"), t(ROLE_KEYS[n.role])),
+            (t("contract.field.state"), n.state + (" " + t("contract.pending") if n.pending else "")),
+            (t("contract.field.space"), n.space_id), (t("contract.field.peer"), n.peer),
+            (t("contract.field.dataset"), n.dataset_id), (t("contract.field.offer"), n.offer.get("@id", "-")),
+            (t("contract.field.deadline"), n.deadline or "-"), (t("contract.field.reason"), n.reason or "-"),
+            (t("contract.field.agreement"), signed["agreement"]["@id"] + f" ({signed['status']})" if signed else "-")])
+    return 0
+
+
+def timeline(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        steps = node.contracts.timeline(args.id)
+    if args.json:
+        print(json.dumps([asdict(s) for s in steps], ensure_ascii=False, indent=2))
+        return 0
+    for s in steps:
+        who = t(WHO_KEYS[s.direction])
+        print(f"{s.ts}  {s.state_before:>10} → {s.state_after:<10}  {who:<6} {s.event}"
+              + (f"  {t('contract.field.reason')}: {s.reason}" if s.reason else ""))
+    return 0
+
+
+def approve(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        node.contracts.approve(args.id)
+    print(t("contract.approved", args.id))
+    return 0
+
+
+def reject(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        node.contracts.reject(args.id, args.reason)
+    print(t("contract.rejected", args.id))
+    return 0
+
+
+def terminate(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        node.contracts.terminate(args.id, args.reason)
+    print(t("contract.terminated", args.id))
+    return 0
+
+
+def counter(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        node.contracts.counter(args.id, _offer(args.offer))
+    print(t("contract.countered", args.id))
+    return 0
+
+
+def rule_add(args, settings: Settings) -> int:
+    doc = {k: v for k, v in (("dataset", args.dataset), ("offer", args.offer)) if v}
+    if args.org:
+        doc["orgs"] = args.org
+    with open_node(settings) as node:
+        rule_id = node.contracts.add_rule(doc)
+    print(t("contract.rule_added", rule_id))
+    return 0
+
+
+def register(sub) -> None:
+    group = sub.add_parser("contract", help=t("cli.contract")).add_subparsers(dest="action", metavar="ACTION",
+                                                                              required=True)
+    p = group.add_parser("request", help=t("cli.contract.request"))
+    p.add_argument("space", metavar="SPACE")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--offer", metavar="ID", help=t("cli.contract.opt.offer_id"))
+    p.add_argument("--terms", metavar="TEMPLATE", help=t("cli.contract.opt.terms"))
+    p.set_defaults(run=request)
+    p = group.add_parser("list", help=t("cli.contract.list"))
+    p.add_argument("--pending", action="store_true", help=t("cli.contract.opt.pending"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=list_)
+    for name, fn in (("show", show), ("timeline", timeline)):
+        p = group.add_parser(name, help=t(f"cli.contract.{name}"))
+        p.add_argument("id", metavar="ID")
+        p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+        p.set_defaults(run=fn)
+    p = group.add_parser("approve", help=t("cli.contract.approve"))
+    p.add_argument("id", metavar="ID")
+    p.set_defaults(run=approve)
+    for name, fn in (("reject", reject), ("terminate", terminate)):
+        p = group.add_parser(name, help=t(f"cli.contract.{name}"))
+        p.add_argument("id", metavar="ID")
+        p.add_argument("--reason", required=True, help=t("cli.contract.opt.reason"))
+        p.set_defaults(run=fn)
+    p = group.add_parser("counter", help=t("cli.contract.counter"))
+    p.add_argument("id", metavar="ID")
+    p.add_argument("--offer", required=True, metavar="TEMPLATE", help=t("cli.contract.opt.terms"))
+    p.set_defaults(run=counter)
+    p = group.add_parser("rule", help=t("cli.contract.rule"))
+    p.add_argument("--dataset", metavar="DATASET")
+    p.add_argument("--offer", metavar="ID", help=t("cli.contract.opt.offer_id"))
+    p.add_argument("--org", action="append", metavar="ORG")
+    p.set_defaults(run=rule_add)

@@ -1,0 +1,278 @@
+"""`dsnode operator …`: run a data space. Each handler opens the node and calls ``node.operator``."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+from pathlib import Path
+
+from appliance import i18n
+from appliance.errors import BrokerConfigError, NotAnOperator
+from appliance.node import KDF_PROFILES, Node
+from appliance.operator.broker_config import ListenerConfig
+from appliance.operator.space import Policies
+from appliance.settings import Settings
+from edge.cmd_node import open_node
+from edge.secrets import new_passphrase
+
+t = i18n.t
+
+
+def _operator_node(settings: Settings) -> Node:
+    node = open_node(settings)
+    if not node.operator.is_operator:
+        node.close()
+        raise NotAnOperator(settings.home)
+    return node
+
+
+def _read_pem(path: Path | None) -> str | None:
+    if path is None:
+        return None
+    try:
+        return path.read_text(encoding="ascii")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BrokerConfigError(f"cannot read {path}: {e}") from None
+
+
+def init(args, settings: Settings) -> int:
+    policies = Policies(auto_admit=args.auto_admit, credential_days=args.credential_days,
+                        invitation_days=args.invitation_days)
+    ca = _read_pem(args.tls_ca)
+    if Node.exists(settings.home):
+        node = open_node(settings)
+    else:
+        passphrase = new_passphrase(settings)
+        kdf = KDF_PROFILES[args.kdf or settings.kdf_profile]()
+        node = Node.init(settings.home, passphrase, name=args.node_name or f"{args.name} operator",
+                         org=args.org, kdf=kdf)
+    with node:
+        space = node.operator.create_space(space_id=args.space, name=args.name, broker_host=args.broker_host,
+                                           broker_port=args.broker_port, tls_ca_pem=ca, policies=policies)
+        print(t("operator.created", space.space_id, space.name, node.identity.did))
+        print(t("operator.next_steps"))
+    return 0
+
+
+def run(args, settings: Settings) -> int:
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with _operator_node(settings) as node:
+            space = node.operator.space()
+            node.start()
+            print(t("operator.running", space.space_id, f"{space.broker_host}:{space.broker_port}"), flush=True)
+            try:
+                while not stop.wait(1.0):
+                    pass
+            finally:
+                node.stop()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print(t("operator.stopped"))
+    return 0
+
+
+def invite(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        invitation = node.operator.invite(org=args.org, days=args.expires)
+    code = invitation.code()
+    if args.out:
+        args.out.write_text(code + "\n", encoding="utf-8")
+        print(t("operator.invite_saved", args.out))
+    if args.qr:
+        invitation.write_qr(args.qr)
+        print(t("operator.invite_qr", args.qr))
+    print(t("operator.invite_made", invitation.space_id, invitation.expires))
+    print(code)
+    return 0
+
+
+def members(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        rows = node.operator.members()
+    if args.json:
+        print(json.dumps([{"did": m.did, "name": m.name, "org": m.org, "status": m.status,
+                           "member_since": m.member_since, "ended": m.ended, "reason": m.reason} for m in rows],
+                         ensure_ascii=False, indent=2))
+        return 0
+    for m in rows:
+        print(f"{m.status:<8} {m.member_since[:10]}  {m.did}  {m.name} ({m.org or '-'})"
+              + (f"  — {m.reason}" if m.reason else ""))
+    if not rows:
+        print(t("operator.none"))
+    return 0
+
+
+def admissions(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        rows = node.operator.admissions(None if args.all else "pending")
+    for a in rows:
+        print(f"#{a.id:<4} {a.status:<9} {a.requested[:16]}  {a.node_did}  {a.name} ({a.org or '-'})"
+              + (f"  — {a.reason}" if a.reason else ""))
+    if not rows:
+        print(t("operator.none"))
+    return 0
+
+
+def admit(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        node.operator.admit(args.id)
+        done = [a for a in node.operator.admissions() if a.id == args.id]
+    status = done[0].status if done else "?"
+    print(t("operator.admitted", args.id) if status == "admitted" else t("operator.admit_queued", args.id))
+    return 0
+
+
+def reject(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        node.operator.reject(args.id, args.reason)
+    print(t("operator.rejected", args.id))
+    return 0
+
+
+def revoke(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        statement = node.operator.revoke(args.did, args.reason)
+    print(t("operator.revoked", args.did, statement["seq"]))
+    return 0
+
+
+def listings(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        rows = node.operator.listings(None if args.all else "pending")
+    for r in rows:
+        title = r.entry.get("dct:title") or r.entry.get("title") or ""
+        if isinstance(title, dict):
+            title = title.get(i18n.get_lang()) or next(iter(title.values()), "")
+        print(f"#{r.id:<4} {r.status:<9} {r.provider}  {r.dataset_id}  {title}"
+              + (f"  — {r.reason}" if r.reason else ""))
+        if args.details:
+            print("      " + t("operator.pricing") + json.dumps(r.pricing, ensure_ascii=False))
+            print("      " + t("operator.compliance") + json.dumps(r.compliance, ensure_ascii=False))
+    if not rows:
+        print(t("operator.none"))
+    return 0
+
+
+def approve(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        node.operator.approve_listing(args.id)
+    print(t("operator.listing_approved", args.id))
+    return 0
+
+
+def reject_listing(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        node.operator.reject_listing(args.id, args.reason)
+    print(t("operator.listing_rejected", args.id))
+    return 0
+
+
+def alerts(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        rows = node.operator.alerts()
+    for a in rows:
+        print(f"#{a.id:<4} {a.raised[:19]}  {a.kind:<10} {a.node_did}  {a.detail}")
+    if not rows:
+        print(t("operator.no_alerts"))
+    return 0
+
+
+def filings(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        rows = node.operator.filings()
+    for f in rows:
+        print(f"#{f.id:<4} {f.filed[:19]}  {f.filed_by}  sha256:{f.agreement_sha256}")
+    if not rows:
+        print(t("operator.none"))
+    return 0
+
+
+def broker_config(args, settings: Settings) -> int:
+    mode = "password-file" if args.password_file else "dynsec"
+    listener = ListenerConfig(host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
+                              tls_ca=args.tls_ca, require_client_cert=args.require_client_cert)
+    with _operator_node(settings) as node:
+        files = node.operator.write_broker_config(args.out, listener, mode=mode)
+    for path in files:
+        print(t("operator.wrote", path))
+    print(t("operator.broker_start", files[0]))
+    return 0
+
+
+def register(sub) -> None:
+    """`dsnode operator …`: create and run a data space."""
+    op = sub.add_parser("operator", help=t("cli.operator")).add_subparsers(dest="action", metavar="ACTION",
+                                                                          required=True)
+    p = op.add_parser("init", help=t("cli.operator.init"))
+    p.add_argument("--space", required=True, help=t("cli.opt.space_id"))
+    p.add_argument("--name", required=True, help=t("cli.opt.space_name"))
+    p.add_argument("--broker-host", default=socket.gethostname(), help=t("cli.opt.broker_host"))
+    p.add_argument("--broker-port", type=int, default=8883, help=t("cli.opt.broker_port"))
+    p.add_argument("--tls-ca", type=Path, help=t("cli.opt.tls_ca"))
+    p.add_argument("--auto-admit", action="store_true", help=t("cli.opt.auto_admit"))
+    p.add_argument("--credential-days", type=int, default=365, help=t("cli.opt.credential_days"))
+    p.add_argument("--invitation-days", type=int, default=7, help=t("cli.opt.invitation_days"))
+    p.add_argument("--node-name", help=t("cli.opt.name"))
+    p.add_argument("--org", default="", help=t("cli.opt.org"))
+    p.add_argument("--kdf", choices=list(KDF_PROFILES), help=t("cli.opt.kdf"))
+    p.set_defaults(run=init)
+
+    op.add_parser("run", help=t("cli.operator.run")).set_defaults(run=run)
+
+    p = op.add_parser("invite", help=t("cli.operator.invite"))
+    p.add_argument("--org", default="", help=t("cli.opt.invite_org"))
+    p.add_argument("--expires", type=int, metavar="DAYS", help=t("cli.opt.expires"))
+    p.add_argument("--out", type=Path, help=t("cli.opt.invite_out"))
+    p.add_argument("--qr", type=Path, metavar="FILE.png", help=t("cli.opt.qr"))
+    p.set_defaults(run=invite)
+
+    p = op.add_parser("members", help=t("cli.operator.members"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=members)
+    p = op.add_parser("admissions", help=t("cli.operator.admissions"))
+    p.add_argument("--all", action="store_true", help=t("cli.opt.all"))
+    p.set_defaults(run=admissions)
+    p = op.add_parser("admit", help=t("cli.operator.admit"))
+    p.add_argument("id", type=int)
+    p.set_defaults(run=admit)
+    p = op.add_parser("reject", help=t("cli.operator.reject"))
+    p.add_argument("id", type=int)
+    p.add_argument("--reason", required=True, help=t("cli.opt.reason"))
+    p.set_defaults(run=reject)
+    p = op.add_parser("revoke", help=t("cli.operator.revoke"))
+    p.add_argument("did")
+    p.add_argument("--reason", required=True, help=t("cli.opt.reason"))
+    p.set_defaults(run=revoke)
+
+    p = op.add_parser("listings", help=t("cli.operator.listings"))
+    p.add_argument("--all", action="store_true", help=t("cli.opt.all"))
+    p.add_argument("--details", action="store_true", help=t("cli.opt.details"))
+    p.set_defaults(run=listings)
+    p = op.add_parser("approve", help=t("cli.operator.approve"))
+    p.add_argument("id", type=int)
+    p.set_defaults(run=approve)
+    p = op.add_parser("reject-listing", help=t("cli.operator.reject_listing"))
+    p.add_argument("id", type=int)
+    p.add_argument("--reason", required=True, help=t("cli.opt.reason"))
+    p.set_defaults(run=reject_listing)
+
+    op.add_parser("alerts", help=t("cli.operator.alerts")).set_defaults(run=alerts)
+    op.add_parser("filings", help=t("cli.operator.filings")).set_defaults(run=filings)
+
+    p = op.add_parser("broker-config", help=t("cli.operator.broker_config"))
+    p.add_argument("--out", type=Path, required=True, help=t("cli.opt.broker_out"))
+    p.add_argument("--host", default="127.0.0.1", help=t("cli.opt.listen_host"))
+    p.add_argument("--port", type=int, default=8883, help=t("cli.opt.broker_port"))
+    p.add_argument("--tls-cert", type=Path, help=t("cli.opt.tls_cert"))
+    p.add_argument("--tls-key", type=Path, help=t("cli.opt.tls_key"))
+    p.add_argument("--tls-ca", type=Path, help=t("cli.opt.tls_client_ca"))
+    p.add_argument("--require-client-cert", action="store_true", help=t("cli.opt.require_client_cert"))
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument("--dynsec", action="store_true", help=t("cli.opt.dynsec"))
+    mode.add_argument("--password-file", action="store_true", help=t("cli.opt.password_file"))
+    p.set_defaults(run=broker_config)

@@ -1,0 +1,176 @@
+"""`dsnode space list|status|catalog|sync` and `dsnode run` (the headless daemon).
+
+`dsnode run` starts space sync and runs until SIGTERM or SIGINT, then stops cleanly (offline
+status published, threads joined, store closed) and exits 0. It writes one JSON line per event
+(and per log record) to stderr, for journald or a log shipper.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from dataclasses import asdict
+
+from appliance import i18n
+from appliance.errors import BrokerUnreachable, SpaceNotFound
+from appliance.settings import Settings
+from edge.cmd_join import space_group
+from edge.cmd_node import _table, open_node
+
+t = i18n.t
+
+
+def space_list(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        spaces = node.sync.spaces()
+    if args.json:
+        print(json.dumps([{"space_id": s.space_id, "name": s.name, "status": s.status, "operator": s.operator_did,
+                           "broker": f"{s.broker_host}:{s.broker_port}", "tls": s.tls_ca_pem is not None}
+                          for s in spaces], ensure_ascii=False, indent=2))
+        return 0
+    if not spaces:
+        print(t("space.list.empty"))
+        return 0
+    for s in spaces:
+        print(f"{s.space_id}  {s.name}  [{s.status}]  {s.broker_host}:{s.broker_port}")
+    return 0
+
+
+def space_status(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        statuses = node.sync.status(args.space) if args.space else node.sync.status()
+    _print_status(statuses, args.json)
+    return 0
+
+
+def _print_status(statuses, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps([asdict(s) for s in statuses], ensure_ascii=False, indent=2))
+        return
+    if not statuses:
+        print(t("space.list.empty"))
+    for i, s in enumerate(statuses):
+        if i:
+            print()
+        dropped = ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items())) or "0"
+        _table([
+            (t("space.col.space"), f"{s.space_id} ({s.name})"), (t("space.col.status"), s.membership),
+            (t("space.col.state"), t(f"space.state.{s.state}")), (t("space.col.broker"), s.broker),
+            (t("space.col.queued"), str(s.queued)), (t("space.col.last_sync"), s.last_sync or t("space.never")),
+            (t("space.col.error"), s.last_error or "-"), (t("space.col.dropped"), dropped),
+        ])
+
+
+def space_catalog(args, settings: Settings) -> int:
+    query = " ".join(args.query) or None
+    with open_node(settings) as node:
+        if args.space not in {s.space_id for s in node.sync.spaces()}:
+            raise SpaceNotFound(args.space)
+        entries = node.sync.catalog(args.space, query)
+    if args.json:
+        print(json.dumps([asdict(e) for e in entries], ensure_ascii=False, indent=2))
+        return 0
+    if not entries:
+        print(t("space.catalog.empty", args.space))
+    for e in entries:
+        title = e.entry.get("title") if isinstance(e.entry, dict) else None
+        print(f"{e.dataset_id}  {title if isinstance(title, str) else ''}  {e.provider}  {e.updated}")
+    return 0
+
+
+def space_sync(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        wanted = [s for s in node.sync.spaces() if s.status in ("joining", "member", "operator")]
+        if args.space:
+            wanted = [s for s in wanted if s.space_id == args.space]
+            if not wanted:
+                raise SpaceNotFound(args.space)
+        if args.seconds is not None:
+            node.start()
+            try:
+                time.sleep(args.seconds)
+                statuses = node.sync.status()
+            finally:
+                node.stop()
+        else:
+            statuses = node.sync.run_once(timeout=args.timeout, quiet=1.0)
+    statuses = [s for s in statuses if s.space_id in {w.space_id for w in wanted}]
+    for s in statuses:
+        print(t("space.sync.done", s.space_id, s.sent, s.received, s.queued))
+    never = [s for s in statuses if not s.connected and s.last_error]
+    if never:
+        s = never[0]
+        raise BrokerUnreachable(s.space_id, s.broker, s.last_error)
+    return 0
+
+
+# --- dsnode run -----------------------------------------------------------------------------
+
+
+class _JsonLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps({"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
+                           "logger": record.name, "message": record.getMessage()}, ensure_ascii=False)
+
+
+def _event_line(event: object) -> str:
+    data = asdict(event) if hasattr(event, "__dataclass_fields__") else {"repr": repr(event)}
+    return json.dumps({"ts": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": type(event).__name__, **data},
+                      ensure_ascii=False, default=str)
+
+
+def run(args, settings: Settings) -> int:
+    root = logging.getLogger()
+    for handler in root.handlers:
+        handler.setFormatter(_JsonLines())
+    stop = threading.Event()
+
+    def on_signal(signum, frame) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        with open_node(settings) as node:
+            node.bus.subscribe(lambda event: print(_event_line(event), file=sys.stderr, flush=True))
+            node.start()
+            try:
+                print(t("run.started", len(node.sync.spaces())), flush=True)
+                while not stop.wait(1.0):
+                    pass
+            finally:
+                node.stop()
+        print(t("run.stopped"), flush=True)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return 0
+
+
+def register(sub) -> None:
+    space = space_group(sub)
+    p = space.add_parser("list", help=t("cli.space.list"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=space_list)
+    p = space.add_parser("status", help=t("cli.space.status"))
+    p.add_argument("space", nargs="?", metavar="SPACE", help=t("cli.opt.space"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=space_status)
+    p = space.add_parser("catalog", help=t("cli.space.catalog"))
+    p.add_argument("space", metavar="SPACE")
+    p.add_argument("query", nargs="*", metavar="QUERY", help=t("cli.opt.query"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=space_catalog)
+    p = space.add_parser("sync", help=t("cli.space.sync"))
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--once", action="store_true", help=t("cli.opt.once"))
+    how.add_argument("--for", dest="seconds", type=float, metavar="SECONDS", help=t("cli.opt.for"))
+    p.add_argument("--space", metavar="SPACE", help=t("cli.opt.space"))
+    p.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS", help=t("cli.opt.sync_timeout"))
+    p.set_defaults(run=space_sync)
+
+    p = sub.add_parser("run", help=t("cli.run"))
+    p.set_defaults(run=run)

@@ -1,0 +1,129 @@
+"""`dsnode demo`, second half: a whole data space on this machine.
+
+A mosquitto bound to 127.0.0.1 with the operator's generated configuration, the operator and two
+nodes in temporary stores, all in this process: invitation, admission (one automatic, one after
+review), listing review, catalog sync to the other node, two contract negotiations (`edge/demo_contracts.py`), and a witnessed evidence checkpoint.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from appliance import i18n
+from appliance.domain.sync import SyncTimers
+from appliance.node import KDF_PROFILES, Node
+from appliance.operator.broker_config import ListenerConfig, find_dynsec_plugin
+from appliance.operator.space import Policies
+from edge.broker_process import BrokerProcess, find_mosquitto, free_port
+from edge.demo_contracts import run_contract_demo
+
+t = i18n.t
+SPACE = "demo-space"
+TIMERS = SyncTimers(backoff_initial=0.1, backoff_max=1.0, reconcile_poll=1.0, stop_timeout=1.0)
+
+
+def _wait(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _ask(question: str, yes: bool) -> bool:
+    if yes or not sys.stdin.isatty():
+        print(question + "y")
+        return True
+    return input(question).strip().lower() in ("", "y", "yes", "是", "好")
+
+
+def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None:
+    step(t("demo.space.step.broker"))
+    binary = find_mosquitto()
+    if binary is None or find_dynsec_plugin() is None:
+        print(t("demo.space.no_broker"))
+        return
+    nodes: list[Node] = []
+    broker = None
+
+    def new_node(label: str, name: str, org: str) -> Node:
+        node = Node.init(workdir / label, passphrase, name=name, org=org, kdf=KDF_PROFILES["minimum"](),
+                         sync_timers=TIMERS)
+        nodes.append(node)
+        return node
+
+    try:
+        port = free_port()
+        operator = new_node("operator", t("demo.space.operator_name"), t("demo.space.operator_org"))
+        operator.operator.create_space(space_id=SPACE, name=t("demo.space.space_name"), broker_host="127.0.0.1",
+                                       broker_port=port, policies=Policies(auto_admit=True))
+        files = operator.operator.write_broker_config(workdir / "broker", ListenerConfig(port=port))
+        broker = BrokerProcess(binary, files[0], port)
+        print(t("demo.space.broker", port, binary))
+        print(t("demo.space.operator", SPACE, operator.identity.did))
+        operator.start()
+
+        step(t("demo.space.step.invite"))
+        invitation = operator.operator.invite(org=t("demo.space.org_a"))
+        print(t("demo.space.code"))
+        print("    " + invitation.code())
+        a = new_node("node-a", t("demo.space.node_a"), t("demo.space.org_a"))
+        a.membership.join(invitation.code())
+        a.start()
+        ok = _wait(lambda: a.sync.space(SPACE).status == "member")
+        print(t("demo.space.admitted_auto", a.identity.name) if ok else t("demo.space.timeout"))
+
+        step(t("demo.space.step.review"))
+        operator.operator.set_policies(auto_admit=False)
+        b = new_node("node-b", t("demo.space.node_b"), t("demo.space.org_b"))
+        b.membership.join(operator.operator.invite(org=t("demo.space.org_b")).code())
+        b.start()
+        requests = []
+        _wait(lambda: requests.extend(operator.operator.admissions("pending")) or requests)
+        for request in requests:
+            print(t("demo.space.pending", request.id, request.name, request.org, request.node_did))
+            if _ask(t("demo.space.admit_q"), yes):
+                operator.operator.admit(request.id)
+        ok = _wait(lambda: b.sync.space(SPACE).status == "member")
+        print(t("demo.space.admitted_manual", b.identity.name) if ok else t("demo.space.timeout"))
+
+        step(t("demo.space.step.listing"))
+        entry = {"@id": "urn:dsnode:demo:injection-temperature", "@type": "Dataset",
+                 "dct:title": t("demo.space.dataset_title"), "dcat:keyword": [t("demo.space.keyword")],
+                 "hasPolicy": [{"@type": "odrl:Offer", "permission": [{"action": "use"}]}]}
+        a.membership.request_listing(SPACE, "injection-temperature", entry, pricing={"price": "200", "unit": "CNY/month"},
+                                     compliance=t("demo.space.compliance"))
+        pending = []
+        _wait(lambda: pending.extend(operator.operator.listings("pending")) or pending)
+        for request in pending:
+            print(t("demo.space.listing_pending", request.id, request.dataset_id, request.compliance))
+            operator.operator.approve_listing(request.id)
+            print(t("demo.space.listing_approved", request.id))
+
+        step(t("demo.space.step.catalog"))
+        found = []
+        _wait(lambda: found.extend(b.sync.catalog(SPACE, t("demo.space.keyword"))) or found)
+        for e in found:
+            print(t("demo.space.found", b.identity.name, e.entry["entry"]["dct:title"], e.provider))
+        if not found:
+            print(t("demo.space.timeout"))
+        else:
+            run_contract_demo(SPACE, a, b, "injection-temperature", step, lambda q: _ask(q, yes))
+
+        step(t("demo.space.step.witness"))
+        a.evidence.record("demo.step", "urn:dsnode:demo:witness", {"step": "after listing"})
+        a.membership.publish_checkpoint()
+        size = a.evidence.size()
+        ok = _wait(lambda: any(s == size for s, _ in a.membership.witnessed(SPACE)))
+        report = a.verify_evidence()
+        print(t("demo.space.witnessed", size, len(a.membership.witnessed_notes()), "OK" if report.ok else report.problems)
+              if ok else t("demo.space.timeout"))
+    finally:
+        for node in reversed(nodes):
+            node.close()
+        if broker is not None:
+            broker.stop()
+            print(t("demo.space.broker_stopped"))

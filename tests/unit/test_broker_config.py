@@ -1,0 +1,66 @@
+"""Generated broker configuration: password hashes, access rules and mosquitto.conf text."""
+
+import base64
+import hashlib
+
+import pytest
+
+from appliance.crypto.keys import SigningKey
+from appliance.errors import BrokerConfigError
+from appliance.operator import broker_config as bc
+
+SPACE = "shanghai-auto-parts"
+A = SigningKey.from_seed(b"\x0a" * 32).did
+
+
+def test_a_password_hash_has_the_mosquitto_passwd_layout():
+    salt = bytes(range(12))
+    line = bc.password_hash("s3cret", salt=salt, iterations=101)
+    tag, iterations, b64salt, b64hash = line.split("$")[1:]
+    assert (tag, iterations, base64.b64decode(b64salt)) == ("7", "101", salt)
+    assert base64.b64decode(b64hash) == hashlib.pbkdf2_hmac("sha512", b"s3cret", salt, 101, 64)
+    assert bc.password_hash("s3cret") != bc.password_hash("s3cret")  # fresh salt each time
+
+
+def test_a_member_may_publish_only_under_its_own_subtrees_and_to_inboxes():
+    sends = {r.topic for r in bc.member_rules(SPACE, A) if r.kind == "send" and r.allow}
+    root = f"tds/v1/{SPACE}"
+    assert sends == {f"{root}/node/{A}/#", f"{root}/catalog/{A}/#", f"{root}/evidence/{A}", f"{root}/inbox/+"}
+    denied = {r.topic for r in bc.member_rules(SPACE, A) if r.kind == "receive" and not r.allow}
+    assert f"{root}/inbox/#" in denied and f"{root}/operator/join/#" in denied
+
+
+def test_a_join_account_may_only_post_its_request_and_read_its_reply():
+    rules = bc.join_rules(SPACE, "00aa11bb22cc33dd")
+    assert {(r.kind, r.topic) for r in rules} == {
+        ("send", f"tds/v1/{SPACE}/operator/join/00aa11bb22cc33dd"),
+        ("receive", f"tds/v1/{SPACE}/operator/join/00aa11bb22cc33dd/reply"),
+        ("subscribe", f"tds/v1/{SPACE}/operator/join/00aa11bb22cc33dd/reply"),
+    }
+
+
+def test_the_dynsec_file_holds_only_hashes():
+    doc = bc.dynsec_document(SPACE, operator_did=A, operator_password="op-pass", admin_password="admin-pass")
+    text = str(doc)
+    assert "op-pass" not in text and "admin-pass" not in text
+    assert {c["username"] for c in doc["clients"]} == {A, bc.ADMIN_USERNAME}
+    assert doc["defaultACLAccess"]["publishClientSend"] is False
+
+
+def test_a_public_listener_without_tls_is_refused(tmp_path):
+    with pytest.raises(BrokerConfigError, match="TLS"):
+        bc.mosquitto_conf(tmp_path, bc.ListenerConfig(host="0.0.0.0", port=8883), mode="password-file")
+    conf = bc.mosquitto_conf(tmp_path, bc.ListenerConfig(host="0.0.0.0", port=8883, tls_cert=tmp_path / "c.pem",
+                                                         tls_key=tmp_path / "k.pem", tls_ca=tmp_path / "ca.pem",
+                                                         require_client_cert=True), mode="password-file")
+    assert "certfile" in conf and "require_certificate true" in conf and "allow_anonymous false" in conf
+
+
+def test_the_password_file_uses_usernames_without_colons():
+    accounts = bc.Accounts(SPACE, A, bc.password_hash("x"), members={SigningKey.generate().did: bc.password_hash("y")},
+                           joins={"00aa11bb22cc33dd": bc.password_hash("z")})
+    for line in bc.password_file_text(accounts).splitlines():
+        user, _, hashed = line.partition(":")
+        assert ":" not in user and hashed.startswith("$7$")
+    acl = bc.acl_file_text(accounts)
+    assert f"pattern write tds/v1/{SPACE}/node/did:key:%u/#" in acl and "user join-00aa11bb22cc33dd" in acl
