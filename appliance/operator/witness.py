@@ -153,7 +153,8 @@ def raise_alert(ctx: OperatorContext, conn, did: str, kind: str, detail: str, ev
     conn.execute("INSERT INTO operator_alert (node_did, kind, detail, evidence, raised) VALUES (?, ?, ?, ?, ?)",
                  (did, kind, detail, json.dumps(evidence, ensure_ascii=False), ctx.now()))
     ctx.record(conn, Action.OPERATOR_ALERT, did, {"kind": kind, "detail": detail})
-    ctx.bus.emit(AlertRaised(did, kind, detail))
+    alert = AlertRaised(did, kind, detail)
+    ctx.db.after_commit(lambda: ctx.bus.emit(alert))
 
 
 def alerts(ctx: OperatorContext) -> list[Alert]:

@@ -247,7 +247,7 @@ class MembershipService:
         self._evidence.append(conn, action=str(Action.SPACE_JOINED), subject=f"urn:dsnode:space:{space.space_id}",
                               payload={"operator": space.operator_did, "credential": credential.get("id")})
         # our checkpoint goes out when sync reconnects with the member account (_on_link_state)
-        self._bus.emit(SpaceJoined(space.space_id, str(credential.get("id"))))
+        self._emit_after_commit(SpaceJoined(space.space_id, str(credential.get("id"))))
 
     def _on_rejected(self, conn, msg) -> None:
         space = self._from_operator(conn, msg, ("joining",))
@@ -257,11 +257,11 @@ class MembershipService:
         self._sync.update_space(conn, space.space_id, status="left")
         self._evidence.append(conn, action=str(Action.SPACE_JOIN_REJECTED),
                               subject=f"urn:dsnode:space:{space.space_id}", payload={"reason": reason})
-        self._bus.emit(JoinRejected(space.space_id, reason))
+        self._emit_after_commit(JoinRejected(space.space_id, reason))
 
     def _on_pending(self, conn, msg) -> None:
         if self._from_operator(conn, msg, ("joining",)) is not None:
-            self._bus.emit(JoinPending(msg.space_id))
+            self._emit_after_commit(JoinPending(msg.space_id))
 
     def _on_revocations(self, conn, msg) -> None:
         space = self._space(msg.space_id)
@@ -281,7 +281,7 @@ class MembershipService:
             self._sync.update_space(conn, space.space_id, status="revoked")
             self._evidence.append(conn, action=str(Action.SPACE_REVOKED), subject=f"urn:dsnode:space:{space.space_id}",
                                   payload={"reason": mine[0]["reason"], "list": statement["seq"]})
-            self._bus.emit(RevokedInSpace(space.space_id, mine[0]["reason"]))
+            self._emit_after_commit(RevokedInSpace(space.space_id, mine[0]["reason"]))
 
     def _load_revocations(self) -> None:
         rows = self._db.read(lambda c: c.execute("SELECT space_id, statement FROM membership_revocation").fetchall())
@@ -323,6 +323,10 @@ class MembershipService:
     def is_member(self, space_id: str) -> bool:
         space = self._space(space_id)
         return space is not None and space.status == "member"
+
+    def _emit_after_commit(self, event: object) -> None:
+        """Tell the adapters once the handler's transaction has committed, never before."""
+        self._db.after_commit(lambda: self._bus.emit(event))
 
     def connect_products(self, products) -> None:
         """Serve the catalog's listing requests: its events go to the operator, answers come back."""
@@ -423,7 +427,7 @@ class MembershipService:
         self._evidence.append(conn, action=str(Action.LISTING_APPROVED), subject=dataset_id,
                               payload={"space": space.space_id, "entry_sha256": approval["entry_sha256"]})
         self._tell_products(space.space_id, dataset_id, version, "listed")
-        self._bus.emit(ListingDecided(space.space_id, dataset_id, True))
+        self._emit_after_commit(ListingDecided(space.space_id, dataset_id, True))
 
     def _on_listing_rejected(self, conn, msg) -> None:
         space = self._from_operator(conn, msg)
@@ -440,7 +444,7 @@ class MembershipService:
             version = conn.execute("SELECT version FROM membership_listing WHERE space_id = ? AND dataset_id = ?",
                                    (space.space_id, dataset_id)).fetchone()[0]
             self._tell_products(space.space_id, dataset_id, version, "rejected", reason)
-            self._bus.emit(ListingDecided(space.space_id, dataset_id, False, reason))
+            self._emit_after_commit(ListingDecided(space.space_id, dataset_id, False, reason))
 
     # --- evidence: checkpoints and the operator's witness -------------------------------------
 
@@ -509,7 +513,7 @@ class MembershipService:
         inserted = conn.execute("INSERT OR IGNORE INTO witnessed_checkpoint (space_id, size, note, received) "
                                 "VALUES (?, ?, ?, ?)", (space.space_id, checkpoint.size, note, self._now())).rowcount
         if inserted:
-            self._bus.emit(CheckpointWitnessed(space.space_id, checkpoint.size))
+            self._emit_after_commit(CheckpointWitnessed(space.space_id, checkpoint.size))
 
     def witnessed_notes(self) -> list[str]:
         """Every checkpoint of this node's log that a space operator co-signed."""
@@ -555,7 +559,7 @@ class MembershipService:
         if changed:
             self._evidence.append(conn, action=str(Action.AGREEMENT_FILED), subject=f"urn:sha256:{digest}",
                                   payload={"space": space.space_id, "receipt": receipt})
-            self._bus.emit(AgreementFiled(space.space_id, digest))
+            self._emit_after_commit(AgreementFiled(space.space_id, digest))
 
 
 def _body(msg) -> dict:

@@ -87,6 +87,7 @@ class Database:
         self._conn = None
         self._schema_version = 0
         self._closed = False
+        self._after_commit: list[Callable[[], object]] | None = None  # set while a write is open
         self._submit_lock = threading.Lock()
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._pool = ReadPool(self._open_reader, key)
@@ -136,10 +137,29 @@ class Database:
         return self._closed
 
     def write(self, fn: Callable[..., T]) -> T:
-        """Run ``fn(conn)`` in one write transaction on the owner thread; its result is returned."""
+        """Run ``fn(conn)`` in one write transaction on the owner thread; its result is returned.
+
+        Callbacks ``fn`` registered with :meth:`after_commit` then run on the calling thread.
+        """
         if threading.get_ident() == self._thread.ident:
             return fn(self._conn)  # nested: join the transaction already open
-        return self._call(lambda: self._transaction(fn))
+        result, callbacks = self._call(lambda: self._transaction(fn))
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:
+                log.exception("an after-commit callback failed")
+        return result
+
+    def after_commit(self, callback: Callable[[], object]) -> None:
+        """Inside a write: run ``callback`` once the transaction has committed (never if it rolls back).
+
+        For telling others what happened (events to the GUI, the daemon): they must never see a
+        state that a rollback or a crash before the commit would take back.
+        """
+        if threading.get_ident() != self._thread.ident or self._after_commit is None:
+            raise RuntimeError("after_commit() is only for use inside a write")
+        self._after_commit.append(callback)
 
     def read(self, fn: Callable[..., T]) -> T:
         """Run ``fn(conn)`` on a read-only connection in one consistent snapshot; its result is returned."""
@@ -237,18 +257,21 @@ class Database:
             raise
         self._conn = conn
 
-    def _transaction(self, fn: Callable[..., T]) -> T:
+    def _transaction(self, fn: Callable[..., T]) -> tuple[T, list[Callable[[], object]]]:
         conn = self._conn
         conn.execute("BEGIN IMMEDIATE")
+        self._after_commit = []
         try:
             result = fn(conn)
             if not conn.in_transaction:
                 raise RuntimeError("the write function ended the transaction itself (commit or executescript)")
             conn.execute("COMMIT")
-            return result
+            return result, self._after_commit
         except BaseException:
             self._rollback()
             raise
+        finally:
+            self._after_commit = None
 
     def _rollback(self) -> None:
         try:

@@ -2,7 +2,7 @@
 ``python -m tests.integration.contract_child HOME LABEL [DATASET]``.
 
 Opens the node, prints ``state ID STATE`` for every negotiation now and on every change (the bus
-event fires inside the transaction, so a kill right after it may land before or after the commit),
+event fires after the change has committed, so a kill right after it cannot take the change back),
 requests DATASET if given and this node has no negotiation yet, and runs until killed.
 """
 

@@ -497,3 +497,30 @@ def test_plain_database_for_benchmarks(tmp_path):
 def test_repr_shows_no_key(db):
     assert KEY.hex() not in repr(db)
     assert "node.sqlite" in repr(db)
+
+
+def test_after_commit_callbacks_run_only_once_the_transaction_committed(tmp_path):
+    from appliance.storage import Database
+
+    db = Database.open(tmp_path / "ac.sqlite", None, create=True, plain=True,
+                       migrations=FIXTURE)
+    seen = []
+    try:
+        def ok(conn):
+            db.after_commit(lambda: seen.append(conn.in_transaction))
+            return "done"
+
+        assert db.write(ok) == "done"
+        assert seen == [False], "the callback ran after COMMIT, outside the transaction"
+
+        def fails(conn):
+            db.after_commit(lambda: seen.append("rolled back"))
+            raise ValueError("no")
+
+        with pytest.raises(ValueError):
+            db.write(fails)
+        assert seen == [False], "a rolled-back write runs no callback"
+        with pytest.raises(RuntimeError):
+            db.after_commit(lambda: None)  # outside a write: a bug
+    finally:
+        db.close()

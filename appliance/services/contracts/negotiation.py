@@ -252,7 +252,8 @@ class ContractService:
         self._evidence.append(conn, action=Action[after.value], subject=n.id, payload={
             "event": event.value, "direction": direction, "peer": n.peer, "space": n.space_id,
             "dataset": n.dataset_id, "role": n.role, "reason": reason})
-        self.bus.emit(NegotiationChanged(n.id, after.value, pending))
+        changed = NegotiationChanged(n.id, after.value, pending)
+        self.db.after_commit(lambda: self.bus.emit(changed))  # adapters never see a state a crash takes back
         return new
 
     def _move(self, conn, n: Negotiation, event: Event, body: dict, *, reason: str = "", **changes) -> Negotiation:
@@ -291,7 +292,8 @@ class ContractService:
             store.add_step(conn, n.id, ts=self._now(), event=f"refused {event}", who=msg.sender, direction="received",
                            before=n.state, after=n.state, reason=reason,
                            message=msg.body if isinstance(msg.body, dict) else None)
-            self.bus.emit(NegotiationChanged(n.id, n.state, n.pending))
+            changed = NegotiationChanged(n.id, n.state, n.pending)
+            self.db.after_commit(lambda: self.bus.emit(changed))
         self._evidence.append(conn, action=Action.REJECTED, subject=subject,
                               payload={"event": event, "peer": msg.sender, "space": msg.space_id, "reason": reason})
         body = msg.body if isinstance(msg.body, dict) else {}
