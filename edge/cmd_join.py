@@ -6,7 +6,7 @@ import sys
 import threading
 
 from appliance import i18n
-from appliance.services.membership import JoinPending, JoinRejected, SpaceJoined
+from appliance.domain.membership import JoinPending, JoinRejected, SpaceJoined
 from appliance.settings import Settings
 from edge.cmd_node import open_node
 

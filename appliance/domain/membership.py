@@ -16,6 +16,7 @@ Membership itself is a W3C Verifiable Credential (``MembershipCredential``) secu
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -287,3 +288,63 @@ def _unb64url(text: str) -> bytes:
     if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", text):
         raise ValueError("not base64url")
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --- events on the node's bus, and listing rows ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class JoinPending:
+    space_id: str
+
+
+@dataclass(frozen=True)
+class SpaceJoined:
+    space_id: str
+    credential_id: str
+
+
+@dataclass(frozen=True)
+class JoinRejected:
+    space_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class RevokedInSpace:
+    """This node was revoked in a space."""
+
+    space_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ListingDecided:
+    space_id: str
+    dataset_id: str
+    approved: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class CheckpointWitnessed:
+    space_id: str
+    size: int
+
+
+@dataclass(frozen=True)
+class AgreementFiled:
+    space_id: str
+    agreement_sha256: str
+
+
+@dataclass(frozen=True)
+class Listing:
+    space_id: str
+    dataset_id: str
+    status: str
+    reason: str | None
+    approval: dict | None
+
+
+# --- who is revoked --------------------------------------------------------------------------

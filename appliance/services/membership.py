@@ -18,11 +18,13 @@ import base64
 import json
 import logging
 import threading
-from dataclasses import dataclass
 
 from appliance.clock import Clock, rfc3339
 from appliance.crypto import checkpoint as notes
 from appliance.crypto.keys import public_key_from_did
+from appliance.domain.membership import (  # events and rows of the membership protocol
+    JoinPending, SpaceJoined, JoinRejected, RevokedInSpace, ListingDecided, CheckpointWitnessed, AgreementFiled, Listing,
+)
 from appliance.domain.membership import (
     Action, MessageType, check_credential, check_filing_receipt, check_listing_approval, check_revocation_list,
     entry_sha256, revoked_dids,
@@ -39,63 +41,6 @@ CATALOG_ENTRY = "dsnode.catalog.entry"
 
 
 # --- events ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JoinPending:
-    space_id: str
-
-
-@dataclass(frozen=True)
-class SpaceJoined:
-    space_id: str
-    credential_id: str
-
-
-@dataclass(frozen=True)
-class JoinRejected:
-    space_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class RevokedInSpace:
-    """This node was revoked in a space."""
-
-    space_id: str
-    reason: str
-
-
-@dataclass(frozen=True)
-class ListingDecided:
-    space_id: str
-    dataset_id: str
-    approved: bool
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class CheckpointWitnessed:
-    space_id: str
-    size: int
-
-
-@dataclass(frozen=True)
-class AgreementFiled:
-    space_id: str
-    agreement_sha256: str
-
-
-@dataclass(frozen=True)
-class Listing:
-    space_id: str
-    dataset_id: str
-    status: str
-    reason: str | None
-    approval: dict | None
-
-
-# --- who is revoked --------------------------------------------------------------------------
 
 
 class RevocationRegistry:

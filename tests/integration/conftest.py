@@ -51,3 +51,17 @@ def reviewed_space(tmp_path):
     harness = SpaceHarness(tmp_path / "space", auto_admit=False)
     yield harness
     harness.close()
+
+
+@pytest.fixture
+def pair(tmp_path, mosquitto, clock):
+    """Two nodes that have joined the anonymous test broker's space."""
+    from tests.integration.sync_helpers import join, make_node
+
+    a = make_node(tmp_path / "a", "节点甲", clock)
+    b = make_node(tmp_path / "b", "节点乙", clock)
+    join(a, mosquitto)
+    join(b, mosquitto)
+    yield a, b
+    a.close()
+    b.close()

@@ -8,7 +8,7 @@ import pytest
 from appliance.domain.membership import check_credential
 from appliance.operator.witness import AlertRaised
 from appliance.services.evidence import append_entry
-from appliance.services.membership import JoinPending, JoinRejected, ListingDecided
+from appliance.domain.membership import JoinPending, JoinRejected, ListingDecided
 from tests.spaces import SPACE, wait_for
 
 pytestmark = pytest.mark.slow

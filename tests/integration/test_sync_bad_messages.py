@@ -10,9 +10,8 @@ from datetime import timedelta
 import time
 
 import paho.mqtt.client as paho
-import pytest
 
-from appliance.clock import FixedClock, rfc3339
+from appliance.clock import rfc3339
 from appliance.crypto import envelope
 from appliance.crypto.keys import SigningKey
 from appliance.domain.sync import MessageDropped
@@ -20,11 +19,6 @@ from appliance.services.sync.codec import seal, sign_and_encode
 from tests.integration.sync_helpers import SPACE, eventually, join, make_node, record_pings, send_pings
 
 ROOT = f"tds/v1/{SPACE}"
-
-
-@pytest.fixture
-def clock():
-    return FixedClock()
 
 
 def raw_publish(broker, topic: str, payload: bytes, retain: bool = False) -> None:

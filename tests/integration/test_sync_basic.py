@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.clock import FixedClock
 from appliance.domain.sync import SyncStateChanged
 from appliance.errors import SpaceExists, TopicNotAllowed
 from tests.brokers import Mosquitto
@@ -17,22 +16,6 @@ from tests.integration.sync_helpers import (
     record_pings,
     send_pings,
 )
-
-
-@pytest.fixture
-def clock():
-    return FixedClock()
-
-
-@pytest.fixture
-def pair(tmp_path, mosquitto, clock):
-    a = make_node(tmp_path / "a", "节点甲", clock)
-    b = make_node(tmp_path / "b", "节点乙", clock)
-    join(a, mosquitto)
-    join(b, mosquitto)
-    yield a, b
-    a.close()
-    b.close()
 
 
 def test_a_direct_message_is_sealed_delivered_and_applied_once(pair):

@@ -10,14 +10,12 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
-from appliance.clock import FixedClock, SystemClock
+from appliance.clock import SystemClock
 from appliance.node import Node
 from tests.integration.sync_helpers import (
     FAST,
     PASSPHRASE,
-    SPACE,
     eventually,
     join,
     make_node,
@@ -27,22 +25,6 @@ from tests.integration.sync_helpers import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def clock():
-    return FixedClock()
-
-
-@pytest.fixture
-def pair(tmp_path, mosquitto, clock):
-    a = make_node(tmp_path / "a", "a", clock)
-    b = make_node(tmp_path / "b", "b", clock)
-    join(a, mosquitto)
-    join(b, mosquitto)
-    yield a, b
-    a.close()
-    b.close()
 
 
 def test_broker_stopped_for_a_while_then_restarted(pair, mosquitto):
