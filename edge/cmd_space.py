@@ -77,7 +77,8 @@ def space_catalog(args, settings: Settings) -> int:
     if not entries:
         print(t("space.catalog.empty", args.space))
     for e in entries:
-        title = e.entry.get("title") if isinstance(e.entry, dict) else None
+        dataset = e.entry.get("entry") if isinstance(e.entry, dict) else None
+        title = dataset.get("dct:title") if isinstance(dataset, dict) else None
         print(f"{e.dataset_id}  {title if isinstance(title, str) else ''}  {e.provider}  {e.updated}")
     return 0
 

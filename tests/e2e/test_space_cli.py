@@ -88,3 +88,27 @@ def test_run_stays_in_sync_until_sigterm_and_stops_cleanly(initialised, tmp_path
         assert all(isinstance(e, dict) for e in lines)  # one JSON object per line, logs included
     finally:
         broker.stop()
+
+
+def test_space_catalog_searches_the_cached_catalog_offline_and_shows_titles(initialised):
+    """Entries cached from the space (approved by its operator) are searched with no broker at all."""
+    from appliance.domain.membership import listing_approval
+    from appliance.services.sync import catalog_cache
+
+    operator = SigningKey.generate()
+    with Node.open(initialised.home, KeyFile(initialised.key_file).read()) as node:
+        cfg = SpaceConfig(SPACE, "端到端空间", operator.did, "127.0.0.1", 1, None, node.identity.did, "x", "member",
+                          None)
+        node.store.db.write(lambda c: node.sync.add_space(c, cfg))
+        for dataset, title in (("ds-1", "注塑机温度数据"), ("ds-2", "冲压车间能耗")):
+            entry = {"@type": "Dataset", "dct:title": title}
+            body = {"dataset_id": dataset, "entry": entry,
+                    "approval": listing_approval(operator, space_id=SPACE, operator_did=operator.did,
+                                                 provider="did:key:zProvider", dataset_id=dataset, entry=entry,
+                                                 approved_at="2026-11-01T00:00:00Z")}
+            node.store.db.write(lambda c: catalog_cache.upsert(c, SPACE, "did:key:zProvider", dataset, body,
+                                                               f"m-{dataset}", "2026-11-01T00:00:00Z"))
+    out = initialised.run("space", "catalog", SPACE, "注塑").stdout
+    assert "ds-1" in out and "注塑机温度数据" in out and "ds-2" not in out
+    hits = json.loads(initialised.run("space", "catalog", SPACE, "能耗", "--json").stdout)
+    assert [h["dataset_id"] for h in hits] == ["ds-2"]

@@ -120,42 +120,7 @@ class SearchIndex:
         when ``text`` is empty), filtered by domain, grade (category or sensitivity) and kind."""
         filters = Filters.of(domain=domain, grade=grade, kind=kind)
         words = words_of(text)
-        return self._db.read(lambda conn: self._query(conn, words, filters, scope, limit))
-
-    def _query(self, conn, words: list[str], filters: Filters, scope: str, limit: int) -> list[SearchHit]:
-        groups, scanned = [], []
-        for word in words:
-            if len(word) >= 3:
-                groups.append(_quote(word))
-                continue
-            terms = [t for (t,) in conn.execute(
-                "SELECT term FROM search_vocab WHERE term >= ? AND term < ? LIMIT ?",
-                (word, word + "\U0010ffff", MAX_TERMS + 1))]
-            if not terms:
-                return []
-            if len(terms) > MAX_TERMS:
-                scanned.append(word)
-            else:
-                groups.append("(" + " OR ".join(_quote(t) for t in terms) + ")")
-        where, args = filters.sql()
-        where += " AND d.scope = ?"
-        args.append(scope)
-        for word in scanned:
-            where += " AND (" + " OR ".join(f"d.{f} LIKE ? ESCAPE '\\'" for f in FIELDS) + ")"
-            args += [_like(word)] * len(FIELDS)
-        if groups:
-            # Newest matches first, filtered on the narrow covering index, until ``rank_window`` are found;
-            # those are scored by where the words occur and the best ``limit`` returned.
-            score, score_args = _score(words)
-            sql = (f"SELECT {_DOC}, {score} AS score FROM (SELECT f.rowid AS id FROM search_fts f "
-                   f"CROSS JOIN search_doc d INDEXED BY search_doc_filter ON d.id = f.rowid "
-                   f"WHERE search_fts MATCH ?{where} ORDER BY f.rowid DESC LIMIT ?) w "
-                   f"CROSS JOIN search_doc d ON d.id = w.id ORDER BY score DESC, d.id DESC LIMIT ?")
-            rows = conn.execute(sql, [*score_args, " AND ".join(groups), *args, self._rank_window, limit]).fetchall()
-        else:
-            sql = f"SELECT {_DOC}, 0.0 FROM search_doc d WHERE 1{where} ORDER BY d.updated DESC, d.id DESC LIMIT ?"
-            rows = conn.execute(sql, [*args, limit]).fetchall()
-        return [_hit(row, words) for row in rows]
+        return self._db.read(lambda conn: query_in(conn, words, filters, scope, limit, self._rank_window))
 
     # --- the index API for other features -----------------------------------------------------
 
@@ -193,6 +158,45 @@ class SearchIndex:
     def count(self, scope: str = LOCAL) -> int:
         return self._db.read(lambda c: c.execute("SELECT count(*) FROM search_doc WHERE scope = ?",
                                                  (scope,)).fetchone()[0])
+
+
+def query_in(conn, words: list[str], filters: Filters, scope: str, limit: int,
+             rank_window: int = RANK_WINDOW) -> list[SearchHit]:
+    """The search of :meth:`SearchIndex.query` on connection ``conn`` (read or write), for features that
+    search their own scope inside a transaction they already hold."""
+    groups, scanned = [], []
+    for word in words:
+        if len(word) >= 3:
+            groups.append(_quote(word))
+            continue
+        terms = [t for (t,) in conn.execute(
+            "SELECT term FROM search_vocab WHERE term >= ? AND term < ? LIMIT ?",
+            (word, word + "\U0010ffff", MAX_TERMS + 1))]
+        if not terms:
+            return []
+        if len(terms) > MAX_TERMS:
+            scanned.append(word)
+        else:
+            groups.append("(" + " OR ".join(_quote(t) for t in terms) + ")")
+    where, args = filters.sql()
+    where += " AND d.scope = ?"
+    args.append(scope)
+    for word in scanned:
+        where += " AND (" + " OR ".join(f"d.{f} LIKE ? ESCAPE '\\'" for f in FIELDS) + ")"
+        args += [_like(word)] * len(FIELDS)
+    if groups:
+        # Newest matches first, filtered on the narrow covering index, until ``rank_window`` are found;
+        # those are scored by where the words occur and the best ``limit`` returned.
+        score, score_args = _score(words)
+        sql = (f"SELECT {_DOC}, {score} AS score FROM (SELECT f.rowid AS id FROM search_fts f "
+               f"CROSS JOIN search_doc d INDEXED BY search_doc_filter ON d.id = f.rowid "
+               f"WHERE search_fts MATCH ?{where} ORDER BY f.rowid DESC LIMIT ?) w "
+               f"CROSS JOIN search_doc d ON d.id = w.id ORDER BY score DESC, d.id DESC LIMIT ?")
+        rows = conn.execute(sql, [*score_args, " AND ".join(groups), *args, rank_window, limit]).fetchall()
+    else:
+        sql = f"SELECT {_DOC}, 0.0 FROM search_doc d WHERE 1{where} ORDER BY d.updated DESC, d.id DESC LIMIT ?"
+        rows = conn.execute(sql, [*args, limit]).fetchall()
+    return [_hit(row, words) for row in rows]
 
 
 WEIGHTS = (("title", 10), ("keywords", 5), ("columns", 3), ("description", 2))

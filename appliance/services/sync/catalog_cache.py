@@ -1,15 +1,48 @@
 """Other nodes' retained catalog entries, cached per space so the space catalog can be browsed
 and searched offline. What is shown is decided when it is read (``visible``), so a provider that
-is revoked later, or an entry whose listing approval is withdrawn, disappears without a resync."""
+is revoked later, or an entry whose listing approval is withdrawn, disappears without a resync.
+
+Each cached entry is also put into the catalog's full-text index under scope ``space:<id>`` (ref
+``"<provider> <dataset id>"``), so searching the space catalog finds Chinese words and ranks the
+way the local catalog search does; entries cached before the index existed are indexed when sync
+starts (:func:`index_missing`)."""
 
 from __future__ import annotations
 
 import json
 
 from appliance.domain.sync import CatalogEntry
+from appliance.services.catalog.search import Filters, SearchIndex, query_in, words_of
 from appliance.services.sync.codec import body_json
 
 MAX_RESULTS = 1000
+
+
+def scope_of(space_id: str) -> str:
+    return f"space:{space_id}"
+
+
+def _ref(provider: str, dataset_id: str) -> str:
+    return f"{provider} {dataset_id}"
+
+
+def _texts(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _index(conn, space_id: str, provider: str, dataset_id: str, body: object, updated: str) -> None:
+    entry = body.get("entry") if isinstance(body, dict) else None
+    entry = entry if isinstance(entry, dict) else {}
+    SearchIndex.index_entry(
+        conn, scope=scope_of(space_id), kind="dataset", ref=_ref(provider, dataset_id),
+        title=" ".join(_texts(entry.get("dct:title"))) or dataset_id,
+        description=" ".join(_texts(entry.get("dct:description"))),
+        keywords=[*_texts(entry.get("dcat:keyword")), dataset_id], columns=(),
+        domain=" ".join(_texts(entry.get("dcat:theme"))), type="product", updated=updated)
 
 
 def upsert(conn, space_id: str, provider: str, dataset_id: str, body: object, msg_id: str, updated: str) -> None:
@@ -19,22 +52,40 @@ def upsert(conn, space_id: str, provider: str, dataset_id: str, body: object, ms
         "updated = excluded.updated",
         (space_id, provider, dataset_id, body_json(body), msg_id, updated),
     )
+    _index(conn, space_id, provider, dataset_id, body, updated)
 
 
 def remove(conn, space_id: str, provider: str, dataset_id: str) -> bool:
+    SearchIndex.remove_entry(conn, scope_of(space_id), _ref(provider, dataset_id))
     return conn.execute("DELETE FROM space_catalog WHERE space_id = ? AND provider = ? AND dataset_id = ?",
                         (space_id, provider, dataset_id)).rowcount == 1
 
 
+def index_missing(conn) -> int:
+    """Index cached entries that have no index row (cached by an older version); returns how many."""
+    rows = conn.execute(
+        "SELECT c.space_id, c.provider, c.dataset_id, c.entry, c.updated FROM space_catalog c WHERE NOT EXISTS "
+        "(SELECT 1 FROM search_doc d WHERE d.scope = 'space:' || c.space_id "
+        "AND d.ref = c.provider || ' ' || c.dataset_id)").fetchall()
+    for space_id, provider, dataset_id, entry, updated in rows:
+        _index(conn, space_id, provider, dataset_id, json.loads(entry), updated)
+    return len(rows)
+
+
 def search(conn, space_id: str, query: str | None = None, *, limit: int = MAX_RESULTS) -> list[CatalogEntry]:
-    """Entries of ``space_id``, newest first; ``query`` words must all appear (in the entry text or
-    its dataset id, case-insensitive for Latin letters)."""
-    sql = "SELECT provider, dataset_id, entry, updated FROM space_catalog WHERE space_id = ?"
-    args: list[object] = [space_id]
-    for word in (query or "").split():
-        sql += " AND (entry LIKE ? ESCAPE '\\' OR dataset_id LIKE ? ESCAPE '\\')"
-        pattern = "%" + word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        args += [pattern, pattern]
-    sql += " ORDER BY updated DESC, provider, dataset_id LIMIT ?"
-    args.append(limit)
-    return [CatalogEntry(space_id, p, d, json.loads(e), u) for p, d, e, u in conn.execute(sql, args)]
+    """Entries of ``space_id``: all of them newest first, or, with ``query``, those containing every
+    word (title, keywords, columns, description or dataset id; Chinese words of two characters too),
+    best match first."""
+    words = words_of(query or "")
+    if not words:
+        rows = conn.execute("SELECT provider, dataset_id, entry, updated FROM space_catalog WHERE space_id = ? "
+                            "ORDER BY updated DESC, provider, dataset_id LIMIT ?", (space_id, limit)).fetchall()
+        return [CatalogEntry(space_id, p, d, json.loads(e), u) for p, d, e, u in rows]
+    out = []
+    for hit in query_in(conn, words, Filters(), scope_of(space_id), limit):
+        provider, _, dataset_id = hit.ref.partition(" ")
+        row = conn.execute("SELECT entry, updated FROM space_catalog WHERE space_id = ? AND provider = ? "
+                           "AND dataset_id = ?", (space_id, provider, dataset_id)).fetchone()
+        if row is not None:
+            out.append(CatalogEntry(space_id, provider, dataset_id, json.loads(row[0]), row[1]))
+    return out

@@ -352,6 +352,7 @@ class SyncService:
                 return
             self._stopping.clear()
             self.db.read(self.keys.load)
+            self.db.write(catalog_cache.index_missing)
             self._supervisor = threading.Thread(target=self._supervise, name="dsnode-sync", daemon=True)
             self._supervisor.start()
         self._reconcile()
