@@ -113,7 +113,7 @@ class StoreBusy(StoreError):
 
 
 class BackupInvalid(StoreError):
-    """The backup file {} cannot be used: {}. Nothing was restored."""
+    """The backup file {} cannot be used: {}. Nothing was restored; use another copy of the backup."""
 
     exit_code = 27
 

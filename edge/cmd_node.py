@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 import socket
 from dataclasses import asdict
 from pathlib import Path
@@ -147,13 +146,16 @@ def passphrase_change(args, settings: Settings) -> int:
 
 def backup(args, settings: Settings) -> int:
     with open_node(settings) as node:
-        node.backup(args.file)
-        hosted, size = node.vault.usage()
-        vault_dir = node.store.vault_dir
-    print(t("backup.done", args.file))
-    if hosted:  # known gap: the backup format does not carry the vault yet
-        print(t("backup.vault_not_included", hosted, size, vault_dir), file=sys.stderr)
+        info = node.backup(args.file)
+    print(t("backup.done", args.file, info.vault_objects, _size(info.size)))
     return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
 
 
 def restore(args, settings: Settings) -> int:

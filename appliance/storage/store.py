@@ -19,10 +19,10 @@ from pathlib import Path
 from appliance.clock import Clock, SystemClock, rfc3339
 from appliance.errors import StoreCorrupt, StoreExists, StoreNotFound
 from appliance.storage import migrate
-from appliance.storage.backup import BackupInfo, encrypt_stream, preamble
+from appliance.storage.backup import BackupInfo, preamble, write_backup
 from appliance.storage.connection import connect
 from appliance.storage.database import Database
-from appliance.storage.durable import make_private_dir, temp_name, write_atomically
+from appliance.storage.durable import make_private_dir, temp_name
 from appliance.storage.kdf import KdfParams, StoreHeader, read_header, write_header
 from appliance.storage.layout import StoreLayout, finish_restore, set_aside_orphan
 from appliance.storage.lock import StoreLock
@@ -209,7 +209,7 @@ class Store:
         log.info("changed the store passphrase")
 
     def backup(self, dest: Path, *, clock: Clock | None = None) -> BackupInfo:
-        """Write an encrypted backup of a consistent snapshot of the database to ``dest``."""
+        """Write an encrypted backup of a consistent snapshot of the database and its vault files to ``dest``."""
         dest = Path(dest)
         created = rfc3339((clock or SystemClock()).now())
         snapshot = temp_name(self._layout.db, "snapshot")
@@ -217,12 +217,12 @@ class Store:
             self._db.read(lambda conn: self._snapshot(conn, snapshot))
             schema = self._db.schema_version
             ad = preamble(self._header, self._key, created=created, schema_version=schema)
-            with open(snapshot, "rb") as src:
-                write_atomically(dest, lambda out: encrypt_stream(src, out, self._key, ad))
+            objects, vault_bytes = write_backup(dest, snapshot, self._layout.vault, self._key, ad)
         finally:
             snapshot.unlink(missing_ok=True)
-        log.info("wrote a store backup")
-        return BackupInfo(path=dest, created=created, schema_version=schema, size=dest.stat().st_size)
+        log.info("wrote a store backup (%d vault files)", objects)
+        return BackupInfo(path=dest, created=created, schema_version=schema, size=dest.stat().st_size,
+                          vault_objects=objects, vault_bytes=vault_bytes)
 
     def _snapshot(self, conn, target: Path) -> None:
         """Copy the database as ``conn`` sees it into ``target``, encrypted with the same key."""

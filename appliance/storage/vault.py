@@ -132,10 +132,6 @@ class Vault:
         """The plaintext of an object as a read-only binary stream (decrypted as it is read)."""
         return io.BufferedReader(_ChunkStream(self.open(object_id)), buffer_size=CHUNK_SIZE)
 
-    def usage(self) -> tuple[int, int]:
-        """(objects, plaintext bytes) held in the vault."""
-        return self._db.read(lambda c: tuple(c.execute("SELECT count(*), COALESCE(SUM(size), 0) FROM vault_object").fetchone()))
-
     def exists(self, object_id: str) -> bool:
         return (self.dir / (object_id + SUFFIX)).is_file()
 

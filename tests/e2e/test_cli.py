@@ -206,15 +206,3 @@ def test_a_flipped_byte_on_disk_is_reported_not_ignored(initialised, key_file):
     assert proc.returncode != 0
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
     assert "damaged" in proc.stderr or "does not verify" in proc.stderr + proc.stdout
-
-
-def test_backup_warns_when_hosted_files_are_not_in_it(initialised, tmp_path):
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "orders.csv").write_text("id,amount\n1,10\n2,20\n", encoding="utf-8")
-    env = initialised.env(DSNODE_ALLOWED_ROOTS=str(data))
-    plain = initialised.run("backup", str(tmp_path / "before.backup"), env=env)
-    assert "hosted" not in plain.stderr, "nothing hosted yet: no warning"
-    initialised.run("resource", "add", str(data / "orders.csv"), "--hosted", env=env)
-    warned = initialised.run("backup", str(tmp_path / "after.backup"), env=env)
-    assert "1 hosted file" in warned.stderr and "vault" in warned.stderr

@@ -16,7 +16,7 @@ import pytest
 from appliance.clock import FixedClock
 from appliance.errors import BackupInvalid, StoreBusy, StoreExists, StoreFromFuture, WrongPassphrase
 from appliance.storage import KdfParams, Store, read_header
-from appliance.storage.backup import encrypt_stream, preamble
+from appliance.storage.backup import encrypt_chunks, encrypt_stream, preamble, sections
 from appliance.storage.layout import StoreLayout
 from tests.storage_migrations_fixture import PACKAGE as FIXTURE
 
@@ -211,18 +211,24 @@ def test_a_store_file_is_not_a_backup(made, tmp_path):
     _assert_restore_fails(home / "node.sqlite", tmp_path / "fresh", BackupInvalid)
 
 
+@pytest.mark.parametrize("version", [1, 2])
 @pytest.mark.parametrize(("offset", "detail"), [(100, "does not open"), (2 * 4096 + 100, "fail their check")])
-def test_a_damaged_database_inside_an_intact_backup_is_refused(made, tmp_path, offset, detail):
+def test_a_damaged_database_inside_an_intact_backup_is_refused(made, tmp_path, offset, detail, version):
     """The second line of defence: SQLCipher's page MACs and SQLite's integrity check after decrypting."""
     home, _ = made
     header = read_header(home / "node.header")
     key = header.derive_key(PASS)
     database = bytearray((home / "node.sqlite").read_bytes())
     database[offset] ^= 0x01
+    damaged = tmp_path / "damaged.sqlite"
+    damaged.write_bytes(bytes(database))
     forged = tmp_path / "forged.dsb"
     with open(forged, "wb") as f:
-        ad = preamble(header, key, created="2026-01-01T00:00:00.000Z", schema_version=2)
-        encrypt_stream(io.BytesIO(bytes(database)), f, key, ad)
+        ad = preamble(header, key, created="2026-01-01T00:00:00.000Z", schema_version=2, version=version)
+        if version == 1:
+            encrypt_stream(io.BytesIO(bytes(database)), f, key, ad)
+        else:
+            encrypt_chunks(sections(damaged, tmp_path / "no-vault", [], []), f, key, ad)
     with pytest.raises(BackupInvalid, match=detail):
         restore(forged, tmp_path / "fresh")
     assert not (tmp_path / "fresh").exists()

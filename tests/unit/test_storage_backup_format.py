@@ -53,10 +53,23 @@ def test_preamble_is_readable_json_with_the_store_header():
     first = blob.split(b"\n", 1)[0]
     meta = json.loads(first)
     assert meta["format"] == "dsnode-backup"
-    assert meta["version"] == 1
+    assert meta["version"] == 2
     assert meta["schema_version"] == 3
     assert meta["created"] == "2026-01-01T00:00:00.000Z"
     assert StoreHeader.from_json(meta["store"]) == HEADER
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_both_format_versions_are_readable(version):
+    ad = preamble(HEADER, KEY, created="2026-01-01T00:00:00.000Z", schema_version=3, version=version)
+    assert read_preamble(io.BytesIO(ad), PATH).version == version
+
+
+@pytest.mark.parametrize("version", [0, 3, "2", None])
+def test_other_format_versions_are_refused(version):
+    ad = preamble(HEADER, KEY, created="2026-01-01T00:00:00.000Z", schema_version=3, version=version)
+    with pytest.raises(BackupInvalid, match="not supported"):
+        read_preamble(io.BytesIO(ad), PATH)
 
 
 def test_payload_is_not_in_the_file():
