@@ -1,4 +1,4 @@
-"""`dsnode contract request|list|show|approve|reject|counter|terminate|timeline|rule`.
+"""`dsnode contract request|list|show|approve|reject|counter|terminate|retire|timeline|rule`.
 
 Commands open the node, call ``node.contracts`` and print the result. What they send is saved in the
 outbox in the same transaction and leaves with the next `dsnode run` or `dsnode space sync`.
@@ -11,7 +11,9 @@ from dataclasses import asdict
 
 from appliance import i18n
 from appliance.services.catalog.offers import OfferTemplates, parse_spec
+from appliance.domain.membership import GRADES
 from appliance.domain.odrl import to_jsonld
+from appliance.services.contracts.terms import explain
 from appliance.settings import Settings
 from edge.cmd_node import _table, open_node
 
@@ -33,7 +35,8 @@ def _offer(spec: str) -> dict:
 def request(args, settings: Settings) -> int:
     with open_node(settings) as node:
         offer = _offer(args.terms) if args.terms else None
-        nid = node.contracts.request(args.space, args.dataset, offer_id=args.offer, offer=offer)
+        nid = node.contracts.request(args.space, args.dataset, offer_id=args.offer, offer=offer,
+                                     purpose=args.purpose, region=args.region)
     print(t("contract.requested", nid))
     return 0
 
@@ -41,13 +44,17 @@ def request(args, settings: Settings) -> int:
 def list_(args, settings: Settings) -> int:
     with open_node(settings) as node:
         rows = node.contracts.list(pending=True if args.pending else None)
+        status = {n.id: (node.contracts.agreement(n.id) or {}).get("status") for n in rows}
     if args.json:
-        print(json.dumps([asdict(n) for n in rows], ensure_ascii=False, indent=2))
+        print(json.dumps([{**asdict(n), "agreement_status": status[n.id]} for n in rows], ensure_ascii=False,
+                         indent=2))
         return 0
     if not rows:
         print(t("contract.list.empty"))
     for n in rows:
         flag = t("contract.pending") if n.pending else ""
+        if status[n.id] == "retired":
+            flag = t("contract.agreement_retired")
         print(f"{n.id}  {t(ROLE_KEYS[n.role])}  {n.dataset_id}  [{n.state}] {flag}".rstrip())
     return 0
 
@@ -57,6 +64,7 @@ def show(args, settings: Settings) -> int:
         n = node.contracts.get(args.id)
         signed = node.contracts.agreement(args.id)
         moves = sorted(e.value for e in node.contracts.moves(args.id))
+        reason = node.contracts.explain(args.id, i18n.get_lang())
     if args.json:
         print(json.dumps({**asdict(n), "agreement": signed, "moves": moves}, ensure_ascii=False, indent=2))
         return 0
@@ -64,8 +72,8 @@ def show(args, settings: Settings) -> int:
             (t("contract.field.state"), n.state + (" " + t("contract.pending") if n.pending else "")),
             (t("contract.field.space"), n.space_id), (t("contract.field.peer"), n.peer),
             (t("contract.field.dataset"), n.dataset_id), (t("contract.field.offer"), n.offer.get("@id", "-")),
-            (t("contract.field.deadline"), n.deadline or "-"), (t("contract.field.reason"), n.reason or "-"),
-            (t("contract.field.agreement"), signed["agreement"]["@id"] + f" ({signed['status']})" if signed else "-")])
+            (t("contract.field.deadline"), n.deadline or "-"), (t("contract.field.reason"), reason or "-"),
+            (t("contract.field.agreement"), signed["agreement"]["@id"] + f" ({_status(signed['status'])})" if signed else "-")])
     return 0
 
 
@@ -75,10 +83,12 @@ def timeline(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps([asdict(s) for s in steps], ensure_ascii=False, indent=2))
         return 0
+    lang = i18n.get_lang()
     for s in steps:
         who = t(WHO_KEYS[s.direction])
+        reason = explain(s.reason, s.message, lang)
         print(f"{s.ts}  {s.state_before:>10} → {s.state_after:<10}  {who:<6} {s.event}"
-              + (f"  {t('contract.field.reason')}: {s.reason}" if s.reason else ""))
+              + (f"  {t('contract.field.reason')}: {reason}" if reason else ""))
     return 0
 
 
@@ -103,6 +113,17 @@ def terminate(args, settings: Settings) -> int:
     return 0
 
 
+def retire(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        node.contracts.retire(args.id, args.reason)
+    print(t("contract.retired", args.id))
+    return 0
+
+
+def _status(status: str) -> str:
+    return t(f"contract.agreement.{status}") if status in ("agreed", "active", "retired") else status
+
+
 def counter(args, settings: Settings) -> int:
     with open_node(settings) as node:
         node.contracts.counter(args.id, _offer(args.offer))
@@ -114,6 +135,8 @@ def rule_add(args, settings: Settings) -> int:
     doc = {k: v for k, v in (("dataset", args.dataset), ("offer", args.offer)) if v}
     if args.org:
         doc["orgs"] = args.org
+    if args.min_grade is not None:
+        doc["min_grade"] = args.min_grade
     with open_node(settings) as node:
         rule_id = node.contracts.add_rule(doc)
     print(t("contract.rule_added", rule_id))
@@ -128,6 +151,8 @@ def register(sub) -> None:
     p.add_argument("dataset", metavar="DATASET")
     p.add_argument("--offer", metavar="ID", help=t("cli.contract.opt.offer_id"))
     p.add_argument("--terms", metavar="TEMPLATE", help=t("cli.contract.opt.terms"))
+    p.add_argument("--purpose", metavar="PURPOSE", help=t("cli.contract.opt.purpose"))
+    p.add_argument("--region", metavar="CODE", help=t("cli.contract.opt.region"))
     p.set_defaults(run=request)
     p = group.add_parser("list", help=t("cli.contract.list"))
     p.add_argument("--pending", action="store_true", help=t("cli.contract.opt.pending"))
@@ -141,7 +166,7 @@ def register(sub) -> None:
     p = group.add_parser("approve", help=t("cli.contract.approve"))
     p.add_argument("id", metavar="ID")
     p.set_defaults(run=approve)
-    for name, fn in (("reject", reject), ("terminate", terminate)):
+    for name, fn in (("reject", reject), ("terminate", terminate), ("retire", retire)):
         p = group.add_parser(name, help=t(f"cli.contract.{name}"))
         p.add_argument("id", metavar="ID")
         p.add_argument("--reason", required=True, help=t("cli.contract.opt.reason"))
@@ -154,4 +179,5 @@ def register(sub) -> None:
     p.add_argument("--dataset", metavar="DATASET")
     p.add_argument("--offer", metavar="ID", help=t("cli.contract.opt.offer_id"))
     p.add_argument("--org", action="append", metavar="ORG")
+    p.add_argument("--min-grade", type=int, choices=GRADES, metavar="1-5", help=t("cli.contract.opt.min_grade"))
     p.set_defaults(run=rule_add)

@@ -28,6 +28,7 @@ def join(args, settings: Settings) -> int:
                 print(t("join.cancelled"))
                 return 0
         outcome: list[object] = []
+        grade = None
         done = threading.Event()
 
         def on_event(event) -> None:
@@ -44,6 +45,8 @@ def join(args, settings: Settings) -> int:
                 node.start()
                 try:
                     done.wait(args.wait)
+                    if any(isinstance(e, SpaceJoined) for e in outcome):
+                        grade = node.membership.grade(invitation.space_id)
                 finally:
                     node.stop()
         finally:
@@ -52,7 +55,7 @@ def join(args, settings: Settings) -> int:
         if isinstance(event, JoinPending):
             print(t("join.pending"))
         elif isinstance(event, SpaceJoined):
-            print(t("join.admitted", invitation.space_id))
+            print(t("join.admitted", invitation.space_id, grade if grade is not None else "-"))
         elif isinstance(event, JoinRejected):
             print(t("join.rejected", event.reason))
             return 1

@@ -12,6 +12,7 @@ from appliance import i18n
 from appliance.errors import BrokerConfigError, NotAnOperator
 from appliance.node import KDF_PROFILES, Node
 from appliance.operator.broker_config import ListenerConfig
+from appliance.domain.membership import GRADE_MIN, GRADES
 from appliance.operator.space import Policies
 from appliance.settings import Settings
 from edge.cmd_node import open_node
@@ -39,7 +40,7 @@ def _read_pem(path: Path | None) -> str | None:
 
 def init(args, settings: Settings) -> int:
     policies = Policies(auto_admit=args.auto_admit, credential_days=args.credential_days,
-                        invitation_days=args.invitation_days)
+                        invitation_days=args.invitation_days, default_grade=args.default_grade)
     ca = _read_pem(args.tls_ca)
     if Node.exists(settings.home):
         node = open_node(settings)
@@ -62,13 +63,25 @@ def run(args, settings: Settings) -> int:
     try:
         with _operator_node(settings) as node:
             space = node.operator.space()
-            node.start()
-            print(t("operator.running", space.space_id, f"{space.broker_host}:{space.broker_port}"), flush=True)
+            broker = None
+            if args.embedded_broker:
+                from edge.broker_process import start_embedded_broker
+
+                listener = ListenerConfig(host=args.listen, port=space.broker_port, tls_cert=args.tls_cert,
+                                          tls_key=args.tls_key)
+                broker = start_embedded_broker(node, listener)
+                print(t("operator.embedded_broker", args.listen, broker.port), flush=True)
             try:
-                while not stop.wait(1.0):
-                    pass
+                node.start()
+                print(t("operator.running", space.space_id, f"{space.broker_host}:{space.broker_port}"), flush=True)
+                try:
+                    while not stop.wait(1.0):
+                        pass
+                finally:
+                    node.stop()
             finally:
-                node.stop()
+                if broker is not None:
+                    broker.stop()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -95,12 +108,12 @@ def members(args, settings: Settings) -> int:
     with _operator_node(settings) as node:
         rows = node.operator.members()
     if args.json:
-        print(json.dumps([{"did": m.did, "name": m.name, "org": m.org, "status": m.status,
+        print(json.dumps([{"did": m.did, "name": m.name, "org": m.org, "status": m.status, "grade": m.grade,
                            "member_since": m.member_since, "ended": m.ended, "reason": m.reason} for m in rows],
                          ensure_ascii=False, indent=2))
         return 0
     for m in rows:
-        print(f"{m.status:<8} {m.member_since[:10]}  {m.did}  {m.name} ({m.org or '-'})"
+        print(f"{m.status:<8} {m.member_since[:10]}  {t('operator.grade', m.grade)}  {m.did}  {m.name} ({m.org or '-'})"
               + (f"  — {m.reason}" if m.reason else ""))
     if not rows:
         print(t("operator.none"))
@@ -120,7 +133,7 @@ def admissions(args, settings: Settings) -> int:
 
 def admit(args, settings: Settings) -> int:
     with _operator_node(settings) as node:
-        node.operator.admit(args.id)
+        node.operator.admit(args.id, args.grade)
         done = [a for a in node.operator.admissions() if a.id == args.id]
     status = done[0].status if done else "?"
     print(t("operator.admitted", args.id) if status == "admitted" else t("operator.admit_queued", args.id))
@@ -186,7 +199,25 @@ def filings(args, settings: Settings) -> int:
     with _operator_node(settings) as node:
         rows = node.operator.filings()
     for f in rows:
-        print(f"#{f.id:<4} {f.filed[:19]}  {f.filed_by}  sha256:{f.agreement_sha256}")
+        print(f"#{f.id:<4} {f.filed[:19]}  {f.filed_by}  sha256:{f.agreement_sha256}"
+              + (f"  {t('operator.filing_retired', f.retired[:19], f.retire_reason or '-')}" if f.retired else ""))
+    if not rows:
+        print(t("operator.none"))
+    return 0
+
+
+def grade(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        node.operator.set_grade(args.did, args.grade)
+    print(t("operator.grade_changed", args.did, args.grade))
+    return 0
+
+
+def demands(args, settings: Settings) -> int:
+    with _operator_node(settings) as node:
+        rows = node.operator.demands(None if args.all else "open")
+    for d in rows:
+        print(f"{d.status:<9} {(d.expires or '-')[:10]}  {d.id}  {d.owner}  {d.title}")
     if not rows:
         print(t("operator.none"))
     return 0
@@ -217,12 +248,19 @@ def register(sub) -> None:
     p.add_argument("--auto-admit", action="store_true", help=t("cli.opt.auto_admit"))
     p.add_argument("--credential-days", type=int, default=365, help=t("cli.opt.credential_days"))
     p.add_argument("--invitation-days", type=int, default=7, help=t("cli.opt.invitation_days"))
+    p.add_argument("--default-grade", type=int, choices=GRADES, default=GRADE_MIN, metavar="1-5",
+                   help=t("cli.opt.default_grade"))
     p.add_argument("--node-name", help=t("cli.opt.name"))
     p.add_argument("--org", default="", help=t("cli.opt.org"))
     p.add_argument("--kdf", choices=list(KDF_PROFILES), help=t("cli.opt.kdf"))
     p.set_defaults(run=init)
 
-    op.add_parser("run", help=t("cli.operator.run")).set_defaults(run=run)
+    p = op.add_parser("run", help=t("cli.operator.run"))
+    p.add_argument("--embedded-broker", action="store_true", help=t("cli.opt.embedded_broker"))
+    p.add_argument("--listen", default="127.0.0.1", metavar="HOST", help=t("cli.opt.listen_host"))
+    p.add_argument("--tls-cert", type=Path, help=t("cli.opt.tls_cert"))
+    p.add_argument("--tls-key", type=Path, help=t("cli.opt.tls_key"))
+    p.set_defaults(run=run)
 
     p = op.add_parser("invite", help=t("cli.operator.invite"))
     p.add_argument("--org", default="", help=t("cli.opt.invite_org"))
@@ -239,7 +277,12 @@ def register(sub) -> None:
     p.set_defaults(run=admissions)
     p = op.add_parser("admit", help=t("cli.operator.admit"))
     p.add_argument("id", type=int)
+    p.add_argument("--grade", type=int, choices=GRADES, metavar="1-5", help=t("cli.opt.grade"))
     p.set_defaults(run=admit)
+    p = op.add_parser("grade", help=t("cli.operator.grade"))
+    p.add_argument("did")
+    p.add_argument("grade", type=int, choices=GRADES, metavar="GRADE(1-5)")
+    p.set_defaults(run=grade)
     p = op.add_parser("reject", help=t("cli.operator.reject"))
     p.add_argument("id", type=int)
     p.add_argument("--reason", required=True, help=t("cli.opt.reason"))
@@ -263,6 +306,9 @@ def register(sub) -> None:
 
     op.add_parser("alerts", help=t("cli.operator.alerts")).set_defaults(run=alerts)
     op.add_parser("filings", help=t("cli.operator.filings")).set_defaults(run=filings)
+    p = op.add_parser("demands", help=t("cli.operator.demands"))
+    p.add_argument("--all", action="store_true", help=t("cli.opt.all"))
+    p.set_defaults(run=demands)
 
     p = op.add_parser("broker-config", help=t("cli.operator.broker_config"))
     p.add_argument("--out", type=Path, required=True, help=t("cli.opt.broker_out"))

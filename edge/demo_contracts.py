@@ -1,5 +1,6 @@
 """`dsnode demo`, contracts: node B negotiates two contracts for node A's listed dataset, one approved
-by A's auto-approval rule and one by a person at the prompt (``--yes`` answers for them)."""
+by A's auto-approval rule on B's member grade (verified from B's credential) and one by a person at
+the prompt (``--yes`` answers for them)."""
 
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ def run_contract_demo(space_id: str, provider, consumer, dataset_id: str, step, 
         print(t("demo.contract.no_dataset"))
         return
     offer_id = f"urn:offer:{dataset_id}:0"
-    provider.contracts.add_rule({"dataset": dataset_id, "offer": offer_id})
-    print(t("demo.contract.rule", dataset_id, offer_id))
+    grade = consumer.membership.grade(space_id)  # from its operator-signed credential
+    provider.contracts.add_rule({"dataset": dataset_id, "offer": offer_id, "min_grade": grade})
+    print(t("demo.contract.rule_grade", dataset_id, offer_id, grade, grade))
     first = consumer.contracts.request(space_id, dataset_id, offer_id=offer_id)
     print(t("demo.contract.requested", consumer.identity.name, first))
     if not _finalized(consumer, first):

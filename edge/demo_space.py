@@ -1,6 +1,7 @@
 """`dsnode demo`, second half: a whole data space on this machine.
 
-A mosquitto bound to 127.0.0.1 with the operator's generated configuration, the operator and two
+A broker bound to 127.0.0.1 with the operator's generated configuration (mosquitto with its dynamic
+security plugin when installed, otherwise the embedded pure-Python broker), the operator and two
 nodes in temporary stores, all in this process: invitation, admission (one automatic, one after
 review), listing review, catalog sync to the other node, two contract negotiations (`edge/demo_contracts.py`), and a witnessed evidence checkpoint.
 """
@@ -16,11 +17,12 @@ from appliance.domain.sync import SyncTimers
 from appliance.node import KDF_PROFILES, Node
 from appliance.operator.broker_config import ListenerConfig, find_dynsec_plugin
 from appliance.operator.space import Policies
-from edge.broker_process import BrokerProcess, find_mosquitto, free_port
+from edge.broker_process import BrokerProcess, find_mosquitto, free_port, start_embedded_broker
 from edge.demo_contracts import run_contract_demo
 
 t = i18n.t
 SPACE = "demo-space"
+REVIEWED_GRADE = 3  # the member grade the operator gives node B at review (auto-admission gives the default, 1)
 TIMERS = SyncTimers(backoff_initial=0.1, backoff_max=1.0, reconcile_poll=1.0, stop_timeout=1.0)
 
 
@@ -43,9 +45,8 @@ def _ask(question: str, yes: bool) -> bool:
 def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None:
     step(t("demo.space.step.broker"))
     binary = find_mosquitto()
-    if binary is None or find_dynsec_plugin() is None:
-        print(t("demo.space.no_broker"))
-        return
+    if binary is not None and find_dynsec_plugin() is None:
+        binary = None  # mosquitto without its dynamic security plugin: the embedded broker instead
     nodes: list[Node] = []
     broker = None
 
@@ -60,9 +61,13 @@ def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None
         operator = new_node("operator", t("demo.space.operator_name"), t("demo.space.operator_org"))
         operator.operator.create_space(space_id=SPACE, name=t("demo.space.space_name"), broker_host="127.0.0.1",
                                        broker_port=port, policies=Policies(auto_admit=True))
-        files = operator.operator.write_broker_config(workdir / "broker", ListenerConfig(port=port))
-        broker = BrokerProcess(binary, files[0], port)
-        print(t("demo.space.broker", port, binary))
+        if binary is not None:
+            files = operator.operator.write_broker_config(workdir / "broker", ListenerConfig(port=port))
+            broker = BrokerProcess(binary, files[0], port)
+            print(t("demo.space.broker", port, binary))
+        else:
+            broker = start_embedded_broker(operator, ListenerConfig(port=port), workdir / "broker")
+            print(t("demo.space.broker_embedded", port))
         print(t("demo.space.operator", SPACE, operator.identity.did))
         operator.start()
 
@@ -86,9 +91,9 @@ def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None
         for request in requests:
             print(t("demo.space.pending", request.id, request.name, request.org, request.node_did))
             if _ask(t("demo.space.admit_q"), yes):
-                operator.operator.admit(request.id)
+                operator.operator.admit(request.id, grade=REVIEWED_GRADE)
         ok = _wait(lambda: b.sync.space(SPACE).status == "member")
-        print(t("demo.space.admitted_manual", b.identity.name) if ok else t("demo.space.timeout"))
+        print(t("demo.space.admitted_manual", b.identity.name, REVIEWED_GRADE) if ok else t("demo.space.timeout"))
 
         step(t("demo.space.step.listing"))
         entry = {"@id": "urn:dsnode:demo:injection-temperature", "@type": "Dataset",

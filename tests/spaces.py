@@ -28,16 +28,22 @@ def wait_for(predicate, timeout: float = 15.0, what: str = "the condition"):
 
 
 class SpaceHarness:
-    def __init__(self, root: Path, *, auto_admit: bool = True, mode: str = "dynsec") -> None:
+    def __init__(self, root: Path, *, auto_admit: bool = True, mode: str = "dynsec", embedded: bool = False) -> None:
+        """``embedded=True``: the embedded pure-Python broker instead of mosquitto (dynsec mode)."""
         self.root = Path(root)
         self.port = free_port()
         self.nodes: list[Node] = []
         self.operator = self._node("operator", "运营方")
         self.operator.operator.create_space(space_id=SPACE, name="测试空间", broker_host="127.0.0.1",
                                             broker_port=self.port, policies=Policies(auto_admit=auto_admit))
-        files = self.operator.operator.write_broker_config(self.root / "broker", ListenerConfig(port=self.port),
-                                                           mode=mode)
-        self.broker = Mosquitto(self.root / "broker", config_text=files[0].read_text(), port=self.port)
+        if embedded:
+            from edge.broker_process import start_embedded_broker
+
+            self.broker = start_embedded_broker(self.operator, ListenerConfig(port=self.port), self.root / "broker")
+        else:
+            files = self.operator.operator.write_broker_config(self.root / "broker", ListenerConfig(port=self.port),
+                                                               mode=mode)
+            self.broker = Mosquitto(self.root / "broker", config_text=files[0].read_text(), port=self.port)
         self.operator.start()
 
     def _node(self, label: str, name: str, org: str = "") -> Node:

@@ -32,6 +32,14 @@ SPACE_ID_RE = re.compile(r"[a-z0-9-]{3,64}", re.ASCII)
 VC_CONTEXT = "https://www.w3.org/ns/credentials/v2"
 CREDENTIAL_TYPE = "MembershipCredential"
 
+# Member grades (会员等级): an integer the operator assigns at admission and may change later by
+# re-issuing the credential. 1 is the lowest (the default, and what a credential without a grade
+# counts as), 5 the highest. The guideline grades data and scenes (分类分级), not participants, so
+# the meaning of each level is the operator's policy; dsnode only compares the numbers.
+GRADE_MIN = 1
+GRADE_MAX = 5
+GRADES = range(GRADE_MIN, GRADE_MAX + 1)
+
 
 class MessageType(StrEnum):
     """The governance messages of the space protocol (see docs/protocol.md, "Membership and governance")."""
@@ -53,6 +61,11 @@ class MessageType(StrEnum):
     WITNESSED = "dsnode.evidence.witnessed"
     CONTRACT_FILE = "dsnode.contract.file"
     CONTRACT_FILED = "dsnode.contract.filed"
+    CONTRACT_RETIRED = "dsnode.contract.retired"  # a provider tells the operator a filed agreement was retired
+    CREDENTIAL = "dsnode.membership.credential"  # a re-issued credential (e.g. a new grade)
+    DEMAND_SUBMIT = "dsnode.demand.submit"  # member -> operator: publish this demand in the space
+    DEMAND_CLOSE = "dsnode.demand.close"  # member -> operator: withdraw it
+    DEMAND = "dsnode.demand.open"  # operator, retained on operator/demands/<id>; cleared = closed
     TEMPLATE = "dsnode.contract.template"
 
 
@@ -69,6 +82,7 @@ class Action(StrEnum):
     LISTING_REJECTED = "listing.rejected"
     LISTING_WITHDRAWN = "listing.withdrawn"
     AGREEMENT_FILED = "contract.filed"
+    SPACE_CREDENTIAL_UPDATED = "space.credential_updated"
     OPERATOR_SPACE_CREATED = "operator.space_created"
     OPERATOR_POLICIES_CHANGED = "operator.policies_changed"
     OPERATOR_INVITED = "operator.invitation_issued"
@@ -79,6 +93,10 @@ class Action(StrEnum):
     OPERATOR_LISTING_APPROVED = "operator.listing_approved"
     OPERATOR_LISTING_REJECTED = "operator.listing_rejected"
     OPERATOR_FILED = "operator.agreement_filed"
+    OPERATOR_GRADE_CHANGED = "operator.member_grade_changed"
+    OPERATOR_FILING_RETIRED = "operator.filing_retired"
+    OPERATOR_DEMAND_PUBLISHED = "operator.demand_published"
+    OPERATOR_DEMAND_CLOSED = "operator.demand_closed"
     OPERATOR_WITNESSED = "operator.checkpoint_witnessed"
     OPERATOR_ALERT = "operator.alert_raised"
 
@@ -137,14 +155,18 @@ def verify_statement(statement: object, *, kind: str, signer: str, fields: dict[
 
 
 def issue_credential(key: SigningKey, *, operator_did: str, space_id: str, space_name: str, node_did: str,
-                     name: str, org: str, member_since: str, valid_until: str, credential_id: str) -> dict:
-    """A MembershipCredential for ``node_did`` in ``space_id``, signed eddsa-jcs-2022 by the operator."""
+                     name: str, org: str, member_since: str, valid_until: str, credential_id: str,
+                     grade: int = GRADE_MIN, issued: str | None = None) -> dict:
+    """A MembershipCredential for ``node_did`` in ``space_id`` with its member ``grade``, signed
+    eddsa-jcs-2022 by the operator (``issued``: when, if re-issued after ``member_since``)."""
+    grade = check_grade(grade)
+    issued = issued or member_since
     document = {
         "@context": [VC_CONTEXT],
         "id": credential_id,
         "type": ["VerifiableCredential", CREDENTIAL_TYPE],
         "issuer": operator_did,
-        "validFrom": member_since,
+        "validFrom": issued,
         "validUntil": valid_until,
         "credentialSubject": {
             "id": node_did,
@@ -153,9 +175,26 @@ def issue_credential(key: SigningKey, *, operator_did: str, space_id: str, space
             "memberOf": space_id,
             "spaceName": space_name,
             "memberSince": member_since,
+            "grade": grade,
         },
     }
-    return sign_credential(document, key, verification_method=_verification_method(key.did), created=member_since)
+    return sign_credential(document, key, verification_method=_verification_method(key.did), created=issued)
+
+
+def check_grade(grade: object) -> int:
+    """``grade`` if it is a member grade (an integer 1–5), else ValueError."""
+    if not isinstance(grade, int) or isinstance(grade, bool) or grade not in GRADES:
+        raise ValueError(f"a member grade is an integer from {GRADE_MIN} to {GRADE_MAX}, not {grade!r}")
+    return grade
+
+
+def credential_grade(subject: object) -> int:
+    """The member grade in a verified credential subject; one without a (valid) grade is the lowest."""
+    grade = subject.get("grade") if isinstance(subject, dict) else None
+    try:
+        return check_grade(grade)
+    except ValueError:
+        return GRADE_MIN
 
 
 def check_credential(credential: object, *, operator_did: str, space_id: str, node_did: str | None = None,
@@ -302,6 +341,15 @@ class JoinPending:
 class SpaceJoined:
     space_id: str
     credential_id: str
+
+
+@dataclass(frozen=True)
+class CredentialUpdated:
+    """The operator re-issued this node's credential in a space (e.g. with a new grade)."""
+
+    space_id: str
+    credential_id: str
+    grade: int
 
 
 @dataclass(frozen=True)

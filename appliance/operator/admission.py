@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from appliance.clock import parse_rfc3339, rfc3339
-from appliance.domain.membership import Action, MessageType, issue_credential
+from appliance.domain.membership import Action, MessageType, check_grade, credential_grade, issue_credential
 from appliance.errors import UnknownMember
 from appliance.operator import broker_config as bc
 from appliance.operator.invitation import Invitation, make_invitation, new_token, secret_hash, secret_matches
@@ -52,6 +52,11 @@ class Member:
     ended: str | None
     reason: str | None
     credential: dict
+
+    @property
+    def grade(self) -> int:
+        """The member grade its current credential carries (the lowest for an old one without)."""
+        return credential_grade(self.credential.get("credentialSubject"))
 
 
 # --- invitations -----------------------------------------------------------------------------
@@ -145,13 +150,18 @@ def admissions(ctx: OperatorContext, status: str | None = None) -> list[Admissio
     return [Admission(*row) for row in ctx.db.read(lambda c: c.execute(sql + " ORDER BY id", args).fetchall())]
 
 
-def approve(ctx: OperatorContext, admission_id: int) -> None:
-    """Mark a pending request approved; :func:`complete_approved` admits it."""
+def approve(ctx: OperatorContext, admission_id: int, grade: int | None = None) -> None:
+    """Mark a pending request approved (with the member ``grade``, else the space's default);
+    :func:`complete_approved` admits it."""
+    if grade is not None:
+        check_grade(grade)
+
     def work(conn) -> None:
         row = conn.execute("SELECT status FROM operator_admission WHERE id = ?", (admission_id,)).fetchone()
         if row is None or row[0] not in ("pending", "approved"):
             raise UnknownMember(f"#{admission_id} (pending)")
-        conn.execute("UPDATE operator_admission SET status = 'approved' WHERE id = ?", (admission_id,))
+        conn.execute("UPDATE operator_admission SET status = 'approved', grade = COALESCE(?, grade) WHERE id = ?",
+                     (grade, admission_id))
 
     ctx.db.write(work)
 
@@ -181,19 +191,20 @@ def complete_approved(ctx: OperatorContext, accounts) -> int:
     space = ctx.space()
     # a write (not a read) so it runs after the transaction that approved them has committed
     todo = ctx.db.write(lambda c: c.execute(
-        "SELECT id, token_id, node_did, name, org FROM operator_admission WHERE status = 'approved' ORDER BY id"
+        "SELECT id, token_id, node_did, name, org, grade FROM operator_admission WHERE status = 'approved' ORDER BY id"
     ).fetchall())
-    for admission_id, token_id, did, name, org in todo:
+    for admission_id, token_id, did, name, org, grade in todo:
         password = bc.new_password()
         accounts.add_member_now(space, did, password)
-        ctx.db.write(lambda c, a=(admission_id, token_id, did, name, org): _admit(ctx, c, space, *a, password))
+        grade = space.policies.default_grade if grade is None else grade
+        ctx.db.write(lambda c, a=(admission_id, token_id, did, name, org, grade): _admit(ctx, c, space, *a, password))
     if todo and space.broker_mode == "password-file":
         accounts.reconcile()
     return len(todo)
 
 
 def _admit(ctx: OperatorContext, conn, space: OperatorSpace, admission_id: int, token_id: str, did: str,
-           name: str, org: str, password: str) -> None:
+           name: str, org: str, grade: int, password: str) -> None:
     if conn.execute("SELECT status FROM operator_admission WHERE id = ?", (admission_id,)).fetchone()[0] != "approved":
         return
     now = ctx.clock.now()
@@ -201,7 +212,7 @@ def _admit(ctx: OperatorContext, conn, space: OperatorSpace, admission_id: int, 
     credential = issue_credential(
         ctx.key(), operator_did=ctx.did, space_id=space.space_id, space_name=space.name, node_did=did, name=name,
         org=org, member_since=since, valid_until=rfc3339(now + timedelta(days=space.policies.credential_days)),
-        credential_id=f"urn:uuid:{uuid.uuid4()}")
+        credential_id=f"urn:uuid:{uuid.uuid4()}", grade=grade)
     conn.execute(
         "INSERT INTO operator_member (did, name, org, status, password, credential, member_since, account) "
         "VALUES (?, ?, ?, 'member', ?, ?, ?, ?) ON CONFLICT (did) DO UPDATE SET status = 'member', "
@@ -213,7 +224,35 @@ def _admit(ctx: OperatorContext, conn, space: OperatorSpace, admission_id: int, 
     username = did if space.broker_mode == "dynsec" else bc.password_username(did)
     _reply(ctx, conn, space, token_id, did, MessageType.ADMITTED,
            {"credential": credential, "username": username, "password": password})
-    ctx.record(conn, Action.OPERATOR_ADMITTED, did, {"name": name, "org": org, "credential": credential["id"]})
+    ctx.record(conn, Action.OPERATOR_ADMITTED, did, {"name": name, "org": org, "credential": credential["id"],
+                                                      "grade": grade})
+
+
+def set_grade(ctx: OperatorContext, did: str, grade: int) -> dict:
+    """Change a member's grade: re-issue its credential (same member-since, new grade, fresh validity)
+    and send it to the member, which replaces its own and shows it to providers from then on."""
+    check_grade(grade)
+
+    def work(conn) -> dict:
+        space = ctx.space(conn)
+        row = conn.execute("SELECT name, org, member_since FROM operator_member WHERE did = ? AND status = 'member'",
+                           (did,)).fetchone()
+        if row is None:
+            raise UnknownMember(did)
+        name, org, since = row
+        now = ctx.clock.now()
+        credential = issue_credential(
+            ctx.key(), operator_did=ctx.did, space_id=space.space_id, space_name=space.name, node_did=did,
+            name=name, org=org, member_since=since, issued=rfc3339(now),
+            valid_until=rfc3339(now + timedelta(days=space.policies.credential_days)),
+            credential_id=f"urn:uuid:{uuid.uuid4()}", grade=grade)
+        conn.execute("UPDATE operator_member SET credential = ? WHERE did = ?",
+                     (json.dumps(credential, ensure_ascii=False), did))
+        ctx.sync.send(conn, space.space_id, to=did, type=str(MessageType.CREDENTIAL), body={"credential": credential})
+        ctx.record(conn, Action.OPERATOR_GRADE_CHANGED, did, {"grade": grade, "credential": credential["id"]})
+        return credential
+
+    return ctx.db.write(work)
 
 
 # --- members ---------------------------------------------------------------------------------

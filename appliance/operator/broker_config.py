@@ -320,3 +320,32 @@ def write_private(path: Path, text: str) -> None:
 
 def write_dynsec_file(path: Path, document: dict) -> None:
     write_private(path, json.dumps(document, indent=2) + "\n")
+
+
+# --- the embedded broker (no mosquitto) -------------------------------------------------------
+
+EMBEDDED_PLUGIN = "(none: the embedded broker reads dynamic-security.json itself)"
+
+
+def embedded_broker_document(space_id: str, *, operator_did: str, operator_password: str,
+                             admin_password: str) -> dict:
+    """The accounts and rules the embedded broker (:mod:`appliance.net.broker`) starts from.
+
+    It is the dynamic-security document mosquitto would start from, so both brokers enforce one
+    rule set: the operator and admin accounts at first, and every member's and join account's
+    role added at run time by :class:`appliance.operator.dynsec.DynsecAdmin` over
+    ``$CONTROL/dynamic-security/v1``, which the embedded broker answers like the plugin.
+    """
+    return dynsec_document(space_id, operator_did=operator_did, operator_password=operator_password,
+                           admin_password=admin_password)
+
+
+def read_dynsec_file(path: Path) -> dict:
+    """A dynamic-security file written by :func:`write_dynsec_file` (for the embedded broker)."""
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise BrokerConfigError(f"cannot read {path}: {e}") from None
+    if not isinstance(document, dict):
+        raise BrokerConfigError(f"{path} is not a dynamic-security document")
+    return document

@@ -19,6 +19,8 @@ class Filing:
     agreement: dict
     receipt: dict
     filed: str
+    retired: str | None = None  # when the provider retired the agreement
+    retire_reason: str | None = None
 
 
 def handle_file(ctx: OperatorContext, conn, msg) -> None:
@@ -44,7 +46,23 @@ def handle_file(ctx: OperatorContext, conn, msg) -> None:
                   body={"agreement_sha256": digest, "receipt": receipt})
 
 
+def handle_retired(ctx: OperatorContext, conn, msg) -> None:
+    """The provider that filed an agreement retired it: note it on the filing (the sender must be
+    the member that filed it, so no one else can mark another's agreement retired)."""
+    body = msg.body if isinstance(msg.body, dict) else {}
+    digest, statement = body.get("agreement_sha256"), body.get("statement")
+    if not isinstance(digest, str) or not isinstance(statement, dict):
+        raise MalformedMessage("a retirement names the filed agreement and carries the statement")
+    reason = str(statement.get("reason") or "")[:500]
+    at = str(statement.get("retiredAt") or ctx.now())
+    changed = conn.execute("UPDATE operator_filing SET retired = ?, retire_reason = ? WHERE agreement_sha256 = ? "
+                           "AND filed_by = ? AND retired IS NULL", (at, reason, digest, msg.sender)).rowcount
+    if changed:
+        ctx.record(conn, Action.OPERATOR_FILING_RETIRED, msg.sender, {"agreement_sha256": digest, "reason": reason})
+
+
 def filings(ctx: OperatorContext) -> list[Filing]:
     rows = ctx.db.read(lambda c: c.execute(
-        "SELECT id, agreement_sha256, filed_by, agreement, receipt, filed FROM operator_filing ORDER BY id").fetchall())
-    return [Filing(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5]) for r in rows]
+        "SELECT id, agreement_sha256, filed_by, agreement, receipt, filed, retired, retire_reason "
+        "FROM operator_filing ORDER BY id").fetchall())
+    return [Filing(r[0], r[1], r[2], json.loads(r[3]), json.loads(r[4]), r[5], r[6], r[7]) for r in rows]

@@ -17,7 +17,7 @@ from pathlib import Path
 from appliance.domain.membership import Action, MessageType
 from appliance.domain.sync import SpaceConfig
 from appliance.errors import ApplianceError, BrokerConfigError
-from appliance.operator import admission, filing, listings, revocation, templates, witness
+from appliance.operator import admission, demands, filing, listings, revocation, templates, witness
 from appliance.operator import broker_config as bc
 from appliance.operator.accounts import BrokerAccounts, accounts_for_files
 from appliance.operator.invitation import Invitation
@@ -78,7 +78,7 @@ class OperatorService:
             ctx.forget()
 
     def set_policies(self, **changes) -> Policies:
-        """Change the space's policies (auto_admit, credential_days, invitation_days)."""
+        """Change the space's policies (auto_admit, credential_days, invitation_days, default_grade)."""
         ctx = self._ctx
 
         def work(conn) -> Policies:
@@ -139,9 +139,14 @@ class OperatorService:
     def admissions(self, status: str | None = None) -> list[admission.Admission]:
         return admission.admissions(self._ctx, status)
 
-    def admit(self, admission_id: int) -> None:
-        admission.approve(self._ctx, admission_id)
+    def admit(self, admission_id: int, grade: int | None = None) -> None:
+        """Admit a waiting join request with member ``grade`` (1–5; None: the space's default grade)."""
+        admission.approve(self._ctx, admission_id, grade)
         self.process()
+
+    def set_grade(self, did: str, grade: int) -> dict:
+        """Give a member another grade: its credential is re-issued and sent to it."""
+        return admission.set_grade(self._ctx, did, grade)
 
     def reject(self, admission_id: int, reason: str) -> None:
         admission.reject(self._ctx, admission_id, reason)
@@ -169,6 +174,10 @@ class OperatorService:
     def filings(self) -> list[filing.Filing]:
         return filing.filings(self._ctx)
 
+    def demands(self, status: str | None = "open") -> list[demands.OperatorDemand]:
+        """Demands members published in the space (retained on ``operator/demands/…`` while open)."""
+        return demands.demands(self._ctx, status)
+
     def alerts(self) -> list[witness.Alert]:
         return witness.alerts(self._ctx)
 
@@ -183,6 +192,9 @@ class OperatorService:
         sync.on(str(MessageType.LISTING_REQUEST), self._mine(lambda c, m: listings.handle_request(self._ctx, c, m)))
         sync.on(str(MessageType.LISTING_WITHDRAWN), self._mine(lambda c, m: listings.handle_withdrawn(self._ctx, c, m)))
         sync.on(str(MessageType.CONTRACT_FILE), self._mine(lambda c, m: filing.handle_file(self._ctx, c, m)))
+        sync.on(str(MessageType.CONTRACT_RETIRED), self._mine(lambda c, m: filing.handle_retired(self._ctx, c, m)))
+        sync.on(str(MessageType.DEMAND_SUBMIT), self._mine(lambda c, m: demands.handle_submit(self._ctx, c, m)))
+        sync.on(str(MessageType.DEMAND_CLOSE), self._mine(lambda c, m: demands.handle_close(self._ctx, c, m)))
         sync.on(str(MessageType.CONSISTENCY_PROOF), self._mine(lambda c, m: witness.handle_proof(self._ctx, c, m)))
         sync.on(str(MessageType.LEAVE), self._mine(self._on_leave))
         sync.on_topic("evidence/+", self._mine(lambda c, m: witness.handle_checkpoint(self._ctx, c, m)))
@@ -222,6 +234,7 @@ class OperatorService:
             admitted = admission.complete_approved(self._ctx, self.accounts)
         except ApplianceError as e:
             log.warning("admissions wait for the broker: %s", e.message("en"))
+        demands.expire(self._ctx)
         self.accounts.try_reconcile()
         return admitted
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from appliance.clock import Clock, rfc3339
 from appliance.crypto.keys import SigningKey
-from appliance.domain.membership import Action, check_space_id
+from appliance.domain.membership import GRADE_MIN, Action, check_grade, check_space_id
 from appliance.errors import NotAnOperator, OperatorExists
 from appliance.events import EventBus
 from appliance.operator.broker_config import MODES, new_password
@@ -20,14 +20,19 @@ class Policies:
     auto_admit: bool = False
     credential_days: int = 365
     invitation_days: int = 7
+    default_grade: int = GRADE_MIN  # the member grade of an admission that names none (auto-admission)
+
+    def __post_init__(self) -> None:
+        check_grade(self.default_grade)
 
     def to_json(self) -> dict:
         return {"auto_admit": self.auto_admit, "credential_days": self.credential_days,
-                "invitation_days": self.invitation_days}
+                "invitation_days": self.invitation_days, "default_grade": self.default_grade}
 
     @classmethod
     def from_json(cls, data: dict) -> Policies:
-        return cls(**{k: data[k] for k in ("auto_admit", "credential_days", "invitation_days") if k in data})
+        keys = ("auto_admit", "credential_days", "invitation_days", "default_grade")
+        return cls(**{k: data[k] for k in keys if k in data})
 
 
 @dataclass(frozen=True)

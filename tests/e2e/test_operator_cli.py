@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -42,7 +43,8 @@ def test_a_bad_invitation_is_refused_with_its_own_exit_code(initialised):
 def test_a_node_joins_a_space_run_by_the_operator_daemon(operator_cli, cli, tmp_path):
     port = free_port()
     operator_cli.run("operator", "init", "--space", "e2e-space", "--name", "E2E 数据空间", "--broker-host",
-                     "127.0.0.1", "--broker-port", str(port), "--auto-admit", "--kdf", "minimum")
+                     "127.0.0.1", "--broker-port", str(port), "--auto-admit", "--default-grade", "2",
+                     "--kdf", "minimum")
     out = tmp_path / "broker"
     operator_cli.run("operator", "broker-config", "--out", str(out), "--port", str(port))
     broker = Mosquitto(out, config_text=(out / "mosquitto.conf").read_text(), port=port)
@@ -57,6 +59,7 @@ def test_a_node_joins_a_space_run_by_the_operator_daemon(operator_cli, cli, tmp_
         cli.run("init", "--name", "box-1", "--org", "示例制造", "--kdf", "minimum")
         proc = cli.run("space", "join", str(tmp_path / "invite.txt"), "--yes", "--wait", "30")
         assert "e2e-space" in proc.stdout and "Admitted" in proc.stdout, proc.stdout + proc.stderr
+        assert "member grade 2" in proc.stdout, "the joining node sees the grade its credential gives it"
         again = cli.run("space", "join", code, "--yes", ok=False)
         assert again.returncode == 111  # already a member
     finally:
@@ -66,4 +69,8 @@ def test_a_node_joins_a_space_run_by_the_operator_daemon(operator_cli, cli, tmp_
             assert daemon.returncode == 0, stderr
         broker.stop()
     members = operator_cli.run("operator", "members").stdout
-    assert "box-1" in members and "member" in members
+    assert "box-1" in members and "member" in members and "grade 2" in members  # the space's default grade
+    (member,) = json.loads(operator_cli.run("operator", "members", "--json").stdout)
+    assert "grade 4" in operator_cli.run("operator", "grade", member["did"], "4").stdout
+    assert json.loads(operator_cli.run("operator", "members", "--json").stdout)[0]["grade"] == 4
+    assert operator_cli.run("operator", "grade", member["did"], "9", ok=False).returncode == 2

@@ -9,7 +9,7 @@
 The profile (``PROFILE``) and its terms are described in ``docs/catalog-products.md``.
 """
 
-from appliance.domain.odrl.evaluate import Context, Recipient, duties_for, evaluate
+from appliance.domain.odrl.evaluate import Context, Recipient, duties_for, evaluate, negotiable
 from appliance.domain.odrl.jsonld import from_jsonld, to_jsonld
 from appliance.domain.odrl.model import Constraint, Duty, Policy, Rule, format_duration, lexical, parse_duration, typed
 from appliance.domain.odrl.summary import summarize
@@ -43,5 +43,5 @@ __all__ = [
     "AGGREGATE_ONLY", "DUTY_ACTIONS", "LEFT_OPERANDS", "ODRL_CONTEXT", "PROFILE", "RECIPIENT_GRADE", "RECIPIENT_ORG",
     "RULE_ACTIONS", "Constraint", "Context", "Duty", "Failure", "OfferTemplate", "Parameter", "Policy", "Problem",
     "Recipient", "Rule", "TemplateParamError", "check", "duties_for", "evaluate", "format_duration", "from_jsonld",
-    "instantiate", "lexical", "parse", "parse_duration", "summarize", "to_jsonld", "typed", "validate",
+    "instantiate", "lexical", "negotiable", "parse", "parse_duration", "summarize", "to_jsonld", "typed", "validate",
 ]

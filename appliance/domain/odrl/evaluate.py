@@ -78,6 +78,25 @@ def evaluate(policy: Policy, context: Context | Mapping) -> list[Failure]:
     return failures
 
 
+# What the offer's constraints say that a negotiation cannot know yet: checked at each use instead.
+_UNKNOWN_AT_NEGOTIATION = frozenset({"not_stated", "no_start"})
+
+
+def negotiable(policy: Policy, context: Context | Mapping) -> list[Failure]:
+    """Why the terms of ``policy`` cannot be agreed with this recipient, purpose and region now
+    (empty when they can): the constraints of each permission are checked against what the request
+    states; a value it does not state is not a failure here (usage control checks it at each use).
+    The permission with the fewest failures speaks for the policy, as in :func:`evaluate`."""
+    ctx = Context.of(context)
+    if not policy.permissions:
+        return []
+    results = []
+    for i, p in enumerate(policy.permissions):
+        found = [f for c in p.constraints for f in _check(c, f"permission[{i}]", ctx)]
+        results.append([f for f in found if f.code not in _UNKNOWN_AT_NEGOTIATION])
+    return [] if not all(results) else min(results, key=len)
+
+
 def duties_for(policy: Policy, action: str) -> list[Duty]:
     """The duties that come with ``action``: those of the permissions covering it, and every obligation."""
     action = short(action)

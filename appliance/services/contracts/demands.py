@@ -1,9 +1,11 @@
 """Data demands (供需撮合): a consumer publishes what data it needs; providers browse open demands,
 see which of their own listings match, and answer with an offer (a provider-initiated negotiation).
 
-A demand travels as a sealed direct message (``dsnode.demand.publish`` / ``dsnode.demand.withdraw``)
-to every member the publisher knows in the space, through the outbox, so offline members get it
-when they come back. Demands expire (``expires``) and can be withdrawn.
+A demand is part of the space's retained state: the publisher sends it to the operator
+(``dsnode.demand.submit``, through the outbox, so it works offline), which publishes it retained on
+``operator/demands/<uuid>``; every member, including one that joins later, receives all open demands
+when it subscribes. Withdrawal (``dsnode.demand.close`` to the operator) and expiry clear the
+retained message, which closes the demand at every member (appliance/operator/demands.py).
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ from datetime import timedelta
 
 from appliance.clock import Clock, rfc3339
 from appliance.domain.contracts import Action
-from appliance.errors import ContractError
+from appliance.domain.membership import MessageType
+from appliance.errors import ContractError, NotInSpace
 
-PUBLISH = "dsnode.demand.publish"
-WITHDRAW = "dsnode.demand.withdraw"
+SUBMIT = str(MessageType.DEMAND_SUBMIT)
+CLOSE = str(MessageType.DEMAND_CLOSE)
+TOPIC_FILTER = "operator/demands/+"
 FIELDS = ("title", "purpose", "period", "budget", "contact", "keywords", "columns", "domain")
 
 
@@ -59,8 +63,7 @@ class DemandService:
         self.sync = sync
         self._contracts = contracts
         self.did = sync.node_did
-        sync.on(PUBLISH, self._on_publish)
-        sync.on(WITHDRAW, self._on_withdraw)
+        sync.on_topic(TOPIC_FILTER, self._on_retained)
 
     def publish(self, space_id: str, title: str, *, ttl: timedelta = timedelta(days=30), **detail) -> str:
         unknown = set(detail) - set(FIELDS)
@@ -72,8 +75,7 @@ class DemandService:
 
         def write(conn) -> str:
             self._save(conn, space_id, self.did, body)
-            for peer in self._peers(conn, space_id):
-                self.sync.send(conn, space_id, to=peer, type=PUBLISH, body=body)
+            self.sync.send(conn, space_id, to=self._operator(conn, space_id), type=SUBMIT, body={"demand": body})
             self._evidence.append(conn, action=Action.DEMAND_PUBLISHED, subject=demand_id,
                                   payload={"space": space_id, "title": title})
             return demand_id
@@ -87,8 +89,7 @@ class DemandService:
                 raise ContractError(f"demand {demand_id} is not an open demand of this node")
             conn.execute("UPDATE contract_demand SET status = 'withdrawn', updated = ? WHERE id = ?",
                          (self._now(), demand_id))
-            for peer in self._peers(conn, d.space_id):
-                self.sync.send(conn, d.space_id, to=peer, type=WITHDRAW, body={"id": demand_id})
+            self.sync.send(conn, d.space_id, to=self._operator(conn, d.space_id), type=CLOSE, body={"id": demand_id})
             self._evidence.append(conn, action=Action.DEMAND_WITHDRAWN, subject=demand_id, payload={"space": d.space_id})
 
         self.db.write(write)
@@ -143,15 +144,13 @@ class DemandService:
     def _now(self) -> str:
         return rfc3339(self.clock.now())
 
-    def _peers(self, conn, space_id: str) -> list[str]:
-        return [d for (d,) in conn.execute("SELECT did FROM sync_peer WHERE space_id = ? AND did != ?",
-                                           (space_id, self.did))
-                if d != self._operator(conn, space_id)]
-
     @staticmethod
-    def _operator(conn, space_id: str) -> str | None:
-        row = conn.execute("SELECT operator_did FROM sync_space WHERE space_id = ?", (space_id,)).fetchone()
-        return row[0] if row else None
+    def _operator(conn, space_id: str) -> str:
+        row = conn.execute("SELECT operator_did FROM sync_space WHERE space_id = ? AND status = 'member'",
+                           (space_id,)).fetchone()
+        if row is None:
+            raise NotInSpace(space_id)
+        return row[0]
 
     def _get(self, conn, demand_id: str) -> Demand:
         found = [d for d in self._all(conn) if d.id == demand_id]
@@ -169,13 +168,18 @@ class DemandService:
                      (body["id"], space_id, owner, json.dumps(body, ensure_ascii=False), body.get("expires"),
                       self._now()))
 
-    def _on_publish(self, conn, msg) -> None:
-        body = msg.body
-        if not isinstance(body, dict) or not isinstance(body.get("id"), str) or not isinstance(body.get("title"), str):
-            raise ContractError("a malformed demand")
-        self._save(conn, msg.space_id, msg.sender, {k: body[k] for k in ("id", "expires", *FIELDS) if k in body})
-
-    def _on_withdraw(self, conn, msg) -> None:
+    def _on_retained(self, conn, msg) -> None:
+        """The operator's retained demand: set (open) or cleared (withdrawn by its owner, or expired)."""
+        topic_id = msg.topic.rsplit("/", 1)[-1]
+        if msg.envelope is None:  # cleared: the demand is closed everywhere
+            now = self._now()
+            conn.execute("UPDATE contract_demand SET status = CASE WHEN expires IS NOT NULL AND expires <= ? "
+                         "THEN 'expired' ELSE 'withdrawn' END, updated = ? WHERE space_id = ? AND id = ? "
+                         "AND status = 'open'", (now, now, msg.space_id, f"urn:demand:{topic_id}"))
+            return
         body = msg.body if isinstance(msg.body, dict) else {}
-        conn.execute("UPDATE contract_demand SET status = 'withdrawn', updated = ? WHERE id = ? AND owner = ?",
-                     (self._now(), body.get("id"), msg.sender))
+        demand, owner = body.get("demand"), body.get("owner")
+        if not isinstance(demand, dict) or demand.get("id") != f"urn:demand:{topic_id}" \
+                or not isinstance(demand.get("title"), str) or not isinstance(owner, str):
+            raise ContractError("a malformed demand")
+        self._save(conn, msg.space_id, owner, {k: demand[k] for k in ("id", "expires", *FIELDS) if k in demand})

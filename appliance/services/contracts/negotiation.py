@@ -12,6 +12,7 @@ transaction that finalizes, and the receipt (``filing(id)``) arrives on its own 
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import uuid
@@ -24,7 +25,7 @@ from appliance.domain.negotiation import FINAL, SENDER, Event, Role, State, move
 from appliance.errors import ContractError, IllegalTransition, NotYourMove
 from appliance.events import EventBus
 from appliance.services.contracts import agreement as agreements
-from appliance.services.contracts import approvals, messages, store
+from appliance.services.contracts import approvals, messages, retirement, store, terms
 from appliance.services.sync.drops import RateLimitedLog
 from appliance.storage.database import Database
 
@@ -51,6 +52,7 @@ class ContractService:
         self._timer: threading.Thread | None = None
         for wire_type in messages.TYPES:
             sync.on(wire_type, self._on_message)
+        sync.on(retirement.NOTICE, lambda conn, msg: retirement.receive(self, conn, msg))
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -93,9 +95,10 @@ class ContractService:
     # --- starting ------------------------------------------------------------------------------
 
     def request(self, space_id: str, dataset_id: str, *, offer_id: str | None = None,
-                offer: dict | None = None) -> str:
+                offer: dict | None = None, purpose: str | None = None, region: str | None = None) -> str:
         """Consumer: ask the provider of ``dataset_id`` (from the space catalog) for one of its offers
-        (``offer_id``; the first if None) or for the terms in ``offer``. Returns the negotiation id."""
+        (``offer_id``; the first if None) or for the terms in ``offer``, stating the ``purpose`` and
+        ``region`` of use (checked against the offer's constraints). Returns the negotiation id."""
         entry = next((e for e in self.sync.catalog(space_id) if e.dataset_id == dataset_id), None)
         if entry is None:
             raise ContractError(f"dataset {dataset_id} is not in the catalog of space {space_id}")
@@ -114,6 +117,7 @@ class ContractService:
                             State.INITIAL.value, False, "", None, now, now)
             store.insert(conn, n)
             body = messages.request(pid, None, offer, callback=f"mqtt:inbox/{self.did}")
+            self._introduce(conn, space_id, body, purpose=purpose, region=region)
             self._move(conn, n, Event.REQUEST, body)
             return pid
 
@@ -153,12 +157,14 @@ class ContractService:
         """Propose other terms: the provider with an offer, the consumer with a request."""
         def write(conn) -> None:
             n = store.get(conn, negotiation_id)
-            terms = message_offer(offer, n.dataset_id)
-            n = replace(n, offer=terms)
+            proposed = message_offer(offer, n.dataset_id)
+            n = replace(n, offer=proposed)
             if n.role == Role.PROVIDER and n.state == State.REQUESTED:
-                self._move(conn, n, Event.OFFER, messages.offer(n.provider_pid, n.consumer_pid, terms, callback=""))
+                self._move(conn, n, Event.OFFER, messages.offer(n.provider_pid, n.consumer_pid, proposed, callback=""))
             elif n.role == Role.CONSUMER and n.state == State.OFFERED:
-                self._move(conn, n, Event.REQUEST, messages.request(n.consumer_pid, n.provider_pid, terms, callback=""))
+                body = messages.request(n.consumer_pid, n.provider_pid, proposed, callback="")
+                self._introduce(conn, n.space_id, body)
+                self._move(conn, n, Event.REQUEST, body)
             else:
                 raise NotYourMove(negotiation_id, n.state, "counter")
 
@@ -179,16 +185,32 @@ class ContractService:
         self.db.write(write)
 
     def retire(self, negotiation_id: str, reason: str) -> None:
-        """Provider: retire a finalized agreement; later transfers and uses under it are refused."""
+        """Provider: retire a finalized agreement; later transfers and uses under it are refused. The
+        consumer is told (a notice signed by this node) and the operator's filing is updated."""
         def write(conn) -> None:
             n = store.get(conn, negotiation_id)
-            if n.role != Role.PROVIDER or n.state != State.FINALIZED:
+            saved = store.agreement(conn, negotiation_id)
+            if n.role != Role.PROVIDER or n.state != State.FINALIZED or saved is None or saved["status"] != "active":
                 raise NotYourMove(negotiation_id, n.state, "retire")
+            notice = retirement.notice(self._keyring.signing_key(), n, saved, reason, self._now())
             store.set_agreement(conn, negotiation_id, self._now(), status="retired")
+            store.add_step(conn, n.id, ts=self._now(), event=retirement.EVENT, who=self.did, direction="sent",
+                           before=n.state, after=n.state, reason=reason, message=notice)
             self._evidence.append(conn, action=Action.AGREEMENT_RETIRED, subject=negotiation_id,
-                                  payload={"reason": reason})
+                                  payload={"reason": reason, "agreement": saved["agreement"]["@id"]})
+            self.sync.send(conn, n.space_id, to=n.peer, type=retirement.NOTICE, body=notice)
+            if self._membership is not None:
+                self._membership.file_retirement(conn, n.space_id, retirement.filed_sha256(saved), notice)
+            changed = NegotiationChanged(n.id, n.state, n.pending)
+            self.db.after_commit(lambda: self.bus.emit(changed))
 
         self.db.write(write)
+
+    def explain(self, negotiation_id: str, lang: str) -> str:
+        """Why the negotiation ended, in ``lang`` (each failed constraint when the offer's terms were not met)."""
+        n = self.get(negotiation_id)
+        ending = [s for s in self.timeline(negotiation_id) if s.state_after == State.TERMINATED.value]
+        return terms.explain(n.reason, ending[-1].message if ending else None, lang)
 
     def in_force(self, negotiation_id: str) -> bool:
         """Whether the agreement of this negotiation governs transfers now (finalized, not retired)."""
@@ -263,6 +285,23 @@ class ContractService:
                            **changes)
         self.sync.send(conn, n.space_id, to=n.peer, type=messages.wire_type(body), body=body)
         return new
+
+    def _introduce(self, conn, space_id: str, body: dict, *, purpose: str | None = None,
+                   region: str | None = None) -> None:
+        """Consumer: add our membership credential (our grade) and the stated use to a request."""
+        row = conn.execute("SELECT credential FROM sync_space WHERE space_id = ?", (space_id,)).fetchone()
+        if row and row[0]:
+            body[terms.CREDENTIAL] = json.loads(row[0])
+        use = {k: v for k, v in (("purpose", purpose), ("region", region)) if v}
+        if use:
+            body[terms.USE_CONTEXT] = use
+
+    def _terminate_unmet(self, conn, n: Negotiation, failures: list) -> Negotiation:
+        """Provider: the request does not meet the offer's constraints; end it naming each one."""
+        reason = "the request does not meet the offer's terms: " + "; ".join(f.en for f in failures)
+        body = messages.termination(n.consumer_pid, n.provider_pid, "constraint_unmet", reason)
+        body[terms.FAILURES] = [terms.failure_json(f) for f in failures]
+        return self._move(conn, n, Event.TERMINATE, body, reason=reason)
 
     def _local(self, conn, n: Negotiation, event: Event, reason: str) -> Negotiation:
         after = step(State(n.state), event, None)

@@ -15,7 +15,7 @@ from appliance.domain.contracts import Negotiation
 from appliance.domain.negotiation import SENDER, Event, Role, State, step
 from appliance.errors import ContractError, IllegalTransition
 from appliance.services.contracts import agreement as agreements
-from appliance.services.contracts import approvals, messages, store
+from appliance.services.contracts import approvals, messages, store, terms
 
 
 def handle(svc, conn, msg) -> None:
@@ -125,12 +125,18 @@ def _apply(svc, conn, n: Negotiation, msg, event: Event) -> None:
     sender = SENDER.get(event, Role.CONSUMER if n.role == Role.PROVIDER else Role.PROVIDER)
     after = step(State(n.state), event, sender)
     common = {"who": msg.sender, "direction": "received", "message": body}
-    if event is Event.REQUEST:  # we are the provider: a rule or a person decides
+    if event is Event.REQUEST:  # we are the provider: the offer's constraints, then a rule or a person
+        now = svc.clock.now()
+        who = terms.member(conn, n.space_id, msg.sender, body.get(terms.CREDENTIAL), now)
+        unmet = terms.unmet(body["offer"], body, who, now)
+        if unmet:  # e.g. purpose, region or grade: end it, naming each constraint
+            n = svc._commit(conn, n, event, after, offer=body["offer"], **common)
+            svc._terminate_unmet(conn, n, unmet)
+            return
         listed = _listed_here(conn, n.space_id, n.dataset_id) or []
         match = next((o for o in listed if agreements.same_terms(body["offer"], o)), None)
-        org = _peer_org(conn, n.space_id, msg.sender)
         rule = approvals.auto_rule(conn, dataset=n.dataset_id, offer_id=match["@id"] if match else None,
-                                   peer=msg.sender, org=org, listed=match is not None)
+                                   peer=msg.sender, org=who.org, grade=who.grade, listed=match is not None)
         n = svc._commit(conn, n, event, after, pending=rule is None, offer=body["offer"], **common)
         if rule is not None:
             svc._agree(conn, n)
@@ -172,11 +178,6 @@ def _apply(svc, conn, n: Negotiation, msg, event: Event) -> None:
 
 def _keys(svc, did: str) -> tuple[str, ...]:
     return tuple({did, svc.sync.keys.current(did)})
-
-
-def _peer_org(conn, space_id: str, did: str) -> str:
-    row = conn.execute("SELECT org FROM sync_peer WHERE space_id = ? AND did = ?", (space_id, did)).fetchone()
-    return row[0] if row and row[0] else ""
 
 
 def _expired(svc, body: dict) -> str | None:
