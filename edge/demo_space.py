@@ -116,7 +116,8 @@ def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None
         if not found:
             print(t("demo.space.timeout"))
         else:
-            run_contract_demo(SPACE, a, b, "injection-temperature", step, lambda q: _ask(q, yes))
+            run_contract_demo(SPACE, a, b, "injection-temperature", step, lambda q: _ask(q, yes),
+                              min_grade=REVIEWED_GRADE)
 
         step(t("demo.space.step.witness"))
         a.evidence.record("demo.step", "urn:dsnode:demo:witness", {"step": "after listing"})

@@ -22,7 +22,8 @@ from datetime import datetime
 from appliance.domain.odrl.model import Constraint, Duty, Policy, typed
 from appliance.domain.odrl.summary import ACTIONS, describe_condition
 from appliance.domain.odrl.text import SUBJECTS, Failure
-from appliance.domain.odrl.vocab import RECIPIENT_GRADE, RECIPIENT_ORG, RULE_ACTIONS, includes, region_within, short
+from appliance.domain.odrl.vocab import (PURPOSES, RECIPIENT_GRADE, RECIPIENT_ORG, REGIONS, RULE_ACTIONS, compact,
+                                         includes, region_within, short)
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,16 @@ def _check(c: Constraint, where: str, ctx: Context) -> list[Failure]:
         ok = _compare(actual, c.operator, value)
     else:
         ok = _match(c.left, actual, c.operator, value)
-    return [] if ok else [Failure("mismatch", where, {**_names(c), "value": actual, **what})]
+    return [] if ok else [Failure("mismatch", where, {**_names(c), "value": actual, **_labels(c.left, actual), **what})]
+
+
+def _labels(left: str, value) -> dict:
+    """A purpose or region given by the request, in words (``value_zh``/``value_en``) when it has a name."""
+    table = {"purpose": PURPOSES, "spatial": REGIONS}.get(left)
+    entry = table.get(value if left == "purpose" else str(value).upper()) if table else None
+    if entry is None:
+        return {"value_zh": compact(value), "value_en": compact(value)}
+    return {"value_zh": entry[0], "value_en": entry[1]}
 
 
 def _action_names(action: str) -> dict:

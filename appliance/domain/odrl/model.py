@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
 
-from appliance.domain.odrl.vocab import LEFT_OPERANDS, PROFILE, SET_OPS, Datatype
+from appliance.domain.odrl.vocab import LEFT_OPERANDS, PROFILE, SET_OPS, Datatype, compact
 
 Lexical = str | tuple[str, ...]
 
@@ -51,8 +51,9 @@ class Constraint:
             object.__setattr__(self, "right", lexical(self.right))
 
     def describe(self) -> str:
-        right = "[" + ", ".join(self.right) + "]" if isinstance(self.right, tuple) else self.right
-        return f"{self.left} {self.operator} {right}"
+        """The constraint as written, compact (``purpose eq dpv:AcademicResearch``)."""
+        right = "[" + ", ".join(map(compact, self.right)) + "]" if isinstance(self.right, tuple) else compact(self.right)
+        return f"{compact(self.left)} {self.operator} {right}"
 
 
 @dataclass(frozen=True)

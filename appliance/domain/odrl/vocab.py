@@ -97,6 +97,18 @@ REGIONS = {
 }
 
 
+PREFIXES = {DPV: "dpv:", "urn:dsnode:odrl:": "dsnode:"}
+
+
+def compact(term: object) -> str:
+    """``term`` with a well-known namespace written as its prefix, for people to read."""
+    text = str(term)
+    for namespace, prefix in PREFIXES.items():
+        if text.startswith(namespace):
+            return prefix + text[len(namespace):]
+    return text
+
+
 def short(term: str) -> str:
     """``odrl:use`` and ``http://www.w3.org/ns/odrl/2/use`` -> ``use``; other IRIs unchanged."""
     if term.startswith(ODRL_NS):
