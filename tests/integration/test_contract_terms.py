@@ -127,9 +127,17 @@ def test_a_region_outside_the_offer_terminates_naming_it(pair):
     en, zh = terminated(consumer, cid)
     assert 'region "Beijing"' in en and "CN-SH" in en
     assert "使用地区“北京”" in zh and "上海" in zh
-    ok = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:shanghai", region="CN-SH")
+    ok = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:shanghai", region="上海")  # a name, typed
     p = provider_side(provider, ok)
     wait_for(lambda: provider.contracts.get(p.id).pending, what="a request in the region waits for a person")
+
+
+def test_a_purpose_typed_by_its_chinese_name_meets_the_offer(pair):
+    provider, consumer = pair
+    cid = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:research", purpose="学术研究")
+    p = provider_side(provider, cid)
+    wait_for(lambda: provider.contracts.get(p.id).pending, what="the request to wait for a person, not be refused")
+    assert consumer.contracts.get(cid).state != "TERMINATED"
 
 
 def test_a_grade_below_the_offer_terminates_naming_it(pair):

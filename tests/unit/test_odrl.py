@@ -236,3 +236,12 @@ def test_reading_accepts_the_usual_odrl_spellings():
     p = odrl.parse(doc)
     assert p.uid == "urn:x" and p.type == "Offer"
     assert p.permissions[0] == Rule("use", (Constraint("count", "lteq", "5"),))
+
+
+def test_purposes_and_regions_typed_by_people_become_the_terms_offers_use():
+    from appliance.domain.odrl.vocab import DPV, purpose_term, region_term
+    for typed in ("学术研究", "academic research", "AcademicResearch", "dpv:academicresearch", DPV + "AcademicResearch"):
+        assert purpose_term(typed) == DPV + "AcademicResearch", typed
+    assert purpose_term("质量改进") == "质量改进", "an unknown purpose is kept as written"
+    assert [region_term(r) for r in ("上海", "shanghai", "cn-sh", "CN-SH", "us", "火星")] == \
+        ["CN-SH", "CN-SH", "CN-SH", "CN-SH", "US", "火星"]

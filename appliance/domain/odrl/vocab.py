@@ -7,6 +7,8 @@ from a peer never means something the node cannot enforce. Profile terms are abs
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -107,6 +109,27 @@ def compact(term: object) -> str:
         if text.startswith(namespace):
             return prefix + text[len(namespace):]
     return text
+
+
+def purpose_term(text: str) -> str:
+    """The purpose a person typed as the term offers use: a DPV IRI, ``dpv:Name``, ``Name`` or its
+    Chinese or English name (any case) become the DPV IRI; anything else is kept as written."""
+    wanted = text.strip()
+    lower = wanted.lower()
+    for iri, (zh, en) in PURPOSES.items():
+        name = iri[len(DPV):]
+        if lower in (iri.lower(), "dpv:" + name.lower(), name.lower(), en.lower()) or wanted == zh:
+            return iri
+    return wanted
+
+
+def region_term(text: str) -> str:
+    """The region a person typed as an ISO 3166 code: a code in any case, or a known region's name."""
+    wanted = text.strip()
+    for code, (zh, en) in REGIONS.items():
+        if wanted.upper() == code or wanted == zh or wanted.lower() == en.lower():
+            return code
+    return wanted.upper() if re.fullmatch(r"[A-Za-z]{2}(-[A-Za-z0-9]{1,3})?", wanted) else wanted
 
 
 def short(term: str) -> str:

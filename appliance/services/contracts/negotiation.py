@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from appliance.clock import Clock, rfc3339
 from appliance.domain.contracts import Action, Negotiation, NegotiationChanged, Step
 from appliance.domain.negotiation import FINAL, SENDER, Event, Role, State, moves, step
+from appliance.domain.odrl.vocab import purpose_term, region_term
 from appliance.errors import ContractError, IllegalTransition, NotYourMove
 from appliance.events import EventBus
 from appliance.services.contracts import agreement as agreements
@@ -292,7 +293,8 @@ class ContractService:
         row = conn.execute("SELECT credential FROM sync_space WHERE space_id = ?", (space_id,)).fetchone()
         if row and row[0]:
             body[terms.CREDENTIAL] = json.loads(row[0])
-        use = {k: v for k, v in (("purpose", purpose), ("region", region)) if v}
+        use = {k: v for k, v in (("purpose", purpose and purpose_term(purpose)),
+                                 ("region", region and region_term(region))) if v}
         if use:
             body[terms.USE_CONTEXT] = use
 
