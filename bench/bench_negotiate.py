@@ -7,6 +7,7 @@ about two round trips."""
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 import threading
 import time
@@ -16,8 +17,7 @@ import paho.mqtt.client as paho
 
 from appliance.domain.contracts import NegotiationChanged
 from bench.harness import Result, percentile, rnd
-from tests.brokers import Mosquitto
-from tests.spaces import SPACE, SpaceHarness, wait_for
+from bench.spaces import SPACE, Broker, Space, wait_for
 
 DESCRIPTION = "full contract negotiations (request → FINALIZED, signed, filed) p50/p95 and per second vs MQTT RTT"
 
@@ -47,7 +47,7 @@ class Finalized:
                 self.cond.wait(left)
 
 
-def _rtt(broker: Mosquitto, n: int) -> list[float]:
+def _rtt(broker: Broker, n: int) -> list[float]:
     got = threading.Event()
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="rtt")
     client.on_message = lambda c, u, m: got.set()
@@ -74,8 +74,8 @@ def run(quick: bool, say) -> Result:
     sequential = 30 if quick else 150
     burst = 50 if quick else 300
     folder = Path(tempfile.mkdtemp(prefix="dsnode-bench-negotiate-"))
-    space = SpaceHarness(folder / "space")
-    raw = Mosquitto(folder / "raw", persistence=False)
+    space = Space(folder / "space")
+    raw = Broker(folder / "raw")
     try:
         provider, consumer = space.member("provider"), space.member("consumer")
         provider.contracts.add_rule({"offer": "urn:offer:trial"})
@@ -114,3 +114,4 @@ def run(quick: bool, say) -> Result:
     finally:
         raw.stop()
         space.close()
+        shutil.rmtree(folder, ignore_errors=True)

@@ -6,11 +6,7 @@ messages queued while offline after the broker returns, against the bare publish
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
-import signal
-import socket
-import subprocess
 import tempfile
 import threading
 import time
@@ -25,6 +21,7 @@ from appliance.node import Node
 from appliance.services.sync import SpaceConfig, SyncTimers
 from appliance.storage import KdfParams
 from bench.harness import Result, rnd
+from bench.spaces import Broker
 
 DESCRIPTION = "signed catalog/evidence messages/s to mosquitto at QoS 1 vs bare paho; drain 10,000 queued offline"
 
@@ -32,41 +29,6 @@ SPACE = "bench-space"
 PASSPHRASE = b"benchmark passphrase"
 PER_TX = 100  # messages written per transaction by the producer (one fsync each)
 TIMERS = SyncTimers(backoff_initial=0.05, backoff_max=0.2, connect_timeout=5.0)
-MOSQUITTO = "/usr/sbin/mosquitto"
-
-
-class Broker:
-    """mosquitto on a free loopback port, no persistence."""
-
-    def __init__(self, folder: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.conf = folder / "mosquitto.conf"
-        lines = [f"listener {self.port} 127.0.0.1", "allow_anonymous true", "max_queued_messages 1000000",
-                 "log_type error"]
-        if os.geteuid() == 0:
-            lines.append(f"user {pwd.getpwuid(0).pw_name}")
-        self.conf.write_text("\n".join(lines) + "\n")
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.01)
-        raise RuntimeError("mosquitto did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(10)
-            self.proc = None
 
 
 def _body(i: int) -> dict:
@@ -194,8 +156,7 @@ def run(quick: bool, say) -> Result:
     drain_n = 10000
     rounds = 2 if quick else 3
     folder = Path(tempfile.mkdtemp(prefix="dsnode-bench-sync-"))
-    broker = Broker(folder)
-    broker.start()
+    broker = Broker(folder / "broker")
     ours = OurNode(folder, broker)
     bare = Bare(broker)
     try:

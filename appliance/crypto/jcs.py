@@ -48,8 +48,47 @@ def _check_integers(obj: object) -> bool:
 
     Returns whether ``obj`` qualifies for the fast encoder (see ``_FAST``). Walks with an explicit
     stack so a deeply nested document from a peer cannot exhaust the Python recursion limit here.
+    The walk keeps no paths (it runs on every message signed or verified); only when it finds an
+    unsafe integer does :func:`_unsafe_integer_path` walk again to name where it is.
     """
     fast = True
+    stack = [obj]
+    pop, push, extend = stack.pop, stack.append, stack.extend
+    while stack:
+        value = pop()
+        t = type(value)
+        if t is str or value is None or t is bool:
+            continue
+        if t is int:
+            if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                _raise_unsafe(obj)
+        elif t is dict:
+            for key, item in value.items():
+                if type(key) is not str or (not key.isascii() and any(ord(ch) > 0xFFFF for ch in key)):
+                    fast = False
+                push(item)
+        elif t is list or t is tuple:
+            extend(value)
+        elif isinstance(value, (bool, str)):  # subclasses
+            fast = False
+        elif isinstance(value, int):  # an int subclass (IntEnum) may print differently
+            if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                _raise_unsafe(obj)
+            fast = False
+        elif isinstance(value, dict):
+            fast = False
+            for key, item in value.items():
+                push(item)
+        elif isinstance(value, (list, tuple)):
+            fast = False
+            extend(value)
+        else:
+            fast = False
+    return fast
+
+
+def _raise_unsafe(obj: object) -> None:
+    """Raise the ``ValueError`` naming the first unsafe integer in ``obj`` (walk order as before)."""
     stack: list[tuple[str, object]] = [("$", obj)]
     while stack:
         path, value = stack.pop()
@@ -61,15 +100,8 @@ def _check_integers(obj: object) -> bool:
                     f"integer {value} at {path} is outside ±(2**53 − 1) and cannot be put in "
                     "canonical JSON; send it as a string"
                 )
-            if type(value) is not int:  # an int subclass (IntEnum) may print differently
-                fast = False
         elif isinstance(value, dict):
             for key, item in value.items():
-                if not isinstance(key, str) or type(key) is not str or any(ord(ch) > 0xFFFF for ch in key):
-                    fast = False
                 stack.append((f"{path}.{key}", item))
         elif isinstance(value, (list, tuple)):
             stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
-        else:
-            fast = False
-    return fast

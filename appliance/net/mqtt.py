@@ -12,6 +12,15 @@ session: ``clean_start=False`` with a session expiry, so QoS 1 messages for an o
 for it). Incoming QoS 1 messages are acknowledged by the owner (``manual_ack``) once their effect
 is committed, so a crash before that makes the broker deliver them again.
 
+Socket I/O is buffered here, under paho: paho writes each packet with its own ``send`` and reads
+each packet's header a byte at a time with ``recv(1)``. The connection hands paho a write buffer
+(flushed with one ``send`` per call of the owner's, or per :meth:`MqttConnection.corked` block) and
+a read buffer (filled with one ``recv`` of up to 64 KiB), so a window of PUBLISHes is one syscall
+and a burst of PUBACKs another. Order on the wire is paho's order. QoS 1 PUBLISHes on a live
+connection (the outbox's stream) are encoded here and their PUBACKs matched here, without paho's
+per-message objects; everything else (CONNECT, SUBSCRIBE, acks, keepalive, a publish before
+CONNACK) is paho's.
+
 Every timer, port and credential is passed in.
 """
 
@@ -25,17 +34,22 @@ import ssl
 import tempfile
 import time
 from collections import deque
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import paho.mqtt.client as paho
+from paho.mqtt.enums import MQTTErrorCode
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 log = logging.getLogger(__name__)
 
 MAX_RECEIVE = 65535  # MQTT 5 default Receive Maximum when the broker names none
+READ_CHUNK = 65536  # bytes asked of the socket per recv
+_WOULD_BLOCK = (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 
 class ConnectFailed(Exception):
@@ -178,6 +192,12 @@ class MqttConnection:
         self._waker = waker
         self._events: deque = deque()
         self._acked: set[int] = set()
+        self._wbuf = bytearray()  # bytes paho has "sent", not yet given to the socket
+        self._rbuf = b""  # bytes read from the socket, not yet taken by paho
+        self._rpos = 0
+        self._corked = 0
+        self._direct = False
+        self._fast: set[int] = set()  # message ids of our own QoS 1 PUBLISHes awaiting PUBACK
         self.connected = False
         self.closed = False
         self.receive_maximum = MAX_RECEIVE
@@ -198,7 +218,90 @@ class MqttConnection:
         c.on_message = self._on_message
         c.on_publish = self._on_publish
         c.on_subscribe = self._on_subscribe
+        c._sock_send = self._buffer_send  # noqa: SLF001 - see the module docstring (buffered socket I/O)
+        c._sock_recv = self._buffered_recv  # noqa: SLF001
+        self._paho_puback = c._handle_pubackcomp  # noqa: SLF001
+        c._handle_pubackcomp = self._handle_puback  # noqa: SLF001
         self._client = c
+
+    # --- buffered socket I/O under paho -----------------------------------------------------
+
+    def _buffer_send(self, buf) -> int:
+        sock = self._client._sock  # noqa: SLF001
+        if sock is None:
+            raise ConnectionError("the socket is closed")
+        if self._direct:  # DISCONNECT: paho closes the socket as soon as it is written
+            try:
+                return sock.send(buf)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError) as e:
+                raise BlockingIOError() from e
+        self._wbuf += buf
+        return len(buf)
+
+    def _flush(self) -> None:
+        """Give buffered bytes to the socket (as many as it takes now; the rest when it is writable)."""
+        if self._corked or not self._wbuf:
+            return
+        sock = self._client._sock  # noqa: SLF001
+        if sock is None:
+            self._wbuf.clear()
+            return
+        try:
+            n = sock.send(self._wbuf)
+        except _WOULD_BLOCK:
+            return
+        except OSError as e:
+            log.debug("MQTT send failed: %s", e)
+            self._wbuf.clear()
+            self._client._sock_close()  # noqa: SLF001 - poll reports the lost connection
+            return
+        del self._wbuf[:n]
+        self._client._last_msg_out = time.monotonic()  # noqa: SLF001 - paho's keepalive clock
+
+    def _buffered_recv(self, bufsize: int) -> bytes:
+        buf, pos = self._rbuf, self._rpos
+        if pos >= len(buf):
+            sock = self._client._sock  # noqa: SLF001
+            if sock is None:
+                raise ConnectionError("the socket is closed")
+            try:
+                buf = sock.recv(READ_CHUNK)
+            except (ssl.SSLWantReadError, ssl.SSLWantWriteError) as e:
+                raise BlockingIOError() from e
+            if not buf:
+                return buf  # end of stream: paho reports the lost connection
+            self._rbuf, pos = buf, 0
+        end = min(pos + bufsize, len(buf))
+        self._rpos = end
+        return buf[pos:end]
+
+    def _handle_puback(self, cmd: str) -> MQTTErrorCode:
+        """A PUBACK of one of our own PUBLISHes becomes a Published event here; the rest go to paho."""
+        if cmd == "PUBACK":
+            packet = self._client._in_packet["packet"]  # noqa: SLF001 - variable header and properties
+            if len(packet) >= 2:
+                mid = (packet[0] << 8) | packet[1]
+                if mid in self._fast:
+                    self._fast.discard(mid)
+                    self._acked.add(mid)
+                    code = packet[2] if len(packet) > 2 else 0
+                    if code < 0x80:
+                        self._events.append(Published(mid, True, "Success"))
+                    else:
+                        self._events.append(Published(mid, False, str(ReasonCode(PacketTypes.PUBACK, identifier=code))))
+                    return MQTTErrorCode.MQTT_ERR_SUCCESS
+        return self._paho_puback(cmd)
+
+    @contextmanager
+    def corked(self):
+        """Within the block, packets paho writes (publishes, acks) are collected and go to the
+        socket together when it ends."""
+        self._corked += 1
+        try:
+            yield self
+        finally:
+            self._corked -= 1
+            self._flush()
 
     # --- paho callbacks: hand off only ---------------------------------------------------------
 
@@ -243,6 +346,7 @@ class MqttConnection:
         except (OSError, ssl.SSLError, ValueError) as e:
             raise ConnectFailed(f"{type(e).__name__}: {e}") from None
         _no_delay(self._client.socket())
+        self._flush()
 
     def poll(self, timeout: float) -> list:
         """Wait up to ``timeout`` for network traffic or a wake-up, process it, return the events."""
@@ -250,19 +354,23 @@ class MqttConnection:
         sock = c.socket()
         rlist = [self._waker] if self._waker else []
         if sock is not None and not self.closed:
+            self._flush()
             rlist.append(sock)
-            wlist = [sock] if c.want_write() else []
-            pending = sock.pending() if hasattr(sock, "pending") else 0  # TLS: bytes already decrypted
+            wlist = [sock] if (self._wbuf or c.want_write()) else []
+            pending = self._rpos < len(self._rbuf) or (sock.pending() if hasattr(sock, "pending") else 0)
             try:
                 readable, writable, _ = select.select(rlist, wlist, [], 0 if (pending or self._events) else timeout)
             except (OSError, ValueError):
                 readable, writable = [sock], []
             if sock in readable or pending:
-                c.loop_read()
+                c.loop_read()  # one packet unless paho tracks messages of its own: the rest below
+                while self._rpos < len(self._rbuf) and c.socket() is not None:
+                    c.loop_read()
             if c.socket() is not None and (sock in writable or c.want_write()):
                 c.loop_write()
             if c.socket() is not None:
                 c.loop_misc()
+            self._flush()
             if c.socket() is None and self.connected:
                 self.connected = False
                 self._events.append(Disconnected("connection lost"))
@@ -279,8 +387,21 @@ class MqttConnection:
         return self._client.socket() is not None
 
     def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> int:
-        """Queue one PUBLISH (written at once when the socket takes it); returns its message id."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        """Queue one PUBLISH (written at once when the socket takes it, or at the end of a
+        :meth:`corked` block); returns its message id."""
+        c = self._client
+        if (qos == 1 and self.connected and c._sock is not None and isinstance(payload, bytes)  # noqa: SLF001
+                and topic and "+" not in topic and "#" not in topic):
+            mid = c._mid_generate()  # noqa: SLF001 - shared with paho's own packets, so ids never clash
+            name = topic.encode("utf-8")
+            self._wbuf += b"".join((_PUBLISH_QOS1_RETAIN if retain else _PUBLISH_QOS1,
+                                    _varint(5 + len(name) + len(payload)), len(name).to_bytes(2, "big"), name,
+                                    mid.to_bytes(2, "big"), b"\x00", payload))
+            self._fast.add(mid)
+            self._flush()
+            return mid
+        info = c.publish(topic, payload, qos=qos, retain=retain)
+        self._flush()
         return info.mid
 
     def subscribe(self, filters: list[str], qos: int = 1) -> int:
@@ -289,11 +410,13 @@ class MqttConnection:
         opts = SubscribeOptions(qos=qos, noLocal=True, retainAsPublished=True,
                                 retainHandling=SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE)
         _, mid = self._client.subscribe([(f, opts) for f in filters])
+        self._flush()
         return mid
 
     def ack(self, mid: int, qos: int = 1) -> None:
         if qos > 0 and self._client.socket() is not None:
             self._client.ack(mid, qos)
+            self._flush()
 
     def wait_for_publish(self, mid: int, timeout: float) -> bool:
         """Run the connection until ``mid`` is acknowledged or ``timeout`` passes (events are kept)."""
@@ -314,9 +437,19 @@ class MqttConnection:
         """A clean DISCONNECT (the broker does not publish the Will)."""
         if self._client.socket() is not None:
             try:
+                self._flush_all(1.0)
+                self._direct = True
                 self._client.disconnect()
             except OSError:
                 pass
+
+    def _flush_all(self, timeout: float) -> None:
+        """Flush until the buffer is empty, the socket is gone, or ``timeout`` passes."""
+        deadline = time.monotonic() + timeout
+        while self._wbuf and self._client._sock is not None and time.monotonic() < deadline:  # noqa: SLF001
+            self._flush()
+            if self._wbuf and self._client._sock is not None:  # noqa: SLF001
+                select.select([], [self._client._sock], [], max(0.0, deadline - time.monotonic()))  # noqa: SLF001
 
     def close(self) -> None:
         """Drop the socket without a DISCONNECT (as a crash would: the broker publishes the Will)."""
@@ -329,6 +462,20 @@ class MqttConnection:
         except OSError:
             pass
         self._client.on_disconnect = None
+
+
+_PUBLISH_QOS1 = bytes((0x32,))
+_PUBLISH_QOS1_RETAIN = bytes((0x33,))
+
+
+def _varint(n: int) -> bytes:
+    """MQTT's Variable Byte Integer (a packet's remaining length)."""
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
 
 
 def _no_delay(sock) -> None:

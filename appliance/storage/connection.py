@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT = 5.0  # seconds a statement waits for another program's lock before StoreBusy
 WAL_SIZE_LIMIT = 32 * 1024 * 1024
 CACHE_SIZE_KIB = 16000  # per connection, as PRAGMA cache_size = -16000 (~16 MB)
+# Prepared statements kept per connection. The driver's default (100) is smaller than the number of
+# distinct statements a node runs (migrations alone run more), and its cache then evicts the newest
+# entry first, so two statements used in turn on a hot path (the outbox's seq query and insert)
+# were parsed again on every call: 3-4x their cost.
+STATEMENT_CACHE = 1024
 SQLITE_MAGIC = b"SQLite format 3\x00"
 MIN_PAGE_SIZE = 512
 
@@ -56,7 +61,8 @@ def connect(path: Path, key: bytes | None, *, create: bool = False, plain: bool 
     driver = sqlite3 if plain else sqlcipher
     uri = path.resolve().as_uri() + ("?mode=rwc" if create else "?mode=rw")
     try:
-        conn = driver.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+        conn = driver.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
+                              cached_statements=STATEMENT_CACHE)
     except DRIVER_ERRORS as e:
         raise StoreIOError(path, f"cannot open the database file ({e})") from e
     try:

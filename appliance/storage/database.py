@@ -5,6 +5,14 @@ Writes: every ``db.write(fn)`` runs ``fn(conn)`` on the database's owner thread 
 write connection, so writes are serialised without lock juggling, and a write called from inside
 a write (on the owner thread) simply joins the open transaction.
 
+Group commit: write jobs that are already queued when the owner thread takes one run together in
+one transaction, each inside its own savepoint, and commit with one fsync. Each ``db.write`` stays
+atomic (a failing ``fn`` rolls back only its own savepoint and raises to its own caller) and
+returns only after the commit; what changes is that concurrent writers (a sync link applying
+messages, a caller's use-case, the outbox committer) share the commit's fsync instead of queueing
+one fsync each. A store failure that ends the transaction (disk full, I/O) fails every write of the
+group, since none of them committed.
+
 Reads: ``db.read(fn)`` runs ``fn(conn)`` on the caller's thread, on a ``query_only`` connection
 in one read transaction (see :mod:`appliance.storage.readpool` for the measurements behind
 this). Called on the owner thread (inside a write), it uses the write connection and so sees the
@@ -44,28 +52,55 @@ latest_version = migrate.latest_version
 SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA")
 
 
-class _Job:
-    __slots__ = ("thunk", "result", "error", "done")
+MAX_GROUP = 64  # most queued writes committed together (see "Group commit")
+_SAVEPOINT = "dsnode_write"
 
-    def __init__(self, thunk: Callable[[], object]) -> None:
-        self.thunk = thunk
+
+class _Job:
+    __slots__ = ("thunk", "write", "result", "error", "done", "callbacks")
+
+    def __init__(self, thunk: Callable[..., object], write: Callable[..., object] | None = None) -> None:
+        self.thunk = thunk  # a write job's thunk runs a whole group: thunk(list_of_jobs)
+        self.write = write
         self.result: object = None
         self.error: BaseException | None = None
+        self.callbacks: list[Callable[[], object]] = []
         self.done = threading.Lock()
         self.done.acquire()
 
 
 def _serve(jobs: queue.SimpleQueue) -> None:
     """The owner thread's loop. Holds no reference to the Database, so an unclosed one can be collected."""
-    while (job := jobs.get()) is not None:
+    held: list = []  # a job taken while gathering a group, run next
+    while True:
+        job = held.pop() if held else jobs.get()
+        if job is None:
+            return
+        group = [job]
+        if job.write is not None:
+            while len(group) < MAX_GROUP:
+                try:
+                    more = jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None or more.write is None:
+                    held.append(more)
+                    break
+                group.append(more)
         try:
-            job.result = job.thunk()
-        except BaseException as e:  # handed to the caller, never lost
-            job.error = e
+            if job.write is not None:
+                job.thunk(group)
+            else:
+                job.result = job.thunk()
+        except BaseException as e:  # handed to the callers, never lost
+            for j in group:
+                if j.error is None:
+                    j.error, j.result, j.callbacks = e, None, []
         finally:
-            job.thunk = None  # the thunk refers to the Database; keep nothing alive while idle
-            job.done.release()
-            job = None
+            for j in group:
+                j.thunk = j.write = None  # they refer to the Database; keep nothing alive while idle
+                j.done.release()
+            job = group = None
 
 
 def _reraise(exc: BaseException, path: Path):
@@ -88,6 +123,7 @@ class Database:
         self._schema_version = 0
         self._closed = False
         self._after_commit: list[Callable[[], object]] | None = None  # set while a write is open
+        self._after_commit_keys: set = set()
         self._submit_lock = threading.Lock()
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._pool = ReadPool(self._open_reader, key)
@@ -143,22 +179,30 @@ class Database:
         """
         if threading.get_ident() == self._thread.ident:
             return fn(self._conn)  # nested: join the transaction already open
-        result, callbacks = self._call(lambda: self._transaction(fn))
-        for callback in callbacks:
+        job = self._submit(_Job(self._run_group, fn))
+        if job.error is not None:
+            _reraise(job.error, self._path)
+        for callback in job.callbacks:
             try:
                 callback()
             except Exception:
                 log.exception("an after-commit callback failed")
-        return result
+        return job.result
 
-    def after_commit(self, callback: Callable[[], object]) -> None:
+    def after_commit(self, callback: Callable[[], object], *, key: object = None) -> None:
         """Inside a write: run ``callback`` once the transaction has committed (never if it rolls back).
 
         For telling others what happened (events to the GUI, the daemon): they must never see a
-        state that a rollback or a crash before the commit would take back.
+        state that a rollback or a crash before the commit would take back. With ``key``, a
+        callback is registered once per transaction however often it is asked for (e.g. one
+        wake-up for many messages written in one transaction).
         """
         if threading.get_ident() != self._thread.ident or self._after_commit is None:
             raise RuntimeError("after_commit() is only for use inside a write")
+        if key is not None:
+            if key in self._after_commit_keys:
+                return
+            self._after_commit_keys.add(key)
         self._after_commit.append(callback)
 
     def read(self, fn: Callable[..., T]) -> T:
@@ -229,15 +273,18 @@ class Database:
     def _call(self, thunk: Callable[[], T]) -> T:
         if threading.get_ident() == self._thread.ident:
             raise RuntimeError("rekey() and checkpoint() cannot run inside a write")
-        job = _Job(thunk)
+        job = self._submit(_Job(thunk))
+        if job.error is not None:
+            _reraise(job.error, self._path)
+        return job.result
+
+    def _submit(self, job: _Job) -> _Job:
         with self._submit_lock:
             if self._closed:
                 raise RuntimeError(f"{self!r} is closed")
             self._jobs.put(job)
         job.done.acquire()
-        if job.error is not None:
-            _reraise(job.error, self._path)
-        return job.result
+        return job
 
     def _setup(self, create: bool, migrations: str) -> None:
         if not create and self._path.is_file() and self._path.stat().st_size == 0:
@@ -257,21 +304,53 @@ class Database:
             raise
         self._conn = conn
 
-    def _transaction(self, fn: Callable[..., T]) -> tuple[T, list[Callable[[], object]]]:
+    def _run_group(self, group: list[_Job]) -> None:
+        """Run queued writes in one transaction, a savepoint each (none for a lone write), one COMMIT.
+        Sets each job's result or error; a job whose ``fn`` failed leaves no trace in the store."""
         conn = self._conn
-        conn.execute("BEGIN IMMEDIATE")
-        self._after_commit = []
-        try:
-            result = fn(conn)
-            if not conn.in_transaction:
-                raise RuntimeError("the write function ended the transaction itself (commit or executescript)")
-            conn.execute("COMMIT")
-            return result, self._after_commit
-        except BaseException:
-            self._rollback()
-            raise
-        finally:
-            self._after_commit = None
+        todo = list(group)
+        while todo:
+            conn.execute("BEGIN IMMEDIATE")
+            lone = len(todo) == 1
+            ran: list[_Job] = []
+            lost: BaseException | None = None
+            try:
+                while todo:
+                    job = todo.pop(0)
+                    ran.append(job)
+                    self._after_commit, job.callbacks = [], []
+                    self._after_commit_keys.clear()
+                    if not lone:
+                        conn.execute(f"SAVEPOINT {_SAVEPOINT}")
+                    try:
+                        job.result = job.write(conn)
+                        if not conn.in_transaction:
+                            raise RuntimeError("the write function ended the transaction itself (commit or executescript)")
+                        if not lone:
+                            conn.execute(f"RELEASE {_SAVEPOINT}")
+                        job.callbacks = self._after_commit
+                    except BaseException as e:
+                        job.error, job.result = e, None
+                        if not conn.in_transaction:  # the store ended it (or fn did): nothing of it stands
+                            lost = e
+                            break
+                        if lone:
+                            raise
+                        conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
+                        conn.execute(f"RELEASE {_SAVEPOINT}")
+                if lost is None:
+                    conn.execute("COMMIT")
+            except BaseException as e:
+                self._rollback()
+                lost = e
+            finally:
+                self._after_commit = None
+                self._after_commit_keys.clear()
+            if lost is not None:
+                for job in ran:  # their work went with the transaction
+                    if job.error is None:
+                        job.error, job.result = lost, None
+                    job.callbacks = []
 
     def _rollback(self) -> None:
         try:

@@ -32,8 +32,10 @@ def test_space_catalog_search_finds_chinese_words_substrings_and_ranks_titles_fi
     assert _search(node, "注塑 采购") == ["ds-2"], "every word must match"
     assert _search(node, "ds-3") == ["ds-3"], "the dataset id is searchable"
     assert _search(node, "不存在的词") == []
+    _cache(node, "did:key:b", "ds-4", _entry("产线传感器数据 4"))
+    assert _search(node, "传感器 4") == ["ds-4"], "a one-character word at the end of a title is found"
     assert _search(node, "注塑", space="other-space") == [], "each space is searched on its own"
-    assert sorted(_search(node, "")) == ["ds-1", "ds-2", "ds-3"]
+    assert sorted(_search(node, "")) == ["ds-1", "ds-2", "ds-3", "ds-4"]
 
 
 def test_an_updated_or_removed_entry_is_searched_as_it_is_now(node):

@@ -172,9 +172,9 @@ def query_in(conn, words: list[str], filters: Filters, scope: str, limit: int,
         terms = [t for (t,) in conn.execute(
             "SELECT term FROM search_vocab WHERE term >= ? AND term < ? LIMIT ?",
             (word, word + "\U0010ffff", MAX_TERMS + 1))]
-        if not terms:
-            return []
-        if len(terms) > MAX_TERMS:
+        if not terms and len(word) >= 2:
+            return []  # every occurrence of a two-character word starts a trigram: none, so no match
+        if not terms or len(terms) > MAX_TERMS:  # a single character may end a text, where no trigram starts
             scanned.append(word)
         else:
             groups.append("(" + " OR ".join(_quote(t) for t in terms) + ")")

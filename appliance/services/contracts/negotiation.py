@@ -100,7 +100,7 @@ class ContractService:
         """Consumer: ask the provider of ``dataset_id`` (from the space catalog) for one of its offers
         (``offer_id``; the first if None) or for the terms in ``offer``, stating the ``purpose`` and
         ``region`` of use (checked against the offer's constraints). Returns the negotiation id."""
-        entry = next((e for e in self.sync.catalog(space_id) if e.dataset_id == dataset_id), None)
+        entry = next(iter(self.sync.catalog_entries(space_id, dataset_id)), None)  # approvals verified once, cached
         if entry is None:
             raise ContractError(f"dataset {dataset_id} is not in the catalog of space {space_id}")
         if offer is None:

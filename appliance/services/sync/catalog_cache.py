@@ -89,3 +89,10 @@ def search(conn, space_id: str, query: str | None = None, *, limit: int = MAX_RE
         if row is not None:
             out.append(CatalogEntry(space_id, provider, dataset_id, json.loads(row[0]), row[1]))
     return out
+
+
+def entries_of(conn, space_id: str, dataset_id: str) -> list[CatalogEntry]:
+    """The cached entries of one dataset id (one per provider), newest first."""
+    rows = conn.execute("SELECT provider, entry, updated FROM space_catalog WHERE space_id = ? AND dataset_id = ? "
+                        "ORDER BY updated DESC, provider", (space_id, dataset_id)).fetchall()
+    return [CatalogEntry(space_id, p, dataset_id, json.loads(e), u) for p, e, u in rows]

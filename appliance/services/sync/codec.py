@@ -64,34 +64,30 @@ def canonical_body(body: object) -> bytes:
     """``jcs.canonical(body)``, with a quicker test of whether the stdlib encoder may produce it
     (the hot path of every message this node sends; jcs stays the reference and the fallback)."""
     stack = [body]
-    fast = True
+    pop, extend = stack.pop, stack.extend
     while stack:
-        v = stack.pop()
+        v = pop()
         t = type(v)
         if t is str or v is None or t is bool:
             continue
-        if t is int:
-            if -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
-                continue
-        elif t is dict:
-            for k in v:
-                if type(k) is not str or (not k.isascii() and _NON_BMP.search(k)):
-                    fast = False
-                    break
-            stack.extend(v.values())
-            if fast:
-                continue
+        if t is dict:
+            try:
+                keys = "".join(v)  # every key a str, checked in one call
+            except TypeError:
+                return canonical(body)
+            if not keys.isascii() and _NON_BMP.search(keys):
+                return canonical(body)
+            extend(v.values())
         elif t is list or t is tuple:
-            stack.extend(v)
+            extend(v)
+        elif t is int and -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
             continue
-        fast = False
-        break
-    if fast:
-        try:
-            return _FAST.encode(body).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate
-            pass
-    return canonical(body)
+        else:
+            return canonical(body)
+    try:
+        return _FAST.encode(body).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return canonical(body)
 
 
 @lru_cache(maxsize=64)
@@ -223,7 +219,7 @@ class Inspector:
             raise Drop(DropReason.NOT_FOR_ME, f"a message on {topic} addressed to {to}", sender)
 
     def _check_fresh(self, env: dict, now: datetime) -> None:
-        ts = datetime.strptime(env["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
+        ts = datetime.fromisoformat(env["ts"][:-1]).replace(tzinfo=timezone.utc)  # form checked by verify
         age = (now - ts).total_seconds()
         if age > self.dedup_window:
             raise Drop(DropReason.STALE, f"message {env['id']} is {age:.0f} s old", env["from"])

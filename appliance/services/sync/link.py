@@ -16,7 +16,6 @@ import threading
 import time
 from collections import deque
 
-from appliance.clock import rfc3339
 from appliance.domain.sync import (
     DropReason,
     LinkAction,
@@ -46,7 +45,7 @@ from appliance.net.mqtt import (
 )
 from appliance.services.sync import inbox, outbox, presence
 from appliance.services.sync.committer import Committer
-from appliance.services.sync.codec import Drop, Inspector, sign_and_encode
+from appliance.services.sync.codec import Drop, Inspector, format_ts, sign_and_encode
 
 log = logging.getLogger("appliance.services.sync")
 
@@ -115,7 +114,7 @@ class Link:
             self._thread.join()
 
     def notify_outbox(self) -> None:
-        """New rows may be in the outbox (visible once the writer's transaction commits)."""
+        """New rows are in the outbox (called after the writer's transaction committed)."""
         if not self._outbox_dirty:
             self._outbox_dirty = True
             self._waker.wake()
@@ -291,7 +290,7 @@ class Link:
     def _status(self, body: dict, seq: int) -> bytes:
         svc = self.svc
         return sign_and_encode(svc.signing_key(), from_did=svc.node_did, type=presence.STATUS_TYPE,
-                               space=self.space_id, to=None, seq=seq, ts=rfc3339(svc.clock.now()), body=body,
+                               space=self.space_id, to=None, seq=seq, ts=format_ts(svc.clock.now()), body=body,
                                msg_id=secrets.token_hex(16))
 
     def _subscribe(self) -> None:
@@ -333,6 +332,8 @@ class Link:
 
     def _say_goodbye(self) -> None:
         conn = self._conn
+        if conn is not None and conn.connected and conn.socket_open:
+            self._drain(time.monotonic() + self.timers.stop_timeout)
         self._flush_acks(force=True, wait=True)
         if conn is not None and conn.socket_open:
             if self._goodbye is not None:
@@ -344,6 +345,20 @@ class Link:
                 self._flush_acks(force=True, wait=True)
             conn.disconnect()
         self._fire(LinkEvent.CLOSED)
+
+    def _drain(self, deadline: float) -> None:
+        """Before going: publish what is queued (e.g. the last messages of a space being left,
+        committed just before the link was told to stop) and wait for their PUBACKs, until
+        ``deadline``. What is left stays queued for the next connection."""
+        conn = self._conn
+        self._outbox_dirty = True
+        while conn.socket_open and time.monotonic() < deadline:
+            self._fill()
+            if not self._inflight and not self._buffer and not self._outbox_dirty:
+                return
+            for ev in conn.poll(min(0.05, max(0.0, deadline - time.monotonic()))):
+                if isinstance(ev, Published):
+                    self._published(ev)
 
     def _close(self) -> None:
         self._drop_connection()
@@ -376,19 +391,20 @@ class Link:
             self._read_outbox()
         conn, space = self._conn, self.space_id
         sent = 0
-        while sent < room and self._buffer:
-            row = self._buffer.popleft()
-            self._inflight[conn.publish(absolute(space, row.topic), row.payload, qos=1, retain=row.retained)] = row.id
-            sent += 1
+        with conn.corked():  # the window goes to the socket in one write
+            while sent < room and self._buffer:
+                row = self._buffer.popleft()
+                self._inflight[conn.publish(absolute(space, row.topic), row.payload, qos=1,
+                                            retain=row.retained)] = row.id
+                sent += 1
         if sent:
             self._last_activity = time.monotonic()
         elif not self._inflight and not self._acked and not self._outbox_dirty and self._committer.idle():
             self._mark_synced()
 
     def _read_outbox(self) -> None:
-        """Read the next queued rows from a committed snapshot (never waiting for a writer). Only
-        when that finds nothing does it wait for the transaction that may still be writing some
-        (the wake-up comes before the commit) and look once more."""
+        """Read the next queued rows from a committed snapshot, never waiting for a writer: writers
+        wake the link after their commit (``SyncService._notify``), so nothing queued is missed."""
         rescan = self._rescan
         after = 0 if rescan else self._cursor
         skip = frozenset(self._inflight.values()) if rescan else frozenset()
@@ -398,10 +414,7 @@ class Link:
         def fetch(c):
             return outbox.fetch_queued(c, self.space_id, after=after, limit=PREFETCH, skip=skip)
 
-        db = self.svc.db
-        rows = db.read(fetch)
-        if not rows:
-            rows = db.write(fetch)  # queued behind any open transaction: sees what it committed
+        rows = self.svc.db.read(fetch)
         self._buffer.extend(rows)
         if rows:
             self._cursor = max(self._cursor, rows[-1].id)
@@ -433,12 +446,12 @@ class Link:
             drained = not self._inflight and not self._outbox_dirty and not self._buffer
             self._committer.submit(acked, refused, drained)
             if drained:
-                self.last_sync = rfc3339(self.svc.clock.now())
+                self.last_sync = format_ts(self.svc.clock.now())
         if wait:
             self._committer.wait()
 
     def _mark_synced(self) -> None:
-        ts = rfc3339(self.svc.clock.now())
+        ts = format_ts(self.svc.clock.now())
         if self.last_sync is None or self.last_sync[:19] != ts[:19]:
             self.svc.db.write(lambda c: c.execute("UPDATE sync_space SET last_sync = ? WHERE space_id = ?",
                                                   (ts, self.space_id)))
@@ -456,7 +469,7 @@ class Link:
     def _receive(self, batch: list[Incoming]) -> None:
         svc = self.svc
         now_dt = svc.clock.now()
-        now = rfc3339(now_dt)
+        now = format_ts(now_dt)
         checked, drops = [], []
         for ev in batch:
             topic = relative(self.space_id, ev.topic)
@@ -479,9 +492,10 @@ class Link:
                 self._drop_connection()
                 return
         conn = self._conn
-        for ev in batch:
-            if conn is not None:
-                conn.ack(ev.mid, ev.qos)
+        if conn is not None:
+            with conn.corked():
+                for ev in batch:
+                    conn.ack(ev.mid, ev.qos)
         self._last_activity = time.monotonic()
         if result is not None:
             for item, outcome in zip(checked, result.outcomes):

@@ -52,7 +52,7 @@ from appliance.errors import (
 )
 from appliance.events import EventBus
 from appliance.services.sync import catalog_cache, inbox, outbox, presence
-from appliance.services.sync.codec import checked_did, format_ts, seal, sign_and_encode
+from appliance.services.sync.codec import body_json, checked_did, format_ts, seal, sign_and_encode
 from appliance.services.sync.drops import Counters, RateLimitedLog
 from appliance.services.sync.link import Link
 from appliance.services.sync.receiver import Handler, Handlers, Receiver
@@ -66,6 +66,7 @@ ACK_TYPE = "dsnode.sync.ack"
 _COLUMNS = ("space_id", "name", "operator_did", "broker_host", "broker_port", "tls_ca_pem", "username", "password",
             "status", "credential", "tls_cert_pem", "tls_key_pem")
 _CHANGEABLE = frozenset(_COLUMNS) - {"space_id"}
+SHOWN_CACHE = 10_000  # catalog entries whose approval is remembered as verified
 
 
 def _row_to_config(row) -> SpaceConfig:
@@ -102,6 +103,7 @@ class SyncService:
         self._handlers = Handlers()
         self._sender_filter: Callable[[str, str], bool] = lambda space_id, sender: True
         self._catalog_filter: Callable[[str, str, str, dict], bool] = lambda space_id, provider, dataset, entry: True
+        self._shown_cache: dict[tuple[str, str, str, str], bool] = {}
         self.receiver = Receiver(handlers=self._handlers, keys=self.keys, db_path=db.path,
                                  sender_allowed=lambda space_id, sender: self._sender_filter(space_id, sender),
                                  peer_online=self._peer_online)
@@ -234,10 +236,21 @@ class SyncService:
         self._notify(space_id)
         return msg_id
 
-    def _notify(self, space_id: str) -> None:
+    def _notify(self, space_id: str, *, rescan: bool = False) -> None:
+        """Wake the space's link once the caller's transaction has committed (once per transaction),
+        so it reads committed rows and never waits for the writer."""
+        try:
+            self.db.after_commit(lambda: self._wake(space_id, rescan), key=("sync.outbox", space_id, rescan))
+        except RuntimeError:  # not inside one of this database's writes
+            self._wake(space_id, rescan)
+
+    def _wake(self, space_id: str, rescan: bool) -> None:
         link = self._links.get(space_id)
         if link is not None:
-            link.notify_outbox()
+            if rescan:
+                link.request_rescan()
+            else:
+                link.notify_outbox()
 
     def queue_card(self, conn, space_id: str) -> bool:
         """Queue this node's card for ``space_id`` if it changed since last time; True if queued."""
@@ -270,14 +283,39 @@ class SyncService:
         self._sender_filter = fn
 
     def set_catalog_filter(self, fn: Callable[[str, str, str, dict], bool]) -> None:
-        """``fn(space_id, provider, dataset_id, entry) -> bool``: which cached entries the catalog shows."""
+        """``fn(space_id, provider, dataset_id, entry) -> bool``: which cached entries the catalog shows.
+
+        A yes is remembered for the same entry content (``fn`` must depend only on its arguments,
+        the space's operator aside: e.g. verify a signature), so revocation belongs in the sender filter."""
         self._catalog_filter = fn
+        self._shown_cache.clear()
 
     def catalog(self, space_id: str, query: str | None = None) -> list[CatalogEntry]:
         """The space catalog as cached here (works offline); ``query`` words must all match."""
         entries = self.db.read(lambda c: catalog_cache.search(c, space_id, query))
-        return [e for e in entries if self._sender_filter(space_id, e.provider)
-                and self._catalog_filter(space_id, e.provider, e.dataset_id, e.entry)]
+        return [e for e in entries if self._shown(e)]
+
+    def catalog_entries(self, space_id: str, dataset_id: str) -> list[CatalogEntry]:
+        """The shown entries of ``dataset_id`` in the space catalog (one per provider listing it),
+        newest first: ``catalog()`` narrowed to one dataset without reading the whole catalog."""
+        entries = self.db.read(lambda c: catalog_cache.entries_of(c, space_id, dataset_id))
+        return [e for e in entries if self._shown(e)]
+
+    def _shown(self, e: CatalogEntry) -> bool:
+        """Both filters; the catalog filter's yes (it verifies the operator's listing approval, a
+        signature) is remembered per entry content, so browsing and every contract request do not
+        verify the same approval again. The sender filter (revocation) is asked every time."""
+        if not self._sender_filter(e.space_id, e.provider):
+            return False
+        key = (e.space_id, e.provider, e.dataset_id, body_json(e.entry))
+        if key in self._shown_cache:
+            return True
+        if not self._catalog_filter(e.space_id, e.provider, e.dataset_id, e.entry):
+            return False
+        if len(self._shown_cache) >= SHOWN_CACHE:
+            self._shown_cache.clear()
+        self._shown_cache[key] = True
+        return True
 
     def peers(self, space_id: str) -> list[Peer]:
         rows = self.db.read(lambda c: c.execute(
@@ -292,9 +330,7 @@ class SyncService:
             raise SyncError(f"{msg.sender} asked for messages of {stream}, which are not addressed to it")
         again, gone = outbox.requeue(conn, msg.space_id, stream, seqs)
         if again:
-            link = self._links.get(msg.space_id)
-            if link is not None:
-                link.request_rescan()
+            self._notify(msg.space_id, rescan=True)
         if gone:
             self.send_control(conn, msg.space_id, to=msg.sender, type=GONE_TYPE,
                               body={"stream": stream, "seqs": to_ranges(gone)})

@@ -67,7 +67,7 @@ def test_a_fresh_node_gets_the_whole_retained_catalog_and_delisting_clears_it(tm
 
     def list_entry(conn, dataset, title):
         a.sync.publish(conn, SPACE, topic=f"catalog/{me}/{dataset}", type="dsnode.catalog.entry",
-                       body={"dataset": dataset, "title": title}, retained=True)
+                       body={"dataset_id": dataset, "entry": {"dct:title": title}}, retained=True)
 
     a.store.db.write(lambda c: [list_entry(c, f"ds-{i}", f"产线传感器数据 {i}") for i in range(5)])
     a.store.db.write(lambda c: list_entry(c, "ds-9", "Quality report"))
@@ -80,7 +80,8 @@ def test_a_fresh_node_gets_the_whole_retained_catalog_and_delisting_clears_it(tm
         eventually(lambda: len(b.sync.catalog(SPACE)) == 6, what="the whole catalog at the late joiner")
         assert {e.dataset_id for e in b.sync.catalog(SPACE, "传感器")} == {f"ds-{i}" for i in range(5)}
         assert [e.dataset_id for e in b.sync.catalog(SPACE, "quality")] == ["ds-9"]
-        assert b.sync.catalog(SPACE, "传感器 4")[0].entry == {"dataset": "ds-4", "title": "产线传感器数据 4"}
+        assert b.sync.catalog(SPACE, "传感器 4")[0].entry == {"dataset_id": "ds-4",
+                                                            "entry": {"dct:title": "产线传感器数据 4"}}
 
         a.store.db.write(lambda c: a.sync.publish(c, SPACE, topic=f"catalog/{me}/ds-0", type="dsnode.catalog.entry",
                                                   body=None, retained=True))
