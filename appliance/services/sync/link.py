@@ -310,9 +310,26 @@ class Link:
             conn.publish(absolute(self.space_id, self._status_topic), self._status(body, self._online_seq),
                          qos=1, retain=True)
         if self.config.status in ("member", "operator"):
-            self.svc.db.write(lambda c: self.svc.queue_card(c, self.space_id))
+            self._queue_state(republish=not self._session_present)
         self._gap_due = time.monotonic() + self.timers.resend_after
         log.info("space %s: connected to %s:%d", self.space_id, self.config.broker_host, self.config.broker_port)
+
+    def _queue_state(self, *, republish: bool) -> None:
+        """Queue this node's card if it changed and, when the broker had no session for us
+        (``republish``: a first connection, an expired session, or a broker that lost its state, and
+        with it perhaps its retained messages), the latest retained message of each topic we own
+        again, so members joining later still find our card, catalog entries and checkpoint."""
+        if republish:
+            self._flush_acks(force=True, wait=True)  # rows acknowledged before are marked sent first
+
+        def work(c) -> int:
+            self.svc.queue_card(c, self.space_id)
+            return outbox.requeue_retained(c, self.space_id) if republish else 0
+
+        again = self.svc.db.write(work)
+        if again:
+            log.info("space %s: the broker had no session for this node; publishing %d retained message(s) again",
+                     self.space_id, again)
 
     def _reset_backoff(self) -> None:
         self._attempt = 0

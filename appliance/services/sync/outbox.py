@@ -121,9 +121,29 @@ def requeue_unconfirmed(conn, space_id: str, stream: str) -> int:
     ).rowcount
 
 
+LATEST_RETAINED = (
+    "SELECT MAX(id) FROM sync_outbox WHERE retained = 1 AND error IS NULL{where} GROUP BY space_id, topic"
+)
+"""Each retained topic's latest message (a clear included): what the broker should hold for it."""
+
+
+def requeue_retained(conn, space_id: str) -> int:
+    """Queue again the latest retained message of every topic this node published in ``space_id``
+    (same bytes, same ids), unless it is a clear: the broker had no session for this node, so it may
+    have lost its retained store. Returns how many."""
+    return conn.execute(
+        "UPDATE sync_outbox SET sent = NULL WHERE sent IS NOT NULL AND length(payload) > 0 AND id IN ("
+        + LATEST_RETAINED.format(where=" AND space_id = ?1") + ")",
+        (space_id,),
+    ).rowcount
+
+
 def purge(conn, before: str) -> int:
     """Forget messages sent before ``before`` (RFC 3339): past the resend window. The highest seq
-    of each stream is kept as its floor, so seqs are never used twice."""
+    of each stream is kept as its floor, so seqs are never used twice; the latest retained message
+    of each topic is kept whatever its age (``requeue_retained`` publishes it again) unless it is a
+    clear (then the topic has nothing left to publish again)."""
+    keep = LATEST_RETAINED.format(where="")
     conn.execute(
         "INSERT INTO sync_stream_out (space_id, stream, floor_seq) "
         "SELECT space_id, stream, MAX(seq) FROM sync_outbox WHERE sent IS NOT NULL AND sent < ?1 AND seq > 0 "
@@ -131,4 +151,5 @@ def purge(conn, before: str) -> int:
         "ON CONFLICT (space_id, stream) DO UPDATE SET floor_seq = MAX(floor_seq, excluded.floor_seq)",
         (before,),
     )
-    return conn.execute("DELETE FROM sync_outbox WHERE sent IS NOT NULL AND sent < ?", (before,)).rowcount
+    return conn.execute(f"DELETE FROM sync_outbox WHERE sent IS NOT NULL AND sent < ? "
+                        f"AND (length(payload) = 0 OR id NOT IN ({keep}))", (before,)).rowcount
