@@ -7,6 +7,8 @@ converted with libsodium's Ed25519→X25519 mapping, receives sealed (encrypted)
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import base58
 import nacl.exceptions
 import nacl.public
@@ -66,6 +68,13 @@ def public_key_from_did(did: str) -> bytes:
     """
     if not isinstance(did, str) or not did.startswith(DID_KEY_PREFIX):
         raise MalformedDid(did)
+    return _public_key_of(did)
+
+
+@lru_cache(maxsize=4096)
+def _public_key_of(did: str) -> bytes:
+    """The decoding of :func:`public_key_from_did` (cached: every message names its sender's did;
+    a did that does not decode raises, and errors are not cached)."""
     ident, hash_sign, fragment = did[len(DID_KEY_PREFIX):].partition("#")
     if hash_sign and fragment != ident:
         raise MalformedDid(did)

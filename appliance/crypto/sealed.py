@@ -7,9 +7,17 @@ Format (version 1)::
 The version byte is repeated inside the ciphertext so it is authenticated too: changing the
 outer byte cannot make a reader treat the ciphertext as another format. A sealed box is
 anonymous (the sender is not identified); the signed envelope around it says who sent it.
+
+The X25519 keys are derived once, not per message: the box for a recipient's did:key is kept (a
+bounded cache, keyed by the DID), and so is our own private box for each ``SigningKey`` object (for
+as long as that object lives). Every sealed box still uses a fresh ephemeral key.
 """
 
 from __future__ import annotations
+
+import threading
+import weakref
+from functools import lru_cache
 
 import nacl.exceptions
 import nacl.public
@@ -21,10 +29,26 @@ VERSION = 1
 _HEADER = bytes([VERSION])
 
 
+_opening: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # SigningKey -> its SealedBox
+_opening_lock = threading.Lock()
+
+
+@lru_cache(maxsize=1024)
+def _sealing_box(recipient_did: str) -> nacl.public.SealedBox:
+    return nacl.public.SealedBox(box_public_key_from_did(recipient_did))  # MalformedDid is not cached
+
+
+def _opening_box(key: SigningKey) -> nacl.public.SealedBox:
+    with _opening_lock:
+        box = _opening.get(key)
+        if box is None:
+            box = _opening[key] = nacl.public.SealedBox(key.box_private_key())
+        return box
+
+
 def seal(plaintext: bytes, recipient_did: str) -> bytes:
     """Encrypt ``plaintext`` so only the holder of ``recipient_did``'s key can read it."""
-    box = nacl.public.SealedBox(box_public_key_from_did(recipient_did))
-    return _HEADER + box.encrypt(_HEADER + bytes(plaintext))
+    return _HEADER + _sealing_box(recipient_did).encrypt(_HEADER + bytes(plaintext))
 
 
 def unseal(ciphertext: bytes, key: SigningKey) -> bytes:
@@ -37,9 +61,8 @@ def unseal(ciphertext: bytes, key: SigningKey) -> bytes:
         raise MalformedMessage("the sealed data is empty")
     if ciphertext[0] != VERSION:
         raise MalformedMessage(f"sealed data has unsupported format version {ciphertext[0]}")
-    box = nacl.public.SealedBox(key.box_private_key())
     try:
-        inner = box.decrypt(bytes(ciphertext[1:]))
+        inner = _opening_box(key).decrypt(bytes(ciphertext[1:]))
     except nacl.exceptions.CryptoError:
         raise MalformedMessage(
             "sealed data cannot be opened: it was encrypted for another node or changed in transit"

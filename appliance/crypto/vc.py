@@ -9,12 +9,21 @@ Follows "Data Integrity EdDSA Cryptosuites v1.0" (W3C Recommendation), section 3
 
 The key order of the proof we add matches the W3C test vector, so ``json.dumps(signed,
 indent=2)`` reproduces ``signedJCS.json`` byte for byte.
+
+``verify_credential`` remembers the credentials it found valid with the default (did:key) resolver,
+in a bounded cache keyed by the SHA-256 of the credential's canonical form and the proof purpose: a
+node sees the same membership credential in every request of a peer, and with the key taken from
+the document the canonical form decides the outcome completely, so a repeat is answered without
+decoding and checking the signature again. Failures, and checks with a custom resolver, are never
+cached.
 """
 
 from __future__ import annotations
 
 import copy
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 
 from appliance.crypto.jcs import canonical, sha256
@@ -37,6 +46,10 @@ _DATE_TIME_STAMP = re.compile(
 
 KeyResolver = Callable[[str], bytes]
 """``resolve_key(verification_method) -> Ed25519 public key bytes``."""
+
+_VERIFIED_MAX = 512
+_verified: OrderedDict[tuple[bytes, str], None] = OrderedDict()  # credentials found valid (default resolver)
+_verified_lock = threading.Lock()
 
 
 def proof_config(
@@ -118,6 +131,14 @@ def verify_credential(
     if "@context" in config:
         _check_context(document.get("@context"), config["@context"])
         unsecured["@context"] = config["@context"]
+    # With the default resolver the key comes from the document itself, so the document alone
+    # decides the outcome: a document found valid before is valid again (see the module docstring).
+    seen = _cache_key(document, proof_purpose) if resolve_key is None else None
+    if seen is not None:
+        with _verified_lock:
+            if seen in _verified:
+                _verified.move_to_end(seen)
+                return
     signature = _decode_proof_value(proof["proofValue"])
     public_key = _resolve(resolve_key, proof["verificationMethod"])
     try:
@@ -131,6 +152,18 @@ def verify_credential(
             "the signature does not match: it was changed after it was issued, or not signed "
             f"by {proof['verificationMethod']}"
         ) from None
+    if seen is not None:
+        with _verified_lock:
+            _verified[seen] = None
+            if len(_verified) > _VERIFIED_MAX:
+                _verified.popitem(last=False)
+
+
+def _cache_key(document: dict, proof_purpose: str) -> tuple[bytes, str] | None:
+    try:
+        return sha256(canonical(document)), proof_purpose
+    except ValueError:  # the full check below says why
+        return None
 
 
 def _single_proof(document: dict) -> dict:

@@ -40,14 +40,18 @@ class StoredCheckpoint:
 
 def stored_hash_owner(s: int) -> tuple[int, int]:
     """(leaf m, position) of stored hash ``s``: the append of leaf m wrote it, at that position."""
-    lo, hi = s // 2, s  # stored_hash_count(m) = 2m - popcount(m) lies between m and 2m
+    if s < 0:
+        raise ValueError(f"a stored hash index must not be negative, got {s}")
+    # m is the largest leaf with stored_hash_count(m) = 2m - popcount(m) <= s. As popcount(m) is at
+    # most the bit length of s, m lies in [s // 2, (s + bit_length(s)) // 2]: a few steps to search.
+    lo, hi = s // 2, min(s, (s + s.bit_length()) // 2)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if merkle.stored_hash_count(mid) <= s:
+        if 2 * mid - mid.bit_count() <= s:
             lo = mid
         else:
             hi = mid - 1
-    return lo, s - merkle.stored_hash_count(lo)
+    return lo, s - (2 * lo - lo.bit_count())
 
 
 def read_hashes(conn, indexes: Sequence[int]) -> list[bytes]:

@@ -10,12 +10,14 @@ agreement whose rules differ from the offer that was on the table.
 from __future__ import annotations
 
 import base64
+from functools import lru_cache
 
 from appliance.crypto.jcs import canonical
 from appliance.crypto.keys import SigningKey, public_key_from_did, verify as verify_sig
 from appliance.errors import ApplianceError, ContractError
 
 RULE_KEYS = ("permission", "prohibition", "obligation", "profile")
+_public_key = lru_cache(maxsize=256)(public_key_from_did)  # a pure function of the DID; errors are not cached
 
 
 def build(offer: dict, *, agreement_id: str, target: str, assigner: str, assignee: str, timestamp: str) -> dict:
@@ -33,7 +35,26 @@ def sign(key: SigningKey, agreement: dict) -> dict:
 
 
 def same_terms(agreement: dict, offer: dict) -> bool:
-    return all(canonical(agreement.get(k)) == canonical(offer.get(k)) for k in RULE_KEYS)
+    """Whether the rules of ``agreement`` and ``offer`` have the same RFC 8785 (JCS) form."""
+    for key in RULE_KEYS:
+        a, b = agreement.get(key), offer.get(key)
+        if not _identical(a, b) and canonical(a) != canonical(b):
+            return False
+    return True
+
+
+def _identical(a: object, b: object) -> bool:
+    """Equal JSON made of the same types, with no numbers (so no JCS number rules apply): such
+    values always have the same canonical form. Anything else is left to ``canonical``."""
+    if type(a) is not type(b):
+        return False
+    if a is None or type(a) is str or type(a) is bool:
+        return a == b
+    if type(a) is dict:
+        return a.keys() == b.keys() and all(type(k) is str and _identical(v, b[k]) for k, v in a.items())
+    if type(a) is list:
+        return len(a) == len(b) and all(map(_identical, a, b))
+    return False
 
 
 def verify(agreement: dict, signature: object, *, signer_keys: tuple[str, ...], offer: dict | None = None,
@@ -48,6 +69,6 @@ def verify(agreement: dict, signature: object, *, signer_keys: tuple[str, ...], 
         raise ContractError("the agreement signature is missing or by an unknown key")
     try:
         raw = base64.b64decode(str(signature.get("signature", "")), validate=True)
-        verify_sig(public_key_from_did(signature["verificationMethod"]), canonical(agreement), raw, "agreement")
+        verify_sig(_public_key(signature["verificationMethod"]), canonical(agreement), raw, "agreement")
     except (ApplianceError, ValueError):
         raise ContractError("the agreement signature does not verify (forged or altered)") from None

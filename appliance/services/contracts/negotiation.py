@@ -259,16 +259,17 @@ class ContractService:
     def _now(self) -> str:
         return rfc3339(self.clock.now())
 
-    def _deadline(self, state: State, pending: bool) -> str | None:
+    def _deadline(self, state: State, pending: bool, moment: datetime | None = None) -> str | None:
         if state in FINAL:
             return None
-        return rfc3339(self.clock.now() + (self.decision_timeout if pending else self.step_timeout))
+        return rfc3339((moment or self.clock.now()) + (self.decision_timeout if pending else self.step_timeout))
 
     def _commit(self, conn, n: Negotiation, event: Event, after: State, *, who: str, direction: str,
                 reason: str = "", message: dict | None = None, pending: bool = False, **changes) -> Negotiation:
-        now = self._now()
-        new = replace(n, state=after.value, pending=pending, deadline=self._deadline(after, pending), updated=now,
-                      reason=reason if after is State.TERMINATED else n.reason, **changes)
+        moment = self.clock.now()
+        now = rfc3339(moment)
+        new = replace(n, state=after.value, pending=pending, deadline=self._deadline(after, pending, moment),
+                      updated=now, reason=reason if after is State.TERMINATED else n.reason, **changes)
         store.update(conn, new)
         store.add_step(conn, n.id, ts=now, event=event.value, who=who, direction=direction, before=n.state,
                        after=after.value, reason=reason, message=message)

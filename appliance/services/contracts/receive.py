@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import lru_cache
 
 from appliance.domain import odrl
 from appliance.domain.contracts import Negotiation
@@ -70,7 +71,7 @@ def _find(svc, conn, msg, event: Event) -> Negotiation | None:
         Role.PROVIDER if SENDER[event] is Role.CONSUMER else Role.CONSUMER,)
     for role in roles:
         mine, theirs = ("providerPid", "consumerPid") if role is Role.PROVIDER else ("consumerPid", "providerPid")
-        n = store.find(conn, body.get(mine) or "")
+        n = store.find(conn, body[mine]) if body.get(mine) else None  # a first request names no pid of ours
         if n is not None and n.peer == msg.sender and n.role == role.value:
             return n
         if event is Event.TERMINATE and body.get(theirs):
@@ -89,12 +90,13 @@ def _start(svc, conn, msg, event: Event) -> None:
     if not dataset or not peer_pid:
         svc._refuse(conn, None, msg, event.value, "the offer names no dataset", answer=True)
         return
-    if store.by_peer_pid(conn, msg.space_id, msg.sender, peer_pid) is not None:
-        existing = store.by_peer_pid(conn, msg.space_id, msg.sender, peer_pid)
+    existing = store.by_peer_pid(conn, msg.space_id, msg.sender, peer_pid)
+    if existing is not None:
         svc._refuse(conn, existing, msg, event.value, "a duplicate start of an existing negotiation")
         return
     role = Role.PROVIDER if event is Event.REQUEST else Role.CONSUMER
-    if role is Role.PROVIDER and not _listed_here(conn, msg.space_id, dataset):
+    listed = _listed_here(conn, msg.space_id, dataset) if role is Role.PROVIDER else None
+    if role is Role.PROVIDER and not listed:
         svc._refuse(conn, None, msg, event.value, f"dataset {dataset} is not offered by this node", answer=True)
         return
     expired = _expired(svc, body)
@@ -107,7 +109,7 @@ def _start(svc, conn, msg, event: Event) -> None:
     n = Negotiation(_new_pid(), peer_pid, role.value, msg.space_id, msg.sender, dataset, offer, State.INITIAL.value,
                     False, "", None, now, now)
     store.insert(conn, n)
-    _apply(svc, conn, n, msg, event)
+    _apply(svc, conn, n, msg, event, listed=listed)
 
 
 def _listed_here(conn, space_id: str, dataset: str) -> list[dict] | None:
@@ -115,12 +117,18 @@ def _listed_here(conn, space_id: str, dataset: str) -> list[dict] | None:
                        "('requested', 'approved')", (space_id, dataset)).fetchone()
     if row is None:
         return None
+    return list(_offers_of(row[0], dataset))
+
+
+@lru_cache(maxsize=64)
+def _offers_of(entry_json: str, dataset: str) -> tuple[dict, ...]:
+    """The listed offers of a stored listing entry, parsed once per distinct entry (read-only)."""
     from appliance.services.contracts.negotiation import listed_offers
 
-    return listed_offers(json.loads(row[0]), dataset)
+    return tuple(listed_offers(json.loads(entry_json), dataset))
 
 
-def _apply(svc, conn, n: Negotiation, msg, event: Event) -> None:
+def _apply(svc, conn, n: Negotiation, msg, event: Event, *, listed: list[dict] | None = None) -> None:
     body = msg.body
     sender = SENDER.get(event, Role.CONSUMER if n.role == Role.PROVIDER else Role.PROVIDER)
     after = step(State(n.state), event, sender)
@@ -133,7 +141,8 @@ def _apply(svc, conn, n: Negotiation, msg, event: Event) -> None:
             n = svc._commit(conn, n, event, after, offer=body["offer"], **common)
             svc._terminate_unmet(conn, n, unmet)
             return
-        listed = _listed_here(conn, n.space_id, n.dataset_id) or []
+        if listed is None:  # (a first request brings the listing _start read)
+            listed = _listed_here(conn, n.space_id, n.dataset_id) or []
         match = next((o for o in listed if agreements.same_terms(body["offer"], o)), None)
         rule = approvals.auto_rule(conn, dataset=n.dataset_id, offer_id=match["@id"] if match else None,
                                    peer=msg.sender, org=who.org, grade=who.grade, listed=match is not None)

@@ -64,12 +64,11 @@ def stale(conn, now: str) -> list[Negotiation]:
 
 def add_step(conn, negotiation_id: str, *, ts: str, event: str, who: str, direction: str, before: str, after: str,
              reason: str = "", message: dict | None = None) -> None:
-    n = conn.execute("SELECT COALESCE(MAX(n) + 1, 0) FROM contract_step WHERE negotiation_id = ?",
-                     (negotiation_id,)).fetchone()[0]
     conn.execute("INSERT INTO contract_step (negotiation_id, n, ts, event, who, direction, state_before, state_after, "
-                 "reason, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                 (negotiation_id, n, ts, event, who, direction, before, after, reason,
-                  json.dumps(message, ensure_ascii=False) if message is not None else None))
+                 "reason, message) SELECT ?, COALESCE(MAX(n) + 1, 0), ?, ?, ?, ?, ?, ?, ?, ? FROM contract_step "
+                 "WHERE negotiation_id = ?",  # the next step number and the row in one statement
+                 (negotiation_id, ts, event, who, direction, before, after, reason,
+                  json.dumps(message, ensure_ascii=False) if message is not None else None, negotiation_id))
 
 
 def steps(conn, negotiation_id: str) -> list[Step]:

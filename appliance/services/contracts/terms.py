@@ -33,10 +33,19 @@ class Member:
 def member(conn, space_id: str, did: str, offered: object, now: datetime) -> Member:
     """The consumer ``did`` as its credential (from the request, else its card) shows it."""
     row = conn.execute("SELECT operator_did FROM sync_space WHERE space_id = ?", (space_id,)).fetchone()
-    peer = conn.execute("SELECT org, card FROM sync_peer WHERE space_id = ? AND did = ?", (space_id, did)).fetchone()
-    card = json.loads(peer[1]) if peer and peer[1] else {}
-    candidates = [offered, card.get("credential") if isinstance(card, dict) else None]
-    for credential in (c for c in candidates if isinstance(c, dict)):
+    peer = None
+
+    def candidates():  # the card is read only when the request's own credential does not do
+        nonlocal peer
+        yield offered
+        peer = conn.execute("SELECT org, card FROM sync_peer WHERE space_id = ? AND did = ?",
+                            (space_id, did)).fetchone()
+        card = json.loads(peer[1]) if peer and peer[1] else {}
+        yield card.get("credential") if isinstance(card, dict) else None
+
+    for credential in candidates():
+        if not isinstance(credential, dict):
+            continue
         try:
             subject = check_credential(credential, operator_did=row[0] if row else "", space_id=space_id,
                                        node_did=did, now=now)
