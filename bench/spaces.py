@@ -99,6 +99,7 @@ class Space:
         self.root = Path(root)
         self.timers = timers
         self.nodes: list[Node] = []
+        self.processes: list = []
         port = free_port()
         self.operator = self._node("operator", "运营方")
         self.broker: Broker | None = None
@@ -113,7 +114,9 @@ class Space:
             raise
 
     def _node(self, label: str, name: str) -> Node:
-        node = Node.init(self.root / label, b"passphrase " + label.encode(), name=name, org="基准",
+        from bench.node_process import passphrase
+
+        node = Node.init(self.root / label, passphrase(label), name=name, org="基准",
                          kdf=KdfParams.fast(), sync_timers=self.timers)
         self.nodes.append(node)
         return node
@@ -126,7 +129,20 @@ class Space:
         wait_for(lambda: node.sync.space(SPACE).status == "member", what=f"{label} to be admitted")
         return node
 
+    def in_own_process(self, node: Node) -> NodeProcess:
+        """Close ``node`` here and serve it from a process of its own (stopped by :meth:`close`)."""
+        from bench.node_process import NodeProcess
+
+        label = node.home.name
+        self.nodes.remove(node)
+        node.close()
+        proc = NodeProcess(self.root / label, label)
+        self.processes.append(proc)
+        return proc
+
     def close(self) -> None:
+        for proc in reversed(self.processes):
+            proc.stop()
         for node in reversed(self.nodes):
             node.close()
         if self.broker is not None:
