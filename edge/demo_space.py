@@ -1,7 +1,7 @@
 """`dsnode demo`, second half: a whole data space on this machine.
 
 A broker bound to 127.0.0.1 with the operator's generated configuration (mosquitto with its dynamic
-security plugin when installed, otherwise the embedded pure-Python broker), the operator and two
+security plugin when installed, otherwise the embedded in-process broker), the operator and two
 nodes in temporary stores, all in this process: invitation, admission (one automatic, one after
 review), listing review, catalog sync to the other node, two contract negotiations (`edge/demo_contracts.py`), and a witnessed evidence checkpoint.
 """

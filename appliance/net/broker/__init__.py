@@ -1,4 +1,4 @@
-"""The embedded MQTT 5 broker: a pure-Python stand-in for mosquitto when it is not installed.
+"""The embedded MQTT 5 broker: an in-process stand-in for mosquitto when it is not installed.
 
 ``EmbeddedBroker(document).start(host="127.0.0.1", port=0)`` returns the port; ``stop()`` closes
 everything and ends its thread. See :mod:`appliance.net.broker.server` for what it implements.
