@@ -57,8 +57,12 @@ def _late_joiner_sees_everything(space: SpaceHarness, a, c) -> None:
 
 
 def _drops(*nodes) -> list[dict]:
-    """Each node's drop counters (the revoked member's own goodbye is dropped before the restart)."""
-    return [node.sync.status(SPACE)[0].dropped for node in nodes]
+    """Each node's drop counters (the revoked member's own goodbye is dropped before the restart),
+    leaving out ``replayed``: a direct message whose confirmation was still on its way when the
+    broker lost the sessions is sent again to the peer's new session (at-least-once), and the peer
+    drops the duplicate under that reason. Retained state never goes that way: a repeat of the
+    state a node has is taken silently, which is what these counters check."""
+    return [{k: v for k, v in node.sync.status(SPACE)[0].dropped.items() if k != "replayed"} for node in nodes]
 
 
 def test_an_embedded_broker_restart_loses_nothing_a_late_joiner_needs(tmp_path):
@@ -104,11 +108,18 @@ def test_a_broker_that_kept_its_session_gets_nothing_again(tmp_path):
     try:
         a = space.member("a")
         space.settle(space.operator, a)
-        sent_before = a.sync.status(SPACE)[0].sent
+
+        def retained_rows(node):  # a republished row is queued again and gets a new sent time
+            return node.store.db.read(lambda c: c.execute(
+                "SELECT id, sent FROM sync_outbox WHERE retained = 1 ORDER BY id").fetchall())
+
+        before = {n: retained_rows(n) for n in (space.operator, a)}
         connections = _connections(space.operator, a)
         space.broker.restart()
         _reconnected(space, (space.operator, a), connections)
-        assert a.sync.status(SPACE)[0].sent == sent_before
+        space.settle(space.operator, a)
+        for node, rows in before.items():
+            assert rows and retained_rows(node) == rows, f"{node.identity.name} published its retained state again"
     finally:
         space.close()
 
