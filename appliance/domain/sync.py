@@ -369,6 +369,7 @@ class CatalogEntry:
     dataset_id: str
     entry: dict
     updated: str
+    msg_id: str = ""  # the provider's signed retained message that carried it (new content, new id)
 
 
 @dataclass(frozen=True)

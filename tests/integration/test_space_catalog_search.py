@@ -15,7 +15,8 @@ def _entry(title, keywords=(), description=""):
 
 
 def _cache(node, provider, dataset, body, updated="2026-11-01T00:00:00Z"):
-    node.store.db.write(lambda c: catalog_cache.upsert(c, SPACE, provider, dataset, body, f"m-{dataset}", updated))
+    node.store.db.write(lambda c: catalog_cache.upsert(c, SPACE, provider, dataset, body, f"m-{dataset}-{updated}",
+                                                               updated))
 
 
 def _search(node, query, space=SPACE):

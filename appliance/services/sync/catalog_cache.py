@@ -72,27 +72,35 @@ def index_missing(conn) -> int:
     return len(rows)
 
 
+_COLUMNS = "provider, dataset_id, entry, updated, msg_id"
+
+
+def _entry(space_id: str, row) -> CatalogEntry:
+    provider, dataset_id, entry, updated, msg_id = row
+    return CatalogEntry(space_id, provider, dataset_id, json.loads(entry), updated, msg_id)
+
+
 def search(conn, space_id: str, query: str | None = None, *, limit: int = MAX_RESULTS) -> list[CatalogEntry]:
     """Entries of ``space_id``: all of them newest first, or, with ``query``, those containing every
     word (title, keywords, columns, description or dataset id; Chinese words of two characters too),
     best match first."""
     words = words_of(query or "")
     if not words:
-        rows = conn.execute("SELECT provider, dataset_id, entry, updated FROM space_catalog WHERE space_id = ? "
+        rows = conn.execute(f"SELECT {_COLUMNS} FROM space_catalog WHERE space_id = ? "
                             "ORDER BY updated DESC, provider, dataset_id LIMIT ?", (space_id, limit)).fetchall()
-        return [CatalogEntry(space_id, p, d, json.loads(e), u) for p, d, e, u in rows]
-    out = []
-    for hit in query_in(conn, words, Filters(), scope_of(space_id), limit):
-        provider, _, dataset_id = hit.ref.partition(" ")
-        row = conn.execute("SELECT entry, updated FROM space_catalog WHERE space_id = ? AND provider = ? "
-                           "AND dataset_id = ?", (space_id, provider, dataset_id)).fetchone()
-        if row is not None:
-            out.append(CatalogEntry(space_id, provider, dataset_id, json.loads(row[0]), row[1]))
-    return out
+        return [_entry(space_id, row) for row in rows]
+    refs = [hit.ref for hit in query_in(conn, words, Filters(), scope_of(space_id), limit)]
+    if not refs:
+        return []
+    rows = conn.execute(f"SELECT {_COLUMNS}, provider || ' ' || dataset_id FROM space_catalog WHERE space_id = ? "
+                        f"AND provider || ' ' || dataset_id IN ({','.join('?' * len(refs))})",
+                        (space_id, *refs)).fetchall()
+    by_ref = {row[-1]: _entry(space_id, row[:-1]) for row in rows}
+    return [by_ref[ref] for ref in refs if ref in by_ref]  # in the index's order: best match first
 
 
 def entries_of(conn, space_id: str, dataset_id: str) -> list[CatalogEntry]:
     """The cached entries of one dataset id (one per provider), newest first."""
-    rows = conn.execute("SELECT provider, entry, updated FROM space_catalog WHERE space_id = ? AND dataset_id = ? "
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM space_catalog WHERE space_id = ? AND dataset_id = ? "
                         "ORDER BY updated DESC, provider", (space_id, dataset_id)).fetchall()
-    return [CatalogEntry(space_id, p, dataset_id, json.loads(e), u) for p, e, u in rows]
+    return [_entry(space_id, row) for row in rows]

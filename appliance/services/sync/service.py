@@ -52,7 +52,7 @@ from appliance.errors import (
 )
 from appliance.events import EventBus
 from appliance.services.sync import catalog_cache, inbox, outbox, presence
-from appliance.services.sync.codec import body_json, checked_did, format_ts, seal, sign_and_encode
+from appliance.services.sync.codec import checked_did, format_ts, seal, sign_and_encode
 from appliance.services.sync.drops import Counters, RateLimitedLog
 from appliance.services.sync.link import Link
 from appliance.services.sync.receiver import Handler, Handlers, Receiver
@@ -285,7 +285,7 @@ class SyncService:
     def set_catalog_filter(self, fn: Callable[[str, str, str, dict], bool]) -> None:
         """``fn(space_id, provider, dataset_id, entry) -> bool``: which cached entries the catalog shows.
 
-        A yes is remembered for the same entry content (``fn`` must depend only on its arguments,
+        A yes is remembered for the same entry message (``fn`` must depend only on its arguments,
         the space's operator aside: e.g. verify a signature), so revocation belongs in the sender filter."""
         self._catalog_filter = fn
         self._shown_cache.clear()
@@ -303,11 +303,11 @@ class SyncService:
 
     def _shown(self, e: CatalogEntry) -> bool:
         """Both filters; the catalog filter's yes (it verifies the operator's listing approval, a
-        signature) is remembered per entry content, so browsing and every contract request do not
+        signature) is remembered per entry message, so browsing and every contract request do not
         verify the same approval again. The sender filter (revocation) is asked every time."""
         if not self._sender_filter(e.space_id, e.provider):
             return False
-        key = (e.space_id, e.provider, e.dataset_id, body_json(e.entry))
+        key = (e.space_id, e.provider, e.dataset_id, e.msg_id)  # a new entry comes in a new message
         if key in self._shown_cache:
             return True
         if not self._catalog_filter(e.space_id, e.provider, e.dataset_id, e.entry):
