@@ -12,15 +12,10 @@ import threading
 from pathlib import Path
 
 from appliance.node import Node
-
-
-def passphrase(label: str) -> bytes:
-    return b"passphrase " + label.encode()
+from bench.spaces import TIMERS, passphrase
 
 
 def main(home: str, label: str) -> int:
-    from bench.spaces import TIMERS
-
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     node = Node.open(Path(home), passphrase(label), sync_timers=TIMERS)

@@ -12,6 +12,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from appliance.domain.sync import SyncTimers
 from appliance.node import Node
@@ -19,9 +20,17 @@ from appliance.operator.broker_config import ListenerConfig
 from appliance.operator.space import Policies
 from appliance.storage import KdfParams
 
+if TYPE_CHECKING:
+    from bench.node_process import NodeProcess
+
 MOSQUITTO = "/usr/sbin/mosquitto"
 SPACE = "bench-space"
 TIMERS = SyncTimers(backoff_initial=0.05, backoff_max=0.5, reconcile_poll=0.5, stop_timeout=1.0, resend_after=0.5)
+
+
+def passphrase(label: str) -> bytes:
+    """The store passphrase of benchmark node ``label`` (throwaway stores)."""
+    return b"passphrase " + label.encode()
 
 
 def free_port() -> int:
@@ -99,7 +108,7 @@ class Space:
         self.root = Path(root)
         self.timers = timers
         self.nodes: list[Node] = []
-        self.processes: list = []
+        self.processes: list[NodeProcess] = []
         port = free_port()
         self.operator = self._node("operator", "运营方")
         self.broker: Broker | None = None
@@ -114,8 +123,6 @@ class Space:
             raise
 
     def _node(self, label: str, name: str) -> Node:
-        from bench.node_process import passphrase
-
         node = Node.init(self.root / label, passphrase(label), name=name, org="基准",
                          kdf=KdfParams.fast(), sync_timers=self.timers)
         self.nodes.append(node)

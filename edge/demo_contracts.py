@@ -18,7 +18,8 @@ RESEARCH = {"@id": "urn:dsnode:demo:offer:research", "permission": [{"action": "
 MARKETING = DPV + "Marketing"
 
 
-def _wait(predicate, timeout: float = 20.0):
+def wait_for(predicate, timeout: float = 20.0):
+    """Poll ``predicate`` until it gives a true value (returned) or ``timeout`` passes (None)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -29,7 +30,7 @@ def _wait(predicate, timeout: float = 20.0):
 
 
 def _finalized(node, nid) -> bool:
-    return bool(_wait(lambda: node.contracts.get(nid).state in ("FINALIZED", "TERMINATED")))
+    return bool(wait_for(lambda: node.contracts.get(nid).state in ("FINALIZED", "TERMINATED")))
 
 
 def _show(node, nid) -> None:
@@ -61,7 +62,7 @@ def run_contract_demo(space_id: str, provider, consumer, dataset_id: str, step, 
     step(t("demo.contract.step.person"))
     second = consumer.contracts.request(space_id, dataset_id, offer=RESEARCH)
     print(t("demo.contract.requested", consumer.identity.name, second))
-    pending = _wait(lambda: provider.contracts.pending())
+    pending = wait_for(lambda: provider.contracts.pending())
     for n in pending or []:
         print(t("demo.contract.pending", n.id, n.dataset_id, n.offer.get("@id")))
         if ask(t("demo.contract.approve_q")):

@@ -9,7 +9,6 @@ review), listing review, catalog sync to the other node, two contract negotiatio
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 from appliance import i18n
@@ -18,21 +17,12 @@ from appliance.node import KDF_PROFILES, Node
 from appliance.operator.broker_config import ListenerConfig, find_dynsec_plugin
 from appliance.operator.space import Policies
 from edge.broker_process import BrokerProcess, find_mosquitto, free_port, start_embedded_broker
-from edge.demo_contracts import run_contract_demo
+from edge.demo_contracts import run_contract_demo, wait_for
 
 t = i18n.t
 SPACE = "demo-space"
 REVIEWED_GRADE = 3  # the member grade the operator gives node B at review (auto-admission gives the default, 1)
 TIMERS = SyncTimers(backoff_initial=0.1, backoff_max=1.0, reconcile_poll=1.0, stop_timeout=1.0)
-
-
-def _wait(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def _ask(question: str, yes: bool) -> bool:
@@ -78,7 +68,7 @@ def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None
         a = new_node("node-a", t("demo.space.node_a"), t("demo.space.org_a"))
         a.membership.join(invitation.code())
         a.start()
-        ok = _wait(lambda: a.sync.space(SPACE).status == "member")
+        ok = wait_for(lambda: a.sync.space(SPACE).status == "member")
         print(t("demo.space.admitted_auto", a.identity.name) if ok else t("demo.space.timeout"))
 
         step(t("demo.space.step.review"))
@@ -87,12 +77,12 @@ def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None
         b.membership.join(operator.operator.invite(org=t("demo.space.org_b")).code())
         b.start()
         requests = []
-        _wait(lambda: requests.extend(operator.operator.admissions("pending")) or requests)
+        wait_for(lambda: requests.extend(operator.operator.admissions("pending")) or requests)
         for request in requests:
             print(t("demo.space.pending", request.id, request.name, request.org, request.node_did))
             if _ask(t("demo.space.admit_q"), yes):
                 operator.operator.admit(request.id, grade=REVIEWED_GRADE)
-        ok = _wait(lambda: b.sync.space(SPACE).status == "member")
+        ok = wait_for(lambda: b.sync.space(SPACE).status == "member")
         print(t("demo.space.admitted_manual", b.identity.name, REVIEWED_GRADE) if ok else t("demo.space.timeout"))
 
         step(t("demo.space.step.listing"))
@@ -102,7 +92,7 @@ def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None
         a.membership.request_listing(SPACE, "injection-temperature", entry, pricing={"price": "200", "unit": "CNY/month"},
                                      compliance=t("demo.space.compliance"))
         pending = []
-        _wait(lambda: pending.extend(operator.operator.listings("pending")) or pending)
+        wait_for(lambda: pending.extend(operator.operator.listings("pending")) or pending)
         for request in pending:
             print(t("demo.space.listing_pending", request.id, request.dataset_id, request.compliance))
             operator.operator.approve_listing(request.id)
@@ -110,7 +100,7 @@ def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None
 
         step(t("demo.space.step.catalog"))
         found = []
-        _wait(lambda: found.extend(b.sync.catalog(SPACE, t("demo.space.keyword"))) or found)
+        wait_for(lambda: found.extend(b.sync.catalog(SPACE, t("demo.space.keyword"))) or found)
         for e in found:
             print(t("demo.space.found", b.identity.name, e.entry["entry"]["dct:title"], e.provider))
         if not found:
@@ -123,7 +113,7 @@ def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None
         a.evidence.record("demo.step", "urn:dsnode:demo:witness", {"step": "after listing"})
         a.membership.publish_checkpoint()
         size = a.evidence.size()
-        ok = _wait(lambda: any(s == size for s, _ in a.membership.witnessed(SPACE)))
+        ok = wait_for(lambda: any(s == size for s, _ in a.membership.witnessed(SPACE)))
         report = a.verify_evidence()
         print(t("demo.space.witnessed", size, len(a.membership.witnessed_notes()), "OK" if report.ok else report.problems)
               if ok else t("demo.space.timeout"))

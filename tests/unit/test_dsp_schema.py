@@ -10,7 +10,7 @@ import pytest
 from appliance import dsp_schema
 from appliance.crypto.keys import SigningKey
 from appliance.domain import dcat
-from appliance.domain.product import Offer, Product, ProductStatus, ResourcePin
+from appliance.domain.product import Product, ProductStatus, ResourcePin
 from appliance.services.catalog.offers import OfferTemplates
 from appliance.services.contracts import agreement as agreements
 from appliance.services.contracts import messages
