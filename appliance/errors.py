@@ -295,6 +295,18 @@ class NotYourMove(ContractError):
     exit_code = 123
 
 
+class DatasetNotInCatalog(ContractError):
+    """Dataset {} is not in the catalog of space {} here. Search it with `dsnode space catalog {}`, or sync first."""
+
+    exit_code = 124
+
+
+class OfferNotFound(ContractError):
+    """Dataset {} has no offer {}. Its offers are in `dsnode space catalog {} --json`."""
+
+    exit_code = 125
+
+
 
 # --- space sync (engineer C; codes 80–99) ----------------------------------------------------
 

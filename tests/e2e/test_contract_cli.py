@@ -81,3 +81,21 @@ def test_demand_publish_list_withdraw_through_the_cli(tmp_path):
         assert cli.run("contract", "list").stdout.strip()  # the empty-list hint
     finally:
         space.close()
+
+
+def test_a_request_for_an_unknown_space_or_dataset_says_what_to_do(initialised):
+    from appliance.crypto.keys import SigningKey
+    from appliance.errors import DatasetNotInCatalog, SpaceNotFound
+    from appliance.services.sync import SpaceConfig
+    from appliance.storage.keysource import KeyFile
+
+    proc = initialised.run("contract", "request", "nowhere", "ds-1", ok=False)
+    assert proc.returncode == SpaceNotFound.exit_code and "nowhere" in proc.stderr
+    with Node.open(initialised.home, KeyFile(initialised.key_file).read()) as node:
+        cfg = SpaceConfig(SPACE, "空间", SigningKey.generate().did, "127.0.0.1", 1, None, node.identity.did, "x",
+                          "member", None)
+        node.store.db.write(lambda c: node.sync.add_space(c, cfg))
+    proc = initialised.run("contract", "request", SPACE, "ds-404", ok=False)
+    assert proc.returncode == DatasetNotInCatalog.exit_code
+    assert "ds-404" in proc.stderr and f"dsnode space catalog {SPACE}" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr

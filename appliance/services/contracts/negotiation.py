@@ -23,7 +23,7 @@ from appliance.clock import Clock, rfc3339
 from appliance.domain.contracts import Action, Negotiation, NegotiationChanged, Step
 from appliance.domain.negotiation import FINAL, SENDER, Event, Role, State, moves, step
 from appliance.domain.odrl.vocab import purpose_term, region_term
-from appliance.errors import ContractError, IllegalTransition, NotYourMove
+from appliance.errors import DatasetNotInCatalog, IllegalTransition, NotYourMove, OfferNotFound
 from appliance.events import EventBus
 from appliance.services.contracts import agreement as agreements
 from appliance.services.contracts import approvals, messages, retirement, store, terms
@@ -100,14 +100,15 @@ class ContractService:
         """Consumer: ask the provider of ``dataset_id`` (from the space catalog) for one of its offers
         (``offer_id``; the first if None) or for the terms in ``offer``, stating the ``purpose`` and
         ``region`` of use (checked against the offer's constraints). Returns the negotiation id."""
+        self.sync.space(space_id)  # SpaceNotFound when this node is not in it
         entry = next(iter(self.sync.catalog_entries(space_id, dataset_id)), None)  # approvals verified once, cached
         if entry is None:
-            raise ContractError(f"dataset {dataset_id} is not in the catalog of space {space_id}")
+            raise DatasetNotInCatalog(dataset_id, space_id, space_id)
         if offer is None:
             listed = listed_offers(entry.entry, dataset_id)
             chosen = [o for o in listed if offer_id is None or o["@id"] == offer_id]
             if not chosen:
-                raise ContractError(f"dataset {dataset_id} has no offer {offer_id}")
+                raise OfferNotFound(dataset_id, offer_id, space_id)
             offer = chosen[0]
         offer = message_offer(offer, dataset_id)
         pid = _new_pid()
