@@ -7,7 +7,7 @@ converted with libsodium's Ed25519→X25519 mapping, receives sealed (encrypted)
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import base58
 import nacl.exceptions
@@ -140,12 +140,12 @@ class SigningKey:
         """The 32-byte seed. Secret: store it encrypted, never log it."""
         return bytes(self._key)
 
-    @property
+    @cached_property
     def public_key(self) -> bytes:
         """The 32-byte Ed25519 public key."""
         return bytes(self._key.verify_key)
 
-    @property
+    @cached_property
     def did(self) -> str:
         """``did:key:z6Mk…`` of this key."""
         return did_from_public_key(self.public_key)
