@@ -3,6 +3,7 @@ import pytest
 from appliance.clock import FixedClock
 from appliance.node import Node
 from appliance.storage import KdfParams
+from tests.mqtt_clients import clients  # noqa: F401 - a fixture: MQTT clients closed after the test
 
 PASSPHRASE = b"correct horse battery staple"
 
