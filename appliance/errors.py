@@ -24,11 +24,13 @@ class ApplianceError(Exception):
         return text or inspect.cleandoc(type(self).__doc__ or "{}")
 
     def message(self, lang: str | None = None) -> str:
+        lang = lang or i18n.get_lang()
         template = self.template(lang)
+        args = [_localized(a, lang) for a in self.args]
         try:
-            return template.format(*self.args)
+            return template.format(*args)
         except (IndexError, KeyError):
-            return template + " " + " ".join(map(str, self.args))
+            return template + " " + " ".join(map(str, args))
 
     def __str__(self) -> str:
         return self.message("en")
@@ -116,6 +118,11 @@ class BackupInvalid(StoreError):
     """The backup file {} cannot be used: {}. Nothing was restored; use another copy of the backup."""
 
     exit_code = 27
+
+
+def store_reason(key: str, *args: object) -> LocalText:
+    """What went wrong with the store, in the user's language (``store.reason.<key>``)."""
+    return LocalText(f"store.reason.{key}", *args)
 
 
 class StoreIOError(StoreError):
@@ -443,15 +450,6 @@ class ProductError(ApplianceError):
     """The data product has a problem: {}"""
 
     exit_code = 71
-
-    def message(self, lang: str | None = None) -> str:
-        lang = lang or i18n.get_lang()
-        template = self.template(lang)
-        args = [_localized(a, lang) for a in self.args]
-        try:
-            return template.format(*args)
-        except (IndexError, KeyError):
-            return template + " " + " ".join(map(str, args))
 
 
 class ProductNotFound(ProductError):

@@ -41,7 +41,7 @@ from typing import BinaryIO
 import nacl.bindings as sodium
 from nacl.exceptions import CryptoError
 
-from appliance.errors import BackupInvalid, StoreCorrupt, StoreFromFuture, StoreIOError, WrongPassphrase
+from appliance.errors import BackupInvalid, StoreCorrupt, StoreFromFuture, StoreIOError, WrongPassphrase, store_reason
 from appliance.storage.connection import connect
 from appliance.storage.durable import write_atomically
 from appliance.storage.kdf import StoreHeader
@@ -220,7 +220,7 @@ def sections(snapshot: Path, vault_dir: Path, object_ids: Iterable[str], entries
     yield from _file_section(DATABASE, DATABASE_NAME, snapshot, entries)
     for object_id in object_ids:
         if not OBJECT_ID.fullmatch(object_id):
-            raise StoreCorrupt(vault_dir.parent, f"the vault lists an object with an invalid id {object_id!r}")
+            raise StoreCorrupt(vault_dir.parent, store_reason("vault_bad_id", object_id))
         yield from _file_section(VAULT, object_id, vault_dir / (object_id + VAULT_SUFFIX), entries)
     yield _line({"kind": MANIFEST, "entries": [e.to_json() for e in entries]})
 
@@ -231,7 +231,7 @@ def _file_section(kind: str, name: str, path: Path, entries: list[Entry]) -> Ite
     except FileNotFoundError:
         if kind != VAULT:
             raise
-        raise StoreCorrupt(path.parent.parent, f"the vault file of hosted object {name} is missing") from None
+        raise StoreCorrupt(path.parent.parent, store_reason("vault_file_missing", name)) from None
     with f:
         size = os.fstat(f.fileno()).st_size
         yield _line({"kind": kind, "name": name, "size": size})
@@ -239,7 +239,7 @@ def _file_section(kind: str, name: str, path: Path, entries: list[Entry]) -> Ite
         while done < size:
             block = f.read(min(READ_SIZE, size - done))
             if not block:
-                raise StoreIOError(path, "the file became shorter while it was being backed up")
+                raise StoreIOError(path, store_reason("shrank"))
             digest.update(block)
             done += len(block)
             yield block

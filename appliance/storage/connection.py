@@ -20,7 +20,15 @@ from pathlib import Path
 
 import sqlcipher3.dbapi2 as sqlcipher
 
-from appliance.errors import StoreBusy, StoreCorrupt, StoreError, StoreIOError, StoreNotFound, WrongPassphrase
+from appliance.errors import (
+    StoreBusy,
+    StoreCorrupt,
+    StoreError,
+    StoreIOError,
+    StoreNotFound,
+    WrongPassphrase,
+    store_reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +72,7 @@ def connect(path: Path, key: bytes | None, *, create: bool = False, plain: bool 
         conn = driver.connect(uri, uri=True, isolation_level=None, check_same_thread=False,
                               cached_statements=STATEMENT_CACHE)
     except DRIVER_ERRORS as e:
-        raise StoreIOError(path, f"cannot open the database file ({e})") from e
+        raise StoreIOError(path, store_reason("cannot_open", e)) from e
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000):d}")
         if not plain:
@@ -98,11 +106,11 @@ def classify_open_failure(path: Path, exc: Exception, plain: bool) -> StoreError
         with open(path, "rb") as f:
             start = f.read(len(SQLITE_MAGIC))
     except OSError as e:
-        return StoreIOError(path, f"cannot read the database file ({e.strerror})")
+        return StoreIOError(path, store_reason("cannot_read", e.strerror))
     if start == SQLITE_MAGIC and not plain:
-        return StoreCorrupt(path, "it is an unencrypted SQLite database, not a dsnode store")
+        return StoreCorrupt(path, store_reason("plain_sqlite"))
     if plain or size < MIN_PAGE_SIZE or size % MIN_PAGE_SIZE:
-        return StoreCorrupt(path, "it is not a database file")
+        return StoreCorrupt(path, store_reason("not_a_database"))
     # An encrypted page 1 that does not authenticate: with SQLCipher a wrong key and a damaged
     # first page look the same. The key is by far the likelier cause.
     return WrongPassphrase()
@@ -120,11 +128,11 @@ def map_error(exc: BaseException, path: Path) -> StoreError | None:
     if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "database is locked" in text:
         return StoreBusy()
     if name.startswith("SQLITE_FULL") or "database or disk is full" in text:
-        return StoreIOError(path, "the disk is full")
+        return StoreIOError(path, store_reason("disk_full"))
     if name.startswith("SQLITE_IOERR") or "disk I/O error" in text:
-        return StoreIOError(path, f"a disk input/output error occurred ({name or text})")
+        return StoreIOError(path, store_reason("io_error", name or text))
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in text:
-        return StoreCorrupt(path, f"SQLite reports {name or text}")
+        return StoreCorrupt(path, store_reason("sqlite_reports", name or text))
     if name.startswith("SQLITE_CANTOPEN"):
-        return StoreIOError(path, "the database file cannot be opened")
+        return StoreIOError(path, store_reason("cannot_be_opened"))
     return None

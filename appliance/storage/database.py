@@ -39,7 +39,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from appliance.errors import StoreCorrupt, StoreError
+from appliance.errors import StoreCorrupt, StoreError, store_reason
 from appliance.storage import migrate
 from appliance.storage.connection import BUSY_TIMEOUT, DRIVER_ERRORS, configure, connect, map_error, rekey_pragma
 from appliance.storage.readpool import ReadPool
@@ -288,7 +288,7 @@ class Database:
 
     def _setup(self, create: bool, migrations: str) -> None:
         if not create and self._path.is_file() and self._path.stat().st_size == 0:
-            raise StoreCorrupt(self._path, "the database file is empty")
+            raise StoreCorrupt(self._path, store_reason("empty_file"))
         conn = connect(self._path, self._key, create=create, plain=self._plain, busy_timeout=self._busy_timeout)
         try:
             migrate.check_not_from_future(conn.execute("PRAGMA user_version").fetchone()[0], migrations)

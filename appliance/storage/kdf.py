@@ -16,7 +16,7 @@ from pathlib import Path
 
 import nacl.pwhash.argon2id as argon2id
 
-from appliance.errors import StoreCorrupt, StoreFromFuture, StoreNotFound
+from appliance.errors import StoreCorrupt, StoreFromFuture, StoreNotFound, store_reason
 from appliance.storage.durable import write_bytes_atomically
 
 log = logging.getLogger(__name__)
@@ -130,13 +130,13 @@ def read_header(path: Path) -> StoreHeader:
     except FileNotFoundError:
         raise StoreNotFound(path) from None
     if len(raw) > 64 * 1024:
-        raise StoreCorrupt(path, "the key header file is far too large")
+        raise StoreCorrupt(path, store_reason("key_header_too_large"))
     try:
         return StoreHeader.from_json(json.loads(raw.decode("utf-8")))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise StoreCorrupt(path, "the key header file is not valid JSON") from None
+        raise StoreCorrupt(path, store_reason("key_header_not_json")) from None
     except ValueError as e:
-        raise StoreCorrupt(path, f"the key header file is not valid: {e}") from None
+        raise StoreCorrupt(path, store_reason("key_header_invalid", e)) from None
 
 
 def write_header(path: Path, header: StoreHeader) -> None:

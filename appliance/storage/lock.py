@@ -12,7 +12,7 @@ import logging
 import os
 from pathlib import Path
 
-from appliance.errors import StoreBusy, StoreIOError
+from appliance.errors import StoreBusy, StoreIOError, store_reason
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class StoreLock:
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as e:
-            raise StoreIOError(path.parent, f"cannot create the lock file ({e.strerror})") from None
+            raise StoreIOError(path.parent, store_reason("lock_file", e.strerror)) from None
         if not _try_lock(fd):
             os.close(fd)
             raise StoreBusy()

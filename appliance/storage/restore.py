@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from appliance.errors import BackupInvalid, StoreError, StoreExists, StoreFromFuture, StoreIOError
+from appliance.errors import BackupInvalid, StoreError, StoreExists, StoreFromFuture, StoreIOError, store_reason
 from appliance.storage import migrate
 from appliance.storage.backup import (
     DATABASE_NAME,
@@ -95,8 +95,7 @@ def _check_space(backup: Path, target: Path) -> None:
     """Staging needs about as much room as the backup file; refuse before writing anything."""
     need, free = backup.stat().st_size, shutil.disk_usage(target).free
     if free < need + FREE_SPACE_MARGIN:
-        raise StoreIOError(target, f"restoring needs about {need // (1 << 20) + 1} MB of free space, "
-                                   f"only {free // (1 << 20)} MB are free")
+        raise StoreIOError(target, store_reason("restore_space", need // (1 << 20) + 1, free // (1 << 20)))
 
 
 def _unpack(backup: Path, staging: Path, passphrase: bytes, migrations: str) -> tuple[bytes, set[str]]:

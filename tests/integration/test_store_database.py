@@ -147,8 +147,10 @@ def test_unencrypted_sqlite_file_is_corrupt(tmp_path):
     conn.execute("CREATE TABLE t (x)")
     conn.commit()
     conn.close()
-    with pytest.raises(StoreCorrupt, match="unencrypted"):
+    with pytest.raises(StoreCorrupt, match="unencrypted") as err:
         open_db(path)
+    zh = err.value.message("zh_CN")  # the whole message in the user's language, the reason included
+    assert "已损坏" in zh and "未加密的 SQLite 数据库" in zh and "not a dsnode store" not in zh
 
 
 def test_database_from_the_future_is_refused_untouched(tmp_path, monkeypatch):

@@ -47,7 +47,9 @@ def test_exit_codes_are_distinct_and_not_reserved():
 def test_every_translated_key_in_the_code_exists_in_both_languages():
     used = set()
     for path in list(ROOT.glob("appliance/**/*.py")) + list(ROOT.glob("edge/**/*.py")) + list(ROOT.glob("ui/**/*.py")):
-        used |= set(re.findall(r"""\bt\(\s*["']([a-z_]+\.[a-zA-Z0-9_.]+)["']""", path.read_text(encoding="utf-8")))
+        text = path.read_text(encoding="utf-8")
+        used |= set(re.findall(r"""\b(?:t|LocalText)\(\s*["']([a-z_]+\.[a-zA-Z0-9_.]+)["']""", text))
+        used |= {f"store.reason.{k}" for k in re.findall(r"""\bstore_reason\(\s*["']([a-z_]+)["']""", text)}
     assert used, "no translated strings found"
     for lang in i18n.LANGS:
         missing = sorted(k for k in used if i18n.lookup(k, lang) is None)
