@@ -18,25 +18,20 @@ class Queued:
     retained: bool
 
 
-NEXT_SEQ = (
-    "SELECT MAX(COALESCE((SELECT MAX(seq) FROM sync_outbox WHERE space_id = ?1 AND stream = ?2), 0), "
-    "COALESCE((SELECT floor_seq FROM sync_stream_out WHERE space_id = ?1 AND stream = ?2), 0)) + 1"
-)
-
-
-SPACE_AND_NEXT_SEQ = f"SELECT status, username, ({NEXT_SEQ}) FROM sync_space WHERE space_id = ?1"
-"""The publish path's one read: the space's status and account, and the stream's next seq."""
-
-
 def next_seq(conn, space_id: str, stream: str) -> int:
-    """The next sequence number of this node's ``stream`` in ``space_id`` (from 1, never reused):
-    one more than the highest in the outbox, or than the floor kept when old rows were purged."""
-    return conn.execute(NEXT_SEQ, (space_id, stream)).fetchone()[0]
+    """The next sequence number of this node's ``stream`` in ``space_id`` (from 1, never reused)."""
+    row = conn.execute("SELECT floor_seq FROM sync_stream_out WHERE space_id = ? AND stream = ?",
+                       (space_id, stream)).fetchone()
+    return (row[0] if row else 0) + 1
+
+
+def take_seq(conn, space_id: str, stream: str) -> int:
+    """Use the next sequence number of ``stream`` (in the caller's transaction) and return it."""
+    return allocate(conn, space_id, stream, 1)
 
 
 def allocate(conn, space_id: str, stream: str, n: int) -> int:
-    """Reserve ``n`` seqs of a stream that is not published through the outbox (the status topic);
-    returns the first."""
+    """Reserve the next ``n`` seqs of a stream (``floor_seq`` is the highest used); returns the first."""
     return conn.execute(
         "INSERT INTO sync_stream_out (space_id, stream, floor_seq) VALUES (?1, ?2, ?3) "
         "ON CONFLICT (space_id, stream) DO UPDATE SET floor_seq = floor_seq + ?3 RETURNING floor_seq",
@@ -82,7 +77,9 @@ def queued_count(conn, space_id: str) -> int:
 def requeue(conn, space_id: str, stream: str, seqs: list[int]) -> tuple[int, list[int]]:
     """Queue the messages ``seqs`` of ``stream`` again (same bytes, same ids).
 
-    Returns how many were queued again and which seqs this node no longer has.
+    Returns how many were queued again and which seqs this node no longer has. Retained messages
+    are not sent again on request (receivers track gaps only in streams of direct and broadcast
+    messages; a retained topic's latest state is what counts, see ``requeue_retained``).
     """
     found: set[int] = set()
     again = 0
@@ -91,7 +88,7 @@ def requeue(conn, space_id: str, stream: str, seqs: list[int]) -> tuple[int, lis
         marks = ",".join("?" * len(chunk))
         for row_id, seq, sent in conn.execute(
             f"SELECT id, seq, sent FROM sync_outbox WHERE space_id = ? AND stream = ? AND seq IN ({marks}) "
-            "AND error IS NULL", (space_id, stream, *chunk),
+            "AND retained = 0 AND error IS NULL", (space_id, stream, *chunk),
         ).fetchall():
             found.add(seq)
             if sent is not None:
@@ -115,7 +112,8 @@ def requeue_unconfirmed(conn, space_id: str, stream: str) -> int:
     """Queue again what was sent on ``stream`` but not confirmed (its recipient just came online:
     it may not have had a session at the broker when they were sent). Returns how many."""
     return conn.execute(
-        "UPDATE sync_outbox SET sent = NULL WHERE space_id = ? AND stream = ? AND sent IS NOT NULL AND error IS NULL "
+        "UPDATE sync_outbox SET sent = NULL WHERE space_id = ? AND stream = ? AND retained = 0 AND sent IS NOT NULL "
+        "AND error IS NULL "
         "AND seq > COALESCE((SELECT confirmed FROM sync_stream_out WHERE space_id = ? AND stream = ?), 0)",
         (space_id, stream, space_id, stream),
     ).rowcount
@@ -139,17 +137,10 @@ def requeue_retained(conn, space_id: str) -> int:
 
 
 def purge(conn, before: str) -> int:
-    """Forget messages sent before ``before`` (RFC 3339): past the resend window. The highest seq
-    of each stream is kept as its floor, so seqs are never used twice; the latest retained message
-    of each topic is kept whatever its age (``requeue_retained`` publishes it again) unless it is a
-    clear (then the topic has nothing left to publish again)."""
+    """Forget messages sent before ``before`` (RFC 3339): past the resend window (seqs are counted
+    in ``sync_stream_out``, so none is used twice). The latest retained message of each topic is
+    kept whatever its age (``requeue_retained`` publishes it again) unless it is a clear (then the
+    topic has nothing left to publish again)."""
     keep = LATEST_RETAINED.format(where="")
-    conn.execute(
-        "INSERT INTO sync_stream_out (space_id, stream, floor_seq) "
-        "SELECT space_id, stream, MAX(seq) FROM sync_outbox WHERE sent IS NOT NULL AND sent < ?1 AND seq > 0 "
-        "GROUP BY space_id, stream "
-        "ON CONFLICT (space_id, stream) DO UPDATE SET floor_seq = MAX(floor_seq, excluded.floor_seq)",
-        (before,),
-    )
     return conn.execute(f"DELETE FROM sync_outbox WHERE sent IS NOT NULL AND sent < ? "
                         f"AND (length(payload) = 0 OR id NOT IN ({keep}))", (before,)).rowcount

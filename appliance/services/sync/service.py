@@ -197,26 +197,25 @@ class SyncService:
 
         ``body=None`` with ``retained=True`` clears the retained message (e.g. delists an entry).
         """
-        seq = self._check_and_seq(conn, space_id, topic)
+        if body is None and not retained:
+            raise ValueError("body None only clears a retained topic (retained=True)")
+        self._check_publish(conn, space_id, topic)
         msg_id = secrets.token_hex(16)
         if body is None:
-            if not retained:
-                raise ValueError("body None only clears a retained topic (retained=True)")
             outbox.enqueue(conn, space_id=space_id, topic=topic, msg_id=None, type=None, stream=topic, seq=None,
                            retained=True, payload=b"", created=rfc3339(self.clock.now()))
             self._notify(space_id)
             return msg_id
         return self._enqueue(conn, space_id, topic=topic, type=type, body=body, to=None, retained=retained,
-                             msg_id=msg_id, seq=seq)
+                             msg_id=msg_id)
 
-    def _check_and_seq(self, conn, space_id: str, topic: str) -> int:
-        """May this node publish to ``topic`` (else TopicNotAllowed), and the stream's next seq: one query."""
-        row = conn.execute(outbox.SPACE_AND_NEXT_SEQ, (space_id, topic)).fetchone()
+    def _check_publish(self, conn, space_id: str, topic: str) -> None:
+        """May this node publish to ``topic`` in ``space_id``? Else SpaceNotFound or TopicNotAllowed."""
+        row = conn.execute("SELECT status, username FROM sync_space WHERE space_id = ?", (space_id,)).fetchone()
         if row is None:
             raise SpaceNotFound(space_id)
         if not may_publish_as(row[0], row[1], self.node_did, topic):
             raise TopicNotAllowed(topic, space_id, row[0])
-        return row[2]
 
     def _check_topic(self, config: SpaceConfig, topic: str) -> None:
         if not may_publish(config, self.node_did, topic):
@@ -225,7 +224,7 @@ class SyncService:
     def _enqueue(self, conn, space_id: str, *, topic: str, type: str, body: object, to: str | None,  # noqa: A002
                  retained: bool, msg_id: str, control: bool = False, seq: int | None = None) -> str:
         if seq is None:
-            seq = 0 if control else outbox.next_seq(conn, space_id, topic)
+            seq = 0 if control else outbox.take_seq(conn, space_id, topic)
         ts = format_ts(self.clock.now())
         payload = sign_and_encode(self._keyring.signing_key(), from_did=self.node_did, type=type, space=space_id,
                                   to=to, seq=seq, ts=ts, body=body, msg_id=msg_id)
