@@ -11,6 +11,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from tests.spaces import wait_for  # noqa: F401 - the tests of brokers wait with it too
+
 
 class Client:
     """A paho MQTT 5 client on its own loop thread that records what it receives."""
@@ -90,16 +92,6 @@ class Client:
         """Drop the connection without DISCONNECT, as a crashed process would."""
         self.client.loop_stop()
         self.client.socket().close()
-
-
-def wait_for(predicate, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError("timed out")
 
 
 def settle(seconds: float = 0.4) -> None:
