@@ -9,13 +9,12 @@ into another envelope, by another sender, or replayed under a new message id.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 
 from appliance.crypto import envelope
-from appliance.crypto.jcs import _FAST, MAX_SAFE_INTEGER, canonical
+from appliance.crypto.jcs import MAX_SAFE_INTEGER, canonical
 from appliance.crypto.keys import SigningKey, did_from_public_key, public_key_from_did
 from appliance.domain.sync import DropReason, TopicRule, topic_rule
 from appliance.errors import BadSignature, MalformedDid, MalformedMessage
@@ -43,7 +42,7 @@ def sign_and_encode(key: SigningKey, *, from_did: str, type: str, space: str, to
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SAFE_INTEGER:
         raise ValueError("seq must be an integer from 0 to 2**53 - 1")
     # RFC 8785 member order: body, from, id, kid, seq, (sig,) space, to, ts, type, v
-    head = b"".join((b'{"body":', canonical_body(body), b',"from":', _const(from_did), b',"id":', _text(msg_id),
+    head = b"".join((b'{"body":', canonical(body), b',"from":', _const(from_did), b',"id":', _text(msg_id),
                      b',"kid":', _const(_did_of(key.public_key)), b',"seq":', str(seq).encode()))
     tail = b"".join((b',"space":', _const(space), b',"to":', b"null" if to is None else _const(to),
                      b',"ts":', _text(ts), b',"type":', _const(type), b',"v":1}'))
@@ -55,39 +54,6 @@ def sign_and_encode(key: SigningKey, *, from_did: str, type: str, space: str, to
 def _const(value: str) -> bytes:
     """``_text`` of values that repeat (dids, space ids, message types)."""
     return _text(value)
-
-
-_NON_BMP = re.compile("[\U00010000-\U0010FFFF]")
-
-
-def canonical_body(body: object) -> bytes:
-    """``jcs.canonical(body)``, with a quicker test of whether the stdlib encoder may produce it
-    (the hot path of every message this node sends; jcs stays the reference and the fallback)."""
-    stack = [body]
-    pop, extend = stack.pop, stack.extend
-    while stack:
-        v = pop()
-        t = type(v)
-        if t is str or v is None or t is bool:
-            continue
-        if t is dict:
-            try:
-                keys = "".join(v)  # every key a str, checked in one call
-            except TypeError:
-                return canonical(body)
-            if not keys.isascii() and _NON_BMP.search(keys):
-                return canonical(body)
-            extend(v.values())
-        elif t is list or t is tuple:
-            extend(v)
-        elif t is int and -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
-            continue
-        else:
-            return canonical(body)
-    try:
-        return _FAST.encode(body).encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate
-        return canonical(body)
 
 
 @lru_cache(maxsize=64)
