@@ -86,3 +86,33 @@ class SpaceHarness:
         for node in reversed(self.nodes):
             node.close()
         self.broker.stop()
+
+
+# --- contracts between members (shared by the contract tests) --------------------------------
+
+
+def list_entry(space: "SpaceHarness", provider, entry: dict, *consumers, dataset: str = "ds-1") -> None:
+    """``provider`` lists ``entry`` as ``dataset``, the operator approves it, and every consumer sees it."""
+    provider.membership.request_listing(SPACE, dataset, entry)
+    request = wait_for(lambda: space.operator.operator.listings("pending"), what="the listing request")[0]
+    space.operator.operator.approve_listing(request.id)
+    for consumer in consumers:
+        wait_for(lambda c=consumer: [e for e in c.sync.catalog(SPACE) if e.dataset_id == dataset],
+                 what="the catalog entry")
+
+
+def contract_state(node, nid: str) -> str:
+    return node.contracts.get(nid).state
+
+
+def peer_of(node, nid: str):
+    """``node``'s side of the negotiation its peer calls ``nid``."""
+    return wait_for(lambda: [n for n in node.contracts.list() if n.peer_pid == nid], what="the peer's negotiation")[0]
+
+
+def finalized(provider, consumer, cid: str) -> str:
+    """Wait until both sides of the consumer's negotiation ``cid`` are FINALIZED; the provider's id."""
+    wait_for(lambda: contract_state(consumer, cid) == "FINALIZED", what="FINALIZED at the consumer")
+    p = peer_of(provider, cid)
+    wait_for(lambda: contract_state(provider, p.id) == "FINALIZED", what="FINALIZED at the provider")
+    return p.id

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from appliance.domain.membership import entry_sha256
-from tests.spaces import SPACE, wait_for
+from tests.spaces import SPACE, contract_state, finalized, list_entry, peer_of, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -25,38 +25,15 @@ ENTRY = {"@type": "dcat:Dataset", "dct:title": "注塑机温度数据", "dcat:ke
          "odrl:hasPolicy": [TRIAL, RESEARCH, SHANGHAI, SENIOR]}
 
 
-def listed(space, provider, *consumers):
-    provider.membership.request_listing(SPACE, "ds-1", ENTRY)
-    request = wait_for(lambda: space.operator.operator.listings("pending"), what="the listing request")[0]
-    space.operator.operator.approve_listing(request.id)
-    for consumer in consumers:
-        wait_for(lambda c=consumer: [e for e in c.sync.catalog(SPACE) if e.dataset_id == "ds-1"], what="the entry")
-
-
 @pytest.fixture
 def pair(space):
     provider, consumer = space.member("provider"), space.member("consumer")
-    listed(space, provider, consumer)
+    list_entry(space, provider, ENTRY, consumer)
     return provider, consumer
 
 
-def state(node, nid):
-    return node.contracts.get(nid).state
-
-
-def provider_side(provider, cid):
-    return wait_for(lambda: [n for n in provider.contracts.list() if n.peer_pid == cid], what="the provider's side")[0]
-
-
-def finalized(provider, consumer, cid):
-    wait_for(lambda: state(consumer, cid) == "FINALIZED", what="FINALIZED at the consumer")
-    p = provider_side(provider, cid)
-    wait_for(lambda: state(provider, p.id) == "FINALIZED", what="FINALIZED at the provider")
-    return p.id
-
-
 def terminated(consumer, cid):
-    wait_for(lambda: state(consumer, cid) == "TERMINATED", what="TERMINATED at the consumer")
+    wait_for(lambda: contract_state(consumer, cid) == "TERMINATED", what="TERMINATED at the consumer")
     return consumer.contracts.explain(cid, "en"), consumer.contracts.explain(cid, "zh_CN")
 
 
@@ -68,7 +45,7 @@ def test_a_grade_rule_approves_only_the_grade_the_operator_gave(pair, space):
     assert consumer.membership.grade(SPACE) == 1  # the space's default grade
     provider.contracts.add_rule({"dataset": "ds-1", "offer": "urn:offer:trial", "min_grade": 3})
     low = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:trial")
-    p = provider_side(provider, low)
+    p = peer_of(provider, low)
     wait_for(lambda: provider.contracts.get(p.id).pending, what="grade 1 waits for a person")
 
     member = [m for m in space.operator.operator.members() if m.did == consumer.identity.did][0]
@@ -89,9 +66,9 @@ def test_a_consumer_cannot_claim_a_grade_its_credential_does_not_carry(pair):
     forged = {**forged, "credentialSubject": {**forged["credentialSubject"], "grade": 5}}
     consumer.store.db.write(lambda c: consumer.sync.update_space(c, SPACE, credential=forged))
     cid = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:trial")
-    p = provider_side(provider, cid)
+    p = peer_of(provider, cid)
     wait_for(lambda: provider.contracts.get(p.id).pending, what="the request in the queue, not approved")
-    assert state(consumer, cid) == "REQUESTED"
+    assert contract_state(consumer, cid) == "REQUESTED"
 
 
 def test_the_operator_admits_with_a_grade(reviewed_space):
@@ -114,8 +91,8 @@ def test_a_purpose_the_offer_does_not_allow_terminates_naming_it(pair):
     en, zh = terminated(consumer, cid)
     assert 'purpose "marketing"' in en and "dpv:AcademicResearch" in en, "the given and required purposes, named"
     assert "使用目的“营销”" in zh and "学术研究" in zh
-    p = provider_side(provider, cid)
-    assert state(provider, p.id) == "TERMINATED"
+    p = peer_of(provider, cid)
+    assert contract_state(provider, p.id) == "TERMINATED"
     assert 'purpose "marketing"' in provider.contracts.explain(p.id, "en")
     (last,) = [s for s in consumer.contracts.timeline(cid) if s.state_after == "TERMINATED"]
     assert "purpose eq dpv:AcademicResearch" in last.reason  # the step names it too
@@ -128,14 +105,14 @@ def test_a_region_outside_the_offer_terminates_naming_it(pair):
     assert 'region "Beijing"' in en and "CN-SH" in en
     assert "使用地区“北京”" in zh and "上海" in zh
     ok = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:shanghai", region="上海")  # a name, typed
-    p = provider_side(provider, ok)
+    p = peer_of(provider, ok)
     wait_for(lambda: provider.contracts.get(p.id).pending, what="a request in the region waits for a person")
 
 
 def test_a_purpose_typed_by_its_chinese_name_meets_the_offer(pair):
     provider, consumer = pair
     cid = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:research", purpose="学术研究")
-    p = provider_side(provider, cid)
+    p = peer_of(provider, cid)
     wait_for(lambda: provider.contracts.get(p.id).pending, what="the request to wait for a person, not be refused")
     assert consumer.contracts.get(cid).state != "TERMINATED"
 

@@ -8,7 +8,7 @@ import pytest
 
 from appliance.domain.membership import entry_sha256
 from appliance.services.contracts import messages
-from tests.spaces import SPACE, wait_for
+from tests.spaces import SPACE, contract_state, finalized, list_entry, peer_of, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -22,26 +22,8 @@ ENTRY = {"@type": "dcat:Dataset", "dct:title": "注塑机温度数据", "dcat:ke
 @pytest.fixture
 def pair(space):
     provider, consumer = space.member("provider"), space.member("consumer")
-    provider.membership.request_listing(SPACE, "ds-1", ENTRY)
-    request = wait_for(lambda: space.operator.operator.listings("pending"), what="the listing request")[0]
-    space.operator.operator.approve_listing(request.id)
-    wait_for(lambda: [e for e in consumer.sync.catalog(SPACE) if e.dataset_id == "ds-1"], what="the catalog entry")
+    list_entry(space, provider, ENTRY, consumer)
     return provider, consumer
-
-
-def state(node, nid):
-    return node.contracts.get(nid).state
-
-
-def peer_of(node, nid):
-    return wait_for(lambda: [n for n in node.contracts.list() if n.peer_pid == nid], what="the peer's negotiation")[0]
-
-
-def finalized(provider, consumer, cid):
-    wait_for(lambda: state(consumer, cid) == "FINALIZED", what="FINALIZED at the consumer")
-    p = peer_of(provider, cid)
-    wait_for(lambda: state(provider, p.id) == "FINALIZED", what="FINALIZED at the provider")
-    return p.id
 
 
 def all_valid(node):
@@ -86,14 +68,14 @@ def test_without_a_rule_a_person_approves_or_rejects_with_a_reason(pair):
     provider, consumer = pair
     cid = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:paid")
     pending = wait_for(lambda: provider.contracts.pending(), what="the request in the approval queue")
-    assert state(consumer, cid) == "REQUESTED"
+    assert contract_state(consumer, cid) == "REQUESTED"
     provider.contracts.approve(pending[0].id)
     finalized(provider, consumer, cid)
 
     second = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:paid")
     pending = wait_for(lambda: provider.contracts.pending(), what="the second request")
     provider.contracts.reject(pending[0].id, "贵司不在服务区域内")
-    wait_for(lambda: state(consumer, second) == "TERMINATED", what="the rejection")
+    wait_for(lambda: contract_state(consumer, second) == "TERMINATED", what="the rejection")
     assert consumer.contracts.get(second).reason == "贵司不在服务区域内"
     assert consumer.contracts.timeline(second)[-1].reason == "贵司不在服务区域内"
     all_valid(consumer)
@@ -105,12 +87,12 @@ def test_counter_offers_both_ways_in_a_provider_initiated_negotiation(pair):
     cid = wait_for(lambda: [n for n in consumer.contracts.pending() if n.peer_pid == pid],
                    what="the offer at the consumer")[0].id
     consumer.contracts.counter(cid, TRIAL)  # consumer counter-request
-    wait_for(lambda: provider.contracts.get(pid).pending and state(provider, pid) == "REQUESTED",
+    wait_for(lambda: provider.contracts.get(pid).pending and contract_state(provider, pid) == "REQUESTED",
              what="the counter-request")
     cheaper = {**PAID, "@id": "urn:offer:paid-2", "obligation": [{"action": "compensate",
                "constraint": [{"leftOperand": "payAmount", "operator": "eq", "rightOperand": "50"}]}]}
     provider.contracts.counter(pid, cheaper)  # provider counter-offer
-    wait_for(lambda: consumer.contracts.get(cid).pending and state(consumer, cid) == "OFFERED",
+    wait_for(lambda: consumer.contracts.get(cid).pending and contract_state(consumer, cid) == "OFFERED",
              what="the counter-offer")
     consumer.contracts.approve(cid)  # ACCEPTED -> the provider agrees to its own offer
     finalized(provider, consumer, cid)
@@ -127,7 +109,7 @@ def test_either_side_terminates_with_a_reason(pair):
     p = peer_of(provider, cid)
     wait_for(lambda: provider.contracts.get(p.id).state == "REQUESTED", what="the request")
     consumer.contracts.terminate(cid, "不再需要")
-    wait_for(lambda: state(provider, p.id) == "TERMINATED", what="the provider to see the termination")
+    wait_for(lambda: contract_state(provider, p.id) == "TERMINATED", what="the provider to see the termination")
     assert provider.contracts.get(p.id).reason == "不再需要"
     assert evidence_actions(provider, p.id)[-1] == "contract.terminated"
 
@@ -140,7 +122,7 @@ def test_a_stale_negotiation_times_out_with_the_step_named(pair):
     later = provider.clock.now() + timedelta(days=8)
     assert provider.contracts.expire_stale(later) == [p.id]
     assert provider.contracts.get(p.id).reason == "step REQUESTED timed out"
-    wait_for(lambda: state(consumer, cid) == "TERMINATED", what="the consumer to hear of the timeout")
+    wait_for(lambda: contract_state(consumer, cid) == "TERMINATED", what="the consumer to hear of the timeout")
     assert consumer.contracts.get(cid).reason == "step REQUESTED timed out"
 
 
@@ -149,7 +131,7 @@ def test_a_negotiation_started_while_the_provider_is_offline_completes_later(pai
     provider.contracts.add_rule({"offer": "urn:offer:trial"})
     provider.stop()
     cid = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:trial")
-    assert state(consumer, cid) == "REQUESTED"
+    assert contract_state(consumer, cid) == "REQUESTED"
     provider.start()
     finalized(provider, consumer, cid)
 
@@ -168,7 +150,7 @@ def test_forged_altered_unknown_and_out_of_order_messages_change_nothing(pair):
     # out of order: a verification before any agreement
     _send_raw(consumer, pdid, messages.verification(cid, p.id, {"verificationMethod": cdid, "signature": "AA=="}))
     wait_for(lambda: any(s.event.startswith("refused") for s in provider.contracts.timeline(p.id)), what="refusal")
-    assert state(provider, p.id) == "REQUESTED"
+    assert contract_state(provider, p.id) == "REQUESTED"
 
     # duplicate start of the same negotiation
     offer = consumer.contracts.get(cid).offer
@@ -197,13 +179,13 @@ def test_forged_altered_unknown_and_out_of_order_messages_change_nothing(pair):
     _send_raw(provider, cdid, messages.agreement(third, p3.id, altered,
                                                  agreements.sign(provider.keyring.signing_key(), altered)))
     wait_for(lambda: any("differ" in s.reason for s in consumer.contracts.timeline(third)), what="altered refused")
-    assert state(consumer, third) == "REQUESTED" and consumer.contracts.agreement(third) is None
+    assert contract_state(consumer, third) == "REQUESTED" and consumer.contracts.agreement(third) is None
 
     forged = agreements.sign(SigningKey.generate(), altered)
     forged["verificationMethod"] = cdid
     # a forged countersignature needs an agreement at the provider: agree first, then forge at VERIFY
     provider.contracts.approve(p3.id)
-    wait_for(lambda: state(consumer, third) == "FINALIZED", what="the honest third")
+    wait_for(lambda: contract_state(consumer, third) == "FINALIZED", what="the honest third")
     fourth = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:paid")
     p4 = peer_of(provider, fourth)
     wait_for(lambda: provider.contracts.get(p4.id).pending, what="the fourth request")
@@ -212,7 +194,7 @@ def test_forged_altered_unknown_and_out_of_order_messages_change_nothing(pair):
     _send_raw(consumer, pdid, messages.verification(fourth, p4.id, forged))
     consumer.sync.start()
     wait_for(lambda: any("signature" in s.reason for s in provider.contracts.timeline(p4.id)), what="forgery refused")
-    wait_for(lambda: state(provider, p4.id) == "FINALIZED", what="the honest verification still finalizes")
+    wait_for(lambda: contract_state(provider, p4.id) == "FINALIZED", what="the honest verification still finalizes")
     all_valid(provider)
     all_valid(consumer)
 
@@ -244,7 +226,7 @@ def test_an_expired_offer_is_refused_with_the_reason(pair):
     wait_for(lambda: provider.contracts.get(p.id).pending, what="the request in the queue")
     provider.contracts.counter(p.id, expired)  # a provider offering already-expired terms
     wait_for(lambda: any("expired" in s.reason for s in consumer.contracts.timeline(cid)), what="refused")
-    assert state(consumer, cid) == "REQUESTED"
+    assert contract_state(consumer, cid) == "REQUESTED"
     before = len(provider.contracts.list())
     _send_raw(consumer, provider.identity.did, messages.request("urn:uuid:new", None,
                                                                 {**expired, "@type": "Offer", "target": "ds-1"}, "x"))
