@@ -89,14 +89,15 @@ def search(conn, space_id: str, query: str | None = None, *, limit: int = MAX_RE
         rows = conn.execute(f"SELECT {_COLUMNS} FROM space_catalog WHERE space_id = ? "
                             "ORDER BY updated DESC, provider, dataset_id LIMIT ?", (space_id, limit)).fetchall()
         return [_entry(space_id, row) for row in rows]
-    refs = [hit.ref for hit in query_in(conn, words, Filters(), scope_of(space_id), limit)]
-    if not refs:
+    keys = [(provider, dataset_id) for provider, _, dataset_id in
+            (hit.ref.partition(" ") for hit in query_in(conn, words, Filters(), scope_of(space_id), limit))]
+    if not keys:
         return []
-    rows = conn.execute(f"SELECT {_COLUMNS}, provider || ' ' || dataset_id FROM space_catalog WHERE space_id = ? "
-                        f"AND provider || ' ' || dataset_id IN ({','.join('?' * len(refs))})",
-                        (space_id, *refs)).fetchall()
-    by_ref = {row[-1]: _entry(space_id, row[:-1]) for row in rows}
-    return [by_ref[ref] for ref in refs if ref in by_ref]  # in the index's order: best match first
+    rows = conn.execute(f"SELECT {_COLUMNS} FROM (VALUES {','.join(['(?, ?)'] * len(keys))}) AS hit "
+                        "JOIN space_catalog ON space_id = ? AND provider = hit.column1 AND dataset_id = hit.column2",
+                        (*(part for key in keys for part in key), space_id)).fetchall()
+    by_key = {(row[0], row[1]): _entry(space_id, row) for row in rows}
+    return [by_key[key] for key in keys if key in by_key]  # in the index's order: best match first
 
 
 def entries_of(conn, space_id: str, dataset_id: str) -> list[CatalogEntry]:
