@@ -29,9 +29,13 @@ class FixedClock:
 
 
 def rfc3339(moment: datetime) -> str:
-    """UTC timestamp with milliseconds, e.g. ``2026-11-22T10:00:00.123Z``."""
-    moment = moment.astimezone(timezone.utc)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """UTC timestamp with milliseconds, e.g. ``2026-11-22T10:00:00.123Z`` (on every message's path)."""
+    if moment.utcoffset() != _ZERO:
+        moment = moment.astimezone(timezone.utc)
+    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
+
+
+_ZERO = timedelta(0)
 
 
 def parse_rfc3339(text: str) -> datetime:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
 
+from appliance.clock import rfc3339 as format_ts  # the form of ``ts``
 from appliance.crypto import sealed
 from appliance.crypto.jcs import MAX_SAFE_INTEGER, canonical
 from appliance.crypto.keys import SIGNATURE_SIZE, SigningKey, public_key_from_did, verify
@@ -111,12 +112,6 @@ def verify_envelope(env: dict, resolve_key: KeyResolver | None = None) -> dict:
     public_key = resolve(env["from"], env["kid"])
     verify(public_key, signed_bytes, _b64url_decode(env["sig"]), what=what)
     return env
-
-
-def format_ts(moment: datetime) -> str:
-    """RFC 3339 UTC timestamp with milliseconds: ``2026-11-22T10:00:00.123Z``."""
-    utc = moment.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def _own_key(from_did: str, kid: str) -> bytes:

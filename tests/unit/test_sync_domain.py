@@ -31,7 +31,7 @@ from appliance.domain.sync import (
     valid_space_id,
 )
 from appliance.errors import MalformedMessage
-from appliance.services.sync.codec import format_ts, open_sealed, seal, sign_and_encode
+from appliance.services.sync.codec import open_sealed, seal, sign_and_encode
 from tests.unit.test_jcs import _random_document
 
 ME, OTHER, OP = (SigningKey.generate().did for _ in range(3))
@@ -152,7 +152,9 @@ def test_the_signing_fast_path_makes_the_reference_bytes():
 def test_timestamps_match_the_clock_format():
     for moment in (datetime(2026, 1, 1, tzinfo=timezone.utc), datetime.now(timezone.utc),
                    datetime(2026, 5, 6, 7, 8, 9, 999999, tzinfo=timezone(timedelta(hours=8)))):
-        assert format_ts(moment) == rfc3339(moment)
+        utc = moment.astimezone(timezone.utc)
+        assert rfc3339(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    assert rfc3339(datetime(2026, 5, 6, 7, 8, 9, 999999, tzinfo=timezone(timedelta(hours=8)))) == "2026-05-05T23:08:09.999Z"
 
 
 def test_a_sealed_body_is_bound_to_its_envelope():

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from functools import lru_cache
 
 from appliance.crypto import envelope
@@ -195,16 +195,6 @@ class Inspector:
 
 def _str_or_none(value: object) -> str | None:
     return value if isinstance(value, str) else None
-
-
-def format_ts(moment: datetime) -> str:
-    """``clock.rfc3339`` (UTC, milliseconds, ``Z``), quicker: it is on every message's path."""
-    if moment.utcoffset() != _ZERO:
-        moment = moment.astimezone(timezone.utc)
-    return moment.replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
-
-
-_ZERO = timedelta(0)
 
 
 def body_json(body: object) -> str:

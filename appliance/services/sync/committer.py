@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from appliance.services.sync.codec import format_ts
+from appliance.clock import rfc3339
 from appliance.domain.sync import MessagesSent
 from appliance.errors import ApplianceError
 from appliance.services.sync import outbox
@@ -71,7 +71,7 @@ class Committer:
         acked = [i for a, _, _ in batch for i in a]
         refused = [r for _, rs, _ in batch for r in rs]
         drained = batch[-1][2]
-        ts = format_ts(svc.clock.now())
+        ts = rfc3339(svc.clock.now())
 
         def work(c) -> None:
             outbox.mark_sent(c, acked, ts)

@@ -16,6 +16,7 @@ import threading
 import time
 from collections import deque
 
+from appliance.clock import rfc3339
 from appliance.domain.sync import (
     DropReason,
     LinkAction,
@@ -32,9 +33,9 @@ from appliance.domain.sync import (
 from appliance.errors import ApplianceError
 from appliance.net.mqtt import (
     BrokerParams,
+    Connected,
     ConnectFailed,
     ConnectRefused,
-    Connected,
     Disconnected,
     Incoming,
     MqttConnection,
@@ -44,8 +45,8 @@ from appliance.net.mqtt import (
     Will,
 )
 from appliance.services.sync import inbox, outbox, presence
+from appliance.services.sync.codec import Drop, Inspector, sign_and_encode
 from appliance.services.sync.committer import Committer
-from appliance.services.sync.codec import Drop, Inspector, format_ts, sign_and_encode
 
 log = logging.getLogger("appliance.services.sync")
 
@@ -290,7 +291,7 @@ class Link:
     def _status(self, body: dict, seq: int) -> bytes:
         svc = self.svc
         return sign_and_encode(svc.signing_key(), from_did=svc.node_did, type=presence.STATUS_TYPE,
-                               space=self.space_id, to=None, seq=seq, ts=format_ts(svc.clock.now()), body=body,
+                               space=self.space_id, to=None, seq=seq, ts=rfc3339(svc.clock.now()), body=body,
                                msg_id=secrets.token_hex(16))
 
     def _subscribe(self) -> None:
@@ -463,12 +464,12 @@ class Link:
             drained = not self._inflight and not self._outbox_dirty and not self._buffer
             self._committer.submit(acked, refused, drained)
             if drained:
-                self.last_sync = format_ts(self.svc.clock.now())
+                self.last_sync = rfc3339(self.svc.clock.now())
         if wait:
             self._committer.wait()
 
     def _mark_synced(self) -> None:
-        ts = format_ts(self.svc.clock.now())
+        ts = rfc3339(self.svc.clock.now())
         if self.last_sync is None or self.last_sync[:19] != ts[:19]:
             self.svc.db.write(lambda c: c.execute("UPDATE sync_space SET last_sync = ? WHERE space_id = ?",
                                                   (ts, self.space_id)))
@@ -486,7 +487,7 @@ class Link:
     def _receive(self, batch: list[Incoming]) -> None:
         svc = self.svc
         now_dt = svc.clock.now()
-        now = format_ts(now_dt)
+        now = rfc3339(now_dt)
         checked, drops = [], []
         for ev in batch:
             topic = relative(self.space_id, ev.topic)

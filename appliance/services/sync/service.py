@@ -52,7 +52,7 @@ from appliance.errors import (
 )
 from appliance.events import EventBus
 from appliance.services.sync import catalog_cache, inbox, outbox, presence
-from appliance.services.sync.codec import checked_did, format_ts, seal, sign_and_encode
+from appliance.services.sync.codec import checked_did, seal, sign_and_encode
 from appliance.services.sync.drops import Counters, RateLimitedLog
 from appliance.services.sync.link import Link
 from appliance.services.sync.receiver import Handler, Handlers, Receiver
@@ -225,7 +225,7 @@ class SyncService:
                  retained: bool, msg_id: str, control: bool = False, seq: int | None = None) -> str:
         if seq is None:
             seq = 0 if control else outbox.take_seq(conn, space_id, topic)
-        ts = format_ts(self.clock.now())
+        ts = rfc3339(self.clock.now())
         payload = sign_and_encode(self._keyring.signing_key(), from_did=self.node_did, type=type, space=space_id,
                                   to=to, seq=seq, ts=ts, body=body, msg_id=msg_id)
         if len(payload) > self.timers.max_message:
