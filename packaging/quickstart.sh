@@ -18,6 +18,7 @@ DEBIAN_PACKAGES=(
   libxcb-image0 libxcb-xinerama0 libxcb-xkb1
   fonts-wqy-microhei                                 # Chinese text in the desktop app
   xvfb xauth                                         # a virtual screen for headless boxes and tests
+  strace                                             # tests count the store's disk flushes
 )
 
 say() { printf '\033[1m==> %s\033[0m\n' "$*"; }

@@ -24,6 +24,7 @@ class KeyRing:
         self._db = db
         self._lock = threading.Lock()
         self._current: tuple[int, SigningKey] | None = None
+        self._on_retire: list = []
         row = db.read(lambda c: c.execute("SELECT did, name, org, created FROM node WHERE id = 1").fetchone())
         if row is None:
             raise IdentityError("this store has no node identity; run `dsnode init`")
@@ -60,10 +61,17 @@ class KeyRing:
             for seq, did, pub, created, retired, stmt in rows
         ]
 
+    def on_retire(self, callback) -> None:
+        """Have ``callback(conn, key)`` sign what still needs the current key, in the transaction
+        that retires it (its private key is erased there)."""
+        self._on_retire.append(callback)
+
     def rotate(self, conn, ts: str) -> tuple[SigningKey, KeyRecord]:
         """Retire the current key and add a new one, inside the caller's transaction."""
         seq, seed = conn.execute("SELECT seq, seed FROM identity_key WHERE retired IS NULL").fetchone()
         previous = SigningKey.from_seed(seed)
+        for callback in self._on_retire:
+            callback(conn, previous)
         new = SigningKey.generate()
         statement = rotation_statement(self.node_did, seq + 1, previous, new, ts)
         conn.execute("UPDATE identity_key SET retired = ?, seed = NULL WHERE seq = ?", (ts, seq))

@@ -23,6 +23,10 @@ process crash loses nothing, but a power cut may roll back the last commits. The
 messages and evidence checkpoints right after committing them ("save before you send"), and an
 edge box does lose power, so a commit must survive one: FULL. Batch work into fewer
 transactions where throughput matters. ``synchronous="NORMAL"`` exists for benchmarks and tests.
+A write whose loss in a power cut is harmless because it is redone (``write(fn, durable=False)``:
+marking published messages sent; at worst they are published again and receivers drop the
+duplicates) commits without waiting for the disk when every write of its group is such; the next
+durable commit (or checkpoint) takes it to the disk.
 
 Driver errors that are really store conditions become store errors (busy → StoreBusy, disk full
 or I/O → StoreIOError, corruption → StoreCorrupt); every other exception from ``fn`` (a
@@ -57,11 +61,13 @@ _SAVEPOINT = "dsnode_write"
 
 
 class _Job:
-    __slots__ = ("thunk", "write", "result", "error", "done", "callbacks")
+    __slots__ = ("thunk", "write", "durable", "result", "error", "done", "callbacks")
 
-    def __init__(self, thunk: Callable[..., object], write: Callable[..., object] | None = None) -> None:
+    def __init__(self, thunk: Callable[..., object], write: Callable[..., object] | None = None,
+                 durable: bool = True) -> None:
         self.thunk = thunk  # a write job's thunk runs a whole group: thunk(list_of_jobs)
         self.write = write
+        self.durable = durable
         self.result: object = None
         self.error: BaseException | None = None
         self.callbacks: list[Callable[[], object]] = []
@@ -124,6 +130,7 @@ class Database:
         self._closed = False
         self._after_commit: list[Callable[[], object]] | None = None  # set while a write is open
         self._after_commit_keys: set = set()
+        self._rollbacks = 0
         self._submit_lock = threading.Lock()
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._pool = ReadPool(self._open_reader, key)
@@ -172,14 +179,15 @@ class Database:
     def closed(self) -> bool:
         return self._closed
 
-    def write(self, fn: Callable[..., T]) -> T:
+    def write(self, fn: Callable[..., T], *, durable: bool = True) -> T:
         """Run ``fn(conn)`` in one write transaction on the owner thread; its result is returned.
 
         Callbacks ``fn`` registered with :meth:`after_commit` then run on the calling thread.
+        ``durable=False``: losing this write in a power cut is harmless (see "Durability").
         """
         if threading.get_ident() == self._thread.ident:
             return fn(self._conn)  # nested: join the transaction already open
-        job = self._submit(_Job(self._run_group, fn))
+        job = self._submit(_Job(self._run_group, fn, durable))
         if job.error is not None:
             _reraise(job.error, self._path)
         for callback in job.callbacks:
@@ -204,6 +212,14 @@ class Database:
                 return
             self._after_commit_keys.add(key)
         self._after_commit.append(callback)
+
+    @property
+    def rollbacks(self) -> int:
+        """How many writes were rolled back so far (owner thread, inside a write). What a cache
+        learned inside writes stands while this is unchanged: a rollback may have taken it back."""
+        if threading.get_ident() != self._thread.ident:
+            raise RuntimeError("rollbacks is only for use inside a write")
+        return self._rollbacks
 
     def read(self, fn: Callable[..., T]) -> T:
         """Run ``fn(conn)`` on a read-only connection in one consistent snapshot; its result is returned."""
@@ -307,6 +323,16 @@ class Database:
     def _run_group(self, group: list[_Job]) -> None:
         """Run queued writes in one transaction, a savepoint each (none for a lone write), one COMMIT.
         Sets each job's result or error; a job whose ``fn`` failed leaves no trace in the store."""
+        if self._synchronous == "FULL" and not any(job.durable for job in group):
+            self._conn.execute("PRAGMA synchronous = NORMAL")  # WAL: commit without an fsync
+            try:
+                self._run_transactions(group)
+            finally:
+                self._conn.execute("PRAGMA synchronous = FULL")
+        else:
+            self._run_transactions(group)
+
+    def _run_transactions(self, group: list[_Job]) -> None:
         conn = self._conn
         todo = list(group)
         while todo:
@@ -336,6 +362,7 @@ class Database:
                             break
                         if lone:
                             raise
+                        self._rollbacks += 1
                         conn.execute(f"ROLLBACK TO {_SAVEPOINT}")
                         conn.execute(f"RELEASE {_SAVEPOINT}")
                 if lost is None:
@@ -347,12 +374,14 @@ class Database:
                 self._after_commit = None
                 self._after_commit_keys.clear()
             if lost is not None:
+                self._rollbacks += 1
                 for job in ran:  # their work went with the transaction
                     if job.error is None:
                         job.error, job.result = lost, None
                     job.callbacks = []
 
     def _rollback(self) -> None:
+        self._rollbacks += 1
         try:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")

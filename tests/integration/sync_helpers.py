@@ -9,6 +9,7 @@ from appliance.clock import FixedClock
 from appliance.crypto.keys import SigningKey
 from appliance.node import Node
 from appliance.services.sync import SpaceConfig, SyncTimers
+from appliance.services.sync.codec import sign_stored
 from appliance.storage import KdfParams
 
 PASSPHRASE = b"correct horse battery staple"
@@ -72,6 +73,13 @@ def send_pings(node: Node, to: str, numbers, *, space_id: str = SPACE, per_tx: i
         ids += node.store.db.write(lambda conn: [
             node.sync.send(conn, space_id, to=to, type="test.ping", body={"n": n}) for n in chunk])
     return ids
+
+
+def published_bytes(node: Node, type: str = "test.ping") -> bytes:  # noqa: A002
+    """The bytes the node published for its first outbox row of ``type`` (signed as the link signs it)."""
+    payload, sign_at = node.store.db.read(lambda c: c.execute(
+        "SELECT payload, sign_at FROM sync_outbox WHERE type = ? ORDER BY id", (type,)).fetchone())
+    return bytes(payload) if sign_at is None else sign_stored(node.sync.signing_key(), bytes(payload), sign_at)
 
 
 def queued(node: Node, space_id: str = SPACE) -> int:

@@ -7,6 +7,7 @@ import hashlib
 import importlib
 import logging
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -262,6 +263,43 @@ def test_write_rolls_back_and_reraises_unchanged(db):
     assert err.value is boom
     assert db.read(count) == 0
     assert db.read(lambda c: c.execute("SELECT n FROM counter").fetchone()[0]) == 0
+
+
+DURABILITY_CHILD = """
+import sys, time
+from pathlib import Path
+from appliance.storage import Database
+path, durable, fixture = Path(sys.argv[1]), sys.argv[2] == "durable", sys.argv[3]
+db = Database.open(path, bytes(range(32)), create=True, migrations=fixture)
+for seq in range(20):
+    db.write(lambda c, seq=seq: c.execute("INSERT INTO item (seq, body) VALUES (?, 'x')", (seq,)), durable=durable)
+print("written", db.write(lambda c: c.execute("PRAGMA synchronous").fetchone()[0]), flush=True)
+time.sleep(60)  # killed here: whatever close() would flush is not flushed
+"""
+
+
+def _write_then_die(tmp_path: Path, durable: str) -> int:
+    """Run the child under strace until it has written, SIGKILL it; returns its disk flushes."""
+    trace = tmp_path / f"{durable}.strace"
+    proc = subprocess.Popen(["strace", "-f", "-qq", "-e", "trace=fsync,fdatasync", "-o", str(trace), sys.executable,
+                             "-c", DURABILITY_CHILD, str(tmp_path / f"{durable}.sqlite"), durable, FIXTURE],
+                            cwd=REPO, stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert proc.stdout.readline().split() == [b"written", b"2"]  # FULL again after each write
+    finally:
+        proc.kill()
+        proc.wait()
+    return sum(1 for line in trace.read_text().splitlines() if "sync(" in line)
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace counts the disk flushes (packaging/quickstart.sh)")
+def test_a_write_marked_not_durable_skips_the_disk_flush_but_survives_a_killed_process(tmp_path):
+    durable = _write_then_die(tmp_path, "durable")
+    relaxed = _write_then_die(tmp_path, "relaxed")
+    assert durable >= 20  # one flush per commit at least
+    assert relaxed <= durable - 20  # the same writes, committed without waiting for the disk
+    with open_db(tmp_path / "relaxed.sqlite") as db:  # a killed process loses nothing (only a power cut could)
+        assert db.read(count) == 20
 
 
 def test_constraint_violation_propagates_as_the_driver_error(db):

@@ -5,9 +5,8 @@ from a revoked sender, and sealed bodies lifted into another envelope."""
 from __future__ import annotations
 
 import secrets
-from datetime import timedelta
-
 import time
+from datetime import timedelta
 
 import paho.mqtt.client as paho
 
@@ -16,7 +15,15 @@ from appliance.crypto import envelope
 from appliance.crypto.keys import SigningKey
 from appliance.domain.sync import MessageDropped
 from appliance.services.sync.codec import seal, sign_and_encode
-from tests.integration.sync_helpers import SPACE, eventually, join, make_node, record_pings, send_pings
+from tests.integration.sync_helpers import (
+    SPACE,
+    eventually,
+    join,
+    make_node,
+    published_bytes,
+    record_pings,
+    send_pings,
+)
 
 ROOT = f"tds/v1/{SPACE}"
 
@@ -59,8 +66,7 @@ def test_every_kind_of_bad_message_is_dropped_and_counted(tmp_path, mosquitto, c
         send_pings(a, b.identity.did, [1])
         eventually(lambda: applied() == [1], what="a first good message")
         b.sync.wait_settled(timeout=10)
-        genuine = bytes(a.store.db.read(lambda c: c.execute(
-            "SELECT payload FROM sync_outbox WHERE type = 'test.ping'").fetchone()[0]))
+        genuine = published_bytes(a)
         me, inbox = b.identity.did, f"inbox/{b.identity.did}"
         before = b.sync.status()[0].dropped  # a's first message may have come twice (sent again on b's hello)
         drops.clear()

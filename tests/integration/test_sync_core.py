@@ -6,8 +6,11 @@ import pytest
 
 from appliance.domain.sync import SyncStateChanged
 from appliance.errors import SpaceExists, TopicNotAllowed
+from appliance.node import Node
 from tests.brokers import Mosquitto
 from tests.integration.sync_helpers import (
+    FAST,
+    PASSPHRASE,
     SPACE,
     eventually,
     join,
@@ -31,6 +34,21 @@ def test_a_direct_message_is_sealed_delivered_and_applied_once(pair):
     a.stop()
     b.stop()
     assert sorted(applied()) == [1, 2, 3]
+
+
+def test_messages_queued_before_a_key_rotation_go_out_signed_by_the_key_they_were_queued_under(pair):
+    a, b = pair
+    kids = []
+    b.sync.on("test.ping", lambda conn, msg: kids.append((msg.body["n"], msg.envelope["kid"])))
+    first_key = a.identity.current_key_did()
+    send_pings(a, b.identity.did, [1])  # queued offline, kept unsigned until it is published
+    a.identity.rotate_key()  # erases the first key's private half: the queued row is signed with it now
+    send_pings(a, b.identity.did, [2])
+    a.start()
+    b.start()
+    eventually(lambda: 1 in dict(kids), what="the message queued before the rotation")
+    assert dict(kids)[1] == first_key  # b knows that key without a card: nothing was dropped
+    assert a.identity.current_key_did() != first_key
 
 
 def test_a_message_sent_before_the_recipient_ever_connected_still_arrives(pair):
@@ -162,6 +180,65 @@ def test_two_spaces_on_two_brokers_at_once(tmp_path, mosquitto, clock):
         for n in (a, b, c):
             n.close()
         other.stop()
+
+
+def test_leaving_a_space_stops_publishing_at_once_and_a_rolled_back_leave_does_not(pair):
+    a, _ = pair
+    did = a.identity.did
+
+    def publish(c, n):
+        return a.sync.publish(c, SPACE, topic=f"catalog/{did}/ds-{n}", type="t", body={"n": n}, retained=True)
+
+    a.store.db.write(lambda c: publish(c, 1))  # the space's status is remembered from here on
+
+    def leave_then_fail(c):
+        a.sync.update_space(c, SPACE, status="left")
+        with pytest.raises(TopicNotAllowed):  # within the same transaction, at once
+            publish(c, 2)
+        raise RuntimeError("changed my mind")
+
+    with pytest.raises(RuntimeError):
+        a.store.db.write(leave_then_fail)
+    a.store.db.write(lambda c: publish(c, 3))  # the leave was rolled back: still a member
+    a.store.db.write(lambda c: a.sync.update_space(c, SPACE, status="left"))
+    with pytest.raises(TopicNotAllowed):
+        a.store.db.write(lambda c: publish(c, 4))
+    topics = a.store.db.read(lambda c: [t for (t,) in c.execute("SELECT topic FROM sync_outbox ORDER BY id")])
+    assert [t for t in topics if t.startswith("catalog/")] == [f"catalog/{did}/ds-1", f"catalog/{did}/ds-3"]
+
+
+def test_a_retained_topic_never_reuses_a_seq_across_rollbacks_and_restarts(tmp_path, clock):
+    home = tmp_path / "n"
+    node = make_node(home, "节点", clock)
+    join(node, type("B", (), {"port": 1883})())
+    did = node.identity.did
+    topic = f"catalog/{did}/ds-1"
+
+    def publish(c):
+        return node.sync.publish(c, SPACE, topic=topic, type="t", body={}, retained=True)
+
+    def seqs(n):
+        return n.store.db.read(lambda c: [s for (s,) in c.execute(
+            "SELECT seq FROM sync_outbox WHERE topic = ? ORDER BY id", (topic,))])
+
+    node.store.db.write(lambda c: [publish(c) for _ in range(16)])  # the first block of seqs, used up
+
+    def publish_then_fail(c):
+        publish(c)  # reserves the next block, which the rollback takes back
+        raise RuntimeError("rolled back")
+
+    with pytest.raises(RuntimeError):
+        node.store.db.write(publish_then_fail)
+    node.store.db.write(publish)
+    node.close()
+    node = Node.open(home, PASSPHRASE, clock=clock, sync_timers=FAST)
+    try:
+        node.store.db.write(publish)
+        used = seqs(node)
+        assert used[:16] == list(range(1, 17)) and len(used) == 18
+        assert used == sorted(set(used))  # always higher, never twice (a retained topic may skip)
+    finally:
+        node.close()
 
 
 def test_a_node_may_publish_only_under_its_own_subtrees(pair):

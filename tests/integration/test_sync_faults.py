@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from appliance.clock import SystemClock
 from appliance.node import Node
 from tests.integration.sync_helpers import (
@@ -182,3 +181,20 @@ def test_a_receiver_killed_mid_sync_loses_and_duplicates_nothing(tmp_path, mosqu
     finally:
         a.close()
         b.close()
+
+
+def test_a_damaged_outbox_row_is_recorded_as_refused_and_the_queue_goes_on(pair):
+    a, b = pair
+    applied = record_pings(b)
+    send_pings(a, b.identity.did, [1, 2, 3])
+    a.store.db.write(lambda c: c.execute(  # the second row no longer says where its signature goes
+        "UPDATE sync_outbox SET sign_at = sign_at + 3 WHERE type = 'test.ping' AND seq = 2"))
+    a.start()
+    b.start()
+    eventually(lambda: queued(a) == 0, what="the queue drained")
+    errors = a.store.db.read(lambda c: c.execute(
+        "SELECT seq, error FROM sync_outbox WHERE type = 'test.ping' AND error IS NOT NULL").fetchall())
+    assert [seq for seq, _ in errors] == [2] and "damaged" in errors[0][1]
+    eventually(lambda: sorted(applied()) == [1, 3], what="the messages around it")
+    send_pings(a, b.identity.did, [4])
+    eventually(lambda: sorted(applied()) == [1, 3, 4], what="later messages")

@@ -156,7 +156,9 @@ def test_the_outbox_purge_keeps_the_latest_retained_message_of_each_topic(tmp_pa
             return sorted((t, bytes(p) != b"") for t, p in c.execute("SELECT topic, payload FROM sync_outbox"))
 
         assert db.read(kept) == [(f"catalog/{did}/ds-1", True)]
-        assert db.read(lambda c: [outbox.next_seq(c, SPACE, s) for s in streams]) == seqs_before == [3, 2, 2]
+        assert db.read(lambda c: [outbox.next_seq(c, SPACE, s) for s in streams]) == seqs_before  # none forgotten
+        assert seqs_before[0] > 2 and seqs_before[1] > 1 and seqs_before[2] == 2  # above every seq used (a
+        # retained topic reserves a block of seqs at a time)
         assert db.write(lambda c: outbox.requeue_retained(c, SPACE)) == 1
         (queued,) = db.read(lambda c: outbox.fetch_queued(c, SPACE, after=0, limit=10))
         assert queued.topic == f"catalog/{did}/ds-1" and b'"n":2' in queued.payload

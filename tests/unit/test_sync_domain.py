@@ -11,7 +11,7 @@ import pytest
 from appliance.clock import rfc3339
 from appliance.crypto import envelope
 from appliance.crypto.jcs import canonical
-from appliance.crypto.keys import SigningKey
+from appliance.crypto.keys import SigningKey, public_key_from_did
 from appliance.domain.sync import (
     TRANSITIONS,
     IllegalTransition,
@@ -31,7 +31,14 @@ from appliance.domain.sync import (
     valid_space_id,
 )
 from appliance.errors import MalformedMessage
-from appliance.services.sync.codec import open_sealed, seal, sign_and_encode
+from appliance.services.sync.codec import (
+    SIGNED_EXTRA,
+    encode_unsigned,
+    open_sealed,
+    seal,
+    sign_and_encode,
+    sign_stored,
+)
 from tests.unit.test_jcs import _random_document
 
 ME, OTHER, OP = (SigningKey.generate().did for _ in range(3))
@@ -147,6 +154,21 @@ def test_the_signing_fast_path_makes_the_reference_bytes():
                                          ts="2026-01-01T00:00:00.000Z", body=body, id=f"m{i}")
             assert fast == envelope.encode(ref)
             envelope.verify_envelope(envelope.decode(fast))
+            unsigned, at = encode_unsigned(from_did=key.did, type="t.x", space="s-1", to=recipient, seq=i,
+                                           ts="2026-01-01T00:00:00.000Z", body=body, msg_id=f"m{i}")
+            assert len(fast) == len(unsigned) + SIGNED_EXTRA + len(key.did)  # the size checked when queued
+
+
+def test_an_envelope_kept_unsigned_is_signed_by_the_key_at_hand_and_a_damaged_one_is_refused():
+    node, later = SigningKey.generate(), SigningKey.generate()
+    unsigned, at = encode_unsigned(from_did=node.did, type="t.x", space="s-1", to=None, seq=7,
+                                   ts="2026-01-01T00:00:00.000Z", body={"seq": 1, "space": ',"space":'}, msg_id="m")
+    env = envelope.decode(sign_stored(later, unsigned, at))
+    assert env["kid"] == later.did and env["seq"] == 7 and env["body"] == {"seq": 1, "space": ',"space":'}
+    envelope.verify_envelope(env, lambda from_did, kid: public_key_from_did(kid))
+    for damaged, offset in ((unsigned, at + 1), (unsigned, 0), (unsigned[: at + 9], at), (b"", 0)):
+        with pytest.raises(ValueError):
+            sign_stored(node, damaged, offset)
 
 
 def test_timestamps_match_the_clock_format():

@@ -35,17 +35,44 @@ def sign_and_encode(key: SigningKey, *, from_did: str, type: str, space: str, to
     """The published bytes of a signed envelope: the same bytes as
     ``envelope.encode(envelope.sign_envelope(...))``, built in one pass with the body
     canonicalised once (the sender's own fields are known good; ``to`` is checked)."""
+    unsigned, at = encode_unsigned(from_did=from_did, type=type, space=space, to=to, seq=seq, ts=ts, body=body,
+                                   msg_id=msg_id)
+    return sign_stored(key, unsigned, at)
+
+
+def encode_unsigned(*, from_did: str, type: str, space: str, to: str | None,  # noqa: A002
+                    seq: int, ts: str, body: object, msg_id: str) -> tuple[bytes, int]:
+    """An envelope as the outbox keeps it until it is published: canonical, without ``kid`` and
+    ``sig``, and the offset where they go in (:func:`sign_stored` puts them there).
+
+    Keeping the signature out of the writer's transaction lets the sending thread sign while the
+    store's writer goes on; the node's key at sending time signs (a resend after a key rotation
+    carries the new key, and receivers drop the duplicate by its id as always)."""
     if not isinstance(type, str) or not 0 < len(type) <= envelope.MAX_TEXT:
         raise ValueError("message type must be a non-empty string of at most 256 characters")
     if to is not None:
         checked_did(to)
     if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SAFE_INTEGER:
         raise ValueError("seq must be an integer from 0 to 2**53 - 1")
-    # RFC 8785 member order: body, from, id, kid, seq, (sig,) space, to, ts, type, v
-    head = b"".join((b'{"body":', canonical(body), b',"from":', _const(from_did), b',"id":', _text(msg_id),
-                     b',"kid":', _const(_did_of(key.public_key)), b',"seq":', str(seq).encode()))
-    tail = b"".join((b',"space":', _const(space), b',"to":', b"null" if to is None else _const(to),
-                     b',"ts":', _text(ts), b',"type":', _const(type), b',"v":1}'))
+    # RFC 8785 member order: body, from, id, (kid,) seq, (sig,) space, to, ts, type, v
+    head = b"".join((b'{"body":', canonical(body), b',"from":', _const(from_did), b',"id":', _text(msg_id)))
+    return b"".join((head, b',"seq":', str(seq).encode(), b',"space":', _const(space), b',"to":',
+                     b"null" if to is None else _const(to), b',"ts":', _text(ts), b',"type":', _const(type),
+                     b',"v":1}')), len(head)
+
+
+SIGNED_EXTRA = len(b',"kid":"",' + b'"sig":""') + 86
+"""How many bytes ``sign_stored`` adds besides the kid's did (the signature is 86 base64url characters)."""
+
+
+def sign_stored(key: SigningKey, unsigned: bytes, at: int) -> bytes:
+    """The published bytes of an envelope kept by :func:`encode_unsigned`: ``key``'s did as ``kid``
+    at ``at`` and the signature after ``seq``. ValueError if ``unsigned`` is not such an envelope."""
+    if unsigned[at : at + 7] != b',"seq":':
+        raise ValueError("not an unsigned envelope (no seq where the key goes)")
+    cut = unsigned.index(b',"space":', at)  # the seq is digits only: its end is the next member
+    head = b"".join((unsigned[:at], b',"kid":', _const(_did_of(key.public_key)), unsigned[at:cut]))
+    tail = unsigned[cut:]
     sig = envelope._b64url_encode(key.sign(head + tail)).encode()  # noqa: SLF001
     return b"".join((head, b',"sig":"', sig, b'"', tail))
 

@@ -79,6 +79,6 @@ class Committer:
             if drained:
                 c.execute("UPDATE sync_space SET last_sync = ? WHERE space_id = ?", (ts, space_id))
 
-        svc.db.write(work)
+        svc.db.write(work, durable=False)  # lost in a power cut, the rows are published again
         svc.counters.add_sent(space_id, len(acked))
         svc.emit(MessagesSent(space_id, len(acked), len(refused)))

@@ -45,7 +45,7 @@ from appliance.net.mqtt import (
     Will,
 )
 from appliance.services.sync import inbox, outbox, presence
-from appliance.services.sync.codec import Drop, Inspector, sign_and_encode
+from appliance.services.sync.codec import Drop, Inspector, sign_and_encode, sign_stored
 from appliance.services.sync.committer import Committer
 
 log = logging.getLogger("appliance.services.sync")
@@ -71,7 +71,7 @@ class Link:
         self._stop = threading.Event()
         self._conn: MqttConnection | None = None
         self._inflight: dict[int, int] = {}  # MQTT message id -> outbox row id
-        self._buffer: deque = deque()  # outbox rows read, not yet handed to the connection
+        self._buffer: deque = deque()  # (outbox row, key to sign it) read, not yet handed to the connection
         self._acked: list[int] = []
         self._refused: list[tuple[int, str]] = []
         self._ack_due = 0.0
@@ -411,9 +411,15 @@ class Link:
         sent = 0
         with conn.corked():  # the window goes to the socket in one write
             while sent < room and self._buffer:
-                row = self._buffer.popleft()
-                self._inflight[conn.publish(absolute(space, row.topic), row.payload, qos=1,
-                                            retain=row.retained)] = row.id
+                row, key = self._buffer.popleft()
+                payload = row.payload
+                if row.sign_at is not None:
+                    try:
+                        payload = sign_stored(key, payload, row.sign_at)
+                    except ValueError:  # a damaged row: never publishable, so never retried
+                        self._refuse(row.id, "the outbox row is damaged (it cannot be signed)")
+                        continue
+                self._inflight[conn.publish(absolute(space, row.topic), payload, qos=1, retain=row.retained)] = row.id
                 sent += 1
         if sent:
             self._last_activity = time.monotonic()
@@ -432,8 +438,11 @@ class Link:
         def fetch(c):
             return outbox.fetch_queued(c, self.space_id, after=after, limit=PREFETCH, skip=skip)
 
+        # The key is taken before the snapshot: a row still unsigned in it was queued before any
+        # rotation that key does not know of (a rotation signs the rows it finds with the old key).
+        key = self.svc.signing_key()
         rows = self.svc.db.read(fetch)
-        self._buffer.extend(rows)
+        self._buffer.extend((row, key) for row in rows)
         if rows:
             self._cursor = max(self._cursor, rows[-1].id)
             self._outbox_dirty = True  # there may be more (committed meanwhile, or beyond PREFETCH)
@@ -449,10 +458,16 @@ class Link:
         if ev.ok:
             self._acked.append(row)
         else:
-            self._refused.append((row, ev.reason))
-            self.svc.ratelog.warning(f"refused:{self.space_id}", "space %s: the broker refused a message (%s)",
-                                     self.space_id, ev.reason)
+            self._refuse(row, ev.reason)
         self._last_activity = time.monotonic()
+
+    def _refuse(self, row: int, reason: str) -> None:
+        """Outbox row ``row`` will never be published: it is recorded with ``reason``, not retried."""
+        if not self._acked and not self._refused:
+            self._ack_due = time.monotonic() + self.timers.ack_flush
+        self._refused.append((row, reason))
+        self.svc.ratelog.warning(f"refused:{self.space_id}", "space %s: a message was not published (%s)",
+                                 self.space_id, reason)
 
     def _flush_acks(self, force: bool = False, wait: bool = False) -> None:
         """Have acknowledged rows marked sent (by the committer thread: the link never waits on it)."""

@@ -1,13 +1,18 @@
-"""The outbox: every outgoing message, signed, written in the transaction that caused it.
+"""The outbox: every outgoing message, written in the transaction that caused it.
 
-The sending thread reads queued rows in id order, publishes them, and marks them sent when the
-broker acknowledges them (many at a time, in one transaction). Sent rows stay for a retention
-window so a receiver that saw a gap can ask for them again (``requeue``).
+A row keeps the canonical envelope without its key id and signature (``sign_at`` says where they
+go); the sending thread signs it as it publishes (``codec.sign_stored``), so the writer's
+transaction does not wait for a signature. The sending thread reads queued rows in id order,
+publishes them, and marks them sent when the broker acknowledges them (many at a time, in one
+transaction). Sent rows stay for a retention window so a receiver that saw a gap can ask for them
+again (``requeue``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from appliance.services.sync.codec import sign_stored
 
 
 @dataclass(frozen=True)
@@ -16,6 +21,7 @@ class Queued:
     topic: str
     payload: bytes
     retained: bool
+    sign_at: int | None  # None: ``payload`` is what is published (a clear, a row of schema 8 or older)
 
 
 def next_seq(conn, space_id: str, stream: str) -> int:
@@ -40,22 +46,36 @@ def allocate(conn, space_id: str, stream: str, n: int) -> int:
 
 
 def enqueue(conn, *, space_id: str, topic: str, msg_id: str | None, type: str | None, stream: str,  # noqa: A002
-            seq: int | None, retained: bool, payload: bytes, created: str) -> int:
+            seq: int | None, retained: bool, payload: bytes, created: str, sign_at: int | None = None) -> int:
     return conn.execute(
-        "INSERT INTO sync_outbox (space_id, topic, msg_id, type, stream, seq, retained, payload, created) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (space_id, topic, msg_id, type, stream, seq, int(retained), payload, created),
+        "INSERT INTO sync_outbox (space_id, topic, msg_id, type, stream, seq, retained, payload, created, sign_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (space_id, topic, msg_id, type, stream, seq, int(retained), payload, created, sign_at),
     ).lastrowid
 
 
 def fetch_queued(conn, space_id: str, *, after: int, limit: int, skip: frozenset[int] = frozenset()) -> list[Queued]:
     """Queued rows with id above ``after``, oldest first, leaving out ``skip`` (already in flight)."""
     rows = conn.execute(
-        "SELECT id, topic, payload, retained FROM sync_outbox WHERE space_id = ? AND sent IS NULL AND id > ? "
+        "SELECT id, topic, payload, retained, sign_at FROM sync_outbox WHERE space_id = ? AND sent IS NULL AND id > ? "
         "ORDER BY id LIMIT ?",
         (space_id, after, limit + len(skip)),
     ).fetchall()
-    return [Queued(i, t, bytes(p), bool(r)) for i, t, p, r in rows if i not in skip][:limit]
+    return [Queued(i, t, bytes(p), bool(r), a) for i, t, p, r, a in rows if i not in skip][:limit]
+
+
+def sign_unsigned(conn, key) -> int:
+    """Sign every row still kept unsigned with ``key`` (the node key about to be retired: what was
+    queued under it goes out signed by it, as if signed when queued). Returns how many."""
+    rows = conn.execute("SELECT id, payload, sign_at FROM sync_outbox WHERE sign_at IS NOT NULL").fetchall()
+    signed = []
+    for row_id, payload, at in rows:
+        try:
+            signed.append((sign_stored(key, bytes(payload), at), row_id))
+        except ValueError:  # a damaged row: the sending thread records it as refused
+            continue
+    conn.executemany("UPDATE sync_outbox SET payload = ?, sign_at = NULL WHERE id = ?", signed)
+    return len(signed)
 
 
 def mark_sent(conn, ids: list[int], ts: str) -> None:

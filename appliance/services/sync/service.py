@@ -52,7 +52,7 @@ from appliance.errors import (
 )
 from appliance.events import EventBus
 from appliance.services.sync import catalog_cache, inbox, outbox, presence
-from appliance.services.sync.codec import checked_did, seal, sign_and_encode
+from appliance.services.sync.codec import SIGNED_EXTRA, checked_did, encode_unsigned, seal
 from appliance.services.sync.drops import Counters, RateLimitedLog
 from appliance.services.sync.link import Link
 from appliance.services.sync.receiver import Handler, Handlers, Receiver
@@ -67,6 +67,8 @@ _COLUMNS = ("space_id", "name", "operator_did", "broker_host", "broker_port", "t
             "status", "credential", "tls_cert_pem", "tls_key_pem")
 _CHANGEABLE = frozenset(_COLUMNS) - {"space_id"}
 SHOWN_CACHE = 10_000  # catalog entries whose approval is remembered as verified
+SEQ_BLOCK = 16  # seqs a retained topic reserves at a time (see _take_seq)
+SEQ_BLOCKS = 10_000  # retained topics whose reserved seqs are remembered
 
 
 def _row_to_config(row) -> SpaceConfig:
@@ -104,6 +106,9 @@ class SyncService:
         self._sender_filter: Callable[[str, str], bool] = lambda space_id, sender: True
         self._catalog_filter: Callable[[str, str, str, dict], bool] = lambda space_id, provider, dataset, entry: True
         self._shown_cache: dict[tuple[str, str, str, str], bool] = {}
+        # Remembered on the store's writer thread while no write was rolled back (db.rollbacks):
+        self._rights: dict[str, tuple[str, str, int]] = {}  # space -> (status, username, rollbacks)
+        self._seq_blocks: dict[tuple[str, str], list[int]] = {}  # (space, topic) -> [next, last, rollbacks]
         self.receiver = Receiver(handlers=self._handlers, keys=self.keys, db_path=db.path,
                                  sender_allowed=lambda space_id, sender: self._sender_filter(space_id, sender),
                                  peer_online=self._peer_online)
@@ -112,6 +117,7 @@ class SyncService:
         self._supervisor: threading.Thread | None = None
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
+        keyring.on_retire(lambda conn, key: outbox.sign_unsigned(conn, key))
         self.on(RESEND_TYPE, self._on_resend)
         self.on(GONE_TYPE, self._on_gone)
         self.on(ACK_TYPE, self._on_ack)
@@ -126,6 +132,7 @@ class SyncService:
         ts = rfc3339(self.clock.now())
         values = asdict(config)
         values["credential"] = json.dumps(config.credential, ensure_ascii=False) if config.credential else None
+        self._rights.pop(config.space_id, None)
         conn.execute(
             f"INSERT INTO sync_space ({', '.join(_COLUMNS)}, added, updated) VALUES ({', '.join('?' * len(_COLUMNS))}, ?, ?)",
             (*(values[c] for c in _COLUMNS), ts, ts),
@@ -149,6 +156,7 @@ class SyncService:
         values = asdict(updated)
         values["credential"] = json.dumps(updated.credential, ensure_ascii=False) if updated.credential else None
         names = sorted(changes)
+        self._rights.pop(space_id, None)
         conn.execute(
             f"UPDATE sync_space SET {', '.join(f'{n} = ?' for n in names)}, updated = ? WHERE space_id = ?",
             (*(values[n] for n in names), rfc3339(self.clock.now()), space_id),
@@ -210,12 +218,48 @@ class SyncService:
                              msg_id=msg_id)
 
     def _check_publish(self, conn, space_id: str, topic: str) -> None:
-        """May this node publish to ``topic`` in ``space_id``? Else SpaceNotFound or TopicNotAllowed."""
-        row = conn.execute("SELECT status, username FROM sync_space WHERE space_id = ?", (space_id,)).fetchone()
-        if row is None:
-            raise SpaceNotFound(space_id)
-        if not may_publish_as(row[0], row[1], self.node_did, topic):
-            raise TopicNotAllowed(topic, space_id, row[0])
+        """May this node publish to ``topic`` in ``space_id``? Else SpaceNotFound or TopicNotAllowed.
+
+        The space's status and account are remembered between writes (``add_space`` and
+        ``update_space`` forget them; so does any rollback, which may have taken a change back)."""
+        epoch = self._epoch()
+        rights = self._rights.get(space_id)
+        if rights is None or rights[2] != epoch or epoch is None:
+            row = conn.execute("SELECT status, username FROM sync_space WHERE space_id = ?", (space_id,)).fetchone()
+            if row is None:
+                raise SpaceNotFound(space_id)
+            rights = (row[0], row[1], epoch)
+            if epoch is not None:
+                self._rights[space_id] = rights
+        if not may_publish_as(rights[0], rights[1], self.node_did, topic):
+            raise TopicNotAllowed(topic, space_id, rights[0])
+
+    def _epoch(self) -> int | None:
+        """``db.rollbacks`` on the writer thread; None elsewhere (a foreign connection: remember nothing)."""
+        try:
+            return self.db.rollbacks
+        except RuntimeError:
+            return None
+
+    def _take_seq(self, conn, space_id: str, topic: str, retained: bool) -> int:
+        """The next seq of ``topic``'s stream. A retained topic reserves ``SEQ_BLOCK`` seqs at a time
+        (one store statement per block, not per message): a block cut short by a rollback or a
+        restart leaves a gap, which retained topics may have (receivers keep the highest seq or
+        latest ts of each; only direct and broadcast streams are checked for gaps, and those take
+        their seqs one by one)."""
+        epoch = self._epoch()
+        if not retained or epoch is None:
+            return outbox.take_seq(conn, space_id, topic)
+        key = (space_id, topic)
+        block = self._seq_blocks.get(key)
+        if block is None or block[2] != epoch or block[0] > block[1]:
+            first = outbox.allocate(conn, space_id, topic, SEQ_BLOCK)
+            if len(self._seq_blocks) >= SEQ_BLOCKS:
+                self._seq_blocks.clear()
+            block = self._seq_blocks[key] = [first, first + SEQ_BLOCK - 1, epoch]
+        seq = block[0]
+        block[0] += 1
+        return seq
 
     def _check_topic(self, config: SpaceConfig, topic: str) -> None:
         if not may_publish(config, self.node_did, topic):
@@ -224,14 +268,15 @@ class SyncService:
     def _enqueue(self, conn, space_id: str, *, topic: str, type: str, body: object, to: str | None,  # noqa: A002
                  retained: bool, msg_id: str, control: bool = False, seq: int | None = None) -> str:
         if seq is None:
-            seq = 0 if control else outbox.take_seq(conn, space_id, topic)
+            seq = 0 if control else self._take_seq(conn, space_id, topic, retained)
         ts = rfc3339(self.clock.now())
-        payload = sign_and_encode(self._keyring.signing_key(), from_did=self.node_did, type=type, space=space_id,
-                                  to=to, seq=seq, ts=ts, body=body, msg_id=msg_id)
-        if len(payload) > self.timers.max_message:
-            raise MessageTooLarge(len(payload), self.timers.max_message)
+        payload, sign_at = encode_unsigned(from_did=self.node_did, type=type, space=space_id, to=to, seq=seq, ts=ts,
+                                           body=body, msg_id=msg_id)
+        size = len(payload) + SIGNED_EXTRA + len(self._keyring.signing_key().did)  # as published
+        if size > self.timers.max_message:
+            raise MessageTooLarge(size, self.timers.max_message)
         outbox.enqueue(conn, space_id=space_id, topic=topic, msg_id=msg_id, type=type, stream=topic, seq=seq,
-                       retained=retained, payload=payload, created=ts)
+                       retained=retained, payload=payload, created=ts, sign_at=sign_at)
         self._notify(space_id)
         return msg_id
 
