@@ -40,6 +40,7 @@ import queue
 import threading
 import weakref
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
@@ -58,6 +59,7 @@ SYNCHRONOUS_MODES = ("FULL", "NORMAL", "EXTRA")
 
 MAX_GROUP = 64  # most queued writes committed together (see "Group commit")
 _SAVEPOINT = "dsnode_write"
+_INNER_SAVEPOINT = "dsnode_inner"
 
 
 class _Job:
@@ -130,6 +132,7 @@ class Database:
         self._closed = False
         self._after_commit: list[Callable[[], object]] | None = None  # set while a write is open
         self._after_commit_keys: set = set()
+        self._batches: dict[object, tuple[list, Callable[[list], object]]] | None = None  # set while a write is open
         self._rollbacks = 0
         self._submit_lock = threading.Lock()
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
@@ -212,6 +215,51 @@ class Database:
                 return
             self._after_commit_keys.add(key)
         self._after_commit.append(callback)
+
+    def batch(self, key: object, flush: Callable[[list], object]) -> list:
+        """Inside a write: a list that lives as long as the current write (the same list for the
+        same ``key``). When the write's function has returned, ``flush(items)`` runs once on the
+        owner thread, inside the transaction, if the list is not empty; an exception from it fails
+        the write as one from the function would. A write that fails drops its lists unflushed.
+
+        For work that is cheaper done at once (many rows in one statement) than item by item; the
+        owner of a batch flushes it itself (and clears it) before reading what it would write."""
+        if threading.get_ident() != self._thread.ident or self._batches is None:
+            raise RuntimeError("batch() is only for use inside a write")
+        entry = self._batches.get(key)
+        if entry is None:
+            entry = self._batches[key] = ([], flush)
+        return entry[0]
+
+    @contextmanager
+    def savepoint(self):
+        """Inside a write: a nested savepoint around the ``with`` block. If the block raises, what it
+        did is undone (its changes to the store, the items it added to batches, and it counts as a
+        rollback, see :attr:`rollbacks`) and the exception goes on; otherwise the write goes on."""
+        if threading.get_ident() != self._thread.ident or self._batches is None:
+            raise RuntimeError("savepoint() is only for use inside a write")
+        conn, batches = self._conn, self._batches
+        marks = {key: len(items) for key, (items, _) in batches.items()}
+        conn.execute(f"SAVEPOINT {_INNER_SAVEPOINT}")
+        try:
+            yield
+        except BaseException:
+            self._rollbacks += 1
+            for key, (items, _) in batches.items():
+                del items[marks.get(key, 0):]
+            if conn.in_transaction:  # else the store ended the transaction: nothing of it stands anyway
+                conn.execute(f"ROLLBACK TO {_INNER_SAVEPOINT}")
+                conn.execute(f"RELEASE {_INNER_SAVEPOINT}")
+            raise
+        conn.execute(f"RELEASE {_INNER_SAVEPOINT}")
+
+    def _flush_batches(self) -> None:
+        batches = self._batches
+        while any(items for items, _ in batches.values()):  # a flush may add to another batch
+            for items, flush in list(batches.values()):
+                if items:
+                    flush(items)
+                    items.clear()
 
     @property
     def rollbacks(self) -> int:
@@ -346,10 +394,12 @@ class Database:
                     ran.append(job)
                     self._after_commit, job.callbacks = [], []
                     self._after_commit_keys.clear()
+                    self._batches = {}
                     if not lone:
                         conn.execute(f"SAVEPOINT {_SAVEPOINT}")
                     try:
                         job.result = job.write(conn)
+                        self._flush_batches()
                         if not conn.in_transaction:
                             raise RuntimeError("the write function ended the transaction itself (commit or executescript)")
                         if not lone:
@@ -371,7 +421,7 @@ class Database:
                 self._rollback()
                 lost = e
             finally:
-                self._after_commit = None
+                self._after_commit = self._batches = None
                 self._after_commit_keys.clear()
             if lost is not None:
                 self._rollbacks += 1

@@ -325,7 +325,10 @@ class Link:
 
         def work(c) -> int:
             self.svc.queue_card(c, self.space_id)
-            return outbox.requeue_retained(c, self.space_id) if republish else 0
+            if not republish:
+                return 0
+            self.svc.flush_outbox(c)  # the new card is then the latest of its topic
+            return outbox.requeue_retained(c, self.space_id)
 
         again = self.svc.db.write(work)
         if again:

@@ -45,13 +45,25 @@ def allocate(conn, space_id: str, stream: str, n: int) -> int:
     ).fetchone()[0] - n + 1
 
 
-def enqueue(conn, *, space_id: str, topic: str, msg_id: str | None, type: str | None, stream: str,  # noqa: A002
-            seq: int | None, retained: bool, payload: bytes, created: str, sign_at: int | None = None) -> int:
-    return conn.execute(
-        "INSERT INTO sync_outbox (space_id, topic, msg_id, type, stream, seq, retained, payload, created, sign_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (space_id, topic, msg_id, type, stream, seq, int(retained), payload, created, sign_at),
-    ).lastrowid
+_COLUMNS = "space_id, topic, msg_id, type, stream, seq, retained, payload, created, sign_at"
+ROWS_PER_INSERT = 90  # 900 parameters, under SQLite's oldest limit of 999
+
+
+def row(*, space_id: str, topic: str, msg_id: str | None, type: str | None, stream: str,  # noqa: A002
+        seq: int | None, retained: bool, payload: bytes, created: str, sign_at: int | None = None) -> tuple:
+    """An outbox row's values, for :func:`enqueue`."""
+    return (space_id, topic, msg_id, type, stream, seq, int(retained), payload, created, sign_at)
+
+
+def enqueue(conn, rows: list[tuple]) -> None:
+    """Queue ``rows`` (from :func:`row`), in order, a few statements for many rows."""
+    for i in range(0, len(rows), ROWS_PER_INSERT):
+        chunk = rows[i : i + ROWS_PER_INSERT]
+        conn.execute(f"INSERT INTO sync_outbox ({_COLUMNS}) VALUES " + ",".join([_ROW] * len(chunk)),
+                     [value for r in chunk for value in r])
+
+
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def fetch_queued(conn, space_id: str, *, after: int, limit: int, skip: frozenset[int] = frozenset()) -> list[Queued]:

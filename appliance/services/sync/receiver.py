@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from paho.mqtt.client import topic_matches_sub
 
@@ -68,35 +67,34 @@ class BatchResult:
 
 
 class Receiver:
-    def __init__(self, *, handlers: Handlers, keys: presence.KeyDirectory, db_path: Path,
+    def __init__(self, *, handlers: Handlers, keys: presence.KeyDirectory, db,
                  sender_allowed: Callable[[str, str], bool],
                  peer_online: Callable[[object, str, str], None]) -> None:
         self._handlers = handlers
         self._peer_online = peer_online
         self._keys = keys
-        self._db_path = db_path
+        self._db = db
         self._sender_allowed = sender_allowed
 
     def apply(self, conn, space_id: str, my_did: str, items: list, now: str) -> BatchResult:
         """Apply checked messages (``codec.Checked``) in order, inside the caller's transaction."""
         result = BatchResult()
         for item in items:
-            conn.execute("SAVEPOINT sync_msg")
             events: list[object] = []
             try:
-                outcome = self._apply_one(conn, space_id, my_did, item, now, events, result)
-                conn.execute("RELEASE sync_msg")
+                with self._db.savepoint():  # a failing message takes back its own effects only
+                    outcome = self._apply_one(conn, space_id, my_did, item, now, events, result)
                 result.events.extend(events)
             except Exception as e:
-                conn.execute("ROLLBACK TO sync_msg")
-                conn.execute("RELEASE sync_msg")
-                if map_error(e, self._db_path) is not None:
+                if map_error(e, self._db.path) is not None:
                     raise  # the store itself failed: give up on the batch, nothing is acknowledged
-                outcome = self._refused(conn, space_id, item, now, e)
+                outcome = self._refused(conn, space_id, my_did, item, now, e, result)
             result.outcomes.append(outcome)
         return result
 
-    def _refused(self, conn, space_id: str, item, now: str, e: Exception) -> Outcome:
+    def _refused(self, conn, space_id: str, my_did: str, item, now: str, e: Exception, result: BatchResult) -> Outcome:
+        """The message's effects were rolled back: it is remembered as refused, and its seq as
+        received (it arrived; asking its sender for it again would only bring it back)."""
         env = item.envelope
         if isinstance(e, ApplianceError):
             reason, detail = DropReason.REJECTED, e.message("en")
@@ -107,7 +105,17 @@ class Receiver:
         if env is not None and not item.retained:
             inbox.remember(conn, space_id, env["id"], env["from"], env["type"], now,
                            "rejected" if reason is DropReason.REJECTED else "failed")
+            self._note_seq(conn, space_id, my_did, item, env, result)
         return Outcome(drop=reason, detail=detail, sender=item.sender)
+
+    @staticmethod
+    def _note_seq(conn, space_id: str, my_did: str, item, env: dict, result: BatchResult) -> None:
+        if env["seq"] > 0 and gap_tracked(item.topic, my_did):  # seq 0: unsequenced control message
+            inbox_stream = item.topic.startswith("inbox/")
+            if inbox.note_seq(conn, space_id, env["from"], item.stream, env["seq"], from_start=inbox_stream):
+                result.gap = True
+            if inbox_stream:
+                result.confirm.add((env["from"], item.stream))
 
     def _apply_one(self, conn, space_id: str, my_did: str, item, now: str, events: list, result: BatchResult) -> Outcome:
         env = item.envelope
@@ -127,12 +135,7 @@ class Receiver:
         else:
             if not inbox.remember(conn, space_id, env["id"], sender, env["type"], now):
                 return Outcome(drop=DropReason.REPLAYED, detail=f"message {env['id']} again", sender=sender)
-            if env["seq"] > 0 and gap_tracked(item.topic, my_did):  # seq 0: unsequenced control message
-                inbox_stream = item.topic.startswith("inbox/")
-                if inbox.note_seq(conn, space_id, sender, item.stream, env["seq"], from_start=inbox_stream):
-                    result.gap = True
-                if inbox_stream:
-                    result.confirm.add((sender, item.stream))
+            self._note_seq(conn, space_id, my_did, item, env, result)
         msg = Received(space_id, item.topic, env, item.body, sender, item.retained)
         for handler in self._handlers.for_message(msg):
             handler(conn, msg)

@@ -67,6 +67,7 @@ _COLUMNS = ("space_id", "name", "operator_did", "broker_host", "broker_port", "t
             "status", "credential", "tls_cert_pem", "tls_key_pem")
 _CHANGEABLE = frozenset(_COLUMNS) - {"space_id"}
 SHOWN_CACHE = 10_000  # catalog entries whose approval is remembered as verified
+_OUTBOX_BATCH = "sync.outbox"  # db.batch key of the rows a write queues
 SEQ_BLOCK = 16  # seqs a retained topic reserves at a time (see _take_seq)
 SEQ_BLOCKS = 10_000  # retained topics whose reserved seqs are remembered
 
@@ -109,7 +110,7 @@ class SyncService:
         # Remembered on the store's writer thread while no write was rolled back (db.rollbacks):
         self._rights: dict[str, tuple[str, str, int]] = {}  # space -> (status, username, rollbacks)
         self._seq_blocks: dict[tuple[str, str], list[int]] = {}  # (space, topic) -> [next, last, rollbacks]
-        self.receiver = Receiver(handlers=self._handlers, keys=self.keys, db_path=db.path,
+        self.receiver = Receiver(handlers=self._handlers, keys=self.keys, db=db,
                                  sender_allowed=lambda space_id, sender: self._sender_filter(space_id, sender),
                                  peer_online=self._peer_online)
         self._lock = threading.Lock()
@@ -117,7 +118,7 @@ class SyncService:
         self._supervisor: threading.Thread | None = None
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
-        keyring.on_retire(lambda conn, key: outbox.sign_unsigned(conn, key))
+        keyring.on_retire(lambda conn, key: (self.flush_outbox(conn), outbox.sign_unsigned(conn, key)))
         self.on(RESEND_TYPE, self._on_resend)
         self.on(GONE_TYPE, self._on_gone)
         self.on(ACK_TYPE, self._on_ack)
@@ -210,8 +211,8 @@ class SyncService:
         self._check_publish(conn, space_id, topic)
         msg_id = secrets.token_hex(16)
         if body is None:
-            outbox.enqueue(conn, space_id=space_id, topic=topic, msg_id=None, type=None, stream=topic, seq=None,
-                           retained=True, payload=b"", created=rfc3339(self.clock.now()))
+            self._queue(conn, outbox.row(space_id=space_id, topic=topic, msg_id=None, type=None, stream=topic,
+                                         seq=None, retained=True, payload=b"", created=rfc3339(self.clock.now())))
             self._notify(space_id)
             return msg_id
         return self._enqueue(conn, space_id, topic=topic, type=type, body=body, to=None, retained=retained,
@@ -275,10 +276,32 @@ class SyncService:
         size = len(payload) + SIGNED_EXTRA + len(self._keyring.signing_key().did)  # as published
         if size > self.timers.max_message:
             raise MessageTooLarge(size, self.timers.max_message)
-        outbox.enqueue(conn, space_id=space_id, topic=topic, msg_id=msg_id, type=type, stream=topic, seq=seq,
-                       retained=retained, payload=payload, created=ts, sign_at=sign_at)
+        self._queue(conn, outbox.row(space_id=space_id, topic=topic, msg_id=msg_id, type=type, stream=topic, seq=seq,
+                                     retained=retained, payload=payload, created=ts, sign_at=sign_at))
         self._notify(space_id)
         return msg_id
+
+    def _outbox_batch(self, conn) -> list | None:
+        """The outbox rows the current write queued, inserted together when its function returns
+        (``db.batch``); None on a connection that is not the store's writer (rows go in at once)."""
+        try:
+            return self.db.batch(_OUTBOX_BATCH, lambda rows: outbox.enqueue(conn, rows))
+        except RuntimeError:
+            return None
+
+    def _queue(self, conn, row: tuple) -> None:
+        batch = self._outbox_batch(conn)
+        if batch is None:
+            outbox.enqueue(conn, [row])
+        else:
+            batch.append(row)
+
+    def flush_outbox(self, conn) -> None:
+        """Insert the rows this write queued so far (before reading or changing the outbox in it)."""
+        batch = self._outbox_batch(conn)
+        if batch:
+            outbox.enqueue(conn, batch)
+            batch.clear()
 
     def _notify(self, space_id: str, *, rescan: bool = False) -> None:
         """Wake the space's link once the caller's transaction has committed (once per transaction),
@@ -372,6 +395,7 @@ class SyncService:
         if stream != f"inbox/{msg.sender}" and not (stream.startswith("operator/")
                                                     and not stream.startswith("operator/join/")):
             raise SyncError(f"{msg.sender} asked for messages of {stream}, which are not addressed to it")
+        self.flush_outbox(conn)
         again, gone = outbox.requeue(conn, msg.space_id, stream, seqs)
         if again:
             self._notify(msg.space_id, rescan=True)
@@ -395,6 +419,7 @@ class SyncService:
         if link is not None:
             link.requeue_unconfirmed(f"inbox/{did}")  # once what is in flight now is acknowledged
         else:
+            self.flush_outbox(conn)
             outbox.requeue_unconfirmed(conn, space_id, f"inbox/{did}")
 
     def _on_gone(self, conn, msg) -> None:
