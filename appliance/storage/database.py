@@ -399,9 +399,9 @@ class Database:
                         conn.execute(f"SAVEPOINT {_SAVEPOINT}")
                     try:
                         job.result = job.write(conn)
-                        self._flush_batches()
                         if not conn.in_transaction:
                             raise RuntimeError("the write function ended the transaction itself (commit or executescript)")
+                        self._flush_batches()
                         if not lone:
                             conn.execute(f"RELEASE {_SAVEPOINT}")
                         job.callbacks = self._after_commit
