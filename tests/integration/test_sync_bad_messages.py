@@ -139,35 +139,27 @@ def test_a_handler_that_refuses_or_fails_does_not_stop_the_queue(tmp_path, mosqu
         b.close()
 
 
-def test_a_handler_that_fails_after_replying_sends_no_reply(tmp_path, mosquitto, clock, observed_errors):
+def test_a_handler_that_fails_after_replying_sends_no_reply(pair):
     from appliance.errors import SyncError
 
-    a = make_node(tmp_path / "a", "a", clock)
-    b = make_node(tmp_path / "b", "b", clock)
-    try:
-        join(a, mosquitto)
-        join(b, mosquitto)
-        replies = record_pings(a, type="test.reply")
+    a, b = pair
+    replies = record_pings(a, type="test.reply")
 
-        def reply_then_maybe_fail(conn, msg):
-            n = msg.body["n"]
-            b.sync.send(conn, SPACE, to=msg.sender, type="test.reply", body={"n": n})
-            b.sync.publish(conn, SPACE, topic=f"catalog/{b.identity.did}/ds-{n}", type="t", body={"n": n},
-                           retained=True)
-            if n % 2 == 0:
-                raise SyncError("changed its mind")  # its reply and its entry go with its other effects
+    def reply_then_maybe_fail(conn, msg):
+        n = msg.body["n"]
+        b.sync.send(conn, SPACE, to=msg.sender, type="test.reply", body={"n": n})
+        b.sync.publish(conn, SPACE, topic=f"catalog/{b.identity.did}/ds-{n}", type="t", body={"n": n}, retained=True)
+        if n % 2 == 0:
+            raise SyncError("changed its mind")  # its reply and its entry go with its other effects
 
-        b.sync.on("test.ping", reply_then_maybe_fail)
-        a.start()
-        b.start()
-        send_pings(a, b.identity.did, [1, 2, 3, 4, 5], per_tx=5)  # one batch at b: one transaction
-        eventually(lambda: sorted(replies()) == [1, 3, 5], what="the replies of the messages that were applied")
-        # the refused messages arrived: b does not ask a for them again (no gap, nothing to wait for)
-        assert b.sync.wait_settled(timeout=5)
-        entries = b.store.db.read(lambda c: sorted(t for (t,) in c.execute(
-            "SELECT topic FROM sync_outbox WHERE topic LIKE 'catalog/%'")))
-        assert entries == [f"catalog/{b.identity.did}/ds-{n}" for n in (1, 3, 5)]
-        assert sorted(replies()) == [1, 3, 5]
-    finally:
-        a.close()
-        b.close()
+    b.sync.on("test.ping", reply_then_maybe_fail)
+    a.start()
+    b.start()
+    send_pings(a, b.identity.did, [1, 2, 3, 4, 5], per_tx=5)  # one batch at b: one transaction
+    eventually(lambda: sorted(replies()) == [1, 3, 5], what="the replies of the messages that were applied")
+    # the refused messages arrived: b does not ask a for them again (no gap, nothing to wait for)
+    assert b.sync.wait_settled(timeout=5)
+    entries = b.store.db.read(lambda c: sorted(t for (t,) in c.execute(
+        "SELECT topic FROM sync_outbox WHERE topic LIKE 'catalog/%'")))
+    assert entries == [f"catalog/{b.identity.did}/ds-{n}" for n in (1, 3, 5)]
+    assert sorted(replies()) == [1, 3, 5]

@@ -46,8 +46,8 @@ def encode_unsigned(*, from_did: str, type: str, space: str, to: str | None,  # 
     ``sig``, and the offset where they go in (:func:`sign_stored` puts them there).
 
     Keeping the signature out of the writer's transaction lets the sending thread sign while the
-    store's writer goes on; the node's key at sending time signs (a resend after a key rotation
-    carries the new key, and receivers drop the duplicate by its id as always)."""
+    store's writer goes on. Ed25519 signatures are deterministic, so a resend has the same bytes;
+    a key rotation signs what is still kept unsigned with the retiring key (``outbox.sign_unsigned``)."""
     if not isinstance(type, str) or not 0 < len(type) <= envelope.MAX_TEXT:
         raise ValueError("message type must be a non-empty string of at most 256 characters")
     if to is not None:

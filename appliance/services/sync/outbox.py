@@ -46,6 +46,7 @@ def allocate(conn, space_id: str, stream: str, n: int) -> int:
 
 
 _COLUMNS = "space_id, topic, msg_id, type, stream, seq, retained, payload, created, sign_at"
+_ROW = "(" + ", ".join("?" * len(_COLUMNS.split(", "))) + ")"
 ROWS_PER_INSERT = 90  # 900 parameters, under SQLite's oldest limit of 999
 
 
@@ -62,8 +63,6 @@ def enqueue(conn, rows: list[tuple]) -> None:
         conn.execute(f"INSERT INTO sync_outbox ({_COLUMNS}) VALUES " + ",".join([_ROW] * len(chunk)),
                      [value for r in chunk for value in r])
 
-
-_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
 
 def fetch_queued(conn, space_id: str, *, after: int, limit: int, skip: frozenset[int] = frozenset()) -> list[Queued]:

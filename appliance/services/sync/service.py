@@ -225,7 +225,7 @@ class SyncService:
         ``update_space`` forget them; so does any rollback, which may have taken a change back)."""
         epoch = self._epoch()
         rights = self._rights.get(space_id)
-        if rights is None or rights[2] != epoch or epoch is None:
+        if rights is None or rights[2] != epoch:  # epoch None (no write of ours): never a hit
             row = conn.execute("SELECT status, username FROM sync_space WHERE space_id = ?", (space_id,)).fetchone()
             if row is None:
                 raise SpaceNotFound(space_id)
