@@ -69,3 +69,10 @@ def english():
     i18n.set_lang("en")
     yield
     i18n.set_lang(None)
+
+
+def pytest_collection_modifyitems(items):
+    """Tests under tests/fuzz carry the ``fuzz`` mark (``pytest -m fuzz`` runs just them)."""
+    for item in items:
+        if "/tests/fuzz/" in str(item.path).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.fuzz)
