@@ -1,4 +1,4 @@
-"""`dsnode space list|status|catalog|sync` and `dsnode run` (the headless daemon).
+"""`dsnode space list|status|quarantine|catalog|sync` and `dsnode run` (the headless daemon).
 
 `dsnode run` starts space sync and runs until SIGTERM or SIGINT, then stops cleanly (offline
 status published, threads joined, store closed) and exits 0. It writes one JSON line per event
@@ -62,7 +62,34 @@ def _print_status(statuses, as_json: bool) -> None:
             (t("space.col.state"), t(f"space.state.{s.state}")), (t("space.col.broker"), s.broker),
             (t("space.col.queued"), str(s.queued)), (t("space.col.last_sync"), s.last_sync or t("space.never")),
             (t("space.col.error"), s.last_error or "-"), (t("space.col.dropped"), dropped),
+            *([(t("space.col.quarantined"), t("space.quarantined.hint", s.quarantined, s.space_id))]
+              if s.quarantined else []),
         ])
+
+
+def space_quarantine(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        if args.retry:
+            released, kept = node.sync.retry_quarantined(args.space)
+            print(t("space.quarantine.retried", released, kept))
+            return 0
+        if args.discard:
+            print(t("space.quarantine.discarded", node.sync.discard_quarantined(args.space)))
+            return 0
+        rows = node.sync.quarantined(args.space)
+    if args.json:
+        print(json.dumps([{"id": r.id, "topic": r.topic, "size": len(r.payload), "received": r.received,
+                           "stage": r.stage, "error": r.error, "version": r.code_version, "attempts": r.attempts}
+                          for r in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print(t("space.quarantine.empty", args.space))
+        return 0
+    for r in rows:
+        print(t("space.quarantine.row", r.received, r.topic, len(r.payload), t(f"space.quarantine.stage.{r.stage}"),
+                r.error, r.code_version, r.attempts))
+    print(t("space.quarantine.what_to_do", args.space))
+    return 0
 
 
 def space_catalog(args, settings: Settings) -> int:
@@ -160,6 +187,13 @@ def register(sub) -> None:
     p.add_argument("space", nargs="?", metavar="SPACE", help=t("cli.opt.space"))
     p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
     p.set_defaults(run=space_status)
+    p = space.add_parser("quarantine", help=t("cli.space.quarantine"))
+    p.add_argument("space", metavar="SPACE")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--retry", action="store_true", help=t("cli.opt.quarantine_retry"))
+    what.add_argument("--discard", action="store_true", help=t("cli.opt.quarantine_discard"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=space_quarantine)
     p = space.add_parser("catalog", help=t("cli.space.catalog"))
     p.add_argument("space", metavar="SPACE")
     p.add_argument("query", nargs="*", metavar="QUERY", help=t("cli.opt.query"))

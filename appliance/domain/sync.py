@@ -199,7 +199,8 @@ class DropReason(StrEnum):
     NOT_FOR_ME = "not_for_me"
     STALE = "stale"  # older than the dedup window, too far in the future, or older state
     REJECTED = "rejected"  # a handler refused it (ApplianceError)
-    HANDLER_FAILED = "handler_failed"  # a handler raised a bug
+    HANDLER_FAILED = "handler_failed"  # checking or applying it hit a bug, and the quarantine was full
+    QUARANTINED = "quarantined"  # checking or applying it hit a bug: kept, retried after an upgrade
 
 
 # --- the connection of one space, as a table ---------------------------------------------------
@@ -360,6 +361,7 @@ class SpaceStatus:
     sent: int
     received: int
     dropped: dict[str, int]
+    quarantined: int = 0  # received messages that hit a bug, kept to be tried again (sync_quarantine)
 
 
 @dataclass(frozen=True)

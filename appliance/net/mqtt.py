@@ -115,6 +115,10 @@ class Subscribed:
     granted: tuple[int, ...]
 
 
+INVALID_TOPIC = "\ufffd(not UTF-8)"
+"""The topic of an incoming message whose topic name was not valid UTF-8."""
+
+
 @dataclass(frozen=True)
 class Incoming:
     topic: str
@@ -319,8 +323,11 @@ class MqttConnection:
         self._events.append(Disconnected(str(reason_code)))
 
     def _on_message(self, client, userdata, message) -> None:
-        self._events.append(Incoming(message.topic, bytes(message.payload), message.qos, bool(message.retain),
-                                     message.mid))
+        try:
+            topic = message.topic
+        except UnicodeDecodeError:  # MQTT requires UTF-8; a broker that passes on another is not trusted
+            topic = INVALID_TOPIC  # no space's topic: dropped as junk, and still acknowledged
+        self._events.append(Incoming(topic, bytes(message.payload), message.qos, bool(message.retain), message.mid))
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         self._acked.add(mid)

@@ -21,3 +21,36 @@ def test_remaining_length_is_mqtt_variable_byte_integer():
     # the examples of MQTT 5.0 section 1.5.5
     assert [_varint(n) for n in (0, 127, 128, 16383, 16384, 2097151, 2097152)] == [
         b"\x00", b"\x7f", b"\x80\x01", b"\xff\x7f", b"\x80\x80\x01", b"\xff\xff\x7f", b"\x80\x80\x80\x01"]
+
+
+def test_a_broker_that_sends_a_topic_that_is_not_utf8_gets_it_acknowledged_as_junk():
+    """mosquitto refuses such topics, but the broker is not trusted: a bad one may pass any bytes on.
+    The message must come out as junk (and be acknowledged), not raise out of paho's callback and
+    take the connection down, only to be delivered again on the next one."""
+    import socket
+    import time
+
+    from appliance.net.mqtt import INVALID_TOPIC, BrokerParams, Incoming, MqttConnection
+
+    server = socket.create_server(("127.0.0.1", 0))
+    conn = MqttConnection(BrokerParams("127.0.0.1", server.getsockname()[1], client_id="bad-broker-test"))
+    try:
+        conn.open()
+        peer, _ = server.accept()
+        peer.settimeout(5)
+        peer.recv(4096)  # CONNECT
+        topic = b"tds/v1/s/inbox/\xff\xfe"
+        publish = len(topic).to_bytes(2, "big") + topic + b"\x00\x05" + b"\x00" + b"{}"  # id 5, no properties
+        peer.sendall(b"\x20\x03\x00\x00\x00" + b"\x32" + bytes([len(publish)]) + publish)  # CONNACK, PUBLISH QoS 1
+        incoming: list = []
+        deadline = time.monotonic() + 5
+        while not incoming and time.monotonic() < deadline:
+            incoming = [e for e in conn.poll(0.1) if isinstance(e, Incoming)]
+        assert [(e.topic, e.mid) for e in incoming] == [(INVALID_TOPIC, 5)]
+        conn.ack(5, 1)
+        conn.poll(0.1)
+        assert peer.recv(4096).startswith(b"\x40")  # PUBACK: the broker will not deliver it again
+        peer.close()
+    finally:
+        conn.close()
+        server.close()

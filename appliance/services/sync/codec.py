@@ -142,6 +142,7 @@ class Checked:
     body: object
     sender: str | None
     retained: bool
+    payload: bytes  # as received (kept if applying it hits a bug)
 
     @property
     def stream(self) -> str:
@@ -171,7 +172,7 @@ class Inspector:
         if not payload:
             if not retained:
                 raise Drop(DropReason.MALFORMED, f"empty message on {topic}")
-            return Checked(topic, rule, None, None, rule.owner, True)
+            return Checked(topic, rule, None, None, rule.owner, True, payload)
         try:
             env = envelope.decode(payload, self.max_size)
         except MalformedMessage as e:
@@ -198,7 +199,7 @@ class Inspector:
                 body = open_sealed(env, self.key())
             except MalformedMessage as e:
                 raise Drop(DropReason.MALFORMED, e.message("en"), sender) from None
-        return Checked(topic, rule, env, body, sender, retained)
+        return Checked(topic, rule, env, body, sender, retained, payload)
 
     def _check_topic(self, rule: TopicRule, env: dict, topic: str) -> None:
         sender, to = env["from"], env["to"]

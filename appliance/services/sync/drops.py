@@ -23,6 +23,13 @@ class RateLimitedLog:
 
     def warning(self, key: str, message: str, *args: object) -> bool:
         """Log ``message`` (``%`` args) at WARNING unless ``key`` logged recently; returns whether it did."""
+        return self._log(logging.WARNING, key, message, *args)
+
+    def error(self, key: str, message: str, *args: object) -> bool:
+        """The same at ERROR (a bug met on input from peers)."""
+        return self._log(logging.ERROR, key, message, *args)
+
+    def _log(self, level: int, key: str, message: str, *args: object) -> bool:
         now = self._monotonic()
         with self._lock:
             last = self._last.get(key)
@@ -34,7 +41,7 @@ class RateLimitedLog:
         if held:
             message += " (and %d more like it)"
             args = (*args, held)
-        log.warning(message, *args)
+        log.log(level, message, *args)
         return True
 
 

@@ -18,7 +18,6 @@ from collections import deque
 
 from appliance.clock import rfc3339
 from appliance.domain.sync import (
-    DropReason,
     LinkAction,
     LinkEvent,
     LinkState,
@@ -26,7 +25,6 @@ from appliance.domain.sync import (
     SyncStateChanged,
     absolute,
     backoff_delay,
-    relative,
     step,
     subscriptions,
 )
@@ -44,8 +42,9 @@ from appliance.net.mqtt import (
     Waker,
     Will,
 )
-from appliance.services.sync import inbox, outbox, presence
-from appliance.services.sync.codec import Drop, Inspector, sign_and_encode, sign_stored
+from appliance.services.sync import inbox, outbox, presence, quarantine
+from appliance.services.sync.codec import sign_and_encode, sign_stored
+from appliance.services.sync.intake import Arrival, Intake, arrivals_of
 from appliance.services.sync.committer import Committer
 
 log = logging.getLogger("appliance.services.sync")
@@ -92,11 +91,7 @@ class Link:
         self._session_present = False
         self._goodbye: bytes | None = None
         self._last_activity = time.monotonic()
-        self._inspector = Inspector(
-            space_id=config.space_id, my_did=svc.node_did, operator_did=config.operator_did,
-            key=svc.signing_key, resolve_key=svc.keys.resolve, dedup_window=self.timers.dedup_window,
-            max_future_skew=self.timers.max_future_skew, max_size=self.timers.max_message,
-        )
+        self._intake = Intake(svc, config)
         self._thread = threading.Thread(target=self._run, name=f"dsnode-sync-{config.space_id}", daemon=True)
 
     # --- called from other threads -------------------------------------------------------------
@@ -149,6 +144,7 @@ class Link:
     def _run(self) -> None:
         self._committer.start()
         try:
+            self._retry_quarantined()
             self._fire(LinkEvent.START)
             while self.state is not LinkState.STOPPED:
                 try:
@@ -503,58 +499,51 @@ class Link:
         self.subscribed = True
 
     def _receive(self, batch: list[Incoming]) -> None:
-        svc = self.svc
-        now_dt = svc.clock.now()
-        now = rfc3339(now_dt)
-        checked, drops = [], []
-        for ev in batch:
-            topic = relative(self.space_id, ev.topic)
-            try:
-                if topic is None:
-                    raise Drop(DropReason.WRONG_SPACE, f"topic {ev.topic[:120]!r}")
-                item = self._inspector.inspect(topic, ev.payload, ev.retain, now_dt)
-            except Drop as d:
-                drops.append((d.reason, d.detail, d.sender, topic or ev.topic))
-                continue
-            if item is not None:
-                checked.append(item)
-        result = None
-        if checked:
-            try:
-                result = svc.db.write(lambda c: self._apply(c, checked, now))
-            except ApplianceError as e:  # the store failed: acknowledge nothing, get it all again later
-                self.last_error = e.message("en")
-                log.warning("space %s: could not store received messages (%s)", self.space_id, self.last_error)
-                self._drop_connection()
-                return
+        now = self.svc.clock.now()
+        if not self._take([Arrival(ev.topic, ev.payload, ev.retain, now) for ev in batch]):
+            return
         conn = self._conn
         if conn is not None:
             with conn.corked():
                 for ev in batch:
                     conn.ack(ev.mid, ev.qos)
         self._last_activity = time.monotonic()
+
+    def _take(self, arrivals: list[Arrival]) -> bool:
+        """Check, apply and account for ``arrivals``; False if the store failed (acknowledge nothing)."""
+        try:
+            taken = self._intake.take(arrivals)
+        except ApplianceError as e:  # the store failed: acknowledge nothing, get it all again later
+            self.last_error = e.message("en")
+            log.warning("space %s: could not store received messages (%s)", self.space_id, self.last_error)
+            self._drop_connection()
+            return False
+        self._intake.report(taken)
+        result = taken.result
         if result is not None:
-            for item, outcome in zip(checked, result.outcomes):
-                if outcome.applied:
-                    svc.counters.add_received(self.space_id)
-                elif outcome.drop is not None:
-                    drops.append((outcome.drop, outcome.detail, outcome.sender, item.topic))
-            for event in result.events:
-                svc.emit(event)
             if result.gap and self._gap_due is None:
                 self._gap_due = time.monotonic() + self.timers.resend_after
             if result.confirm:
                 self._confirm |= result.confirm
                 if self._confirm_due is None:
                     self._confirm_due = time.monotonic() + self.timers.confirm_delay
-            self.last_sync = now
-        for reason, detail, sender, topic in drops:
-            svc.dropped(self.space_id, str(reason), detail, topic, sender)
+            if result.outcomes:
+                self.last_sync = rfc3339(self.svc.clock.now())
+        return True
 
-    def _apply(self, c, checked, now: str):
-        result = self.svc.receiver.apply(c, self.space_id, self.svc.node_did, checked, now)
-        c.execute("UPDATE sync_space SET last_sync = ? WHERE space_id = ?", (now, self.space_id))
-        return result
+    def _retry_quarantined(self) -> None:
+        """Try again what an older version of dsnode kept in quarantine (it may have fixed the bug)."""
+        try:
+            rows = self.svc.db.read(lambda c: quarantine.rows(c, self.space_id, older_only=True))
+        except ApplianceError as e:
+            self.last_error = e.message("en")
+            return
+        if rows:
+            log.info("space %s: trying %d quarantined message(s) again", self.space_id, len(rows))
+        arrivals = arrivals_of(rows)
+        for i in range(0, len(arrivals), INCOMING_BATCH):
+            if not self._take(arrivals[i : i + INCOMING_BATCH]):
+                return
 
     # --- confirmations and gaps ----------------------------------------------------------------
 

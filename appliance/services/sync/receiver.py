@@ -2,8 +2,9 @@
 
 A message's dedup row, its sequence bookkeeping, the built-in effects (peers, catalog cache) and
 every registered handler's writes commit together or not at all. A handler that refuses a message
-(ApplianceError) or fails (a bug) rolls back only its own message, which is then remembered as
-refused so a redelivery does not run it again; the batch goes on. Store failures (disk full, I/O)
+(ApplianceError) or fails (a bug) rolls back only its own message; a refused one is remembered
+so a redelivery does not run it again, a failed one is kept in the quarantine to be tried again
+by a later version. The batch goes on. Store failures (disk full, I/O)
 abort the whole batch, and nothing is acknowledged to the broker, so it delivers again later.
 """
 
@@ -23,7 +24,8 @@ from appliance.domain.sync import (
     gap_tracked,
 )
 from appliance.errors import ApplianceError
-from appliance.services.sync import catalog_cache, inbox, presence
+from appliance.services.sync import catalog_cache, inbox, presence, quarantine
+from appliance.services.sync.drops import RateLimitedLog
 from appliance.storage.connection import map_error
 
 log = logging.getLogger("appliance.services.sync")
@@ -56,6 +58,7 @@ class Outcome:
     drop: DropReason | None = None
     detail: str = ""
     sender: str | None = None
+    kept: bool = False  # in the quarantine
 
 
 @dataclass
@@ -69,8 +72,9 @@ class BatchResult:
 class Receiver:
     def __init__(self, *, handlers: Handlers, keys: presence.KeyDirectory, db,
                  sender_allowed: Callable[[str, str], bool],
-                 peer_online: Callable[[object, str, str], None]) -> None:
+                 peer_online: Callable[[object, str, str], None], ratelog: RateLimitedLog) -> None:
         self._handlers = handlers
+        self._ratelog = ratelog
         self._peer_online = peer_online
         self._keys = keys
         self._db = db
@@ -93,20 +97,26 @@ class Receiver:
         return result
 
     def _refused(self, conn, space_id: str, my_did: str, item, now: str, e: Exception, result: BatchResult) -> Outcome:
-        """The message's effects were rolled back: it is remembered as refused, and its seq as
-        received (it arrived; asking its sender for it again would only bring it back)."""
+        """The message's effects were rolled back. A refusal (ApplianceError) is remembered as refused;
+        a bug is kept in the quarantine with the message's bytes, to be tried again by a later version.
+        Either way its seq counts as received (it arrived; asking its sender for it again would only
+        bring it back)."""
         env = item.envelope
         if isinstance(e, ApplianceError):
-            reason, detail = DropReason.REJECTED, e.message("en")
+            outcome = Outcome(drop=DropReason.REJECTED, detail=e.message("en"), sender=item.sender)
+            if env is not None and not item.retained:
+                inbox.remember(conn, space_id, env["id"], env["from"], env["type"], now, "rejected")
         else:
-            log.error("a handler failed on a %s message (%s: %s)", env["type"] if env else "cleared",
-                      type(e).__name__, e, exc_info=e)
-            reason, detail = DropReason.HANDLER_FAILED, f"{type(e).__name__}"
+            error = quarantine.describe(e)
+            self._ratelog.error(f"bug:{space_id}:{error}", "a handler failed on a %s message (%s); it is kept in "
+                                "quarantine\n%s", _type_of(env), error, quarantine.frames(e))
+            kept = quarantine.keep(conn, space_id, item.topic, item.payload, item.retained, now, "apply", error)
+            outcome = Outcome(drop=quarantine.KEPT_AS[kept], detail=error, sender=item.sender, kept=kept != "full")
+            if kept == "full" and env is not None and not item.retained:
+                inbox.remember(conn, space_id, env["id"], env["from"], env["type"], now, "failed")
         if env is not None and not item.retained:
-            inbox.remember(conn, space_id, env["id"], env["from"], env["type"], now,
-                           "rejected" if reason is DropReason.REJECTED else "failed")
             self._note_seq(conn, space_id, my_did, item, env, result)
-        return Outcome(drop=reason, detail=detail, sender=item.sender)
+        return outcome
 
     @staticmethod
     def _note_seq(conn, space_id: str, my_did: str, item, env: dict, result: BatchResult) -> None:
@@ -169,3 +179,9 @@ class Receiver:
         for handler in self._handlers.for_message(msg):
             handler(conn, msg)
         return Outcome(applied=True, sender=rule.owner)
+
+
+def _type_of(env: dict | None) -> str:
+    if env is None:
+        return "cleared"
+    return env["type"][:80] if isinstance(env.get("type"), str) else "untyped"

@@ -51,9 +51,10 @@ from appliance.errors import (
     TopicNotAllowed,
 )
 from appliance.events import EventBus
-from appliance.services.sync import catalog_cache, inbox, outbox, presence
+from appliance.services.sync import catalog_cache, inbox, outbox, presence, quarantine
 from appliance.services.sync.codec import SIGNED_EXTRA, checked_did, encode_unsigned, seal
 from appliance.services.sync.drops import Counters, RateLimitedLog
+from appliance.services.sync.intake import Intake, arrivals_of
 from appliance.services.sync.link import Link
 from appliance.services.sync.receiver import Handler, Handlers, Receiver
 from appliance.storage.database import Database
@@ -112,7 +113,7 @@ class SyncService:
         self._seq_blocks: dict[tuple[str, str], list[int]] = {}  # (space, topic) -> [next, last, rollbacks]
         self.receiver = Receiver(handlers=self._handlers, keys=self.keys, db=db,
                                  sender_allowed=lambda space_id, sender: self._sender_filter(space_id, sender),
-                                 peer_online=self._peer_online)
+                                 peer_online=self._peer_online, ratelog=self.ratelog)
         self._lock = threading.Lock()
         self._links: dict[str, Link] = {}
         self._supervisor: threading.Thread | None = None
@@ -341,6 +342,10 @@ class SyncService:
         """Run ``handler(conn, msg)`` for every message of ``type``, in the transaction that dedups it."""
         self._handlers.on(type, handler)
 
+    def handled_types(self) -> list[str]:
+        """The message types some handler takes (what a peer can make this node act on)."""
+        return sorted(self._handlers.by_type)
+
     def on_topic(self, pattern: str, handler: Handler) -> None:
         """The same for messages on topics matching MQTT filter ``pattern`` (relative to the space)."""
         self._handlers.on_topic(pattern, handler)
@@ -553,14 +558,37 @@ class SyncService:
 
     # --- what adapters show -------------------------------------------------------------------
 
+    # --- messages that hit a bug -----------------------------------------------------------------
+
+    def quarantined(self, space_id: str) -> list[quarantine.Quarantined]:
+        """The space's received messages kept in quarantine, oldest first."""
+        return self.db.read(lambda c: (_load_config(c, space_id), quarantine.rows(c, space_id))[1])
+
+    def retry_quarantined(self, space_id: str) -> tuple[int, int]:
+        """Check and apply the space's quarantined messages again, now (a running link also does
+        this by itself when it starts under a new version). Returns (released, still kept)."""
+        config, rows = self.db.read(lambda c: (_load_config(c, space_id), quarantine.rows(c, space_id)))
+        intake = Intake(self, config)
+        released = 0
+        arrivals = arrivals_of(rows)
+        for i in range(0, len(arrivals), 500):
+            taken = intake.take(arrivals[i : i + 500])
+            intake.report(taken)
+            released += taken.released
+        return released, len(rows) - released
+
+    def discard_quarantined(self, space_id: str) -> int:
+        """Forget the space's quarantined messages (they will never be applied)."""
+        return self.db.write(lambda c: (_load_config(c, space_id), quarantine.discard(c, space_id))[1])
+
     def status(self, space_id: str | None = None) -> list[SpaceStatus]:
         def read(c):
             configs = [_load_config(c, space_id)] if space_id else _load_all(c)
             queued = dict(c.execute("SELECT space_id, COUNT(*) FROM sync_outbox WHERE sent IS NULL GROUP BY space_id"))
             synced = dict(c.execute("SELECT space_id, last_sync FROM sync_space"))
-            return configs, queued, synced
+            return configs, queued, synced, quarantine.counts(c)
 
-        configs, queued, synced = self.db.read(read)
+        configs, queued, synced, kept = self.db.read(read)
         out = []
         for cfg in configs:
             link = self._links.get(cfg.space_id)
@@ -571,7 +599,7 @@ class SyncService:
                 connected=state is LinkState.CONNECTED, broker=f"{cfg.broker_host}:{cfg.broker_port}",
                 queued=queued.get(cfg.space_id, 0), last_sync=(link.last_sync if link and link.last_sync else None)
                 or synced.get(cfg.space_id), last_error=link.last_error if link else None,
-                sent=sent, received=received, dropped=dropped,
+                sent=sent, received=received, dropped=dropped, quarantined=kept.get(cfg.space_id, 0),
             ))
         return out
 
