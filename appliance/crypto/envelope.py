@@ -16,8 +16,8 @@ in base64url without padding. A direct message's body may be sealed to the recip
 from __future__ import annotations
 
 import base64
-import binascii
 import json
+import math
 import re
 import secrets
 from collections.abc import Callable
@@ -259,30 +259,52 @@ def encode(env: dict) -> bytes:
 def decode(data: bytes, max_size: int = MAX_SIZE) -> dict:
     """Parse received bytes into an envelope dict (not yet verified: call verify_envelope).
 
-    Raises ``MalformedMessage`` for data over ``max_size`` bytes, invalid UTF-8 or JSON,
-    duplicate keys, NaN/Infinity, or a JSON value that is not an object.
+    Raises ``MalformedMessage`` for data over ``max_size`` bytes, or data that is not a JSON
+    value :func:`parse_value` accepts, or a JSON value that is not an object.
     """
-    if len(data) > max_size:
-        raise MalformedMessage(
-            f"the message is {len(data)} bytes, more than the limit of {max_size}"
-        )
-    obj = _strict_json(bytes(data), what="the message")
+    obj = parse_value(data, what="the message", max_size=max_size)
     if not isinstance(obj, dict):
         raise MalformedMessage("the message is not a JSON object")
     return obj
 
 
-def _strict_json(data: bytes, *, what: str) -> object:
+MAX_DEPTH = 48
+"""Deepest nesting of arrays and objects accepted from a peer (an ODRL offer inside a DCAT
+dataset inside a body is about 10 deep)."""
+MAX_KEY = 1024
+"""Longest object key accepted from a peer, in characters."""
+
+
+def parse_value(data: bytes, *, what: str, max_size: int = MAX_SIZE) -> object:
+    """The JSON value of bytes received from a peer, checked as every received value is.
+
+    Refused with ``MalformedMessage`` naming ``what``: more than ``max_size`` bytes; invalid UTF-8
+    or JSON; a repeated object key or one longer than :data:`MAX_KEY`; nesting deeper than
+    :data:`MAX_DEPTH`; NaN, Infinity or a number too large for a double (``1e400``); an integer
+    outside ±(2**53 − 1) (canonical JSON cannot carry it: such values travel as strings); a string
+    with a lone surrogate (``"\\ud800"``: it has no UTF-8 form). What passes can be canonicalised,
+    hashed and stored. The outer envelope (:func:`decode`) and a sealed body (:func:`open_body`)
+    both go through here.
+    """
+    if len(data) > max_size:
+        raise MalformedMessage(f"{what} is {len(data)} bytes, more than the limit of {max_size}")
     try:
-        return json.loads(
-            data.decode("utf-8"),
-            object_pairs_hook=_no_duplicate_keys,
-            parse_constant=_no_constant,
-        )
+        text = bytes(data).decode("utf-8")  # strict: surrogates encoded as UTF-8 are refused here
+        obj = _DECODER.decode(text)
     except (UnicodeDecodeError, json.JSONDecodeError, _JunkJson) as exc:
         raise MalformedMessage(f"{what} is not valid JSON ({exc})") from None
     except RecursionError:
         raise MalformedMessage(f"{what} is nested too deeply") from None
+    # Nesting is never deeper than the number of '[' and '{' in the text: walk only when it could be.
+    if text.count("[") + text.count("{") > MAX_DEPTH and _depth_exceeds(obj, MAX_DEPTH):
+        raise MalformedMessage(f"{what} is nested more than {MAX_DEPTH} levels deep")
+    # A lone surrogate can only come from an escape \uD800-\uDFFF: walk only when one is there.
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(obj):
+        raise MalformedMessage(f"{what} has a string with a lone surrogate (not Unicode text)")
+    return obj
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 class _JunkJson(ValueError):
@@ -293,11 +315,66 @@ def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     obj = dict(pairs)
     if len(obj) != len(pairs):
         raise _JunkJson("an object has a repeated key")
+    for key in obj:
+        if len(key) > MAX_KEY:
+            raise _JunkJson(f"an object key is longer than {MAX_KEY} characters")
     return obj
 
 
 def _no_constant(name: str) -> object:
     raise _JunkJson(f"{name} is not allowed")
+
+
+def _safe_int(text: str) -> int:
+    # 2**53 − 1 has 16 digits: a longer text is unsafe, and never reaches int() (4,300-digit limit)
+    if len(text) > 17 or not -MAX_SAFE_INTEGER <= (value := int(text)) <= MAX_SAFE_INTEGER:
+        raise _JunkJson(f"the integer {text[:24]}{'…' if len(text) > 24 else ''} is outside ±(2**53 − 1)")
+    return value
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _JunkJson(f"the number {text[:24]}{'…' if len(text) > 24 else ''} is too large")
+    return value
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicate_keys, parse_constant=_no_constant, parse_int=_safe_int,
+    parse_float=_finite_float,
+)
+
+
+def _depth_exceeds(obj: object, limit: int) -> bool:
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if type(value) is dict:
+            value = value.values()
+        elif type(value) is not list:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((item, depth + 1) for item in value if type(item) in (dict, list))
+    return False
+
+
+def _has_lone_surrogate(obj: object) -> bool:
+    stack = [obj]
+    while stack:
+        value = stack.pop()
+        if type(value) is str:
+            if not value.isascii():
+                try:
+                    value.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif type(value) is dict:
+            stack.extend(value)
+            stack.extend(value.values())
+        elif type(value) is list:
+            stack.extend(value)
+    return False
 
 
 # --- sealed bodies ---------------------------------------------------------------------------
@@ -319,6 +396,7 @@ def open_body(env: dict, key: SigningKey) -> object:
         raise MalformedMessage("the message body is not a sealed body")
     try:
         ciphertext = base64.b64decode(body["sealed"], validate=True)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, and a ValueError for a string that is not ASCII
         raise MalformedMessage("the sealed body is not valid base64") from None
-    return _strict_json(sealed.unseal(ciphertext, key), what="the sealed body")
+    # The plaintext is checked exactly as a received envelope is (size, depth, numbers, strings).
+    return parse_value(sealed.unseal(ciphertext, key), what="the sealed body")

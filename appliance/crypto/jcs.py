@@ -19,14 +19,18 @@ def canonical(obj: object) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of ``obj``.
 
     Raises ``ValueError`` for an integer outside ±(2**53 − 1) (naming where it is), and for
-    anything else RFC 8785 cannot represent (NaN, infinities, non-string keys, bytes ...).
+    anything else RFC 8785 cannot represent (NaN, infinities, non-string keys, bytes, lone
+    surrogates, nesting deeper than the interpreter can recurse ...).
     """
-    if _check_integers(obj):
-        try:
-            return _FAST.encode(obj).encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: RFC 8785 escapes it, json.dumps cannot
-            pass
-    return rfc8785.dumps(obj)
+    try:
+        if _check_integers(obj):
+            try:
+                return _FAST.encode(obj).encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: RFC 8785 refuses it below, naming it
+                pass
+        return rfc8785.dumps(obj)
+    except RecursionError:  # both encoders recurse; received values are bounded far below this
+        raise ValueError("the value is nested too deeply to be put in canonical JSON") from None
 
 
 # For values made only of dicts with BMP string keys, lists, strings, safe integers, booleans and
@@ -96,8 +100,9 @@ def _raise_unsafe(obj: object) -> None:
             continue
         if isinstance(value, int):
             if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+                shown = value if value.bit_length() < 4000 else "of thousands of digits"  # str() limit
                 raise ValueError(
-                    f"integer {value} at {path} is outside ±(2**53 − 1) and cannot be put in "
+                    f"integer {shown} at {path} is outside ±(2**53 − 1) and cannot be put in "
                     "canonical JSON; send it as a string"
                 )
         elif isinstance(value, dict):

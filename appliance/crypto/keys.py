@@ -21,6 +21,12 @@ ED25519_PUB_MULTICODEC = b"\xed\x01"
 SEED_SIZE = 32
 PUBLIC_KEY_SIZE = 32
 SIGNATURE_SIZE = 64
+MAX_MULTIBASE = 512
+"""Longest multibase text decoded by default: base58 decoding takes time quadratic in the length,
+and the values we decode (a 34-byte multicodec key, a 64-byte signature) are under 90 characters."""
+MAX_DID = 256
+"""Longest did:key (or its DID URL ``did:key:z…#z…``, 105 characters) looked at; longer is a
+MalformedDid, refused before any decoding."""
 
 
 # --- multibase (base58btc only) --------------------------------------------------------------
@@ -31,14 +37,16 @@ def multibase_encode(data: bytes) -> str:
     return "z" + base58.b58encode(bytes(data)).decode("ascii")
 
 
-def multibase_decode(text: str) -> bytes:
-    """Decode a base58btc multibase string (``"z…"``).
+def multibase_decode(text: str, max_length: int = MAX_MULTIBASE) -> bytes:
+    """Decode a base58btc multibase string (``"z…"``) of at most ``max_length`` characters.
 
-    Raises ``ValueError`` naming the problem for any other multibase prefix or a character
-    outside the base58 alphabet.
+    Raises ``ValueError`` naming the problem for any other multibase prefix, a character
+    outside the base58 alphabet, or a longer text (refused before any decoding).
     """
     if not isinstance(text, str) or not text:
         raise ValueError("multibase value must be a non-empty string")
+    if len(text) > max_length:
+        raise ValueError(f"multibase value is longer than {max_length} characters")
     if text[0] != "z":
         raise ValueError(
             f"multibase prefix {text[0]!r} is not supported; only base58btc ('z') is"
@@ -66,9 +74,15 @@ def public_key_from_did(did: str) -> bytes:
     ``did:key:z6Mk…#z6Mk…`` (the fragment must repeat the key). Raises ``MalformedDid`` for
     anything else.
     """
-    if not isinstance(did, str) or not did.startswith(DID_KEY_PREFIX):
-        raise MalformedDid(did)
+    if not isinstance(did, str) or not did.startswith(DID_KEY_PREFIX) or len(did) > MAX_DID:
+        raise MalformedDid(_shown(did))
     return _public_key_of(did)
+
+
+def _shown(value: object) -> str:
+    """A value that is not a did, short enough to name in a message."""
+    text = value if isinstance(value, str) else type(value).__name__
+    return text if len(text) <= 80 else text[:80] + "…"
 
 
 @lru_cache(maxsize=4096)
