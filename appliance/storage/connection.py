@@ -15,6 +15,7 @@ through the same code; it is never used for a node's store.
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from appliance.errors import (
     WrongPassphrase,
     store_reason,
 )
+from appliance.storage.durable import PRIVATE_FILE
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,7 @@ def connect(path: Path, key: bytes | None, *, create: bool = False, plain: bool 
     """
     if not create and not path.exists():
         raise StoreNotFound(path)
+    _owner_only(path, create)
     driver = sqlite3 if plain else sqlcipher
     uri = path.resolve().as_uri() + ("?mode=rwc" if create else "?mode=rw")
     try:
@@ -83,6 +86,23 @@ def connect(path: Path, key: bytes | None, *, create: bool = False, plain: bool 
         conn.close()
         raise classify_open_failure(path, e, plain) from None
     return conn
+
+
+def _owner_only(path: Path, create: bool) -> None:
+    """Make the database file owner-only (0600) before SQLite opens it: SQLite gives its journal,
+    WAL and shared-memory files the main file's mode, so they are owner-only too. A store made
+    before this rule had 0644 files (in a 0700 folder): they are narrowed when opened."""
+    try:
+        if create and not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+            return
+        for p in (path, *(path.with_name(path.name + s) for s in ("-wal", "-shm", "-journal"))):
+            if p.exists() and p.stat().st_mode & 0o077:
+                os.chmod(p, PRIVATE_FILE)
+    except FileExistsError:
+        pass
+    except OSError as e:
+        raise StoreIOError(path, store_reason("cannot_open", e)) from e
 
 
 def configure(conn, *, synchronous: str, query_only: bool = False) -> None:

@@ -56,6 +56,29 @@ def test_create_lays_out_a_private_store(tmp_path):
     assert read_header(home / "node.header").opslimit == 1
 
 
+def _loose_files(home: Path) -> dict[str, int]:
+    return {p.name: stat.S_IMODE(p.stat().st_mode) for p in home.rglob("*")
+            if p.is_file() and stat.S_IMODE(p.stat().st_mode) & 0o077}
+
+
+def test_every_file_of_a_store_is_owner_only_while_it_is_written_and_after(tmp_path):
+    home = tmp_path / "home"
+    with create(home) as store:
+        add_note(store, "k", "v")
+        assert {p.name for p in home.iterdir()} >= {"node.sqlite-wal", "node.sqlite-shm"}  # WAL files exist now
+        assert _loose_files(home) == {}
+    assert _loose_files(home) == {}
+
+
+def test_a_store_made_with_readable_files_is_narrowed_when_opened(tmp_path):
+    home = tmp_path / "home"
+    create(home).close()
+    (home / "node.sqlite").chmod(0o644)  # as stores made before the rule
+    with open_store(home) as store:
+        add_note(store, "k", "v")
+        assert _loose_files(home) == {}
+
+
 def test_data_survives_reopening(tmp_path):
     home = tmp_path / "home"
     with create(home) as store:
