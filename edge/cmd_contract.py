@@ -15,7 +15,8 @@ from appliance.domain.membership import GRADES
 from appliance.domain.odrl import to_jsonld
 from appliance.services.contracts.terms import explain
 from appliance.settings import Settings
-from edge.cmd_node import _table, open_node
+from edge.cmd_node import open_node
+from edge.columns import print_pairs
 
 t = i18n.t
 ROLE_KEYS = {"consumer": "contract.role.consumer", "provider": "contract.role.provider"}
@@ -68,7 +69,7 @@ def show(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps({**asdict(n), "agreement": signed, "moves": moves}, ensure_ascii=False, indent=2))
         return 0
-    _table([(t("contract.field.id"), n.id), (t("contract.field.role"), t(ROLE_KEYS[n.role])),
+    print_pairs([(t("contract.field.id"), n.id), (t("contract.field.role"), t(ROLE_KEYS[n.role])),
             (t("contract.field.state"), n.state + (" " + t("contract.pending") if n.pending else "")),
             (t("contract.field.space"), n.space_id), (t("contract.field.peer"), n.peer),
             (t("contract.field.dataset"), n.dataset_id), (t("contract.field.offer"), n.offer.get("@id", "-")),

@@ -12,6 +12,7 @@ from appliance.errors import EvidenceTampered, StoreExists, StoreNotFound
 from appliance.node import KDF_PROFILES, Node
 from appliance.settings import Settings
 from appliance.storage.keysource import KeyFile
+from edge.columns import print_pairs
 from edge.secrets import current_passphrase, new_passphrase
 
 t = i18n.t
@@ -47,18 +48,8 @@ def status(args, settings: Settings) -> int:
         (t("status.evidence"), str(st.evidence_entries)),
         (t("status.checkpoint"), f"{st.checkpoint_size} @ {st.checkpoint_time}" if st.checkpoint_size is not None else "-"),
     ]
-    _table(rows)
+    print_pairs(rows)
     return 0
-
-
-def _table(rows: list[tuple[str, str]]) -> None:
-    width = max(_display_width(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key}{' ' * (width - _display_width(key))}  {value}")
-
-
-def _display_width(text: str) -> int:
-    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
 
 
 def evidence_list(args, settings: Settings) -> int:

@@ -17,6 +17,7 @@ from appliance.errors import OfferTemplateError, PolicyInvalid
 from appliance.services.catalog.offers import OfferTemplates, parse_spec
 from appliance.settings import Settings
 from edge.cmd_node import open_node
+from edge.columns import pad, print_pairs
 
 t = i18n.t
 
@@ -78,7 +79,7 @@ def list_products(args, settings: Settings) -> int:
         print(t("product.none"))
     for p in products:
         spaces = ", ".join(f"{x.space_id}:{_state(x.status)}" for x in p.listings) or "-"
-        print(f"{_short(p.id)}  {_pad(_state(p.status), 8)} v{p.version:<3} {p.title}  "
+        print(f"{_short(p.id)}  {pad(_state(p.status), 8)} v{p.version:<3} {p.title}  "
               f"[{t('product.n_offers', len(p.offers))}; {spaces}]")
     return 0
 
@@ -204,9 +205,7 @@ def _show(p: Product) -> None:
         if x.reason:
             text += f" ({x.reason})"
         rows.append((t("product.field.listing", x.space_id), text))
-    width = max(_width(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key}{' ' * (width - _width(key))}  {value}")
+    print_pairs(rows)
 
 
 def _offer_title(o: Offer, lang: str) -> str:
@@ -226,14 +225,6 @@ def _state(status: str) -> str:
 
 def _short(ref: str) -> str:
     return ref.rsplit(":", 1)[-1][:8]
-
-
-def _width(text: str) -> int:
-    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _width(text))
 
 
 def _print_json(data) -> int:

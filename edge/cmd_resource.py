@@ -17,6 +17,7 @@ from appliance import i18n
 from appliance.domain.catalog import Kind
 from appliance.services.catalog.masking import GENERALISE_TO, RULES
 from edge.cmd_node import open_node
+from edge.columns import print_columns
 
 t = i18n.t
 ROOTS_ENV = "DSNODE_ALLOWED_ROOTS"
@@ -48,20 +49,6 @@ class _Progress:
         if self.shown:
             sys.stderr.write("\r" + " " * 40 + "\r")
             sys.stderr.flush()
-
-
-def _width(text: str) -> int:
-    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _width(text))
-
-
-def _rows(rows: list[list[str]]) -> None:
-    widths = [max(_width(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for r in rows:
-        print("  ".join(_pad(cell, w) for cell, w in zip(r, widths)).rstrip())
 
 
 def _dump(data) -> None:
@@ -151,7 +138,7 @@ def list_(args, settings) -> int:
             t("resource.col.rows"), t("resource.col.level"), t("resource.col.title")]
     rows = [[r.short_id, str(r.kind), str(r.mode), str(r.current_version), "-" if v.row_count is None else str(v.row_count),
              _level(r), r.title + (" " + t("resource.out.removed") if r.removed else "")] for r, v in items]
-    _rows([head] + rows)
+    print_columns([head] + rows)
     return 0
 
 
@@ -170,7 +157,7 @@ def show(args, settings) -> int:
                "versions": [{"version": x.version, "created": x.created, "sha256": x.sha256, "size": x.size}
                             for x in versions]})
         return 0
-    _rows([[t("resource.col.id"), r.id], [t("resource.col.title"), r.title], [t("resource.col.kind"), str(r.kind)],
+    print_columns([[t("resource.col.id"), r.id], [t("resource.col.title"), r.title], [t("resource.col.kind"), str(r.kind)],
            [t("resource.col.mode"), str(r.mode)], [t("resource.col.source"), r.source],
            [t("resource.col.category"), t(f"resource.category.{r.category}")], [t("resource.col.level"), _level(r)],
            [t("resource.col.keywords"), ", ".join(r.keywords) or "-"], [t("resource.col.description"), r.description or "-"],
@@ -178,7 +165,7 @@ def show(args, settings) -> int:
     _summary(v, None)
     if v.columns:
         print(t("resource.out.schema"))
-        _rows([[c.name, c.type, t(f"resource.kind.{c.sensitive}") if c.sensitive else "", f"{c.nulls}",
+        print_columns([[c.name, c.type, t(f"resource.kind.{c.sensitive}") if c.sensitive else "", f"{c.nulls}",
                 f"{'~' if c.distinct_estimated else ''}{c.distinct}", f"{c.min} … {c.max}" if c.min is not None else ""]
                for c in v.columns])
     if v.time_range:
@@ -187,7 +174,7 @@ def show(args, settings) -> int:
         print(t("resource.out.rule", json.dumps(rule, ensure_ascii=False)))
     if v.samples:
         print(t("resource.out.samples"))
-        _rows([list(v.column_names)] + [list(map(str, s)) for s in v.samples])
+        print_columns([list(v.column_names)] + [list(map(str, s)) for s in v.samples])
     print(t("resource.out.versions", ", ".join(f"{x.version} ({x.created[:10]})" for x in versions)))
     return 0
 
@@ -277,9 +264,9 @@ def mask_preview(args, settings) -> int:
                "rows": [{"before": b, "after": a} for b, a in preview.rows]})
         return 0
     print(t("resource.out.before"))
-    _rows([preview.columns_before] + [[str(x) for x in b] for b, _ in preview.rows])
+    print_columns([preview.columns_before] + [[str(x) for x in b] for b, _ in preview.rows])
     print(t("resource.out.after"))
-    _rows([preview.columns_after] + [[str(x) for x in a] for _, a in preview.rows])
+    print_columns([preview.columns_after] + [[str(x) for x in a] for _, a in preview.rows])
     return 0
 
 

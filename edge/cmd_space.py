@@ -19,7 +19,8 @@ from appliance import i18n
 from appliance.errors import BrokerUnreachable, SpaceNotFound
 from appliance.settings import Settings
 from edge.cmd_join import space_group
-from edge.cmd_node import _table, open_node
+from edge.cmd_node import open_node
+from edge.columns import print_pairs
 
 t = i18n.t
 
@@ -57,7 +58,7 @@ def _print_status(statuses, as_json: bool) -> None:
         if i:
             print()
         dropped = ", ".join(f"{k} {v}" for k, v in sorted(s.dropped.items())) or "0"
-        _table([
+        print_pairs([
             (t("space.col.space"), f"{s.space_id} ({s.name})"), (t("space.col.status"), s.membership),
             (t("space.col.state"), t(f"space.state.{s.state}")), (t("space.col.broker"), s.broker),
             (t("space.col.queued"), str(s.queued)), (t("space.col.last_sync"), s.last_sync or t("space.never")),
