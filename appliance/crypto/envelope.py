@@ -93,9 +93,7 @@ def verify_envelope(env: dict, resolve_key: KeyResolver | None = None) -> dict:
         raise MalformedMessage("the message is not a JSON object")
     version = env.get("v")
     if isinstance(version, int) and not isinstance(version, bool) and version != VERSION:
-        raise MalformedMessage(
-            f"unsupported envelope version {version} (this node reads version {VERSION})"
-        )
+        raise MalformedMessage(f"unsupported envelope version {_shown(version)} (this node reads version {VERSION})")
     problem = _field_problem(env, signed=True, body=False)  # the body is checked by canonicalising it below
     if problem:
         raise MalformedMessage(problem)
@@ -147,8 +145,13 @@ def _check_version(value: object) -> str | None:
     if not _is_int(value):
         return "must be an integer"
     if value != VERSION:
-        return f"has unsupported envelope version {value}"
+        return f"has unsupported envelope version {_shown(value)}"
     return None
+
+
+def _shown(number: int) -> str:
+    """A received integer for a message (str() refuses one of over 4,300 digits)."""
+    return str(number) if abs(number) < 10**9 else "beyond any that exists"
 
 
 def _check_text(value: object) -> str | None:

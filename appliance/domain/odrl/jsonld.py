@@ -16,6 +16,7 @@ from appliance.domain.odrl.model import Constraint, Duty, Policy, Rule
 from appliance.domain.odrl.text import Problem
 from appliance.domain.odrl.vocab import LEFT_OPERANDS, ODRL_CONTEXT, PROFILE, Datatype, short
 
+_MAX_INT_BITS = 13_000  # about 3,900 decimal digits, below Python's 4,300-digit limit on str(int)
 _KNOWN_KEYS = {"@context", "@id", "uid", "@type", "profile", "permission", "prohibition", "obligation",
                "target", "assigner", "assignee"}
 
@@ -90,7 +91,9 @@ def from_jsonld(doc: object) -> tuple[Policy | None, list[Problem]]:
         problems.append(Problem("missing", "policy", {"name": "@id"}))
         uid = ""
     ptype = doc.get("@type", "Offer")
-    ptype = short(ptype[0] if isinstance(ptype, list) and ptype else ptype) if isinstance(ptype, (str, list)) else ""
+    if isinstance(ptype, list) and ptype:
+        ptype = ptype[0]
+    ptype = short(ptype) if isinstance(ptype, str) else ""  # validation names an unknown type
     permissions = tuple(_read_rule(r, f"permission[{i}]", problems, True) for i, r in enumerate(_many(doc.get("permission"))))
     prohibitions = tuple(_read_rule(r, f"prohibition[{i}]", problems, False)
                          for i, r in enumerate(_many(doc.get("prohibition"))))
@@ -183,6 +186,8 @@ def _scalar(value) -> str | None:
         value = value.get("@value", value.get("@id"))
     if isinstance(value, bool) or value is None:
         return None
+    if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+        return "(a number of more than 4,000 digits)"  # str() refuses it; validation names the bad value
     if isinstance(value, (int, float)):
         return str(value)
     return value if isinstance(value, str) else None

@@ -102,9 +102,12 @@ class Policy:
 
 # --- typed values ------------------------------------------------------------------------------
 
-_DURATION = re.compile(r"P(?:(\d+)W)?(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?")
-_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})")
-_INTEGER = re.compile(r"[+-]?\d+")
+# ASCII digits only (``\d`` also matches other scripts' digits, which int() reads), and no more of
+# them than any real value needs: a longer number would only reach Python's own limits.
+_DURATION = re.compile(r"P(?:(\d{1,9})W)?(?:(\d{1,9})D)?(?:T(?:(\d{1,9})H)?(?:(\d{1,9})M)?(?:(\d{1,9}(?:\.\d{1,6})?)S)?)?",
+                       re.ASCII)
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})", re.ASCII)
+_INTEGER = re.compile(r"[+-]?\d{1,30}", re.ASCII)
 
 
 def parse_duration(text: str) -> timedelta:
@@ -116,8 +119,11 @@ def parse_duration(text: str) -> timedelta:
     if not m or text in ("P", "PT") or text.endswith("T"):
         raise ValueError(f"{text!r} is not a duration in weeks, days, hours, minutes or seconds (e.g. P30D)")
     w, d, h, mi, s = m.groups()
-    return timedelta(weeks=int(w or 0), days=int(d or 0), hours=int(h or 0), minutes=int(mi or 0),
-                     seconds=float(s or 0))
+    try:
+        return timedelta(weeks=int(w or 0), days=int(d or 0), hours=int(h or 0), minutes=int(mi or 0),
+                         seconds=float(s or 0))
+    except OverflowError:
+        raise ValueError(f"{text!r} is longer than any contract can last") from None
 
 
 def format_duration(value: timedelta) -> str:
@@ -137,7 +143,10 @@ def format_duration(value: timedelta) -> str:
 def parse_datetime(text: str) -> datetime:
     if not _DATETIME.fullmatch(text):
         raise ValueError(f"{text!r} is not a date and time with a time zone (e.g. 2026-12-31T23:59:59Z)")
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # no such day (2026-02-30), or out of range once in UTC
+        raise ValueError(f"{text!r} is not a date and time that exists (e.g. 2026-12-31T23:59:59Z)") from None
 
 
 def _scalar(datatype: Datatype, text: str):

@@ -86,7 +86,7 @@ def termination(consumer_pid: str | None, provider_pid: str | None, code: str, r
 
 def problems(body: object) -> list[str]:
     """Why ``body`` is not a valid DSP negotiation message ([] when it is)."""
-    if not isinstance(body, dict) or body.get("@type") not in SCHEMAS:
+    if not isinstance(body, dict) or not isinstance(body.get("@type"), str) or body["@type"] not in SCHEMAS:
         return ["(root): not a DSP contract negotiation message"]
     return dsp_schema.problems(body, SCHEMAS[body["@type"]])
 
