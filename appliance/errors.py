@@ -496,3 +496,19 @@ class ProductNotListed(ProductError):
     """Product {} is not listed or waiting to be listed {}, so there is nothing to delist."""
 
     exit_code = 78
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """A received value named in a message: text quoted and cut at ``limit`` characters, a number
+    as written (unless it is too long to print), anything else by its JSON type. ``repr`` would
+    print a peer's 70,000-character string into a log, and raises for an integer of 4,300 digits."""
+    if isinstance(value, str):
+        text = value if len(value) <= limit else value[:limit] + "…"
+        return repr(text.encode("utf-8", "backslashreplace").decode("utf-8"))
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    if isinstance(value, int):
+        return str(value) if value.bit_length() < 64 else "a number too large"
+    if isinstance(value, float):
+        return repr(value)
+    return {dict: "an object", list: "a list", tuple: "a list"}.get(type(value), type(value).__name__)

@@ -35,7 +35,7 @@ from appliance.crypto.keys import (
     public_key_from_did,
     verify,
 )
-from appliance.errors import BadSignature, CredentialInvalid, MalformedDid
+from appliance.errors import BadSignature, CredentialInvalid, MalformedDid, shown
 
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-jcs-2022"
@@ -177,14 +177,14 @@ def _single_proof(document: dict) -> dict:
 
 def _check_proof_fields(proof: dict, proof_purpose: str) -> None:
     if proof.get("type") != PROOF_TYPE:
-        raise CredentialInvalid(f"unknown proof type {proof.get('type')!r}; expected {PROOF_TYPE}")
+        raise CredentialInvalid(f"unknown proof type {shown(proof.get('type'))}; expected {PROOF_TYPE}")
     if proof.get("cryptosuite") != CRYPTOSUITE:
         raise CredentialInvalid(
-            f"unknown cryptosuite {proof.get('cryptosuite')!r}; expected {CRYPTOSUITE}"
+            f"unknown cryptosuite {shown(proof.get('cryptosuite'))}; expected {CRYPTOSUITE}"
         )
     if proof.get("proofPurpose") != proof_purpose:
         raise CredentialInvalid(
-            f"proof purpose is {proof.get('proofPurpose')!r}, expected {proof_purpose!r}"
+            f"proof purpose is {shown(proof.get('proofPurpose'))}, expected {proof_purpose!r}"
         )
     for name in ("verificationMethod", "proofValue"):
         if not isinstance(proof.get(name), str):
@@ -193,7 +193,7 @@ def _check_proof_fields(proof: dict, proof_purpose: str) -> None:
     if created is not None and not (
         isinstance(created, str) and _DATE_TIME_STAMP.fullmatch(created)
     ):
-        raise CredentialInvalid(f"proof creation time {created!r} is not a valid date-time")
+        raise CredentialInvalid(f"proof creation time {shown(created)} is not a valid date-time")
 
 
 def _check_context(document_context: object, proof_context: object) -> None:
@@ -221,5 +221,5 @@ def _resolve(resolve_key: KeyResolver | None, verification_method: str) -> bytes
         return public_key_from_did(verification_method)
     except MalformedDid:
         raise CredentialInvalid(
-            f"verification method {verification_method} is not a did:key of an Ed25519 key"
+            f"verification method {shown(verification_method)} is not a did:key of an Ed25519 key"
         ) from None

@@ -25,7 +25,7 @@ from appliance.clock import parse_rfc3339
 from appliance.crypto.jcs import canonical, sha256
 from appliance.crypto.keys import SigningKey, public_key_from_did, verify
 from appliance.crypto.vc import sign_credential, verify_credential
-from appliance.errors import BadSignature, CredentialInvalid, MalformedDid, MalformedMessage
+from appliance.errors import BadSignature, CredentialInvalid, MalformedDid, MalformedMessage, shown
 
 STATEMENT_VERSION = 1
 SPACE_ID_RE = re.compile(r"[a-z0-9-]{3,64}", re.ASCII)
@@ -135,9 +135,9 @@ def verify_statement(statement: object, *, kind: str, signer: str, fields: dict[
     extra, missing = set(statement) - expected, expected - set(statement)
     if extra or missing:
         raise MalformedMessage(f"{what} has {'unknown' if extra else 'missing'} field "
-                               f"{sorted(extra or missing)[0]!r}")
+                               f"{shown(sorted(extra or missing)[0])}")
     if statement["v"] != STATEMENT_VERSION or statement["type"] != kind:
-        raise MalformedMessage(f"{what} has version {statement['v']!r} and type {statement['type']!r}")
+        raise MalformedMessage(f"{what} has version {shown(statement['v'])} and type {shown(statement['type'])}")
     for name, typ in fields.items():
         if not isinstance(statement[name], typ) or (typ is int and isinstance(statement[name], bool)):
             raise MalformedMessage(f"field {name!r} of {what} has the wrong type")
@@ -147,7 +147,11 @@ def verify_statement(statement: object, *, kind: str, signer: str, fields: dict[
     except (ValueError, TypeError, MalformedDid):
         raise BadSignature(what) from None
     unsigned = {k: v for k, v in statement.items() if k != "sig"}
-    verify(public_key, canonical(unsigned), signature, what=what)
+    try:
+        signed_bytes = canonical(unsigned)
+    except ValueError as e:  # a value canonical JSON cannot hold (an unsafe number, a lone surrogate)
+        raise MalformedMessage(f"{what} {e}") from None
+    verify(public_key, signed_bytes, signature, what=what)
     return statement
 
 
@@ -206,9 +210,10 @@ def check_credential(credential: object, *, operator_did: str, space_id: str, no
     if not isinstance(credential, dict):
         raise CredentialInvalid("it is not a JSON object")
     if credential.get("issuer") != operator_did:
-        raise CredentialInvalid(f"it was issued by {credential.get('issuer')!r}, "
+        raise CredentialInvalid(f"it was issued by {shown(credential.get('issuer'))}, "
                                 f"not by the space operator {operator_did}")
-    if CREDENTIAL_TYPE not in (credential.get("type") or []):
+    types = credential.get("type")
+    if not isinstance(types, list) or CREDENTIAL_TYPE not in types:  # a string would match a part of it
         raise CredentialInvalid(f"it is not a {CREDENTIAL_TYPE}")
     proof = credential.get("proof")
     method = proof.get("verificationMethod") if isinstance(proof, dict) else None
@@ -219,7 +224,7 @@ def check_credential(credential: object, *, operator_did: str, space_id: str, no
     if not isinstance(subject, dict) or subject.get("memberOf") != space_id:
         raise CredentialInvalid(f"it is not for space {space_id}")
     if node_did is not None and subject.get("id") != node_did:
-        raise CredentialInvalid(f"it was issued to {subject.get('id')!r}, not to {node_did}")
+        raise CredentialInvalid(f"it was issued to {shown(subject.get('id'))}, not to {node_did}")
     if now is not None:
         try:
             start, end = parse_rfc3339(credential["validFrom"]), parse_rfc3339(credential["validUntil"])
@@ -254,7 +259,7 @@ def check_revocation_list(statement: object, *, space_id: str, operator_did: str
     """Verify a revocation list from the operator of ``space_id``; return it."""
     stmt = verify_statement(statement, kind=REVOCATION_LIST, signer=operator_did, fields=_REVOCATION_FIELDS)
     if stmt["space"] != space_id or stmt["operator"] != operator_did:
-        raise MalformedMessage(f"the revocation list is for space {stmt['space']!r}, not {space_id!r}")
+        raise MalformedMessage(f"the revocation list is for space {shown(stmt['space'])}, not {space_id!r}")
     for item in stmt["revoked"]:
         if not isinstance(item, dict) or set(item) != {"did", "reason", "at"} or not isinstance(item["did"], str):
             raise MalformedMessage("an entry of the revocation list is not {did, reason, at}")
