@@ -131,3 +131,75 @@ def test_after_all_that_a_good_message_is_still_applied(member):
                               ts=rfc3339(clock.now()), body={"ok": True}, msg_id=secrets.token_hex(16))
     taken = intake.take([Arrival(absolute(SPACE, f"inbox/{node.identity.did}"), payload, False, clock.now())])
     assert (taken.applied, applied) == (1, [{"ok": True}])
+
+
+def _genuine_bodies(me: str) -> list[tuple[str, str, SigningKey, object]]:
+    """(topic, type, signer, body) of well-formed messages of the kinds a peer and the operator send
+    this member: a changed field inside them reaches a handler's deeper checks, past the shape
+    checks a random body stops at."""
+    from appliance.domain import membership
+    from appliance.services.contracts import agreement, messages
+
+    offer = {"@id": "urn:uuid:offer-1", "@type": "Offer", "target": "urn:uuid:ds-1", "assigner": PEER.did,
+             "permission": [{"action": "use", "constraint": [
+                 {"leftOperand": "elapsedTime", "operator": "lteq", "rightOperand": "P30D"},
+                 {"leftOperand": "purpose", "operator": "eq", "rightOperand": "https://w3id.org/dpv#AcademicResearch"},
+                 {"leftOperand": "count", "operator": "lteq", "rightOperand": {"@value": "5", "@type": "xsd:integer"}}],
+                 "duty": [{"action": "delete", "constraint": [
+                     {"leftOperand": "elapsedTime", "operator": "lteq", "rightOperand": "P60D"}]}]}]}
+    deal = agreement.build(offer, agreement_id="urn:uuid:agreement-1", target="urn:uuid:ds-1", assigner=PEER.did,
+                           assignee=me, timestamp="2026-11-22T10:00:00Z")
+    credential = membership.issue_credential(
+        OPERATOR, operator_did=OPERATOR.did, space_id=SPACE, space_name="Fuzz", node_did=me, name="fuzz",
+        org="示例制造", member_since="2026-01-01T00:00:00.000Z", valid_until="2099-01-01T00:00:00.000Z",
+        credential_id="urn:uuid:credential-1", grade=2)
+    inbox = f"inbox/{me}"
+    contract = "dsnode.contract."
+    return [
+        (inbox, contract + "ContractRequestMessage", PEER,
+         messages.request("urn:uuid:c-1", None, offer, f"inbox/{PEER.did}")),
+        (inbox, contract + "ContractOfferMessage", PEER,
+         messages.offer("urn:uuid:p-1", "urn:uuid:c-1", offer, f"inbox/{PEER.did}")),
+        (inbox, contract + "ContractAgreementMessage", PEER,
+         messages.agreement("urn:uuid:c-1", "urn:uuid:p-1", deal, agreement.sign(PEER, deal))),
+        (inbox, contract + "ContractAgreementVerificationMessage", PEER,
+         messages.verification("urn:uuid:c-1", "urn:uuid:p-1", agreement.sign(PEER, deal))),
+        (inbox, contract + "ContractNegotiationEventMessage", PEER,
+         messages.event("urn:uuid:c-1", "urn:uuid:p-1", "FINALIZED")),
+        (inbox, contract + "ContractNegotiationTerminationMessage", PEER,
+         messages.termination("urn:uuid:c-1", "urn:uuid:p-1", "rejected", "不需要了")),
+        (inbox, "dsnode.membership.credential", OPERATOR, {"credential": credential}),
+        (inbox, "dsnode.membership.admitted", OPERATOR,
+         {"credential": credential, "username": me, "password": "secret"}),
+        (inbox, "dsnode.listing.approved", OPERATOR, {"dataset": "ds-1", "approval": membership.listing_approval(
+            OPERATOR, space_id=SPACE, operator_did=OPERATOR.did, provider=me, dataset_id="ds-1", entry={"a": 1},
+            approved_at="2026-05-01T00:00:00.000Z")}),
+        ("operator/revocations", "dsnode.sync.card", OPERATOR, membership.revocation_list(
+            OPERATOR, space_id=SPACE, operator_did=OPERATOR.did, seq=1, ts="2026-05-01T00:00:00.000Z",
+            revoked=[{"did": PEER.did, "reason": "left", "at": "2026-05-01T00:00:00.000Z"}])),
+        (f"node/{PEER.did}/card", "dsnode.sync.card", PEER,
+         {"did": PEER.did, "name": "peer", "org": "示例", "keys": [], "credential": credential}),
+    ]
+
+
+@scaled(1200)
+@given(data=st.data())
+def test_genuine_messages_with_one_field_changed_reach_handlers_without_a_bug(member, data):
+    from tests.fuzz.values import mutations
+
+    node, _intake, clock = member
+    me = node.identity.did
+    topic, msg_type, signer, body = data.draw(st.sampled_from(_genuine_bodies(me)), label="message")
+    body = data.draw(mutations(body), label="body")
+    to = me if topic.startswith("inbox/") else None
+    msg_id = secrets.token_hex(16)
+    sealed = to is not None and data.draw(st.booleans(), label="sealed")
+    try:
+        if sealed:
+            body = seal(body, to=me, from_did=signer.did, msg_id=msg_id, space=SPACE, type=msg_type)
+        payload = sign_and_encode(signer, from_did=signer.did, type=msg_type, space=SPACE, to=to,
+                                  seq=next(SEQS) if to is None else data.draw(st.integers(0, 2**53 - 1), label="seq"),
+                                  ts=rfc3339(clock.now()), body=body, msg_id=msg_id)
+    except ValueError:  # a body canonical JSON cannot carry (the sender's side refuses it)
+        return
+    _take(member, topic, payload, retained=to is None)

@@ -163,3 +163,49 @@ def test_a_handler_that_fails_after_replying_sends_no_reply(pair):
         "SELECT topic FROM sync_outbox WHERE topic LIKE 'catalog/%'")))
     assert entries == [f"catalog/{b.identity.did}/ds-{n}" for n in (1, 3, 5)]
     assert sorted(replies()) == [1, 3, 5]
+
+
+def test_the_poison_messages_fuzzing_found_are_refused_by_a_running_node_and_the_next_is_applied(
+        tmp_path, mosquitto, clock, observed_errors):
+    """Each of these once stopped a node's sync or raised inside a handler (issue 15); sent over the
+    broker to a running node, each is refused with a counted reason, none is a bug (quarantine),
+    and the good message after them is applied."""
+    from tests.integration.sync_helpers import OPERATOR
+
+    a = make_node(tmp_path / "a", "a", clock)
+    b = make_node(tmp_path / "b", "b", clock)
+    try:
+        join(a, mosquitto)
+        join(b, mosquitto)
+        applied = record_pings(b)
+        a.start()
+        b.start()
+        send_pings(a, b.identity.did, [1])
+        eventually(lambda: applied() == [1], what="a first good message")
+        me, inbox = b.identity.did, f"inbox/{b.identity.did}"
+        contract = "dsnode.contract."
+        overflow_offer = {"@id": "urn:uuid:o", "@type": "Offer", "target": "urn:uuid:ds", "permission": [
+            {"action": "use", "constraint": [
+                {"leftOperand": "dateTime", "operator": "lt", "rightOperand": "0001-01-01T00:00:00+23:59"},
+                {"leftOperand": "elapsedTime", "operator": "lteq", "rightOperand": "P99999999999W"}]}]}
+        dsp = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "consumerPid": "urn:uuid:c"}
+        credential = {"type": 7, "issuer": OPERATOR.did, "credentialSubject": {"id": me, "memberOf": SPACE}}
+        poison = [
+            signed(a.keyring.signing_key(), clock, to=me, type=contract + "ContractAgreementMessage", body={"@type": []}),
+            signed(a.keyring.signing_key(), clock, to=me, type=contract + "ContractRequestMessage",
+                   body={**dsp, "@type": "ContractRequestMessage", "offer": overflow_offer,
+                         "callbackAddress": f"inbox/{a.identity.did}"}),
+            signed(OPERATOR, clock, to=me, type="dsnode.membership.credential", body={"credential": credential}),
+        ]
+        deep = b'{"v":1,"body":' + b"[" * 5000 + b"]" * 5000 + b"}"
+        huge = b'{"v":1,"seq":1' + b"0" * 5000 + b"}"
+        for payload in [*poison, deep, huge]:
+            raw_publish(mosquitto, inbox, payload)
+        send_pings(a, me, [2])
+        eventually(lambda: applied() == [1, 2], what="the good message after the poison")
+        status = b.sync.status()[0]
+        assert status.connected and status.quarantined == 0
+        assert not b.sync.quarantined(SPACE)
+    finally:
+        a.close()
+        b.close()
