@@ -261,8 +261,9 @@ def _parse_note(note: str) -> tuple[str, list[_SignatureLine]]:
             raise MalformedMessage("the signed note is not valid UTF-8") from None
     if not isinstance(note, str) or not note.endswith("\n"):
         raise MalformedMessage("the signed note does not end in a newline")
-    if _CONTROL_RE.search(note):
-        raise MalformedMessage("the signed note contains control characters")
+    problem = _text_problem(note)  # control characters, lone surrogates (a str from JSON may hold them)
+    if problem:
+        raise MalformedMessage(problem.replace("the note text", "the signed note"))
     split = note.rfind("\n\n")
     if split < 0:
         raise MalformedMessage("the signed note has no blank line before its signatures")
