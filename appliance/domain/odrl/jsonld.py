@@ -16,6 +16,10 @@ from appliance.domain.odrl.model import Constraint, Duty, Policy, Rule
 from appliance.domain.odrl.text import Problem
 from appliance.domain.odrl.vocab import LEFT_OPERANDS, ODRL_CONTEXT, PROFILE, Datatype, short
 
+MAX_ITEMS = 64  # rules of one kind in a policy, duties of a rule, constraints of a rule
+MAX_VALUES = 1000  # values of one constraint (a list of allowed recipients may be long)
+# (real offers have a handful; checking for contradictions compares rules pairwise, so a peer's
+# policy of thousands would stall the node for seconds per message)
 _MAX_INT_BITS = 13_000  # about 3,900 decimal digits, below Python's 4,300-digit limit on str(int)
 _KNOWN_KEYS = {"@context", "@id", "uid", "@type", "profile", "permission", "prohibition", "obligation",
                "target", "assigner", "assignee"}
@@ -94,10 +98,12 @@ def from_jsonld(doc: object) -> tuple[Policy | None, list[Problem]]:
     if isinstance(ptype, list) and ptype:
         ptype = ptype[0]
     ptype = short(ptype) if isinstance(ptype, str) else ""  # validation names an unknown type
-    permissions = tuple(_read_rule(r, f"permission[{i}]", problems, True) for i, r in enumerate(_many(doc.get("permission"))))
+    permissions = tuple(_read_rule(r, f"permission[{i}]", problems, True)
+                        for i, r in enumerate(_many(doc.get("permission"), "permission", problems)))
     prohibitions = tuple(_read_rule(r, f"prohibition[{i}]", problems, False)
-                         for i, r in enumerate(_many(doc.get("prohibition"))))
-    obligations = tuple(_read_duty(d, f"obligation[{i}]", problems) for i, d in enumerate(_many(doc.get("obligation"))))
+                         for i, r in enumerate(_many(doc.get("prohibition"), "prohibition", problems)))
+    obligations = tuple(_read_duty(d, f"obligation[{i}]", problems)
+                        for i, d in enumerate(_many(doc.get("obligation"), "obligation", problems)))
     profile = doc.get("profile", PROFILE)
     policy = Policy(
         uid=uid, type=ptype, permissions=permissions, prohibitions=prohibitions, obligations=obligations,
@@ -108,10 +114,15 @@ def from_jsonld(doc: object) -> tuple[Policy | None, list[Problem]]:
     return policy, problems
 
 
-def _many(value) -> list:
+def _many(value, where: str, problems: list[Problem], most: int = MAX_ITEMS) -> list:
+    """A list (a single value is a list of one); one longer than ``most`` is a problem, cut there."""
     if value is None:
         return []
-    return value if isinstance(value, list) else [value]
+    items = value if isinstance(value, list) else [value]
+    if len(items) > most:
+        problems.append(Problem("too_many", where, {"n": str(len(items)), "max": str(most)}))
+        return items[:most]
+    return items
 
 
 def _term(value) -> str | None:
@@ -141,7 +152,8 @@ def _read_rule(rule, where: str, problems: list[Problem], permission: bool) -> R
         return Rule("")
     duties = ()
     if permission:
-        duties = tuple(_read_duty(d, f"{where}.duty[{j}]", problems) for j, d in enumerate(_many(rule.get("duty"))))
+        duties = tuple(_read_duty(d, f"{where}.duty[{j}]", problems)
+                       for j, d in enumerate(_many(rule.get("duty"), f"{where}.duty", problems)))
     return Rule(_action(rule, where, problems), _read_constraints(rule, where, problems), duties)
 
 
@@ -154,7 +166,7 @@ def _read_duty(duty, where: str, problems: list[Problem]) -> Duty:
 
 def _read_constraints(rule: dict, where: str, problems: list[Problem]) -> tuple[Constraint, ...]:
     out = []
-    for k, c in enumerate(_many(rule.get("constraint"))):
+    for k, c in enumerate(_many(rule.get("constraint"), f"{where}.constraint", problems)):
         at = f"{where}.constraint[{k}]"
         if not isinstance(c, dict):
             problems.append(Problem("not_an_object", at))
@@ -163,7 +175,8 @@ def _read_constraints(rule: dict, where: str, problems: list[Problem]) -> tuple[
             problems.append(Problem("logical_constraint", at))
             continue
         left, op = _term(c.get("leftOperand")), _term(c.get("operator"))
-        right = _right(c.get("rightOperand"))
+        right = _right(_many(c["rightOperand"], f"{at}.rightOperand", problems, MAX_VALUES)
+                       if isinstance(c.get("rightOperand"), list) else c.get("rightOperand"))
         for name, value in (("leftOperand", left), ("operator", op), ("rightOperand", right)):
             if value is None:
                 problems.append(Problem("missing", at, {"name": name}))

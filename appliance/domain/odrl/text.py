@@ -19,6 +19,7 @@ def pick(lang: str | None) -> str:
 PROBLEMS: dict[str, tuple[str, str]] = {
     "not_an_object": ("{where} 不是 JSON 对象", "{where} is not a JSON object"),
     "missing": ("{where} 缺少 {name}", "{where} has no {name}"),
+    "too_many": ("{where} 有 {n} 项，最多 {max} 项", "{where} has {n} items; at most {max} are allowed"),
     "unknown_type": ("未知的策略类型“{name}”（可用：Offer、Agreement、Set）",
                      "unknown policy type \"{name}\" (use Offer, Agreement or Set)"),
     "empty": ("策略中既没有许可也没有禁止", "the policy has neither a permission nor a prohibition"),
