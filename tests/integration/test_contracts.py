@@ -233,3 +233,20 @@ def test_an_expired_offer_is_refused_with_the_reason(pair):
     wait_for(lambda: any("expired" in str(e.payload) for e in provider.evidence.entries()
                          if e.action == "contract.message_rejected"), what="the expired request refused")
     assert len(provider.contracts.list()) == before
+
+
+def test_a_termination_before_the_first_answer_names_the_pid_the_provider_gave(pair):
+    """DSP messages after the first name both negotiations: a consumer that ends its request before
+    the provider answered knows the provider's pid anyway (derived from both nodes and its own pid)."""
+    provider, consumer = pair
+    cid = consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:paid")
+    p = peer_of(provider, cid)
+    wait_for(lambda: provider.contracts.get(p.id).pending, what="the request in the approval queue")
+    assert consumer.contracts.get(cid).peer_pid is None
+    consumer.contracts.terminate(cid, "不需要了")
+    wait_for(lambda: contract_state(provider, p.id) == "TERMINATED", what="the provider told of the end")
+    assert provider.contracts.get(p.id).reason == "不需要了"
+    sent = consumer.contracts.timeline(cid)[-1].message
+    assert (sent["consumerPid"], sent["providerPid"]) == (cid, p.id)
+    all_valid(provider)
+    all_valid(consumer)

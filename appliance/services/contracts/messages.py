@@ -77,8 +77,12 @@ def verification(consumer_pid: str, provider_pid: str, signature: dict) -> dict:
     return body
 
 
-def termination(consumer_pid: str | None, provider_pid: str | None, code: str, reason: str) -> dict:
-    body = _base("ContractNegotiationTerminationMessage", consumer_pid or "unknown", provider_pid or "unknown")
+def termination(consumer_pid: str, provider_pid: str, code: str, reason: str) -> dict:
+    """Both pids are real ones (DSP requires both, and the peer matches the message by them): a
+    node that does not know its peer's pid yet tells it when the peer's next message names it."""
+    if not consumer_pid or not provider_pid:
+        raise ValueError("a termination names both negotiations")
+    body = _base("ContractNegotiationTerminationMessage", consumer_pid, provider_pid)
     body["code"] = code
     body["reason"] = [reason]
     return body

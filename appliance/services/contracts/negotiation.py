@@ -181,8 +181,7 @@ class ContractService:
             n = store.get(conn, negotiation_id)
             if n.state in FINAL or n.state == State.INITIAL:
                 raise NotYourMove(negotiation_id, n.state, "terminate")
-            self._move(conn, n, Event.TERMINATE, messages.termination(n.consumer_pid, n.provider_pid, code, reason),
-                       reason=reason)
+            self._move(conn, n, Event.TERMINATE, self._termination(n, code, reason), reason=reason)
 
         self.db.write(write)
 
@@ -229,7 +228,7 @@ class ContractService:
                 reason = f"step {n.state} timed out"
                 self._local(conn, n, Event.TIMEOUT, reason)
                 if n.peer_pid or n.role == Role.CONSUMER:
-                    body = messages.termination(n.consumer_pid, n.provider_pid, "timeout", reason)
+                    body = self._termination(n, "timeout", reason)
                     self.sync.send(conn, n.space_id, to=n.peer, type=messages.wire_type(body), body=body)
                 done.append(n.id)
             return done
@@ -303,9 +302,15 @@ class ContractService:
     def _terminate_unmet(self, conn, n: Negotiation, failures: list) -> Negotiation:
         """Provider: the request does not meet the offer's constraints; end it naming each one."""
         reason = "the request does not meet the offer's terms: " + "; ".join(f.en for f in failures)
-        body = messages.termination(n.consumer_pid, n.provider_pid, "constraint_unmet", reason)
+        body = self._termination(n, "constraint_unmet", reason)
         body[terms.FAILURES] = [terms.failure_json(f) for f in failures]
         return self._move(conn, n, Event.TERMINATE, body, reason=reason)
+
+    def _termination(self, n: Negotiation, code: str, reason: str) -> dict:
+        """A termination naming both pids; before the peer's first answer its pid is the one it will use."""
+        peer_pid = n.peer_pid or answer_pid(self.did, n.id, n.peer)
+        pids = (n.id, peer_pid) if n.role == Role.CONSUMER else (peer_pid, n.id)
+        return messages.termination(*pids, code, reason)
 
     def _local(self, conn, n: Negotiation, event: Event, reason: str) -> Negotiation:
         after = step(State(n.state), event, None)
@@ -341,12 +346,27 @@ class ContractService:
                               payload={"event": event, "peer": msg.sender, "space": msg.space_id, "reason": reason})
         body = msg.body if isinstance(msg.body, dict) else {}
         if answer and body.get("@type") != "ContractNegotiationTerminationMessage":
-            reply = messages.termination(body.get("consumerPid"), body.get("providerPid"), "refused", reason)
-            self.sync.send(conn, msg.space_id, to=msg.sender, type=messages.wire_type(reply), body=reply)
+            pids = [body.get(k) for k in ("consumerPid", "providerPid")]
+            named = [p for p in pids if isinstance(p, str) and p]
+            if named:  # the sender's own pid, to match the reply by; the one it does not name is ours
+                consumer, provider = (p if isinstance(p, str) and p else answer_pid(msg.sender, named[0], self.did)
+                                      for p in pids)
+                reply = messages.termination(consumer, provider, "refused", reason)
+                self.sync.send(conn, msg.space_id, to=msg.sender, type=messages.wire_type(reply), body=reply)
 
 
 def _new_pid() -> str:
     return f"urn:uuid:{uuid.uuid4()}"
+
+
+_ANSWER_PIDS = uuid.UUID("6c1f0d2e-3b7a-5e49-9a0c-2f8d4b1e7a53")
+
+
+def answer_pid(starter: str, starter_pid: str, answerer: str) -> str:
+    """The pid a node gives a negotiation another node started (a request or an offer): derived
+    from both nodes and the starter's pid, so the starter knows it before any answer arrives and
+    can name it in a termination (DSP messages after the first carry both pids)."""
+    return f"urn:uuid:{uuid.uuid5(_ANSWER_PIDS, f'{starter} {starter_pid} {answerer}')}"
 
 
 def listed_offers(entry: dict, dataset_id: str) -> list[dict]:

@@ -104,9 +104,9 @@ def _start(svc, conn, msg, event: Event) -> None:
         svc._refuse(conn, None, msg, event.value, expired, answer=True)
         return
     now = svc._now()
-    from appliance.services.contracts.negotiation import _new_pid
+    from appliance.services.contracts.negotiation import answer_pid
 
-    n = Negotiation(_new_pid(), peer_pid, role.value, msg.space_id, msg.sender, dataset, offer, State.INITIAL.value,
+    n = Negotiation(answer_pid(msg.sender, peer_pid, svc.did), peer_pid, role.value, msg.space_id, msg.sender, dataset, offer, State.INITIAL.value,
                     False, "", None, now, now)
     store.insert(conn, n)
     _apply(svc, conn, n, msg, event, listed=listed)
