@@ -39,7 +39,7 @@ def message_bodies() -> list[dict]:
     out += [messages.request("c1", "p1", SIMPLE, callback=""), messages.offer("p1", None, SIMPLE, callback="mqtt:inbox/y")]
     out += [messages.event("c1", "p1", "ACCEPTED"), messages.event("c1", "p1", "FINALIZED"),
             messages.verification("c1", "p1", {"type": "Ed25519Signature2020-jcs", "signature": "AA=="}),
-            messages.termination("c1", "p1", "rejected", "不在服务区域"), messages.termination(None, None, "x", "y")]
+            messages.termination("c1", "p1", "rejected", "不在服务区域")]
     return out
 
 
