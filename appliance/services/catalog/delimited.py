@@ -3,6 +3,8 @@
 One pass over the file (see ``docs/catalog-resources.md`` for the measurements behind this):
 
 - :class:`HashingReader` reads 16 MiB blocks and hashes them on a helper thread;
+- a line ends at ``\n``, ``\r\n`` or a lone ``\r`` (classic Mac OS, and some exports): a lone
+  ``\r`` is read as ``\n`` (:func:`lone_cr_as_lf`), so every later step cuts at ``\n`` alone;
 - each block is cut at line ends into pieces of about 1 MiB. Line ends, delimiters and quotes are
   single bytes that never occur inside a character of UTF-8, GBK or GB18030, so pieces are cut
   before decoding, and every piece decodes on its own (no incremental decoder);
@@ -26,6 +28,7 @@ import codecs
 import csv
 import io
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -43,6 +46,7 @@ SAMPLE_BYTES = 8 * 1024 * 1024
 SAMPLE_BATCH = 512 * 1024  # characters of sampled text profiled at once (fewer, larger batches)
 DELIMITERS = (",", "\t", ";", "|")
 FIRST_SKIPPED = 20  # line numbers kept per report
+_LONE_CR = re.compile(rb"\r(?!\n)")
 
 
 @dataclass
@@ -122,6 +126,7 @@ class DelimitedScanner:
             data = _chain([first[detected.bom if not self._encoding else 0:]], blocks)
             if not enc.byte_oriented(codec):
                 data, codec = _transcode(data, codec), "utf-8"
+            data = lone_cr_as_lf(data)
             self._codec = codec
             self._fraction = 1.0 if total <= self._exact else self._sample / total
             self._read_all(data, total)
@@ -316,6 +321,28 @@ def _prefix(text: str, share: float) -> str:
 def _chain(first: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
     yield from first
     yield from rest
+
+
+def lone_cr_as_lf(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """``blocks`` with every ``\r`` that is not followed by ``\n`` replaced by ``\n`` (also one at the
+    end of a block whose ``\n`` starts the next), so a line always ends with ``\n``. Byte-level:
+    ``\r`` never occurs inside a character of the byte-oriented encodings (see :mod:`encoding`)."""
+    held = b""
+    for block in blocks:
+        if held:
+            block, held = held + block, b""
+        if b"\r" not in block:
+            if block:
+                yield block
+            continue
+        if block.endswith(b"\r"):
+            block, held = block[:-1], b"\r"
+        if block.count(b"\r") != block.count(b"\r\n"):
+            block = _LONE_CR.sub(b"\n", block)
+        if block:
+            yield block
+    if held:
+        yield b"\n"
 
 
 def _transcode(blocks: Iterator[bytes], codec: str) -> Iterator[bytes]:

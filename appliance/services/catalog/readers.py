@@ -5,8 +5,9 @@ in column order), read a piece at a time so memory does not grow with the data. 
 feed profiling (for the formats other than CSV, which has its own fast scanner), the masking
 preview, and later delivery and compute-to-data.
 
-- CSV/TSV: pieces cut at line ends before decoding (see :mod:`delimited`); lines that do not
-  decode or have the wrong number of fields are left out (registration reported them);
+- CSV/TSV: pieces cut at line ends before decoding (see :mod:`delimited`; ``\n``, ``\r\n`` and a
+  lone ``\r`` end a line); lines that do not decode or have the wrong number of fields are left
+  out (registration reported them);
 - JSON Lines: one value per line; objects give columns (keys of the first ``KEY_SCAN`` records,
   nested values as JSON text), other values a single ``value`` column;
 - JSON: a top-level array is parsed element by element with ``raw_decode`` over a sliding
@@ -34,7 +35,7 @@ from typing import BinaryIO
 
 from appliance.errors import MalformedTable, SourceUnreadable
 from appliance.services.catalog import encoding as enc
-from appliance.services.catalog.delimited import column_names, guess_delimiter
+from appliance.services.catalog.delimited import column_names, guess_delimiter, lone_cr_as_lf
 
 KEY_SCAN = 1000
 JSON_WHOLE_LIMIT = 64 * 1024 * 1024
@@ -112,8 +113,9 @@ def _lines_of(chunks: Iterator[bytes]) -> Iterator[bytes]:
 
 
 def _stream_lines(src: Source) -> Iterator[bytes]:
+    """The lines of a byte-oriented file, each ending with ``\n`` (a lone ``\r`` ends a line too)."""
     with _open(src) as f:
-        yield from _lines_of(iter(lambda: f.read(READ), b""))
+        yield from _lines_of(lone_cr_as_lf(iter(lambda: f.read(READ), b"")))
 
 
 def _delimited(src: Source, label: Path, encoding: str | None, delimiter: str | None) -> RowSource:

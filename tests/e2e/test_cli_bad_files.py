@@ -1,0 +1,37 @@
+"""`dsnode` given odd or damaged local files, as a user runs it: each is read, or refused in one
+clear line with its own exit code; never the internal error (exit code 70)."""
+
+from __future__ import annotations
+
+import pytest
+
+INTERNAL_ERROR = 70
+
+
+@pytest.fixture
+def data(tmp_path):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    return folder
+
+
+def run(cli, data, *args):
+    proc = cli.run(*args, ok=False, env=cli.env(DSNODE_ALLOWED_ROOTS=str(data)))
+    assert proc.returncode != INTERNAL_ERROR and "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def add(cli, data, name: str, content: bytes, *args):
+    (data / name).write_bytes(content)
+    return run(cli, data, "resource", "add", str(data / name), *args)
+
+
+def refused(proc, code: int, *words: str) -> None:
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == code and len(lines) == 1, proc.stderr
+    assert all(w in lines[0] for w in words), lines[0]
+
+
+def test_a_csv_with_classic_mac_line_ends_is_read(initialised, data):
+    proc = add(initialised, data, "mac.csv", b"name,amount\rA,1\rB,2\r")
+    assert proc.returncode == 0 and "2 rows, 2 columns" in proc.stdout, proc.stderr
