@@ -16,6 +16,7 @@ from typing import Any
 import platformdirs
 
 from appliance.errors import ConfigError
+from appliance.net.broker.limits import BrokerLimits
 
 KDF_PROFILES = ("moderate", "interactive", "minimum")
 
@@ -30,6 +31,7 @@ class Settings:
     key_file: Path | None = None
     key_env: str | None = None
     key_credential: str | None = None
+    broker: BrokerLimits = BrokerLimits()  # the ``[broker]`` table: what the space's broker bounds
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -57,6 +59,15 @@ def default_config_path() -> Path:
 def _coerce(name: str, value: Any) -> Any:
     if name in ("home", "key_file"):
         return Path(os.path.expanduser(str(value)))
+    if name == "broker":
+        if isinstance(value, BrokerLimits):
+            return value
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"broker must be a table of limits ([broker]), not {value!r}")
+        try:
+            return BrokerLimits.from_mapping(value)
+        except ValueError as e:
+            raise ConfigError(str(e)) from None
     if name == "kdf_profile" and value not in KDF_PROFILES:
         raise ConfigError(f"kdf_profile must be one of {', '.join(KDF_PROFILES)}, not {value!r}")
     if not isinstance(value, str):

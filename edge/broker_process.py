@@ -22,6 +22,7 @@ from pathlib import Path
 
 from appliance.errors import BrokerConfigError
 from appliance.net.broker import EmbeddedBroker
+from appliance.net.broker.limits import BrokerLimits
 from appliance.operator import broker_config as bc
 
 CANDIDATES = ("mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
@@ -90,7 +91,8 @@ def _server_tls(cert: Path, key: Path) -> ssl.SSLContext:
     return ctx
 
 
-def start_embedded_broker(node, listener: bc.ListenerConfig, folder: Path | None = None) -> EmbeddedBroker:
+def start_embedded_broker(node, listener: bc.ListenerConfig, folder: Path | None = None, *,
+                          limits: BrokerLimits | None = None) -> EmbeddedBroker:
     """Start the embedded broker for ``node``'s space on ``listener`` and return it (running).
 
     The operator writes its broker configuration as for mosquitto's dynamic security (which also
@@ -101,11 +103,11 @@ def start_embedded_broker(node, listener: bc.ListenerConfig, folder: Path | None
     """
     if folder is None:
         with tempfile.TemporaryDirectory(prefix="dsnode-embedded-broker-") as tmp:
-            return start_embedded_broker(node, listener, Path(tmp) / "broker")
-    node.operator.write_broker_config(folder, listener, mode="dynsec", plugin_path=bc.EMBEDDED_PLUGIN)
+            return start_embedded_broker(node, listener, Path(tmp) / "broker", limits=limits)
+    node.operator.write_broker_config(folder, listener, mode="dynsec", plugin_path=bc.EMBEDDED_PLUGIN, limits=limits)
     document = bc.read_dynsec_file(Path(folder) / "dynamic-security.json")
     tls = _server_tls(listener.tls_cert, listener.tls_key) if listener.tls_cert is not None else None
-    broker = EmbeddedBroker(document, ssl_context=tls)
+    broker = EmbeddedBroker(document, ssl_context=tls, limits=limits)
     try:
         broker.start(listener.host, listener.port)
     except OSError as e:

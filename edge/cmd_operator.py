@@ -69,7 +69,7 @@ def run(args, settings: Settings) -> int:
 
                 listener = ListenerConfig(host=args.listen, port=space.broker_port, tls_cert=args.tls_cert,
                                           tls_key=args.tls_key)
-                broker = start_embedded_broker(node, listener)
+                broker = start_embedded_broker(node, listener, limits=settings.broker)
                 print(t("operator.embedded_broker", args.listen, broker.port), flush=True)
             try:
                 node.start()
@@ -228,7 +228,7 @@ def broker_config(args, settings: Settings) -> int:
     listener = ListenerConfig(host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
                               tls_ca=args.tls_ca, require_client_cert=args.require_client_cert)
     with _operator_node(settings) as node:
-        files = node.operator.write_broker_config(args.out, listener, mode=mode)
+        files = node.operator.write_broker_config(args.out, listener, mode=mode, limits=settings.broker)
     for path in files:
         print(t("operator.wrote", path))
     print(t("operator.broker_start", files[0]))

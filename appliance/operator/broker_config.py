@@ -31,6 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.errors import BrokerConfigError
+from appliance.net.broker.limits import BrokerLimits
+
+try:
+    import pwd
+except ImportError:  # Windows: no users to hand the folder to
+    pwd = None
 
 DEFAULT_ITERATIONS = 101  # mosquitto_passwd's default for $7$ hashes
 SALT_SIZE = 12
@@ -44,6 +50,7 @@ DYNSEC_PLUGIN_PATHS = (
     "/usr/local/lib/mosquitto_dynamic_security.so",
 )
 MODES = ("dynsec", "password-file")
+BROKER_USER = "mosquitto"  # Debian's mosquitto, started as root, drops to this user
 
 
 def space_root(space_id: str) -> str:
@@ -264,7 +271,7 @@ def find_dynsec_plugin() -> str | None:
 
 
 def mosquitto_conf(out_dir: Path, listener: ListenerConfig, *, mode: str = "dynsec",
-                   plugin_path: str | None = None) -> str:
+                   plugin_path: str | None = None, limits: BrokerLimits | None = None) -> str:
     """The text of mosquitto.conf for one space, with every file under ``out_dir``."""
     if mode not in MODES:
         raise BrokerConfigError(f"the mode must be one of {', '.join(MODES)}")
@@ -300,22 +307,47 @@ def mosquitto_conf(out_dir: Path, listener: ListenerConfig, *, mode: str = "dyns
     lines += [
         "persistence true",
         f"persistence_location {out}/",
-        "max_queued_messages 100000",
-        "max_inflight_messages 0",
-        "max_packet_size 300000",
+        *(limits or BrokerLimits()).mosquitto_lines(),
+        "max_inflight_messages 0",  # no cap of the broker's own: each node's Receive Maximum is the window
         "retain_available true",
     ]
     return "\n".join(lines) + "\n"
 
 
 def write_private(path: Path, text: str) -> None:
-    """Write a file only its owner can read (it holds password hashes)."""
+    """Write a file only its owner can read (it holds password hashes). As root, the file belongs
+    to whoever owns its folder (the broker's user, see :func:`hand_to_broker`), so the broker can
+    read it again when it reloads its accounts."""
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(text)
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        folder = path.parent.stat()
+        os.chown(tmp, folder.st_uid, folder.st_gid)
     os.replace(tmp, path)
+
+
+def hand_to_broker(folder: Path) -> str | None:
+    """Make the broker's folder owner-only (0700, files 0600) and, when run as root on a system
+    with a ``mosquitto`` user, owned by that user: mosquitto started as root (as Debian's service
+    is) drops to it before it reads the dynamic-security file and writes its persistence, so a
+    root-owned folder would stop it. Returns the user the folder now belongs to, if it changed."""
+    folder = Path(folder)
+    os.chmod(folder, 0o700)
+    files = [p for p in folder.iterdir() if p.is_file()]
+    for path in files:
+        os.chmod(path, 0o600)
+    if pwd is None or os.geteuid() != 0:
+        return None
+    try:
+        user = pwd.getpwnam(BROKER_USER)
+    except KeyError:
+        return None
+    for path in [folder, *files]:
+        os.chown(path, user.pw_uid, user.pw_gid)
+    return BROKER_USER
 
 
 def write_dynsec_file(path: Path, document: dict) -> None:

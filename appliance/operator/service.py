@@ -17,6 +17,7 @@ from pathlib import Path
 from appliance.domain.membership import Action, MessageType
 from appliance.domain.sync import SpaceConfig
 from appliance.errors import ApplianceError, BrokerConfigError
+from appliance.net.broker.limits import BrokerLimits
 from appliance.operator import admission, demands, filing, listings, revocation, templates, witness
 from appliance.operator import broker_config as bc
 from appliance.operator.accounts import BrokerAccounts, accounts_for_files
@@ -94,13 +95,16 @@ class OperatorService:
             ctx.forget()
 
     def write_broker_config(self, out_dir: Path, listener: bc.ListenerConfig, *, mode: str = "dynsec",
-                            plugin_path: str | None = None) -> list[Path]:
-        """Write mosquitto.conf and the account files for this space into ``out_dir``; returns the files."""
+                            plugin_path: str | None = None, limits: BrokerLimits | None = None) -> list[Path]:
+        """Write mosquitto.conf and the account files for this space into ``out_dir``; returns the files.
+
+        The folder ends owner-only, and as root it is handed to the mosquitto user
+        (:func:`~appliance.operator.broker_config.hand_to_broker`)."""
         ctx = self._ctx
         space = ctx.space()
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        conf = bc.mosquitto_conf(out, listener, mode=mode, plugin_path=plugin_path)
+        conf = bc.mosquitto_conf(out, listener, mode=mode, plugin_path=plugin_path, limits=limits)
         written = [out / "mosquitto.conf"]
         if mode == "dynsec":
             if (out / "dynamic-security.json").exists():
@@ -127,6 +131,7 @@ class OperatorService:
             bc.write_private(out / "passwd", bc.password_file_text(accounts))
             bc.write_private(out / "acl", bc.acl_file_text(accounts))
             written += [out / "passwd", out / "acl"]
+        bc.hand_to_broker(out)
         return written
 
     # --- invitations and admissions -----------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -71,3 +72,49 @@ def test_password_file_mode_logs_in_and_confines_members(tmp_path, clients):
         assert op.topics() == {f"{ROOT}/operator/join/00aa11bb22cc33dd"}
     finally:
         broker.stop()
+
+
+# --- a broker started as root, as Debian's mosquitto service is -------------------------------
+
+
+def test_as_root_the_broker_folder_is_handed_to_mosquitto_which_serves_from_it(clients):
+    import os
+    import pwd
+    import stat
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("only root can hand the folder to another user")
+    try:
+        user = pwd.getpwnam(bc.BROKER_USER)
+    except KeyError:
+        pytest.skip("there is no mosquitto user")
+    base = Path(tempfile.mkdtemp(prefix="dsnode-broker-root-", dir="/tmp"))
+    try:
+        os.chmod(base, 0o711)  # the mosquitto user may pass through to its own folder
+        out = base / "broker"
+        out.mkdir()
+        operator = SigningKey.generate().did
+        bc.write_dynsec_file(out / "dynamic-security.json", bc.dynsec_document(
+            SPACE, operator_did=operator, operator_password="op-pass", admin_password="admin-pass"))
+        port = free_port()
+        conf = bc.mosquitto_conf(out, bc.ListenerConfig(port=port))
+        (out / "mosquitto.conf").write_text(conf)
+        assert bc.hand_to_broker(out) == bc.BROKER_USER
+        for path in (out, out / "dynamic-security.json", out / "mosquitto.conf"):
+            st = path.stat()
+            assert (st.st_uid, st.st_gid) == (user.pw_uid, user.pw_gid)
+            assert stat.S_IMODE(st.st_mode) == (0o700 if path == out else 0o600)
+        # started as root with no `user` line, mosquitto drops to its user and still reads the
+        # accounts and writes its persistence there
+        broker = Mosquitto(out, config_text=conf + "user mosquitto\n", port=port)
+        try:
+            assert clients(port, username=operator, password="op-pass").ok
+            assert not clients(port, username=operator, password="wrong").ok
+        finally:
+            broker.stop()
+        assert (out / "mosquitto.db").stat().st_uid == user.pw_uid
+        bc.write_private(out / "passwd", "later rewrite\n")  # a rewrite keeps the folder's owner
+        assert (out / "passwd").stat().st_uid == user.pw_uid
+    finally:
+        shutil.rmtree(base)

@@ -135,3 +135,34 @@ def test_members_cannot_use_the_control_topic(space_broker, clients):
     assert refused.wait(5)
     settle()
     assert clients(broker.port, username=b, password="pass-b").ok  # the command was not carried out
+
+
+def test_on_the_embedded_broker_a_client_id_stays_with_its_account_and_sessions_are_bounded(clients):
+    from appliance.net.broker.limits import BrokerLimits
+
+    operator = SigningKey.generate().did
+    broker = EmbeddedBroker(bc.embedded_broker_document(SPACE, operator_did=operator, operator_password="op-pass",
+                                                        admin_password="admin-pass"),
+                            limits=BrokerLimits(max_sessions_per_account=2))
+    broker.start()
+    try:
+        admin = DynsecAdmin(AdminEndpoint("127.0.0.1", broker.port, bc.ADMIN_USERNAME, "admin-pass"))
+        a, b = SigningKey.generate().did, SigningKey.generate().did
+        admin.add_member(SPACE, a, "pass-a")
+        admin.add_member(SPACE, b, "pass-b")
+        victim = clients(broker.port, "node-of-a", username=a, password="pass-a", clean_start=False, expiry=300)
+        victim.subscribe(f"{ROOT}/inbox/{a}")
+        thief = clients(broker.port, "node-of-a", username=b, password="pass-b")
+        assert thief.connack is not None and thief.connack.value == 0x85  # client identifier not valid
+        clients(broker.port, username=b, password="pass-b").publish(f"{ROOT}/inbox/{a}", b"still a's")
+        wait_for(lambda: victim.received())  # not pushed off: a's node still gets its inbox
+        assert victim.received()[0][1] == b"still a's"
+        assert clients(broker.port, "a-second", username=a, password="pass-a").ok
+        third = clients(broker.port, "a-third", username=a, password="pass-a")
+        assert third.connack is not None and third.connack.value == 0x97  # quota exceeded
+        victim.close()  # a kept session, offline now: the oldest of a's makes room for a new one
+        assert clients(broker.port, "a-fourth", username=a, password="pass-a").ok
+        assert "node-of-a" not in broker.sessions
+        assert broker.counters["refused_client_id"] == 1 and broker.counters["refused_sessions"] == 1
+    finally:
+        broker.stop()

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 
 import mqtt5
 import pytest
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from appliance.net.broker import EmbeddedBroker
+from appliance.net.broker.limits import BrokerLimits
 from tests.mqtt_clients import settle, wait_for
 
 
@@ -158,11 +160,15 @@ def test_keepalive_ping_and_qos0(broker):
         sock.close()
 
 
+_LEFT: dict[int, bytes] = {}  # bytes read past the last packet, by socket
+
+
 def _read_packet(sock: socket.socket):
-    data = b""
+    data = _LEFT.pop(id(sock), b"")
     while True:
         try:
             packet, used = mqtt5.read(memoryview(data))
+            _LEFT[id(sock)] = data[used:]
             return packet
         except IndexError:
             chunk = sock.recv(65536)
@@ -218,3 +224,169 @@ def test_a_second_connection_takes_over_the_session(broker, clients):
         first.close()
     clients(broker.port).publish("x/1", b"1")
     wait_for(lambda: second.received())
+
+
+# --- what no client can do to the broker or to the others ----------------------------------------
+
+def _raw(port: int, client_id: str, *, rcvbuf: int | None = None, **connect) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    if rcvbuf is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)  # before connecting: the window stays small
+    sock.settimeout(5)
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(mqtt5.ConnectPacket(client_id, **connect).write())
+    connack = _read_packet(sock)
+    assert isinstance(connack, mqtt5.ConnAckPacket)
+    return sock
+
+
+def _packets_until_closed(sock: socket.socket) -> list:
+    data = _LEFT.pop(id(sock), b"")
+    while chunk := sock.recv(1 << 20):
+        data += chunk
+    packets, view = [], memoryview(data)
+    while view:
+        packet, used = mqtt5.read(view)
+        packets.append(packet)
+        view = view[used:]
+    return packets
+
+
+def test_a_string_that_is_not_utf8_gets_a_malformed_packet_disconnect_and_the_others_are_served(broker, clients):
+    good = clients(broker.port)
+    good.subscribe("t/#")
+    sock = _raw(broker.port, "bad-text")
+    packet = bytearray(mqtt5.PublishPacket("t/xyz", b"p", qos=mqtt5.QoS.AT_LEAST_ONCE, packet_id=1).write())
+    at = packet.index(b"xyz")
+    packet[at:at + 3] = b"\xff\xfe\xfd"  # the codec panics (a BaseException) decoding this topic
+    sock.sendall(packet)
+    told = _packets_until_closed(sock)
+    sock.close()
+    assert [type(p) for p in told] == [mqtt5.DisconnectPacket]
+    assert told[0].reason_code == mqtt5.DisconnectReasonCode.MALFORMED_PACKET
+    connect = bytearray(mqtt5.ConnectPacket("abc").write())
+    connect[connect.index(b"abc")] = 0xFF  # and a client id that is not UTF-8: closed before CONNACK
+    never = socket.create_connection(("127.0.0.1", broker.port), timeout=5)
+    never.sendall(connect)
+    assert never.recv(10) == b""
+    never.close()
+    assert broker.counters["malformed"] == 2
+    clients(broker.port).publish("t/after", b"still here")
+    wait_for(lambda: good.received())
+    assert good.received() == [("t/after", b"still here", False, 1)]
+
+
+def test_a_message_reaches_a_session_once_however_many_of_its_filters_match(broker, clients):
+    sub = clients(broker.port)
+    for pattern in ("a/#", "a/+", "a/b", "#", "+/b", "+/+"):
+        assert sub.subscribe(pattern) == [1]
+    other = clients(broker.port)
+    other.subscribe("a/b")
+    clients(broker.port).publish("a/b", b"once")
+    wait_for(lambda: sub.received() and other.received())
+    settle()
+    assert sub.received() == other.received() == [("a/b", b"once", False, 1)]
+    sub.unsubscribe("a/#")
+    sub.unsubscribe("#")
+    clients(broker.port).publish("x/b", b"by +/b and +/+")
+    clients(broker.port).publish("a/c", b"by a/+ and +/+")
+    clients(broker.port).publish("$SYS/b", b"no wildcard filter matches a $ topic")
+    settle()
+    assert [p for _, p, _, _ in sub.received()] == [b"once", b"by +/b and +/+", b"by a/+ and +/+"]
+
+
+def test_one_subscribe_repeating_hash_gets_a_large_retained_message_once_and_a_quota(broker, clients):
+    clients(broker.port).publish("big/r", b"x" * 200_000, retain=True)
+    sock = _raw(broker.port, "greedy")
+    try:
+        sock.sendall(mqtt5.SubscribePacket(1, [mqtt5.TopicFilter("#", max_qos=mqtt5.QoS.AT_LEAST_ONCE)] * 5000).write())
+        suback = _read_packet(sock)
+        assert isinstance(suback, mqtt5.SubAckPacket)
+        granted = broker.limits.max_filters_per_subscribe
+        assert [int(c) for c in suback.reason_codes] == [1] * granted + [0x97] * (5000 - granted)  # QUOTA_EXCEEDED
+        got = _read_packet(sock)
+        assert isinstance(got, mqtt5.PublishPacket) and len(got.payload) == 200_000
+        sock.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            sock.recv(1)  # nothing more: one copy, not one per repeated filter
+    finally:
+        sock.close()
+
+
+def test_a_session_holds_a_bounded_number_of_filters():
+    broker = EmbeddedBroker(limits=BrokerLimits(max_subscriptions=3))
+    broker.start()
+    try:
+        sock = _raw(broker.port, "many")
+        filters = [mqtt5.TopicFilter(f"f/{i}", max_qos=mqtt5.QoS.AT_LEAST_ONCE) for i in range(5)]
+        sock.sendall(mqtt5.SubscribePacket(1, filters).write())
+        assert [int(c) for c in _read_packet(sock).reason_codes] == [1, 1, 1, 0x97, 0x97]
+        sock.sendall(mqtt5.SubscribePacket(2, filters[:1]).write())  # the same filter again replaces it
+        assert [int(c) for c in _read_packet(sock).reason_codes] == [1]
+        sock.close()
+    finally:
+        broker.stop()
+
+
+def test_a_subscriber_that_stops_reading_costs_bounded_memory_and_does_not_hold_up_the_others(clients):
+    limits = BrokerLimits(write_buffer=128 * 1024, max_queued_bytes=1024 * 1024)
+    broker = EmbeddedBroker(limits=limits)
+    broker.start()
+    try:
+        stalled = _raw(broker.port, "stalled", rcvbuf=4096)
+        stalled.sendall(mqtt5.SubscribePacket(1, [mqtt5.TopicFilter("t/#", max_qos=mqtt5.QoS.AT_LEAST_ONCE),
+                                                  mqtt5.TopicFilter("q0/#", max_qos=mqtt5.QoS.AT_MOST_ONCE)]).write())
+        assert isinstance(_read_packet(stalled), mqtt5.SubAckPacket)
+        healthy = clients(broker.port)
+        healthy.subscribe("t/#")
+        pub = clients(broker.port)
+        payload = b"m" * 20_000
+        started = time.monotonic()
+        for i in range(300):  # 6 MB each way, far past what the stalled one may make the broker hold
+            pub.publish(f"q0/{i}", payload, qos=0)
+            assert pub.publish(f"t/{i}", payload).is_published()
+        wait_for(lambda: len(healthy.received()) == 300, timeout=30)
+        assert time.monotonic() - started < 30
+        assert [t for t, *_ in healthy.received()] == [f"t/{i}" for i in range(300)]  # all, in order
+        assert broker.counters["dropped_qos0"] > 0
+        assert broker.counters["dropped_queue_full"] > 0 and broker.counters["disconnected_slow"] == 1
+        assert "stalled" not in broker.sessions  # no session expiry: it ended with its connection
+        told = _packets_until_closed(stalled)  # what it finally reads: what was buffered, then why
+        stalled.close()
+        assert isinstance(told[-1], mqtt5.DisconnectPacket)
+        assert told[-1].reason_code == mqtt5.DisconnectReasonCode.QUOTA_EXCEEDED
+        assert sum(len(p.payload) for p in told if isinstance(p, mqtt5.PublishPacket)) < 4 * 1024 * 1024
+    finally:
+        broker.stop()
+
+
+def test_a_kept_session_of_a_slow_reader_queues_a_bounded_number_of_bytes(clients):
+    broker = EmbeddedBroker(limits=BrokerLimits(max_queued_bytes=100_000))
+    broker.start()
+    try:
+        away = clients(broker.port, "away", clean_start=False, expiry=300)
+        away.subscribe("t/#")
+        away.close()
+        pub = clients(broker.port)
+        for i in range(20):
+            pub.publish(f"t/{i}", b"q" * 10_000)
+        assert broker.sessions["away"].queued_bytes <= 100_000
+        assert broker.counters["dropped_queue_full"] == 10
+        back = clients(broker.port, "away", clean_start=False, expiry=300)
+        wait_for(lambda: len(back.received()) == 10)
+        settle()
+        assert [t for t, *_ in back.received()] == [f"t/{i}" for i in range(10)]
+    finally:
+        broker.stop()
+
+
+def test_a_will_at_qos_2_is_refused_with_its_reason(broker):
+    sock = socket.create_connection(("127.0.0.1", broker.port), timeout=5)
+    try:
+        sock.sendall(mqtt5.ConnectPacket("will-2", will=mqtt5.Will("w/t", payload=b"x", qos=mqtt5.QoS.EXACTLY_ONCE))
+                     .write())
+        connack = _read_packet(sock)
+        assert connack.reason_code == mqtt5.ConnAckReasonCode.QUALITY_NOT_SUPPORTED
+        assert sock.recv(10) == b""
+    finally:
+        sock.close()

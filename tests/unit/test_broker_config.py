@@ -64,3 +64,31 @@ def test_the_password_file_uses_usernames_without_colons():
         assert ":" not in user and hashed.startswith("$7$")
     acl = bc.acl_file_text(accounts)
     assert f"pattern write tds/v1/{SPACE}/node/did:key:%u/#" in acl and "user join-00aa11bb22cc33dd" in acl
+
+
+def test_the_generated_mosquitto_conf_carries_the_operators_broker_limits(tmp_path):
+    from appliance.net.broker.limits import BrokerLimits
+
+    conf = bc.mosquitto_conf(tmp_path, bc.ListenerConfig(port=1884), mode="password-file",
+                             limits=BrokerLimits(max_queued=500, max_queued_bytes=2_000_000, max_packet_size=100_000))
+    lines = conf.splitlines()
+    assert {"max_queued_messages 500", "max_queued_bytes 2000000", "max_packet_size 100000",
+            "max_inflight_messages 0"} <= set(lines)
+    default = bc.mosquitto_conf(tmp_path, bc.ListenerConfig(port=1884), mode="password-file").splitlines()
+    assert "max_queued_bytes 67108864" in default and "max_packet_size 300000" in default
+
+
+def test_broker_limits_come_from_the_settings_file_and_bad_ones_say_which(tmp_path):
+    from appliance.errors import ConfigError
+    from appliance.settings import load_settings
+
+    path = tmp_path / "dsnode.toml"
+    path.write_text("[broker]\nmax_queued_bytes = 1048576\nmax_sessions_per_account = 2\n")
+    limits = load_settings(env={}, config_path=path).broker
+    assert (limits.max_queued_bytes, limits.max_sessions_per_account, limits.max_queued) == (1048576, 2, 100_000)
+    assert load_settings(env={}, config_path=tmp_path / "none.toml").broker.max_queued_bytes == 64 * 1024 * 1024
+    for text, named in (("[broker]\nmax_queue = 5\n", "max_queue"), ("[broker]\nmax_queued = 0\n", "max_queued"),
+                        ("[broker]\nwrite_buffer = \"big\"\n", "write_buffer"), ("broker = 5\n", "broker")):
+        path.write_text(text)
+        with pytest.raises(ConfigError, match=named):
+            load_settings(env={}, config_path=path)

@@ -88,6 +88,7 @@ class Access:
                 self.clients[str(c["username"])] = Client(
                     str(c["username"]), base64.b64decode(c["password"]), base64.b64decode(c["salt"]),
                     int(c.get("iterations", ITERATIONS)), _roles(c.get("roles")))
+            self._ordered: dict[tuple[str | None, str], list[Acl]] = {}  # rules in the order they are tried
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise AccessError(f"the access document is not a dynamic-security document ({type(e).__name__}: {e})") \
                 from None
@@ -102,21 +103,24 @@ class Access:
 
     def allowed(self, username: str | None, kind: str, topic: str) -> bool:
         """May ``username`` do ``kind`` (SEND, RECEIVE or SUBSCRIBE) on ``topic`` (a filter for SUBSCRIBE)?"""
-        client = self.clients.get(username or "")
-        if client is None:
-            return False  # deleted meanwhile: nothing more
-        for rolename, _ in sorted(client.roles, key=lambda r: -r[1]):
-            for acl in sorted(self.roles.get(rolename, ()), key=lambda a: -a.priority):
-                if KINDS[acl.acltype] != kind:
-                    continue
-                if acl.acltype.endswith("Literal"):
-                    hit = acl.topic == topic
-                elif kind in ("subscribe", "unsubscribe"):
-                    hit = covers(acl.topic, topic)
-                else:
-                    hit = matches(acl.topic, topic)
-                if hit:
-                    return acl.allow
+        acls = self._ordered.get((username, kind))
+        if acls is None:
+            client = self.clients.get(username or "")
+            if client is None:
+                return False  # deleted meanwhile: nothing more
+            acls = self._ordered[(username, kind)] = [
+                acl for rolename, _ in sorted(client.roles, key=lambda r: -r[1])
+                for acl in sorted(self.roles.get(rolename, ()), key=lambda a: -a.priority)
+                if KINDS[acl.acltype] == kind]
+        for acl in acls:
+            if acl.acltype.endswith("Literal"):
+                hit = acl.topic == topic
+            elif kind in ("subscribe", "unsubscribe"):
+                hit = covers(acl.topic, topic)
+            else:
+                hit = matches(acl.topic, topic)
+            if hit:
+                return acl.allow
         return self.default[kind]
 
     # --- run-time changes ($CONTROL/dynamic-security/v1) -------------------------------------------
@@ -131,6 +135,7 @@ class Access:
         except (ValueError, KeyError, TypeError):
             return {"responses": [{"command": "Unknown command", "error": "Invalid/missing commands"}]}, set()
         responses, removed = [], set()
+        self._ordered.clear()
         for command in commands:
             if not isinstance(command, dict):
                 responses.append({"command": "Unknown command", "error": "Invalid command"})

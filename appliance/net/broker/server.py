@@ -15,6 +15,15 @@ Packets are encoded and decoded by the ``mqtt5`` package (a sans-I/O codec); fra
 routing, the retained store and access control are here. A malformed or out-of-protocol packet
 closes only that client's connection. Everything is in memory: a restart forgets sessions,
 queued and retained messages (members publish their retained state again when they reconnect).
+
+No client can make the broker hold without bound (:class:`~appliance.net.broker.limits.BrokerLimits`):
+a slow reader's socket buffer is capped (QoS 0 beyond it is dropped and counted, QoS 1 waits in
+the session's queue), the queue is capped in messages and bytes (a connected client whose queue
+is full is disconnected with QUOTA_EXCEEDED: it reads too slowly), and so are the filters in one
+SUBSCRIBE, the filters a session holds and the sessions of one account. A client id belongs to
+the account that made its session: another account using it is refused, not let take it over.
+A message goes to a session once however many of its filters match, and the filters are found
+through an index (:class:`~appliance.net.broker.topics.FilterIndex`), not by trying each one.
 """
 
 from __future__ import annotations
@@ -33,12 +42,11 @@ from dataclasses import dataclass, field
 import mqtt5
 
 from appliance.net.broker.access import CONTROL_TOPIC, RECEIVE, RESPONSE_TOPIC, SEND, SUBSCRIBE, Access, OpenAccess
-from appliance.net.broker.topics import matches, valid_filter, valid_topic
+from appliance.net.broker.limits import BrokerLimits
+from appliance.net.broker.topics import FilterIndex, matches, valid_filter, valid_topic
 
 log = logging.getLogger(__name__)
 
-MAX_PACKET = 300_000  # as the generated mosquitto.conf (max_packet_size)
-MAX_QUEUED = 100_000  # per session, as mosquitto.conf (max_queued_messages)
 RECEIVE_MAXIMUM = 65535  # QoS 1 messages a client may have unacknowledged towards us
 CONNECT_TIMEOUT = 10.0
 NEVER_EXPIRES = 0xFFFFFFFF
@@ -86,6 +94,9 @@ class Session:
         self.expiry = 0
         self.conn: Connection | None = None
         self.queue: deque[tuple[Message, bool]] = deque()  # QoS 1, not sent yet
+        self.queued_bytes = 0
+        self.resend: deque[int] = deque()  # in-flight packet ids to send again (after a reconnect)
+        self.started = time.monotonic()
         self.inflight: dict[int, tuple[Message, bool]] = {}  # sent, waiting for PUBACK
         self.expiry_timer: asyncio.TimerHandle | None = None
         self.will_timer: asyncio.TimerHandle | None = None
@@ -105,21 +116,48 @@ class Session:
 
 
 class Connection:
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, write_buffer: int) -> None:
         self.writer = writer
         self.session: Session | None = None
         self.will: tuple[Message, int] | None = None  # message, will delay (s)
         self.receive_max = RECEIVE_MAXIMUM
         self.closing = False
         self.detached = False
+        self.draining = False  # a task waits for the socket buffer to empty, then sends the queue
+        self.write_buffer = write_buffer
+        # past this the client reads nothing at all (even its acknowledgements pile up): cut it off
+        self.hard_limit = 4 * write_buffer + 1024 * 1024
 
-    def send(self, packet) -> None:
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the client's socket."""
+        transport = self.writer.transport
+        return 0 if transport is None or transport.is_closing() else transport.get_write_buffer_size()
+
+    @property
+    def congested(self) -> bool:
+        return self.buffered() > self.write_buffer  # as asyncio pauses writing: past the high-water mark
+
+    def send(self, packet) -> bool:
+        """Write ``packet``; False when the connection is closing or has just been cut off."""
         if self.closing:
-            return
+            return False
         try:
-            self.writer.write(packet.write())
+            data = packet.write()
+        except BaseException as e:  # noqa: BLE001 - the codec panics (a BaseException) on what it cannot encode
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            log.warning("embedded broker: could not encode a %s (%s)", type(packet).__name__, type(e).__name__)
+            return True
+        if self.buffered() + len(data) > self.hard_limit:
+            self.closing = True
+            self.writer.transport.abort()
+            return False
+        try:
+            self.writer.write(data)
         except (OSError, RuntimeError, ValueError):
             self.close()
+            return False
+        return True
 
     def close(self) -> None:
         """Flush what is written, then close; the reader sees end of stream."""
@@ -150,15 +188,18 @@ class EmbeddedBroker:
     """
 
     def __init__(self, document: dict | None = None, *, ssl_context: ssl.SSLContext | None = None,
-                 max_packet_size: int = MAX_PACKET, max_queued: int = MAX_QUEUED) -> None:
+                 limits: BrokerLimits | None = None) -> None:
         self.access = Access(document) if document is not None else OpenAccess()
         self.ssl_context = ssl_context
-        self.max_packet_size = max_packet_size
-        self.max_queued = max_queued
+        self.limits = limits or BrokerLimits()
+        self.max_packet_size = self.limits.max_packet_size
         self.host: str | None = None
         self.port: int | None = None
         self.sessions: dict[str, Session] = {}
         self.retained: dict[str, Message] = {}
+        self.subscriptions = FilterIndex()  # filter -> {client id: Sub}
+        # what the broker refused or dropped to stay bounded, by reason (read from any thread)
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: asyncio.base_events.Server | None = None
@@ -257,6 +298,7 @@ class EmbeddedBroker:
         for session in self.sessions.values():
             session.cancel_timers()
         self.sessions.clear()
+        self.subscriptions = FilterIndex()
         self.retained.clear()
 
     # --- one client -----------------------------------------------------------------------------
@@ -264,9 +306,10 @@ class EmbeddedBroker:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         self._tasks.add(task)
-        conn = Connection(writer)
+        conn = Connection(writer, self.limits.write_buffer)
         self._conns.add(conn)
         _no_delay(writer)
+        writer.transport.set_write_buffer_limits(high=self.limits.write_buffer)
         try:
             packet = await asyncio.wait_for(self._read(reader), CONNECT_TIMEOUT)
             if not isinstance(packet, mqtt5.ConnectPacket):
@@ -311,8 +354,12 @@ class EmbeddedBroker:
         data = bytes(header) + await reader.readexactly(length)
         try:
             packet, used = mqtt5.read(memoryview(data))
-        except Exception as e:  # noqa: BLE001 - the codec's word on a bad packet (ValueError, IndexError, ...)
-            raise _Close(f"malformed packet ({e})", R.MALFORMED_PACKET) from None
+        except BaseException as e:  # noqa: BLE001 - the codec's word on a bad packet (ValueError, IndexError,
+            # and a Rust panic, a BaseException, for a string that is not UTF-8)
+            if isinstance(e, (KeyboardInterrupt, SystemExit)):
+                raise
+            self.counters["malformed"] += 1
+            raise _Close(f"malformed packet ({type(e).__name__})", R.MALFORMED_PACKET) from None
         if used != len(data):
             raise _Close("malformed packet (length)", R.MALFORMED_PACKET)
         return packet
@@ -325,21 +372,27 @@ class EmbeddedBroker:
         elif not self.access.authenticate(p.username, p.password):
             refusal = C.BAD_USER_NAME_OR_PASSWORD
         elif p.will is not None and (not valid_topic(p.will.topic) or int(p.will.qos) > 1):
-            refusal = C.TOPIC_NAME_INVALID if not valid_topic(p.will.topic) else C.QOS_NOT_SUPPORTED
+            refusal = C.TOPIC_NAME_INVALID if not valid_topic(p.will.topic) else C.QUALITY_NOT_SUPPORTED
+        client_id = p.client_id or f"auto-{secrets.token_hex(8)}"
+        session = self.sessions.get(client_id)
+        if refusal is None and session is not None and session.username != p.username:
+            refusal = C.CLIENT_ID_NOT_VALID  # another account's session: not for this one to take over
+            self.counters["refused_client_id"] += 1
+        elif refusal is None and session is None and not self._room_for_session(p.username):
+            refusal = C.QUOTA_EXCEEDED
+            self.counters["refused_sessions"] += 1
         if refusal is not None:
             self._ratelog.info(f"refused:{refusal}", "embedded broker: refused a connection (%s)", refusal.name)
             conn.send(mqtt5.ConnAckPacket(reason_code=refusal))
             conn.close()
             return False
-        client_id = p.client_id or f"auto-{secrets.token_hex(8)}"
-        session = self.sessions.get(client_id)
         if session is not None and session.conn is not None:  # take-over
             old = session.conn
             old.send(mqtt5.DisconnectPacket(reason_code=R.SESSION_TAKEN_OVER))
             self._detach(old)
             old.close()
             session = self.sessions.get(client_id)
-        if session is not None and (p.clean_start or session.username != p.username):
+        if session is not None and p.clean_start:
             self._discard(session)
             session = None
         present = session is not None
@@ -358,8 +411,7 @@ class EmbeddedBroker:
             wildcard_subscription_available=True, subscription_id_available=False,
             shared_subscription_available=False, assigned_client_id=None if p.client_id else client_id))
         if present:
-            for pid, (msg, retain) in session.inflight.items():
-                conn.send(self._publish_packet(msg, 1, retain, pid, duplicate=True))
+            session.resend = deque(session.inflight)  # sent again first, as fast as the client reads
             self._pump(session)
         return True
 
@@ -392,10 +444,29 @@ class EmbeddedBroker:
         if session.conn is None:
             self._discard(session)
 
+    def _room_for_session(self, username: str | None) -> bool:
+        """May ``username`` start one more session? Its oldest kept (offline) session makes room."""
+        if self.access.open:
+            return True  # no accounts (tests): nothing to count by
+        own = [s for s in self.sessions.values() if s.username == username]
+        if len(own) < self.limits.max_sessions_per_account:
+            return True
+        offline = [s for s in own if s.conn is None]
+        if not offline:
+            return False
+        self._discard(min(offline, key=lambda s: s.started))
+        self.counters["sessions_replaced"] += 1
+        return True
+
     def _discard(self, session: Session) -> None:
         session.cancel_timers()
         if self.sessions.get(session.client_id) is session:
             del self.sessions[session.client_id]
+            for pattern in session.subs:
+                self.subscriptions.remove(pattern, session.client_id)
+            session.subs.clear()
+            session.queue.clear()
+            session.queued_bytes = 0
 
     # --- packets from a connected client ----------------------------------------------------------
 
@@ -409,8 +480,13 @@ class EmbeddedBroker:
         elif isinstance(p, mqtt5.SubscribePacket):
             self._on_subscribe(conn, session, p)
         elif isinstance(p, mqtt5.UnsubscribePacket):
-            codes = [mqtt5.UnsubAckReasonCode.SUCCESS if session.subs.pop(f, None) is not None
-                     else mqtt5.UnsubAckReasonCode.NO_SUBSCRIPTION_EXISTED for f in p.patterns]
+            codes = []
+            for f in p.patterns:
+                if session.subs.pop(f, None) is not None:
+                    self.subscriptions.remove(f, session.client_id)
+                    codes.append(mqtt5.UnsubAckReasonCode.SUCCESS)
+                else:
+                    codes.append(mqtt5.UnsubAckReasonCode.NO_SUBSCRIPTION_EXISTED)
             conn.send(mqtt5.UnsubAckPacket(p.packet_id, codes))
         elif isinstance(p, mqtt5.PingReqPacket):
             conn.send(mqtt5.PingRespPacket())
@@ -448,10 +524,15 @@ class EmbeddedBroker:
 
     def _on_subscribe(self, conn: Connection, session: Session, p: mqtt5.SubscribePacket) -> None:
         S = mqtt5.SubAckReasonCode
-        codes, send_retained = [], []
-        for f in p.topic_filters:
+        codes, send_retained = [], {}
+        limits = self.limits
+        for n, f in enumerate(p.topic_filters):
             pattern = f.pattern
-            if pattern.startswith("$share/"):
+            if n >= limits.max_filters_per_subscribe or (
+                    pattern not in session.subs and len(session.subs) >= limits.max_subscriptions):
+                codes.append(S.QUOTA_EXCEEDED)
+                self.counters["refused_filters"] += 1
+            elif pattern.startswith("$share/"):
                 codes.append(S.SHARED_SUBSCRIPTIONS_NOT_SUPPORTED)
             elif not valid_filter(pattern):
                 codes.append(S.TOPIC_FILTER_INVALID)
@@ -460,16 +541,24 @@ class EmbeddedBroker:
             else:
                 qos = min(int(f.max_qos), 1)
                 existed = pattern in session.subs
-                session.subs[pattern] = Sub(qos, bool(f.no_local), bool(f.retain_as_published))
+                sub = session.subs[pattern] = Sub(qos, bool(f.no_local), bool(f.retain_as_published))
+                self.subscriptions.add(pattern, session.client_id, sub)
                 codes.append(S(qos))
                 handling = int(f.retain_handling)
                 if handling == 0 or (handling == 1 and not existed):
-                    send_retained.append((pattern, qos))
+                    send_retained[pattern] = max(qos, send_retained.get(pattern, 0))
         conn.send(mqtt5.SubAckPacket(p.packet_id, codes))
-        for pattern, qos in send_retained:
-            for msg in list(self.retained.values()):
-                if matches(pattern, msg.topic) and self.access.allowed(session.username, RECEIVE, msg.topic):
-                    self._deliver(session, msg, min(qos, msg.qos), True)
+        if not send_retained:
+            return
+        due: dict[str, int] = {}  # each retained message once, however many of the new filters match it
+        for msg in list(self.retained.values()):
+            for pattern, qos in send_retained.items():
+                if matches(pattern, msg.topic):
+                    due[msg.topic] = max(due.get(msg.topic, 0), min(qos, msg.qos))
+        for topic, qos in due.items():
+            msg = self.retained.get(topic)
+            if msg is not None and self.access.allowed(session.username, RECEIVE, topic):
+                self._deliver(session, msg, qos, True)
 
     def _kick(self, username: str) -> None:
         """An account was deleted: close its connections and forget its sessions."""
@@ -488,41 +577,96 @@ class EmbeddedBroker:
                 self.retained[msg.topic] = msg
             else:
                 self.retained.pop(msg.topic, None)
-        for session in list(self.sessions.values()):
-            qos, retain_as_published = -1, False
-            for pattern, sub in session.subs.items():
-                if (sub.no_local and session.client_id == msg.origin) or not matches(pattern, msg.topic):
-                    continue
-                qos = max(qos, min(sub.qos, msg.qos))
-                retain_as_published = retain_as_published or sub.retain_as_published
-            if qos < 0 or not self.access.allowed(session.username, RECEIVE, msg.topic):
+        due: dict[str, tuple[int, bool]] = {}  # client id -> (QoS, retain as published): once per session
+        for client_id, sub in self.subscriptions.match(msg.topic):
+            if sub.no_local and client_id == msg.origin:
                 continue
-            self._deliver(session, msg, qos, msg.retain and retain_as_published)
+            qos, rap = due.get(client_id, (-1, False))
+            due[client_id] = (max(qos, min(sub.qos, msg.qos)), rap or sub.retain_as_published)
+        for client_id, (qos, rap) in due.items():
+            session = self.sessions.get(client_id)
+            if session is None or not self.access.allowed(session.username, RECEIVE, msg.topic):
+                continue
+            self._deliver(session, msg, qos, msg.retain and rap)
 
     def _deliver(self, session: Session, msg: Message, qos: int, retain: bool) -> None:
+        conn = session.conn
         if qos == 0:
-            if session.conn is not None:
-                session.conn.send(self._publish_packet(msg, 0, retain, None))
+            if conn is None or conn.closing:
+                return
+            if conn.congested:  # the client does not keep up: QoS 0 may be lost, so it is
+                self.counters["dropped_qos0"] += 1
+                self._ratelog.info(f"slow:{session.client_id}", "embedded broker: %s reads too slowly; "
+                                   "dropping QoS 0 messages", session.client_id)
+                return
+            conn.send(self._publish_packet(msg, 0, retain, None))
             return
-        if len(session.queue) >= self.max_queued:
-            self._ratelog.info(f"full:{session.client_id}", "embedded broker: queue of %s is full; dropping",
+        limits = self.limits
+        if len(session.queue) >= limits.max_queued or session.queued_bytes + len(msg.payload) > limits.max_queued_bytes:
+            self.counters["dropped_queue_full"] += 1
+            self._ratelog.info(f"full:{session.client_id}", "embedded broker: the queue of %s is full; dropping",
                                session.client_id)
+            if conn is not None and not conn.closing:
+                self.counters["disconnected_slow"] += 1
+                conn.send(mqtt5.DisconnectPacket(reason_code=R.QUOTA_EXCEEDED))
+                self._detach(conn)
+                conn.close()
             return
         session.queue.append((msg, retain))
+        session.queued_bytes += len(msg.payload)
         self._pump(session)
 
     def _pump(self, session: Session) -> None:
         conn = session.conn
+        while conn is not None and not conn.closing and session.resend:
+            if conn.congested:
+                self._drain_later(session, conn)
+                return
+            pid = session.resend.popleft()
+            if pid in session.inflight:
+                msg, retain = session.inflight[pid]
+                conn.send(self._publish_packet(msg, 1, retain, pid, duplicate=True))
         while conn is not None and not conn.closing and session.queue and len(session.inflight) < conn.receive_max:
+            if conn.congested:
+                self._drain_later(session, conn)
+                return
             msg, retain = session.queue.popleft()
+            session.queued_bytes -= len(msg.payload)
             pid = session.next_pid()
             session.inflight[pid] = (msg, retain)
             conn.send(self._publish_packet(msg, 1, retain, pid))
+
+    def _drain_later(self, session: Session, conn: Connection) -> None:
+        """Send the rest of the queue once the client has taken what its socket buffer holds."""
+        if conn.draining:
+            return
+        conn.draining = True
+
+        async def drain() -> None:
+            try:
+                while conn.congested and not conn.closing:
+                    await conn.writer.drain()
+                    if conn.congested:  # not paused yet at exactly the mark: look again shortly
+                        await asyncio.sleep(0.01)
+            except (OSError, RuntimeError):
+                return
+            finally:
+                conn.draining = False
+            if session.conn is conn:
+                self._pump(session)
+
+        task = self._loop.create_task(drain())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     @staticmethod
     def _publish_packet(msg: Message, qos: int, retain: bool, pid: int | None, duplicate: bool = False):
         return mqtt5.PublishPacket(msg.topic, msg.payload, qos=mqtt5.QoS(qos), retain=retain, packet_id=pid,
                                    duplicate=duplicate, **msg.props)
+
+
+COUNTERS = ("malformed", "dropped_qos0", "dropped_queue_full", "disconnected_slow", "refused_filters",
+            "refused_client_id", "refused_sessions", "sessions_replaced")
 
 
 def _no_delay(writer: asyncio.StreamWriter) -> None:

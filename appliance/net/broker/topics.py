@@ -52,3 +52,58 @@ def covers(pattern: str, topic_filter: str) -> bool:
         if level != "+" and (f[i] == "+" or f[i] != level):
             return False
     return len(p) == len(f)
+
+
+class _Level:
+    __slots__ = ("children", "subs")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Level] = {}
+        self.subs: dict = {}  # key -> value, for the filters that end at this level
+
+
+class FilterIndex:
+    """Subscriptions by topic filter, a tree of levels: finding the ones that match a topic costs
+    the topic's levels times the wildcards on the way, not the number of subscriptions."""
+
+    def __init__(self) -> None:
+        self._root = _Level()
+
+    def add(self, topic_filter: str, key, value) -> None:
+        level = self._root
+        for part in topic_filter.split("/"):
+            level = level.children.setdefault(part, _Level())
+        level.subs[key] = value
+
+    def remove(self, topic_filter: str, key) -> None:
+        path, level = [], self._root
+        for part in topic_filter.split("/"):
+            child = level.children.get(part)
+            if child is None:
+                return
+            path.append((level, part))
+            level = child
+        level.subs.pop(key, None)
+        for parent, part in reversed(path):  # prune the levels left empty
+            child = parent.children[part]
+            if child.subs or child.children:
+                break
+            del parent.children[part]
+
+    def match(self, topic: str):
+        """``(key, value)`` of every filter that matches ``topic`` (a key once per filter it holds)."""
+        parts = topic.split("/")
+        dollar = topic.startswith("$")
+        stack = [(self._root, 0)]
+        while stack:
+            level, i = stack.pop()
+            wild = not (dollar and i == 0)  # a filter starting with a wildcard does not match $ topics
+            if wild and (rest := level.children.get("#")) is not None:
+                yield from rest.subs.items()  # also the parent level: "a/#" matches "a"
+            if i == len(parts):
+                yield from level.subs.items()
+                continue
+            if (exact := level.children.get(parts[i])) is not None:
+                stack.append((exact, i + 1))
+            if wild and (plus := level.children.get("+")) is not None:
+                stack.append((plus, i + 1))

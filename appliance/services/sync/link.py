@@ -606,7 +606,10 @@ class Link:
 
 
 def client_id(config: SpaceConfig, node_did: str) -> str:
-    """A stable MQTT client id per node, space and account (so the broker keeps our session)."""
-    digest = hashlib.sha256(f"{config.space_id}|{node_did}|{config.username}".encode()).hexdigest()
+    """A stable MQTT client id per node, space and account (so the broker keeps our session), that
+    no one without the account's password can work out: on a broker that lets any client id take
+    over a session, another member must not be able to push this node off by using its id."""
+    digest = hashlib.sha256(f"{config.space_id}|{node_did}|{config.username}|{config.password or ''}"
+                            .encode("utf-8", "surrogatepass")).hexdigest()
     return f"dsnode-{digest[:20]}"
 
