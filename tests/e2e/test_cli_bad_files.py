@@ -35,3 +35,8 @@ def refused(proc, code: int, *words: str) -> None:
 def test_a_csv_with_classic_mac_line_ends_is_read(initialised, data):
     proc = add(initialised, data, "mac.csv", b"name,amount\rA,1\rB,2\r")
     assert proc.returncode == 0 and "2 rows, 2 columns" in proc.stdout, proc.stderr
+
+
+def test_a_csv_with_control_characters_in_cells_is_read(initialised, data):
+    proc = add(initialised, data, "ctl.csv", b"name,amount\nA\x00B,1\x1f\n\x1b[31mC,2\n", "--hosted")
+    assert proc.returncode == 0 and "2 rows, 2 columns" in proc.stdout, proc.stderr

@@ -49,3 +49,24 @@ def test_tsv_with_cr_line_ends_and_quotes(node, data):
     reg = register(node, data, "mac.tsv", b'a\tb\r"x\r\ny"\t2\r3\t4')
     assert reg.version.row_count == 2
     assert all_rows(node, reg.resource.id)[1] == ["3", "4"]
+
+
+# --- control characters ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("char", [chr(i) for i in range(32) if chr(i) not in "\n\r"] + ["\x7f", "\x85", "\u2028"])
+def test_control_characters_in_cells_are_read(node, data, char):
+    content = f'id,note,amount\n1,a{char}b,2\n2,"{char}",3{char}\n3,x,{char}4\n'.encode()
+    reg = register(node, data, f"ctl{ord(char)}.csv", content, mode="hosted")
+    assert reg.version.row_count == 3
+    rows = all_rows(node, reg.resource.id)
+    assert rows[0] == ["1", f"a{char}b", "2"] and rows[2] == ["3", "x", f"{char}4"]
+    node.resources.mask_preview(reg.resource.id)
+
+
+def test_a_cell_holding_the_profilers_separator_is_text(node, data):
+    lines = b"".join(b"%d,2026-01-%02d\n" % (i, i % 28 + 1) for i in range(20))
+    reg = register(node, data, "unit.csv", b"amount,day\n1\x1f2,2026-01-01\x1f2026-01-02\n" + lines)
+    amount, day = reg.version.columns  # one cell of 21 is not a number or a date, and not two of them
+    assert (amount.type, amount.min, amount.max, amount.valid) == ("integer", "0", "19", 0.9524)
+    assert (day.type, day.min, day.max) == ("date", "2026-01-01", "2026-01-20")

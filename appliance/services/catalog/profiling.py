@@ -3,7 +3,9 @@ ranges, time range, duplicate rows, a value sample for the sensitive scan, and a
 
 Work is done per *batch of a column* with builtins that loop in C (``set``, ``list.count``, one
 regular expression over the batch joined by ``\\x1f``) rather than per cell in Python; the cost
-of a cell is then a few tens of nanoseconds. Memory is bounded whatever the table's size:
+of a cell is then a few tens of nanoseconds. A cell that holds ``\\x1f`` itself (control characters
+are allowed in a file) is typed as if it held U+FFFD there, so it never splits into two values.
+Memory is bounded whatever the table's size:
 
 - distinct values: exact up to ``distinct_cap`` per column; beyond it an adaptive hash sample
   (Gibbons' distinct sampling: keep the values whose hash has its ``level`` low bits zero, raise
@@ -37,6 +39,7 @@ from appliance.domain.catalog import Column
 
 NULL_TOKENS = frozenset({"", "NULL", "null", "Null", "NA", "N/A", "n/a", "None", "none", "\\N", "-", "—"})
 SEP = "\x1f"
+NOT_SEP = "\ufffd"  # what SEP inside a cell is typed as: a cell holding it is text (it matches no type)
 TYPE_THRESHOLD = 0.9  # a column takes the first type that at least 90% of its non-empty values have
 DROP_AFTER = 1000  # after this many values, a type that fits fewer than half of them stops being tried
 STAMP_CACHE = 20_000  # per column: normalised date/time of values already seen
@@ -216,6 +219,10 @@ class TableProfiler:
     def _types(self, st: _ColumnState, cells: list[str], distinct: set[str], nulls_here: set[str], n: int) -> None:
         typed = [c for c in cells if c not in NULL_TOKENS] if nulls_here - {""} else cells
         joined = SEP.join(typed)
+        if joined.count(SEP) != len(typed) - 1:  # a cell holds SEP itself (a control character in the file)
+            typed, cells = _no_sep(typed), _no_sep(cells)
+            distinct = {v.replace(SEP, NOT_SEP) for v in distinct}
+            joined = SEP.join(typed)
         full = self._full_type(st, joined)
         for t in st.candidates:
             if full is None:
@@ -308,6 +315,10 @@ class TableProfiler:
                 **{k: round(v, 4) for k, v in parts.items()},
                 "duplicate_rows": self._dups.duplicates, "duplicates_estimated": self._dups.estimated,
                 "skipped_rows": skipped, "score": round(score, 1)}
+
+
+def _no_sep(cells: list[str]) -> list[str]:
+    return [c.replace(SEP, NOT_SEP) if SEP in c else c for c in cells]
 
 
 def _valid_day(st: _ColumnState, day: str) -> bool:
