@@ -40,3 +40,9 @@ def test_a_csv_with_classic_mac_line_ends_is_read(initialised, data):
 def test_a_csv_with_control_characters_in_cells_is_read(initialised, data):
     proc = add(initialised, data, "ctl.csv", b"name,amount\nA\x00B,1\x1f\n\x1b[31mC,2\n", "--hosted")
     assert proc.returncode == 0 and "2 rows, 2 columns" in proc.stdout, proc.stderr
+
+
+def test_json_nested_too_deeply_is_refused_clearly(initialised, data):
+    refused(add(initialised, data, "deep.json", b"[" * 100_000), 65, "deep.json", "nest more than 200 levels deep")
+    proc = add(initialised, data, "deep.jsonl", b'{"a": 1}\n' + b'{"a":' * 100_000 + b"\n", "--lang", "zh_CN")
+    refused(proc, 65, "第 2 行", "嵌套超过 200 层")

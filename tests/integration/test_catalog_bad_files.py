@@ -70,3 +70,34 @@ def test_a_cell_holding_the_profilers_separator_is_text(node, data):
     amount, day = reg.version.columns  # one cell of 21 is not a number or a date, and not two of them
     assert (amount.type, amount.min, amount.max, amount.valid) == ("integer", "0", "19", 0.9524)
     assert (day.type, day.min, day.max) == ("date", "2026-01-01", "2026-01-20")
+
+
+# --- deep nesting -----------------------------------------------------------------------------------
+
+
+def nested(levels: int) -> str:
+    return '{"a": ' * (levels // 2) + "[" * (levels - levels // 2) + "1" + "]" * (levels - levels // 2) + "}" * (levels // 2)
+
+
+@pytest.mark.parametrize("name, content", [
+    ("open.json", "[" * 100_000),
+    ("objects.json", '{"a":' * 100_000),
+    ("element.json", "[1, " + "[" * 5000 + "]" * 5000 + "]"),
+    ("doc.json", '{"rows": [' + nested(300) + "]}"),
+    ("open.jsonl", '{"a": 1}\n' + "[" * 100_000 + "\n"),
+    ("line.jsonl", '{"a": 1}\n{"b": ' + nested(250) + "}\n"),
+])
+def test_json_nested_too_deeply_is_refused(node, data, name, content):
+    with pytest.raises(MalformedTable) as e:
+        register(node, data, name, content.encode())
+    assert "nest more than 200 levels" in e.value.message("en") and "嵌套超过 200 层" in e.value.message("zh_CN")
+    assert not node.resources.list()
+
+
+@pytest.mark.parametrize("name, content", [
+    ("deep.json", "[" + nested(199) + ", 2]"),
+    ("deep.jsonl", '{"a": ' + nested(199) + "}\n"),
+])
+def test_json_nested_up_to_the_limit_is_read(node, data, name, content):
+    reg = register(node, data, name, content.encode(), mode="hosted")
+    assert len(all_rows(node, reg.resource.id)) == reg.version.row_count

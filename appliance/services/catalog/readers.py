@@ -12,7 +12,7 @@ preview, and later delivery and compute-to-data.
   nested values as JSON text), other values a single ``value`` column;
 - JSON: a top-level array is parsed element by element with ``raw_decode`` over a sliding
   buffer; any other document is read whole only up to ``JSON_WHOLE_LIMIT`` and its first array
-  of objects is used;
+  of objects is used; both JSON formats refuse a value nested deeper than ``MAX_DEPTH``;
 - xlsx: openpyxl in read-only mode, the first sheet unless one is named; the first non-empty row
   is the header;
 - SQLite: the stdlib driver on a ``mode=ro`` URI, so the user's database is never written.
@@ -33,7 +33,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import BinaryIO
 
-from appliance.errors import MalformedTable, SourceUnreadable
+from appliance.errors import LocalText, MalformedTable, SourceUnreadable
 from appliance.services.catalog import encoding as enc
 from appliance.services.catalog.delimited import column_names, guess_delimiter, lone_cr_as_lf
 
@@ -42,6 +42,9 @@ JSON_WHOLE_LIMIT = 64 * 1024 * 1024
 READ = 1024 * 1024
 MAX_VALUE = 16 * 1024 * 1024
 XLSX_MEMORY_LIMIT = 256 * 1024 * 1024
+MAX_DEPTH = 200
+"""Deepest nesting of arrays and objects read from a local JSON file (a peer's message may nest 48,
+:data:`appliance.crypto.envelope.MAX_DEPTH`); ``json`` itself gives up near 1,000 with RecursionError."""
 FORMATS = ("csv", "tsv", "json", "jsonl", "xlsx", "sqlite")
 
 Source = Path | Callable[[], BinaryIO]
@@ -178,14 +181,46 @@ def _flat(value) -> object:
     return json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, dict | list) else value
 
 
+def _deeper_than(value: object, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels in ``value`` (without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if type(value) is dict:
+            value = value.values()
+        elif type(value) is not list:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((item, depth + 1) for item in value if type(item) in (dict, list))
+    return False
+
+
+def _bounded(value: object, text: str, start: int, end: int, limit: int) -> bool:
+    """Whether ``value``, parsed from ``text[start:end]``, nests at most ``limit`` levels (it never nests
+    deeper than the number of brackets in its text: walk it only when it could)."""
+    return text.count("[", start, end) + text.count("{", start, end) <= limit or not _deeper_than(value, limit)
+
+
+def _too_deep(path: Path, line: int | None = None) -> MalformedTable:
+    if line is None:
+        return MalformedTable(path, LocalText("resource.reason.json_too_deep", MAX_DEPTH))
+    return MalformedTable(path, LocalText("resource.reason.json_line_too_deep", line, MAX_DEPTH))
+
+
 def _json_records(path: Path, texts: Iterator[str]) -> RowSource:
     def parsed() -> Iterator[object]:
         for n, line in enumerate(texts, 1):
             if line.strip():
                 try:
-                    yield json.loads(line)
+                    value = json.loads(line)
                 except ValueError:
                     raise MalformedTable(path, f"line {n} is not valid JSON") from None
+                except RecursionError:
+                    raise _too_deep(path, n) from None
+                if not _bounded(value, line, 0, len(line), MAX_DEPTH):
+                    raise _too_deep(path, n)
+                yield value
 
     return _records(path, parsed())
 
@@ -214,9 +249,14 @@ def _json(src: Source, path: Path) -> RowSource:
     if len(data) > JSON_WHOLE_LIMIT:
         raise MalformedTable(path, f"a JSON file over {JSON_WHOLE_LIMIT >> 20} MB must be an array or JSON Lines")
     try:
-        doc = json.loads(data.decode("utf-8-sig"))
+        text = data.decode("utf-8-sig")
+        doc = json.loads(text)
     except (ValueError, UnicodeDecodeError) as e:
         raise MalformedTable(path, f"it is not valid JSON ({e})") from None
+    except RecursionError:
+        raise _too_deep(path) from None
+    if not _bounded(doc, text, 0, len(text), MAX_DEPTH):
+        raise _too_deep(path)
     items = _first_array(doc)
     if items is None:
         raise MalformedTable(path, "it holds no array of records")
@@ -256,7 +296,11 @@ def _array_items(src: Source, path: Path) -> Iterator[object]:
                 complete = end < len(buf) or eof
             except ValueError:
                 complete, end = False, pos
+            except RecursionError:
+                raise _too_deep(path) from None
             if complete:
+                if not _bounded(value, buf, pos, end, MAX_DEPTH - 1):  # the array is the first level
+                    raise _too_deep(path)
                 yield value
                 pos = end
                 continue
