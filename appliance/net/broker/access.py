@@ -33,6 +33,7 @@ KINDS = {"publishClientSend": "publishClientSend", "publishClientReceive": "publ
 DEFAULTS = {"publishClientSend": False, "publishClientReceive": False, "subscribe": False, "unsubscribe": True}
 
 SEND, RECEIVE, SUBSCRIBE = "publishClientSend", "publishClientReceive", "subscribe"
+DECISIONS_HELD = 50_000  # remembered access decisions (about 10 MB at most); then they are made afresh
 
 
 class AccessError(ValueError):
@@ -89,6 +90,7 @@ class Access:
                     str(c["username"]), base64.b64decode(c["password"]), base64.b64decode(c["salt"]),
                     int(c.get("iterations", ITERATIONS)), _roles(c.get("roles")))
             self._ordered: dict[tuple[str | None, str], list[Acl]] = {}  # rules in the order they are tried
+            self._decided: dict[tuple[str | None, str, str], bool] = {}
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise AccessError(f"the access document is not a dynamic-security document ({type(e).__name__}: {e})") \
                 from None
@@ -102,7 +104,19 @@ class Access:
         return hmac.compare_digest(_hash(password, client.salt, client.iterations), client.digest)
 
     def allowed(self, username: str | None, kind: str, topic: str) -> bool:
-        """May ``username`` do ``kind`` (SEND, RECEIVE or SUBSCRIBE) on ``topic`` (a filter for SUBSCRIBE)?"""
+        """May ``username`` do ``kind`` (SEND, RECEIVE or SUBSCRIBE) on ``topic`` (a filter for SUBSCRIBE)?
+
+        Decisions are remembered (a message to a space is checked for every subscriber, and the
+        same topics come again and again) until the rules change or too many are held."""
+        key = (username, kind, topic)
+        decision = self._decided.get(key)
+        if decision is None:
+            if len(self._decided) >= DECISIONS_HELD:
+                self._decided.clear()
+            decision = self._decided[key] = self._decide(username, kind, topic)
+        return decision
+
+    def _decide(self, username: str | None, kind: str, topic: str) -> bool:
         acls = self._ordered.get((username, kind))
         if acls is None:
             client = self.clients.get(username or "")
@@ -136,6 +150,7 @@ class Access:
             return {"responses": [{"command": "Unknown command", "error": "Invalid/missing commands"}]}, set()
         responses, removed = [], set()
         self._ordered.clear()
+        self._decided.clear()
         for command in commands:
             if not isinstance(command, dict):
                 responses.append({"command": "Unknown command", "error": "Invalid command"})

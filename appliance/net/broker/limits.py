@@ -16,7 +16,7 @@ class BrokerLimits:
     max_packet_size: int = 300_000  # bytes of one packet, either way (mosquitto: max_packet_size)
     max_queued: int = 100_000  # QoS 1 messages waiting per session (mosquitto: max_queued_messages)
     max_queued_bytes: int = 64 * MIB  # their payload bytes per session (mosquitto: max_queued_bytes)
-    write_buffer: int = 1 * MIB  # bytes waiting for a slow reader's socket before QoS 0 is dropped
+    write_buffer: int = 64 * 1024  # bytes waiting for a slow reader's socket before QoS 0 is dropped
     max_filters_per_subscribe: int = 64  # topic filters in one SUBSCRIBE
     max_subscriptions: int = 256  # topic filters a session holds
     max_sessions_per_account: int = 8  # sessions (connected or kept) under one username

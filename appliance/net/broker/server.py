@@ -127,11 +127,17 @@ class Connection:
         self.write_buffer = write_buffer
         # past this the client reads nothing at all (even its acknowledgements pile up): cut it off
         self.hard_limit = 4 * write_buffer + 1024 * 1024
+        # packets of this turn of the event loop, written together at its end (one send, not one each)
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._loop = asyncio.get_running_loop()
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the client's socket."""
         transport = self.writer.transport
-        return 0 if transport is None or transport.is_closing() else transport.get_write_buffer_size()
+        if transport is None or transport.is_closing():
+            return 0
+        return transport.get_write_buffer_size() + self._pending_bytes
 
     @property
     def congested(self) -> bool:
@@ -150,17 +156,32 @@ class Connection:
             return True
         if self.buffered() + len(data) > self.hard_limit:
             self.closing = True
+            self._pending.clear()
             self.writer.transport.abort()
             return False
+        if not self._pending:
+            self._loop.call_soon(self.flush)
+        self._pending.append(data)
+        self._pending_bytes += len(data)
+        return True
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        data = b"".join(self._pending)
+        self._pending.clear()
+        self._pending_bytes = 0
+        transport = self.writer.transport
+        if transport is None or transport.is_closing():
+            return
         try:
             self.writer.write(data)
         except (OSError, RuntimeError, ValueError):
             self.close()
-            return False
-        return True
 
     def close(self) -> None:
         """Flush what is written, then close; the reader sees end of stream."""
+        self.flush()
         self.closing = True
         try:
             self.writer.close()
@@ -577,17 +598,20 @@ class EmbeddedBroker:
                 self.retained[msg.topic] = msg
             else:
                 self.retained.pop(msg.topic, None)
-        due: dict[str, tuple[int, bool]] = {}  # client id -> (QoS, retain as published): once per session
+        due: dict[str, Sub] = {}  # client id -> the subscription that decides: once per session
+        origin = msg.origin
         for client_id, sub in self.subscriptions.match(msg.topic):
-            if sub.no_local and client_id == msg.origin:
+            if sub.no_local and client_id == origin:
                 continue
-            qos, rap = due.get(client_id, (-1, False))
-            due[client_id] = (max(qos, min(sub.qos, msg.qos)), rap or sub.retain_as_published)
-        for client_id, (qos, rap) in due.items():
-            session = self.sessions.get(client_id)
-            if session is None or not self.access.allowed(session.username, RECEIVE, msg.topic):
+            had = due.get(client_id)
+            due[client_id] = sub if had is None else Sub(max(had.qos, sub.qos), False,
+                                                         had.retain_as_published or sub.retain_as_published)
+        allowed, sessions, topic = self.access.allowed, self.sessions, msg.topic
+        for client_id, sub in due.items():
+            session = sessions.get(client_id)
+            if session is None or not allowed(session.username, RECEIVE, topic):
                 continue
-            self._deliver(session, msg, qos, msg.retain and rap)
+            self._deliver(session, msg, min(sub.qos, msg.qos), msg.retain and sub.retain_as_published)
 
     def _deliver(self, session: Session, msg: Message, qos: int, retain: bool) -> None:
         conn = session.conn
