@@ -308,7 +308,6 @@ def mosquitto_conf(out_dir: Path, listener: ListenerConfig, *, mode: str = "dyns
         "persistence true",
         f"persistence_location {out}/",
         *(limits or BrokerLimits()).mosquitto_lines(),
-        "max_inflight_messages 0",  # no cap of the broker's own: each node's Receive Maximum is the window
         "retain_available true",
     ]
     return "\n".join(lines) + "\n"

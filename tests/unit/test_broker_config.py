@@ -73,7 +73,7 @@ def test_the_generated_mosquitto_conf_carries_the_operators_broker_limits(tmp_pa
                              limits=BrokerLimits(max_queued=500, max_queued_bytes=2_000_000, max_packet_size=100_000))
     lines = conf.splitlines()
     assert {"max_queued_messages 500", "max_queued_bytes 2000000", "max_packet_size 100000",
-            "max_inflight_messages 0"} <= set(lines)
+            "max_inflight_messages 1000"} <= set(lines)
     default = bc.mosquitto_conf(tmp_path, bc.ListenerConfig(port=1884), mode="password-file").splitlines()
     assert "max_queued_bytes 67108864" in default and "max_packet_size 300000" in default
 

@@ -15,7 +15,9 @@ MIB = 1024 * 1024
 class BrokerLimits:
     max_packet_size: int = 300_000  # bytes of one packet, either way (mosquitto: max_packet_size)
     max_queued: int = 100_000  # QoS 1 messages waiting per session (mosquitto: max_queued_messages)
-    max_queued_bytes: int = 64 * MIB  # their payload bytes per session (mosquitto: max_queued_bytes)
+    max_queued_bytes: int = 64 * MIB  # payload bytes held per session, waiting or unacknowledged
+    max_inflight: int = 1000  # QoS 1 messages unacknowledged each way per client (Receive Maximum;
+    # mosquitto: max_inflight_messages); a node keeps 500 of its own in flight
     write_buffer: int = 64 * 1024  # bytes waiting for a slow reader's socket before QoS 0 is dropped
     max_filters_per_subscribe: int = 64  # topic filters in one SUBSCRIBE
     max_subscriptions: int = 256  # topic filters a session holds
@@ -36,4 +38,4 @@ class BrokerLimits:
 
     def mosquitto_lines(self) -> list[str]:
         return [f"max_queued_messages {self.max_queued}", f"max_queued_bytes {self.max_queued_bytes}",
-                f"max_packet_size {self.max_packet_size}"]
+                f"max_inflight_messages {min(self.max_inflight, 65535)}", f"max_packet_size {self.max_packet_size}"]

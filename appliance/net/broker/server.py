@@ -422,12 +422,12 @@ class EmbeddedBroker:
         session.cancel_timers()  # back before its expiry, and before a delayed Will went out
         session.expiry = p.session_expiry_interval
         session.conn, conn.session = conn, session
-        conn.receive_max = p.receive_max or RECEIVE_MAXIMUM
+        conn.receive_max = min(p.receive_max or RECEIVE_MAXIMUM, self.limits.max_inflight)
         if p.will is not None:
             conn.will = (Message(p.will.topic, p.will.payload or b"", int(p.will.qos), p.will.retain, client_id,
                                  _props(p.will)), p.will.will_delay_interval)
         conn.send(mqtt5.ConnAckPacket(
-            session_present=present, receive_max=RECEIVE_MAXIMUM, topic_alias_max=0,
+            session_present=present, receive_max=min(self.limits.max_inflight, RECEIVE_MAXIMUM), topic_alias_max=0,
             max_qos=mqtt5.QoS.AT_LEAST_ONCE, retain_available=True, max_packet_size=self.max_packet_size,
             wildcard_subscription_available=True, subscription_id_available=False,
             shared_subscription_available=False, assigned_client_id=None if p.client_id else client_id))
@@ -496,7 +496,9 @@ class EmbeddedBroker:
         if isinstance(p, mqtt5.PublishPacket):
             self._on_publish(conn, session, p)
         elif isinstance(p, mqtt5.PubAckPacket):
-            session.inflight.pop(p.packet_id, None)
+            done = session.inflight.pop(p.packet_id, None)
+            if done is not None:
+                session.queued_bytes -= len(done[0].payload)
             self._pump(session)
         elif isinstance(p, mqtt5.SubscribePacket):
             self._on_subscribe(conn, session, p)
@@ -654,8 +656,7 @@ class EmbeddedBroker:
             if conn.congested:
                 self._drain_later(session, conn)
                 return
-            msg, retain = session.queue.popleft()
-            session.queued_bytes -= len(msg.payload)
+            msg, retain = session.queue.popleft()  # its bytes count until it is acknowledged
             pid = session.next_pid()
             session.inflight[pid] = (msg, retain)
             conn.send(self._publish_packet(msg, 1, retain, pid))
