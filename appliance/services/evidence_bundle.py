@@ -122,12 +122,16 @@ def _verify(path: Path, header: dict, lines: Iterable[dict]) -> BundleReport:
     if latest.origin != origin_for(node):
         raise BundleInvalid(path, t("bundle.other_log", latest.origin))
     report = BundleReport(node=node, size=latest.size, complete=bool(header["complete"]), signers=signers)
+    subject = header.get("subject")
+    if not report.complete and (not isinstance(subject, str) or not subject):
+        raise BundleInvalid(path, t("bundle.no_subject"))
     for older in header["checkpoints"]:
         old = notes.Checkpoint.parse(notes.open_note(older["note"], verifiers)[0])
         proof = [_unb64(h) for h in older["consistency"]]
         merkle.verify_consistency(latest.size, old.size, latest.root_hash, old.root_hash, proof)
         report.checkpoints += 1
     leaves: list[bytes] = []
+    last = 0
     for data in lines:
         entry = EvidenceEntry.from_json(data)
         if entry.payload is not None and payload_hash(entry.payload) != entry.payload_hash:
@@ -138,6 +142,11 @@ def _verify(path: Path, header: dict, lines: Iterable[dict]) -> BundleReport:
                 raise BundleInvalid(path, t("bundle.missing", len(leaves)))
             leaves.append(leaf)
         else:
+            if entry.subject != subject:  # a genuine entry about something else, slipped in
+                raise BundleInvalid(path, t("bundle.other_subject", entry.index, subject))
+            if entry.index < last:  # each entry once, in the log's order
+                raise BundleInvalid(path, t("bundle.missing", entry.index))
+            last = entry.index + 1
             proof = [_unb64(h) for h in data["proof"]]
             merkle.verify_inclusion(latest.size, entry.index, latest.root_hash, leaf, proof)
         report.entries += 1

@@ -189,6 +189,28 @@ def test_a_subject_bundle_carries_inclusion_proofs(node, tmp_path):
         verify_bundle(bundle)
 
 
+def test_a_subject_bundle_with_a_genuine_entry_of_another_subject_or_a_repeated_one_is_refused(node, tmp_path):
+    _fill(node, 30, subject="urn:contract")
+    mine, other = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    node.export_evidence(mine, subject="urn:contract:1")
+    node.export_evidence(other, subject="urn:contract:2")
+    lines = mine.read_text(encoding="utf-8").splitlines()
+    foreign = other.read_text(encoding="utf-8").splitlines()[1]  # genuine, with a valid inclusion proof
+    assert json.loads(foreign)["subject"] == "urn:contract:2"
+    for changed, why in ((lines + [foreign], "urn:contract:1"), (lines[:1] + [foreign] + lines[1:], "urn:contract:1"),
+                         (lines + [lines[2]], "")):
+        path = tmp_path / "changed.jsonl"
+        path.write_text("\n".join(changed) + "\n", encoding="utf-8")
+        with pytest.raises(BundleInvalid, match=why):
+            verify_bundle(path)
+    header = json.loads(lines[0])
+    header["subject"] = None  # a partial bundle that does not say what it is about
+    path.write_text("\n".join([json.dumps(header)] + lines[1:]) + "\n", encoding="utf-8")
+    with pytest.raises(BundleInvalid):
+        verify_bundle(path)
+    assert verify_bundle(mine).entries == 10
+
+
 @pytest.mark.parametrize("content", [b"", b"not json\n", b'{"format": "other"}\n', b"\xff\xfe\x00"])
 def test_junk_is_not_a_bundle(tmp_path, content):
     path = tmp_path / "junk.jsonl"
