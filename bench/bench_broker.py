@@ -7,7 +7,6 @@ messages delivered per second, and the broker process's peak memory."""
 from __future__ import annotations
 
 import json
-import os
 import random
 import selectors
 import shutil
@@ -189,7 +188,7 @@ def _embedded(folder: Path, document: dict) -> tuple[subprocess.Popen, int]:
     path = folder / "embedded.json"
     path.write_text(json.dumps(document))
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "bench.bench_broker", "serve", str(path), str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "bench.broker_serve", str(path), str(port)],
                             stdout=subprocess.PIPE, text=True, cwd=Path(__file__).resolve().parent.parent)
     line = proc.stdout.readline()
     if not line.startswith("ready"):
@@ -259,33 +258,3 @@ def run(quick: bool, say) -> Result:
                "rules": "both brokers start from the same dynamic-security document (member rules, 201 accounts)",
                "stalled": "one member subscribed to the whole space with a 4 KiB receive buffer, never reading"},
     )
-
-
-def _serve(document_path: str, port: int) -> None:
-    """The embedded broker in this process until SIGTERM (the benchmark measures its memory alone)."""
-    import signal
-    import threading
-
-    from appliance.net.broker import EmbeddedBroker
-
-    broker = EmbeddedBroker(json.loads(Path(document_path).read_text()))
-    broker.start(port=port)
-    if os.environ.get("DSNODE_BENCH_PROFILE"):  # where the broker's thread spends its time
-        import cProfile
-
-        profile = cProfile.Profile()
-        broker._loop.call_soon_threadsafe(profile.enable)
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    print("ready", flush=True)
-    stop.wait()
-    if os.environ.get("DSNODE_BENCH_PROFILE"):
-        broker._loop.call_soon_threadsafe(profile.disable)
-        time.sleep(0.2)
-        profile.dump_stats(os.environ["DSNODE_BENCH_PROFILE"])
-    broker.stop()
-    os._exit(0)
-
-
-if __name__ == "__main__" and sys.argv[1:2] == ["serve"]:
-    _serve(sys.argv[2], int(sys.argv[3]))
