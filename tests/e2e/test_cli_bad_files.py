@@ -46,3 +46,11 @@ def test_json_nested_too_deeply_is_refused_clearly(initialised, data):
     refused(add(initialised, data, "deep.json", b"[" * 100_000), 65, "deep.json", "nest more than 200 levels deep")
     proc = add(initialised, data, "deep.jsonl", b'{"a": 1}\n' + b'{"a":' * 100_000 + b"\n", "--lang", "zh_CN")
     refused(proc, 65, "第 2 行", "嵌套超过 200 层")
+
+
+def test_numbers_too_large_are_read(initialised, data):
+    huge = b"9" * 5000
+    proc = add(initialised, data, "big.json", b'[{"id": ' + huge + b', "v": "1e400"}, {"id": 1, "v": "2"}]')
+    assert proc.returncode == 0 and "2 rows, 2 columns" in proc.stdout, proc.stderr
+    proc = add(initialised, data, "big.csv", b"id,v\n" + huge + b",1e400\n" + b"1,2\n" * 5000 + b"3,-1e999\n")
+    assert proc.returncode == 0 and "5002 rows, 2 columns" in proc.stdout, proc.stderr

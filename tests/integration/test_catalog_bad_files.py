@@ -101,3 +101,35 @@ def test_json_nested_too_deeply_is_refused(node, data, name, content):
 def test_json_nested_up_to_the_limit_is_read(node, data, name, content):
     reg = register(node, data, name, content.encode(), mode="hosted")
     assert len(all_rows(node, reg.resource.id)) == reg.version.row_count
+
+
+# --- numbers too large ------------------------------------------------------------------------------
+
+HUGE = "1" * 5000
+
+
+@pytest.mark.parametrize("name, content", [
+    ("big.json", f'[{{"id": {HUGE}, "n": 1}}, {{"id": -{HUGE}, "n": 2}}]'),
+    ("big_doc.json", f'{{"rows": [{{"id": {HUGE}, "n": 1}}]}}'),
+    ("big.jsonl", f'{{"id": {HUGE}, "n": 1}}\n{{"id": 7, "n": 2}}\n'),
+    ("big.csv", f"id,n\n{HUGE},1\n-{HUGE},2\n"),
+])
+def test_an_integer_of_thousands_of_digits_is_read_as_text(node, data, name, content):
+    reg = register(node, data, name, content.encode(), mode="hosted")
+    assert reg.version.columns[0].type == "text"
+    first = all_rows(node, reg.resource.id)[0][0]
+    assert str(first) == HUGE and reg.version.samples[0][0].startswith("111")
+
+
+def test_a_number_too_large_for_a_float_does_not_end_the_profile(node, data):
+    rows = '{"n": 1}\n' * 5000 + '{"n": "1e400"}\n{"n": "-1e999"}\n'  # two batches: integers, then infinities
+    reg = register(node, data, "inf.jsonl", rows.encode())
+    column = reg.version.columns[0]
+    assert (column.type, column.min, column.max) == ("integer", "1", "1")
+
+
+def test_surrogate_escapes_in_json_become_replacement_characters(node, data):
+    reg = register(node, data, "s.json", b'[{"name": "a\\ud800b", "\\udc00": 1}, {"name": "\\ud83d\\ude00"}]',
+                   mode="hosted")
+    assert [c.name for c in reg.version.columns] == ["name", "\ufffd"]
+    assert all_rows(node, reg.resource.id) == [["a\ufffdb", 1], ["\U0001F600", None]]

@@ -29,6 +29,7 @@ fields or undecodable bytes).
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from collections.abc import Sequence
@@ -265,6 +266,11 @@ class TableProfiler:
                     numbers.append(x)
         if numbers:
             lo, hi = min(numbers), max(numbers)
+            if not (math.isfinite(lo) and math.isfinite(hi)):  # "1e400" is a decimal too large for a float
+                numbers = [x for x in numbers if math.isfinite(x)]
+                if not numbers:
+                    return
+                lo, hi = min(numbers), max(numbers)
             st.num_min = lo if st.num_min is None else min(lo, st.num_min)
             st.num_max = hi if st.num_max is None else max(hi, st.num_max)
 

@@ -12,7 +12,9 @@ preview, and later delivery and compute-to-data.
   nested values as JSON text), other values a single ``value`` column;
 - JSON: a top-level array is parsed element by element with ``raw_decode`` over a sliding
   buffer; any other document is read whole only up to ``JSON_WHOLE_LIMIT`` and its first array
-  of objects is used; both JSON formats refuse a value nested deeper than ``MAX_DEPTH``;
+  of objects is used; both JSON formats refuse a value nested deeper than ``MAX_DEPTH``, read an
+  integer of more than ``MAX_INT_DIGITS`` digits as text, and a lone surrogate (``"\\ud800"``, an
+  escape that is not Unicode text) as U+FFFD, as undecodable bytes are;
 - xlsx: openpyxl in read-only mode, the first sheet unless one is named; the first non-empty row
   is the header;
 - SQLite: the stdlib driver on a ``mode=ro`` URI, so the user's database is never written.
@@ -27,6 +29,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import sqlite3
 from collections.abc import Callable, Iterator
 from itertools import chain, islice
@@ -45,6 +48,9 @@ XLSX_MEMORY_LIMIT = 256 * 1024 * 1024
 MAX_DEPTH = 200
 """Deepest nesting of arrays and objects read from a local JSON file (a peer's message may nest 48,
 :data:`appliance.crypto.envelope.MAX_DEPTH`); ``json`` itself gives up near 1,000 with RecursionError."""
+MAX_INT_DIGITS = 4000
+"""A JSON integer written with more digits is read as the text of its digits: Python converts at
+most 4,300 digits to an int, and a number that long is an identifier or a mistake, not a quantity."""
 FORMATS = ("csv", "tsv", "json", "jsonl", "xlsx", "sqlite")
 
 Source = Path | Callable[[], BinaryIO]
@@ -196,10 +202,33 @@ def _deeper_than(value: object, limit: int) -> bool:
     return False
 
 
-def _bounded(value: object, text: str, start: int, end: int, limit: int) -> bool:
-    """Whether ``value``, parsed from ``text[start:end]``, nests at most ``limit`` levels (it never nests
-    deeper than the number of brackets in its text: walk it only when it could)."""
-    return text.count("[", start, end) + text.count("{", start, end) <= limit or not _deeper_than(value, limit)
+def _int_or_text(digits: str) -> int | str:
+    return int(digits) if len(digits) <= MAX_INT_DIGITS else digits
+
+
+_DECODER = json.JSONDecoder(parse_int=_int_or_text)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _checked(value: object, text: str, start: int, end: int, limit: int, path: Path,
+             line: int | None = None) -> object:
+    """``value``, parsed from ``text[start:end]``: refused if it nests more than ``limit`` levels (it
+    never nests deeper than the brackets in its text: walk it only when it could), with lone
+    surrogates replaced (they come only from an escape: look for one only when there is one)."""
+    if text.count("[", start, end) + text.count("{", start, end) > limit and _deeper_than(value, limit):
+        raise _too_deep(path, line)
+    return _unicode(value) if _SURROGATE_ESCAPE.search(text, start, end) else value
+
+
+def _unicode(value: object) -> object:
+    if isinstance(value, str):
+        return _LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [_unicode(v) for v in value]
+    if isinstance(value, dict):
+        return {_unicode(k): _unicode(v) for k, v in value.items()}
+    return value
 
 
 def _too_deep(path: Path, line: int | None = None) -> MalformedTable:
@@ -213,14 +242,12 @@ def _json_records(path: Path, texts: Iterator[str]) -> RowSource:
         for n, line in enumerate(texts, 1):
             if line.strip():
                 try:
-                    value = json.loads(line)
+                    value = _DECODER.decode(line)
                 except ValueError:
                     raise MalformedTable(path, f"line {n} is not valid JSON") from None
                 except RecursionError:
                     raise _too_deep(path, n) from None
-                if not _bounded(value, line, 0, len(line), MAX_DEPTH):
-                    raise _too_deep(path, n)
-                yield value
+                yield _checked(value, line, 0, len(line), MAX_DEPTH, path, n)
 
     return _records(path, parsed())
 
@@ -250,13 +277,12 @@ def _json(src: Source, path: Path) -> RowSource:
         raise MalformedTable(path, f"a JSON file over {JSON_WHOLE_LIMIT >> 20} MB must be an array or JSON Lines")
     try:
         text = data.decode("utf-8-sig")
-        doc = json.loads(text)
+        doc = _DECODER.decode(text)
     except (ValueError, UnicodeDecodeError) as e:
         raise MalformedTable(path, f"it is not valid JSON ({e})") from None
     except RecursionError:
         raise _too_deep(path) from None
-    if not _bounded(doc, text, 0, len(text), MAX_DEPTH):
-        raise _too_deep(path)
+    doc = _checked(doc, text, 0, len(text), MAX_DEPTH, path)
     items = _first_array(doc)
     if items is None:
         raise MalformedTable(path, "it holds no array of records")
@@ -275,7 +301,6 @@ def _first_array(doc) -> list | None:
 
 def _array_items(src: Source, path: Path) -> Iterator[object]:
     """The elements of a top-level JSON array, parsed one by one with bounded memory."""
-    decoder = json.JSONDecoder()
     with io.TextIOWrapper(_open(src), encoding="utf-8-sig", errors="replace") as f:
         buf, pos, eof = f.read(READ), 0, False
         pos = buf.index("[") + 1
@@ -292,16 +317,14 @@ def _array_items(src: Source, path: Path) -> Iterator[object]:
             if buf[pos] == "]":
                 return
             try:
-                value, end = decoder.raw_decode(buf, pos)
+                value, end = _DECODER.raw_decode(buf, pos)
                 complete = end < len(buf) or eof
             except ValueError:
                 complete, end = False, pos
             except RecursionError:
                 raise _too_deep(path) from None
             if complete:
-                if not _bounded(value, buf, pos, end, MAX_DEPTH - 1):  # the array is the first level
-                    raise _too_deep(path)
-                yield value
+                yield _checked(value, buf, pos, end, MAX_DEPTH - 1, path)  # the array is the first level
                 pos = end
                 continue
             if eof or len(buf) - pos > MAX_VALUE:
