@@ -309,9 +309,15 @@ class DatasetNotInCatalog(ContractError):
 
 
 class OfferNotFound(ContractError):
-    """Dataset {} has no offer {}. Its offers are in `dsnode space catalog {} --json`."""
+    """Dataset {} has no offer {}. `dsnode space catalog {}` lists its offers."""
 
     exit_code = 125
+
+
+class OfferChoiceNeeded(ContractError):
+    """Dataset {} has {} offers ({}): choose one with --offer ID. `dsnode space catalog {}` shows each offer's terms."""
+
+    exit_code = 126
 
 
 

@@ -13,7 +13,7 @@ from appliance import i18n
 from appliance.services.catalog.offers import OfferTemplates, parse_spec
 from appliance.domain.membership import GRADES
 from appliance.domain.odrl import to_jsonld
-from appliance.services.contracts.terms import explain
+from appliance.services.contracts.terms import explain, offer_summary
 from appliance.settings import Settings
 from edge.cmd_node import open_node
 from edge.columns import print_pairs
@@ -38,7 +38,9 @@ def request(args, settings: Settings) -> int:
         offer = _offer(args.terms) if args.terms else None
         nid = node.contracts.request(args.space, args.dataset, offer_id=args.offer, offer=offer,
                                      purpose=args.purpose, region=args.region)
+        asked = node.contracts.get(nid).offer
     print(t("contract.requested", nid))
+    print(t("contract.requested_offer", asked.get("@id", "-"), offer_summary(asked)))
     return 0
 
 

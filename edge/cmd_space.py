@@ -17,6 +17,8 @@ from dataclasses import asdict
 
 from appliance import i18n
 from appliance.errors import BrokerUnreachable, SpaceNotFound
+from appliance.services.contracts.negotiation import listed_offers
+from appliance.services.contracts.terms import offer_summary
 from appliance.settings import Settings
 from edge.cmd_join import space_group
 from edge.cmd_node import open_node
@@ -108,6 +110,8 @@ def space_catalog(args, settings: Settings) -> int:
         dataset = e.entry.get("entry") if isinstance(e.entry, dict) else None
         title = dataset.get("dct:title") if isinstance(dataset, dict) else None
         print(f"{e.dataset_id}  {title if isinstance(title, str) else ''}  {e.provider}  {e.updated}")
+        for offer in listed_offers(e.entry, e.dataset_id):  # what `contract request --offer ID` names
+            print(f"    {t('space.catalog.offer')} {offer['@id']}: {offer_summary(offer)}")
     return 0
 
 

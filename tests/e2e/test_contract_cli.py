@@ -13,7 +13,9 @@ from tests.spaces import SPACE, TIMERS, SpaceHarness, wait_for
 pytestmark = pytest.mark.slow
 
 ENTRY = {"@type": "dcat:Dataset", "dct:title": "注塑机温度数据",
-         "odrl:hasPolicy": [{"@id": "urn:offer:paid", "@type": "odrl:Offer", "permission": [{"action": "use"}]}]}
+         "odrl:hasPolicy": [{"@id": "urn:offer:paid", "@type": "odrl:Offer", "permission": [{"action": "use"}]},
+                            {"@id": "urn:offer:count", "@type": "odrl:Offer", "permission": [{"action": "use",
+                             "constraint": [{"leftOperand": "count", "operator": "lteq", "rightOperand": 3}]}]}]}
 
 
 def _cli(tmp_path, node: Node, label: str, lang: str = "en") -> Cli:
@@ -40,9 +42,15 @@ def test_request_approve_show_and_timeline_through_the_cli(tmp_path):
         wait_for(lambda: consumer.sync.catalog(SPACE), what="the catalog entry")
         consumer.close()
         ccli = _cli(tmp_path, consumer, "consumer")
+        listed = ccli.run("space", "catalog", SPACE).stdout  # each offer's id and terms, not only in --json
+        assert "offer urn:offer:paid:" in listed and "offer urn:offer:count:" in listed and "3" in listed
+        unchosen = ccli.run("contract", "request", SPACE, "ds-1", ok=False)  # two offers: never pick one
+        assert unchosen.returncode == 126
+        assert "urn:offer:paid" in unchosen.stderr and "urn:offer:count" in unchosen.stderr and "--offer" in unchosen.stderr
+        assert json.loads(ccli.run("contract", "list", "--json").stdout) == []
         out = ccli.run("contract", "request", SPACE, "ds-1", "--offer", "urn:offer:paid").stdout
         cid = json.loads(ccli.run("contract", "list", "--json").stdout)[0]["id"]
-        assert cid in out
+        assert cid in out and "Offer urn:offer:paid: " in out
         consumer = _reopen(space, "consumer")
         wait_for(lambda: provider.contracts.pending(), what="the request at the provider")
         provider.close()

@@ -105,7 +105,7 @@ def test_counter_offers_both_ways_in_a_provider_initiated_negotiation(pair):
 
 def test_either_side_terminates_with_a_reason(pair):
     provider, consumer = pair
-    cid = consumer.contracts.request(SPACE, "ds-1")
+    cid = consumer.contracts.request(SPACE, "ds-1", offer_id=TRIAL["@id"])
     p = peer_of(provider, cid)
     wait_for(lambda: provider.contracts.get(p.id).state == "REQUESTED", what="the request")
     consumer.contracts.terminate(cid, "不再需要")

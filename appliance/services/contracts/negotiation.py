@@ -23,7 +23,7 @@ from appliance.clock import Clock, rfc3339
 from appliance.domain.contracts import Action, Negotiation, NegotiationChanged, Step
 from appliance.domain.negotiation import FINAL, SENDER, Event, Role, State, moves, step
 from appliance.domain.odrl.vocab import purpose_term, region_term
-from appliance.errors import DatasetNotInCatalog, IllegalTransition, NotYourMove, OfferNotFound
+from appliance.errors import DatasetNotInCatalog, IllegalTransition, NotYourMove, OfferChoiceNeeded, OfferNotFound
 from appliance.events import EventBus
 from appliance.services.contracts import agreement as agreements
 from appliance.services.contracts import approvals, messages, retirement, store, terms
@@ -98,7 +98,7 @@ class ContractService:
     def request(self, space_id: str, dataset_id: str, *, offer_id: str | None = None,
                 offer: dict | None = None, purpose: str | None = None, region: str | None = None) -> str:
         """Consumer: ask the provider of ``dataset_id`` (from the space catalog) for one of its offers
-        (``offer_id``; the first if None) or for the terms in ``offer``, stating the ``purpose`` and
+        (``offer_id``, which may be left out when the dataset has only one) or for the terms in ``offer``, stating the ``purpose`` and
         ``region`` of use (checked against the offer's constraints). Returns the negotiation id."""
         self.sync.space(space_id)  # SpaceNotFound when this node is not in it
         entry = next(iter(self.sync.catalog_entries(space_id, dataset_id)), None)  # approvals verified once, cached
@@ -109,6 +109,8 @@ class ContractService:
             chosen = [o for o in listed if offer_id is None or o["@id"] == offer_id]
             if not chosen:
                 raise OfferNotFound(dataset_id, offer_id, space_id)
+            if len(chosen) > 1:  # never pick terms for the user
+                raise OfferChoiceNeeded(dataset_id, len(chosen), ", ".join(o["@id"] for o in chosen), space_id)
             offer = chosen[0]
         offer = message_offer(offer, dataset_id)
         pid = _new_pid()

@@ -30,6 +30,14 @@ class Member:
     verified: bool  # the grade and org come from a valid credential
 
 
+def offer_summary(offer: object, lang: str | None = None) -> str:
+    """An offer's terms in plain words (a received offer that is not valid ODRL says so)."""
+    policy, problems = odrl.from_jsonld(offer)
+    if policy is None or problems:
+        return "；".join(p.message(lang) for p in problems[:3]) or "-"
+    return odrl.summarize(policy, lang)
+
+
 def member(conn, space_id: str, did: str, offered: object, now: datetime) -> Member:
     """The consumer ``did`` as its credential (from the request, else its card) shows it."""
     row = conn.execute("SELECT operator_did FROM sync_space WHERE space_id = ?", (space_id,)).fetchone()
