@@ -54,3 +54,24 @@ def test_numbers_too_large_are_read(initialised, data):
     assert proc.returncode == 0 and "2 rows, 2 columns" in proc.stdout, proc.stderr
     proc = add(initialised, data, "big.csv", b"id,v\n" + huge + b",1e400\n" + b"1,2\n" * 5000 + b"3,-1e999\n")
     assert proc.returncode == 0 and "5002 rows, 2 columns" in proc.stdout, proc.stderr
+
+
+def test_a_damaged_workbook_is_refused_clearly(initialised, data):
+    import io
+    import zipfile
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["name", "amount"])
+    wb.active.append(["A", 1])
+    buf = io.BytesIO()
+    wb.save(buf)
+    good = buf.getvalue()
+    refused(add(initialised, data, "cut.xlsx", good[: len(good) // 2]), 65, "cut.xlsx", "not a complete zip file")
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(good)) as zin, zipfile.ZipFile(out, "w") as z:
+        for name in zin.namelist():
+            part = zin.read(name)
+            z.writestr(name, part[: len(part) // 2] if name.endswith("sheet1.xml") else part)
+    refused(add(initialised, data, "broken.xlsx", out.getvalue(), "--lang", "zh_CN"), 65, "工作表已损坏")

@@ -133,3 +133,49 @@ def test_surrogate_escapes_in_json_become_replacement_characters(node, data):
                    mode="hosted")
     assert [c.name for c in reg.version.columns] == ["name", "\ufffd"]
     assert all_rows(node, reg.resource.id) == [["a\ufffdb", 1], ["\U0001F600", None]]
+
+
+# --- damaged workbooks ------------------------------------------------------------------------------
+
+
+def workbook(sheet_xml=None, extra: dict[str, bytes] | None = None) -> bytes:
+    """A genuine .xlsx (columns a, b; one row), its sheet XML changed by ``sheet_xml``."""
+    import io
+    import zipfile
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.append(["a", "b"])
+    wb.active.append([1, "x"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(buf.getvalue())) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
+        for name in zin.namelist():
+            part = zin.read(name)
+            z.writestr(name, sheet_xml(part) if sheet_xml and name.endswith("sheet1.xml") else part)
+        for name, part in (extra or {}).items():
+            z.writestr(name, part)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("mode", ["referenced", "hosted"])
+@pytest.mark.parametrize("name, content, words", [
+    ("truncated.xlsx", workbook()[:900], "not a complete zip file"),
+    ("half_sheet.xlsx", workbook(lambda x: x[: len(x) // 2]), "its sheet is damaged (ParseError)"),
+    ("bad_number.xlsx", workbook(lambda x: x.replace(b"<v>1</v>", b"<v>1x</v>")), "its sheet is damaged"),
+    ("huge_number.xlsx", workbook(lambda x: x.replace(b"<v>1</v>", b"<v>" + b"1" * 5000 + b"</v>")), "damaged"),
+    ("bomb.xlsx", workbook(extra={"xl/media/pad.bin": bytes(80 << 20)}), "unpack to 80 MB"),
+])
+def test_a_damaged_workbook_is_refused(node, data, mode, name, content, words):
+    with pytest.raises(MalformedTable) as e:
+        register(node, data, name, content, mode=mode)
+    assert words in e.value.message("en") and "工作" in e.value.message("zh_CN")
+    assert not node.resources.list()
+
+
+def test_a_sheet_claiming_every_cell_is_read_as_its_rows(node, data):
+    claim = workbook(lambda x: x.replace(b'<dimension ref="A1:B2" />', b'<dimension ref="A1:XFD1048576" />'))
+    reg = register(node, data, "claim.xlsx", claim)
+    assert [c.name for c in reg.version.columns] == ["a", "b"] and all_rows(node, reg.resource.id) == [[1, "x"]]

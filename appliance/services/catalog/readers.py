@@ -16,7 +16,9 @@ preview, and later delivery and compute-to-data.
   integer of more than ``MAX_INT_DIGITS`` digits as text, and a lone surrogate (``"\\ud800"``, an
   escape that is not Unicode text) as U+FFFD, as undecodable bytes are;
 - xlsx: openpyxl in read-only mode, the first sheet unless one is named; the first non-empty row
-  is the header;
+  is the header. The zip directory is checked first (parts that unpack to more than
+  ``XLSX_UNPACKED_LIMIT``, or large ones packed more than ``XLSX_RATIO_LIMIT`` times, are refused);
+  a damaged sheet, found only while its rows are read, is refused with MalformedTable too;
 - SQLite: the stdlib driver on a ``mode=ro`` URI, so the user's database is never written.
 
 A source is a path, or (for a hosted copy in the vault) a function returning a binary stream of
@@ -31,6 +33,7 @@ import io
 import json
 import re
 import sqlite3
+import zipfile
 from collections.abc import Callable, Iterator
 from itertools import chain, islice
 from pathlib import Path
@@ -45,6 +48,9 @@ JSON_WHOLE_LIMIT = 64 * 1024 * 1024
 READ = 1024 * 1024
 MAX_VALUE = 16 * 1024 * 1024
 XLSX_MEMORY_LIMIT = 256 * 1024 * 1024
+XLSX_UNPACKED_LIMIT = 2 * 1024 * 1024 * 1024
+XLSX_RATIO_LIMIT = 200  # deflate packs sheet XML 10-50 times; a large part packed more is a zip bomb
+XLSX_MAX_CELLS = 50_000_000  # a sheet that claims more is read as its rows are, not padded to its claim
 MAX_DEPTH = 200
 """Deepest nesting of arrays and objects read from a local JSON file (a peer's message may nest 48,
 :data:`appliance.crypto.envelope.MAX_DEPTH`); ``json`` itself gives up near 1,000 with RecursionError."""
@@ -346,6 +352,7 @@ def _xlsx(src: Source, path: Path, sheet: str | None) -> RowSource:
         if len(data) > XLSX_MEMORY_LIMIT:
             raise MalformedTable(path, f"a hosted workbook over {XLSX_MEMORY_LIMIT >> 20} MB cannot be opened")
         src = io.BytesIO(data)
+    _check_zip(src, path)
     try:
         wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
     except Exception as e:  # openpyxl raises zipfile, KeyError and its own errors for damaged files
@@ -353,7 +360,7 @@ def _xlsx(src: Source, path: Path, sheet: str | None) -> RowSource:
     try:
         if sheet is not None and sheet not in wb.sheetnames:
             raise MalformedTable(path, f"it has no sheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})")
-        rows = wb[sheet or wb.sheetnames[0]].iter_rows(values_only=True)
+        rows = _sheet_rows(wb, sheet, path)
         header = next((r for r in rows if any(v is not None for v in r)), None)
     except BaseException:
         wb.close()
@@ -371,6 +378,42 @@ def _xlsx(src: Source, path: Path, sheet: str | None) -> RowSource:
                 yield row + [None] * (width - len(row))
 
     return RowSource(columns, body(), wb.close)
+
+
+def _check_zip(src: Path | BinaryIO, path: Path) -> None:
+    """Refuse a workbook whose zip directory is unreadable or promises a zip bomb (before unpacking)."""
+    try:
+        with zipfile.ZipFile(src) as z:
+            parts = z.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError):
+        raise MalformedTable(path, LocalText("resource.reason.xlsx_not_zip")) from None
+    finally:
+        if not isinstance(src, Path):
+            src.seek(0)
+    unpacked = sum(p.file_size for p in parts)
+    packed_tight = any(p.file_size > 64 << 20 and p.file_size > XLSX_RATIO_LIMIT * max(1, p.compress_size)
+                       for p in parts)
+    if unpacked > XLSX_UNPACKED_LIMIT or packed_tight:
+        raise MalformedTable(path, LocalText("resource.reason.xlsx_too_large", unpacked >> 20))
+
+
+def _sheet_rows(wb, sheet: str | None, path: Path) -> Iterator[tuple]:
+    """The rows of a sheet, as openpyxl reads them; a damaged sheet is a MalformedTable."""
+    try:
+        ws = wb[sheet or wb.sheetnames[0]]
+        if (ws.max_row or 0) * (ws.max_column or 0) > XLSX_MAX_CELLS:  # every row would be padded to the claim
+            ws.reset_dimensions()
+        rows = ws.iter_rows(values_only=True)
+        while True:
+            try:
+                row = next(rows)
+            except StopIteration:
+                return
+            yield row
+    except MalformedTable:
+        raise
+    except Exception as e:  # the sheet XML is parsed as rows are read: ParseError, ValueError (a number), zip errors
+        raise MalformedTable(path, LocalText("resource.reason.xlsx_damaged", type(e).__name__)) from None
 
 
 def sqlite_tables(path: Path) -> list[str]:
