@@ -75,3 +75,10 @@ def test_a_damaged_workbook_is_refused_clearly(initialised, data):
             part = zin.read(name)
             z.writestr(name, part[: len(part) // 2] if name.endswith("sheet1.xml") else part)
     refused(add(initialised, data, "broken.xlsx", out.getvalue(), "--lang", "zh_CN"), 65, "工作表已损坏")
+
+
+def test_a_gbk_json_file_is_decoded_and_an_unknown_encoding_refused(initialised, data):
+    records = '[{"客户": "张三", "城市": "北京"}, {"客户": "李四", "城市": "上海"}]'.encode("gbk")
+    proc = add(initialised, data, "gbk.json", records)
+    assert proc.returncode == 0 and "2 rows, 2 columns, encoding gb18030" in proc.stdout, proc.stderr
+    refused(add(initialised, data, "x.csv", b"a,b\n1,2\n", "--encoding", "rot13"), 60, "no text encoding 'rot13'")

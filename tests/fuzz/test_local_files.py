@@ -124,7 +124,8 @@ def json_files(draw) -> bytes:
         doc = draw(st.lists(records | values, max_size=6))
     else:
         doc = draw(values | st.dictionaries(text, st.lists(records, max_size=4), max_size=2))
-    data = dump(doc).encode("utf-8", "surrogatepass")
+    codec = draw(st.sampled_from(["utf-8", "utf-8", "gb18030", "utf-16", "utf-8-sig"]))
+    data = dump(doc).encode(codec, "surrogatepass" if codec == "utf-8" else "replace")
     for _ in range(draw(st.sampled_from([0, 0, 0, 1, 2]))):  # damage: pieces of JSON put in anywhere
         at = draw(st.integers(0, len(data)))
         data = data[:at] + draw(st.sampled_from(JSON_PIECES)).encode("utf-8", "surrogatepass") + data[at:]
@@ -136,7 +137,9 @@ def json_lines_files(draw) -> bytes:
     lines = draw(st.lists(json_value_texts | st.binary(max_size=40).map(lambda b: b.decode("latin-1")),
                           min_size=1, max_size=5))
     end = draw(st.sampled_from(["", "\n", "\r\n"]))
-    return "\n".join(line.replace("\n", " ") for line in lines).encode("utf-8", "surrogatepass") + end.encode()
+    codec = draw(st.sampled_from(["utf-8", "utf-8", "gb18030", "utf-16"]))
+    text = "\n".join(line.replace("\n", " ") for line in lines) + end
+    return text.encode(codec, "surrogatepass" if codec == "utf-8" else "replace")
 
 
 @scaled(200)

@@ -3,9 +3,11 @@ project's own error naming what is wrong; never an unexpected exception. Real fi
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from appliance.errors import ApplianceError, MalformedTable
+from appliance.errors import ApplianceError, MalformedTable, ResourceError
 
 
 @pytest.fixture
@@ -179,3 +181,32 @@ def test_a_sheet_claiming_every_cell_is_read_as_its_rows(node, data):
     claim = workbook(lambda x: x.replace(b'<dimension ref="A1:B2" />', b'<dimension ref="A1:XFD1048576" />'))
     reg = register(node, data, "claim.xlsx", claim)
     assert [c.name for c in reg.version.columns] == ["a", "b"] and all_rows(node, reg.resource.id) == [[1, "x"]]
+
+
+# --- encodings of JSON ------------------------------------------------------------------------------
+
+RECORDS = '[{"客户": "张三", "城市": "北京"}, {"客户": "李四", "城市": "上海"}]'
+
+
+@pytest.mark.parametrize("mode", ["referenced", "hosted"])
+@pytest.mark.parametrize("name, content, encoding", [
+    ("gbk.json", RECORDS.encode("gbk"), "gb18030"),
+    ("gb18030_doc.json", ('{"rows": ' + RECORDS + "}").encode("gb18030"), "gb18030"),
+    ("gbk.jsonl", "\n".join(json.dumps(r, ensure_ascii=False) for r in json.loads(RECORDS)).encode("gbk"), "gb18030"),
+    ("utf16.json", RECORDS.encode("utf-16"), "utf-16"),
+    ("utf16.jsonl", "\r\n".join(json.dumps(r, ensure_ascii=False) for r in json.loads(RECORDS)).encode("utf-16"),
+     "utf-16"),
+    ("bom.json", b"\xef\xbb\xbf" + RECORDS.encode(), "utf-8-sig"),
+])
+def test_json_in_the_encodings_of_chinese_software_is_decoded(node, data, mode, name, content, encoding):
+    reg = register(node, data, name, content, mode=mode)
+    assert reg.version.encoding == encoding and [c.name for c in reg.version.columns] == ["客户", "城市"]
+    assert all_rows(node, reg.resource.id) == [["张三", "北京"], ["李四", "上海"]]
+
+
+@pytest.mark.parametrize("name", ["t.csv", "t.json", "t.jsonl"])
+@pytest.mark.parametrize("encoding", ["no-such-codec", "rot13", "zlib", "\x00"])
+def test_an_unknown_encoding_is_refused(node, data, name, encoding):
+    with pytest.raises(ResourceError) as e:
+        register(node, data, name, b'{"a": 1}\n', encoding=encoding)
+    assert "no text encoding" in e.value.message("en") and "文本编码" in e.value.message("zh_CN")

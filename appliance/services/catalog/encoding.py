@@ -6,7 +6,11 @@ GBK and GB2312, so a GBK file never fails to decode with it); otherwise ``charse
 chooses. The GB family is tried before charset-normalizer because short GBK samples look like
 other double-byte encodings (cp949, big5) to a general detector, and in the files of Chinese SMEs
 GBK is by far the most likely one. The sample is cut at a line end so a character split by the
-sample boundary cannot fail the check.
+sample boundary cannot fail the check. The same detection serves CSV/TSV, JSON and JSON Lines
+(a JSON file exported by Chinese software is often GBK, though JSON is meant to be UTF-8).
+
+An encoding the user names (``--encoding``) is checked with :func:`codec_of`: an unknown name, or
+a codec that is not a text encoding (``rot13``, ``zlib``), is a ResourceError, not a LookupError.
 """
 
 from __future__ import annotations
@@ -14,6 +18,8 @@ from __future__ import annotations
 import codecs
 import re
 from dataclasses import dataclass
+
+from appliance.errors import LocalText, ResourceError
 
 SAMPLE_BYTES = 256 * 1024
 GB_FAMILY = {"gb2312", "gbk", "gb18030", "cp936", "hz", "euc_cn", "ms936"}
@@ -74,6 +80,17 @@ def _ask_charset_normalizer(data: bytes) -> Detected:
     if name in GB_FAMILY or best.encoding in GB_FAMILY:
         name = "gb18030"
     return Detected(name, 0, round(1.0 - float(best.chaos), 3))
+
+
+def codec_of(name: str) -> str:
+    """``name`` if it is a text encoding Python knows; ResourceError naming it otherwise."""
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, TypeError, ValueError):
+        info = None
+    if info is None or not getattr(info, "_is_text_encoding", True):
+        raise ResourceError(LocalText("resource.reason.unknown_encoding", str(name)[:40]))
+    return name
 
 
 def byte_oriented(encoding: str) -> bool:

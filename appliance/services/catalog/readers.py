@@ -28,6 +28,7 @@ so a hosted one is held in memory (up to ``XLSX_MEMORY_LIMIT``).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -73,10 +74,11 @@ def _name(src: Source) -> str:
 class RowSource:
     """``with open_rows(...) as src: src.columns; for row in src: ...``"""
 
-    def __init__(self, columns: list[str], rows: Iterator[list], closer=None) -> None:
+    def __init__(self, columns: list[str], rows: Iterator[list], closer=None, encoding: str | None = None) -> None:
         self.columns = columns
         self._rows = rows
         self._closer = closer
+        self.encoding = encoding  # of a text format, as detected (or as given)
 
     def __iter__(self) -> Iterator[list]:
         return self._rows
@@ -97,13 +99,15 @@ def open_rows(src: Source, fmt: str, *, table: str | None = None, encoding: str 
               delimiter: str | None = None, name: str | None = None) -> RowSource:
     """Rows of a table in a file (``src`` a Path) or of a hosted copy (``src`` opens a stream)."""
     label = Path(name or _name(src))
+    if encoding is not None:
+        enc.codec_of(encoding)
     try:
         if fmt in ("csv", "tsv"):
             return _delimited(src, label, encoding, delimiter)
         if fmt == "jsonl":
-            return _json_lines(src, label)
+            return _json_lines(src, label, encoding)
         if fmt == "json":
-            return _json(src, label)
+            return _json(src, label, encoding)
         if fmt == "xlsx":
             return _xlsx(src, label, table)
         if fmt == "sqlite" and isinstance(src, Path):
@@ -267,22 +271,38 @@ def _records(path: Path, values: Iterator[object]) -> RowSource:
     return RowSource(["value"], ([_flat(v)] for v in chain(head, values)))
 
 
-def _json_lines(src: Source, label: Path) -> RowSource:
-    lines = _stream_lines(src)
-    return _json_records(label, (line.decode("utf-8-sig", errors="replace") for line in lines))
-
-
-def _json(src: Source, path: Path) -> RowSource:
+def _text_encoding(src: Source, given: str | None) -> tuple[str, bytes]:
+    """The encoding of a JSON or JSON Lines file (as for CSV: see :mod:`encoding`) and its first bytes."""
     with _open(src) as f:
-        start = f.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
-    if start.startswith(b"["):
-        return _records(path, _array_items(src, path))
+        head = f.read(enc.SAMPLE_BYTES)
+    return given or enc.detect(head, complete=len(head) < enc.SAMPLE_BYTES).encoding, head
+
+
+def _json_lines(src: Source, label: Path, encoding: str | None = None) -> RowSource:
+    codec, _ = _text_encoding(src, encoding)
+    if enc.byte_oriented(codec):
+        per_line = "utf-8-sig" if codecs.lookup(codec).name == "utf-8" else codec  # a BOM on any line is dropped
+        texts = (line.decode(per_line, errors="replace") for line in _stream_lines(src))
+    else:
+        texts = _wide_text(src, codec)
+    rows = _json_records(label, texts)
+    rows.encoding = codec
+    return rows
+
+
+def _json(src: Source, path: Path, encoding: str | None = None) -> RowSource:
+    codec, head = _text_encoding(src, encoding)
+    start = head[:4096].decode(codec, errors="replace").lstrip("\ufeff \t\r\n")
+    if start.startswith("["):
+        rows = _records(path, _array_items(src, path, codec))
+        rows.encoding = codec
+        return rows
     with _open(src) as f:
         data = f.read(JSON_WHOLE_LIMIT + 1)
     if len(data) > JSON_WHOLE_LIMIT:
         raise MalformedTable(path, f"a JSON file over {JSON_WHOLE_LIMIT >> 20} MB must be an array or JSON Lines")
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(codec).lstrip("\ufeff")
         doc = _DECODER.decode(text)
     except (ValueError, UnicodeDecodeError) as e:
         raise MalformedTable(path, f"it is not valid JSON ({e})") from None
@@ -292,7 +312,9 @@ def _json(src: Source, path: Path) -> RowSource:
     items = _first_array(doc)
     if items is None:
         raise MalformedTable(path, "it holds no array of records")
-    return _records(path, iter(items))
+    rows = _records(path, iter(items))
+    rows.encoding = codec
+    return rows
 
 
 def _first_array(doc) -> list | None:
@@ -305,9 +327,9 @@ def _first_array(doc) -> list | None:
     return None
 
 
-def _array_items(src: Source, path: Path) -> Iterator[object]:
+def _array_items(src: Source, path: Path, codec: str) -> Iterator[object]:
     """The elements of a top-level JSON array, parsed one by one with bounded memory."""
-    with io.TextIOWrapper(_open(src), encoding="utf-8-sig", errors="replace") as f:
+    with io.TextIOWrapper(_open(src), encoding=codec, errors="replace") as f:
         buf, pos, eof = f.read(READ), 0, False
         pos = buf.index("[") + 1
         while True:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from appliance.domain.catalog import Column, Kind, suggest_sensitivity
 from appliance.errors import MalformedTable, SourceUnreadable, UnsupportedSource
+from appliance.services.catalog import encoding as enc
 from appliance.services.catalog import paths, readers, sensitive
 from appliance.services.catalog.delimited import EXACT_BYTES, SAMPLE_BYTES, DelimitedScanner
 from appliance.services.catalog.hashing import hash_file
@@ -168,6 +169,8 @@ class Scanner:
     def _table(self, path: Path, options: ScanOptions, progress: Progress | None) -> ScanResult:
         fmt = TABLE_FORMATS.get(path.suffix.lower(), "csv")
         mtime = path.stat().st_mtime_ns
+        if options.encoding is not None:
+            enc.codec_of(options.encoding)
         if fmt in ("csv", "tsv"):
             scan = DelimitedScanner(path, delimiter=options.delimiter or ("\t" if fmt == "tsv" else None),
                                     encoding=options.encoding, progress=progress, rng=self._rng,
@@ -178,10 +181,11 @@ class Scanner:
                                 skipped=scan.skipped.to_json())
             return self._described(result, scan.profile)
         digest, size = hash_file(path, _scaled(progress, path.stat().st_size))
-        with readers.open_rows(path, fmt, table=options.table) as rows:
+        with readers.open_rows(path, fmt, table=options.table, encoding=options.encoding) as rows:
             profile = self._profile_rows(rows)
         result = ScanResult(kind=Kind.TABLE, source=str(path), path=path, format=fmt, size=size, sha256=digest,
-                            mtime_ns=mtime, row_count=profile.profiled_rows, table=options.table if fmt == "xlsx" else None)
+                            mtime_ns=mtime, encoding=rows.encoding, row_count=profile.profiled_rows,
+                            table=options.table if fmt == "xlsx" else None)
         return self._described(result, profile)
 
     def _sqlite(self, path: Path, options: ScanOptions, progress: Progress | None) -> ScanResult:
