@@ -3,6 +3,9 @@ clear line with its own exit code; never the internal error (exit code 70)."""
 
 from __future__ import annotations
 
+import json
+import os
+
 import pytest
 
 INTERNAL_ERROR = 70
@@ -82,3 +85,17 @@ def test_a_gbk_json_file_is_decoded_and_an_unknown_encoding_refused(initialised,
     proc = add(initialised, data, "gbk.json", records)
     assert proc.returncode == 0 and "2 rows, 2 columns, encoding gb18030" in proc.stdout, proc.stderr
     refused(add(initialised, data, "x.csv", b"a,b\n1,2\n", "--encoding", "rot13"), 60, "no text encoding 'rot13'")
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows file names are always Unicode")
+def test_a_folder_with_a_gbk_file_name_is_registered_without_it(initialised, data):
+    folder = data / "share"
+    folder.mkdir()
+    (folder / "ok.txt").write_text("x")
+    gbk_name = os.path.join(os.fsencode(folder), "订单.csv".encode("gbk"))
+    with open(gbk_name, "wb") as f:
+        f.write(b"a,b\n1,2\n")
+    proc = run(initialised, data, "resource", "add", str(folder), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["version"]["skipped"]["reasons"] == {"name is not UTF-8": 1}
+    refused(run(initialised, data, "resource", "add", os.fsdecode(gbk_name)), 66, "not UTF-8 text")

@@ -4,10 +4,11 @@ project's own error naming what is wrong; never an unexpected exception. Real fi
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
-from appliance.errors import ApplianceError, MalformedTable, ResourceError
+from appliance.errors import MalformedTable, ResourceError, UnsupportedSource
 
 
 @pytest.fixture
@@ -210,3 +211,24 @@ def test_an_unknown_encoding_is_refused(node, data, name, encoding):
     with pytest.raises(ResourceError) as e:
         register(node, data, name, b'{"a": 1}\n', encoding=encoding)
     assert "no text encoding" in e.value.message("en") and "文本编码" in e.value.message("zh_CN")
+
+
+# --- folders and names ----------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(os.name == "nt", reason="Windows file names are always Unicode")
+@pytest.mark.parametrize("mode", ["referenced", "hosted"])
+def test_a_file_name_that_is_not_utf8_is_skipped_in_a_folder_and_refused_alone(node, data, mode):
+    folder = data / "share"
+    folder.mkdir()
+    (folder / "ok.txt").write_text("x")
+    gbk_name = os.path.join(os.fsencode(folder), "订单.csv".encode("gbk"))
+    with open(gbk_name, "wb") as f:
+        f.write(b"a,b\n1,2\n")
+    os.mkfifo(folder / "pipe")
+    reg = node.resources.register(folder, mode=mode)
+    assert [f["path"] for f in reg.version.files] == ["ok.txt"]
+    assert reg.version.skipped["reasons"] == {"name is not UTF-8": 1, "not a regular file": 1}
+    with pytest.raises(UnsupportedSource) as e:
+        node.resources.register(os.fsdecode(gbk_name), mode=mode)
+    assert "not UTF-8 text" in e.value.message("en") and "\\udcb6" in e.value.message("en")  # printable

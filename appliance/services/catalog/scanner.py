@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from appliance.domain.catalog import Column, Kind, suggest_sensitivity
-from appliance.errors import MalformedTable, SourceUnreadable, UnsupportedSource
+from appliance.errors import LocalText, MalformedTable, SourceUnreadable, UnsupportedSource
 from appliance.services.catalog import encoding as enc
 from appliance.services.catalog import paths, readers, sensitive
 from appliance.services.catalog.delimited import EXACT_BYTES, SAMPLE_BYTES, DelimitedScanner
@@ -91,6 +91,8 @@ class Scanner:
         if isinstance(source, str) and is_url(source):
             return self._api(source, options)
         path = paths.check_allowed(Path(source), self.roots)
+        if not _utf8(str(path)):
+            raise UnsupportedSource(_printable(path), LocalText("resource.reason.name_not_utf8"))
         kind = options.kind or self._kind_of(path)
         if kind == Kind.API:
             raise UnsupportedSource(source, "an API endpoint is given as an http:// or https:// URL")
@@ -153,6 +155,9 @@ class Scanner:
                 progress(done[0], total)
 
         for entry in listing.files:
+            if not _utf8(entry.rel):  # a name the store cannot hold, e.g. GBK bytes on a share mounted as UTF-8
+                skipped.append((_printable(entry.rel), "name is not UTF-8"))
+                continue
             try:
                 digest, size = hash_file(entry.path, step)
             except SourceUnreadable as e:
@@ -258,6 +263,19 @@ def _head(path: Path, n: int) -> bytes:
             return f.read(n)
     except OSError:
         return b""
+
+
+def _utf8(name: str) -> bool:
+    """Whether a file name is text: on Linux, bytes that are not UTF-8 come back as lone surrogates."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _printable(name: str | Path) -> str:
+    return str(name).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _count_reasons(skipped: list[tuple[str, str]]) -> dict:
