@@ -10,7 +10,7 @@ from pathlib import Path
 
 from appliance.clock import Clock, SystemClock, rfc3339
 from appliance.domain.evidence import Action
-from appliance.errors import ApplianceError, EvidenceWriteFailed
+from appliance.errors import ApplianceError, EvidenceWriteFailed, StoreCorrupt, store_reason
 from appliance.events import EventBus
 from appliance.operator.service import OperatorService
 from appliance.operator.space import OperatorContext
@@ -24,6 +24,7 @@ from appliance.services.evidence_audit import AuditReport, audit_log
 from appliance.services.evidence_bundle import write_bundle
 from appliance.services.identity import IdentityService, KeyRing
 from appliance.services.membership import MembershipService, RevocationRegistry
+from appliance.services.store_health import StoreHealth
 from appliance.services.sync import SyncService, SyncTimers
 from appliance.storage import KdfParams, Store
 from appliance.storage.vault import Vault
@@ -50,6 +51,7 @@ class NodeStatus:
     evidence_entries: int
     checkpoint_size: int | None
     checkpoint_time: str | None
+    store_damage: tuple[str, ...] = ()  # what the check of every page found ([] = sound)
 
 
 class Node:
@@ -82,6 +84,7 @@ class Node:
         self.contracts = ContractService(store.db, self.keyring, self.evidence, self.clock, self.bus, self.sync,
                                          self.membership)
         self.demands = DemandService(store.db, self.evidence, self.clock, self.sync, self.contracts)
+        self.health = StoreHealth(store.db, self.bus)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -126,9 +129,11 @@ class Node:
         self.sync.start()
         self.operator.start()
         self.contracts.start()
+        self.health.start()
 
     def stop(self) -> None:
         """Stop background work: says goodbye in each space and joins the sync threads."""
+        self.health.stop()
         self.contracts.stop()
         self.operator.stop()
         self.sync.stop()
@@ -165,6 +170,7 @@ class Node:
             created=self.keyring.created, key_seq=current.seq, key_did=current.did, home=str(self.home),
             schema_version=self.store.db.schema_version, evidence_entries=self.evidence.size(),
             checkpoint_size=latest.size if latest else None, checkpoint_time=latest.created if latest else None,
+            store_damage=tuple(self.store.db.integrity_problems()),
         )
 
     # --- store maintenance --------------------------------------------------------------------
@@ -200,12 +206,13 @@ class Node:
     # --- evidence -----------------------------------------------------------------------------
 
     def verify_evidence(self, extra_notes: list[str] = ()) -> AuditReport:
-        """Check the store file page by page, then every evidence entry, hash and checkpoint."""
+        """Check the store file page by page, then every evidence entry, hash and checkpoint.
+
+        A damaged file raises StoreCorrupt (restore a backup): that is not tampering, and the
+        entries cannot be judged on pages that do not read back."""
         damage = self.store.db.integrity_problems()
         if damage:
-            report = AuditReport()
-            report.problem("audit.store_damaged", "; ".join(damage[:3]))
-            return report
+            raise StoreCorrupt(self.store.db.path, store_reason("damaged_pages", "; ".join(damage[:3])))
         witnessed = self.membership.witnessed_notes()  # checkpoints a space operator co-signed
         return audit_log(self.store.db, self.identity.did, self.identity.key_records(), [*extra_notes, *witnessed])
 

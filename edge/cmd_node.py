@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from appliance import i18n
-from appliance.errors import EvidenceTampered, StoreExists, StoreNotFound
+from appliance.errors import EvidenceTampered, StoreCorrupt, StoreExists, StoreNotFound, store_reason
 from appliance.node import KDF_PROFILES, Node
 from appliance.settings import Settings
 from appliance.storage.keysource import KeyFile
@@ -40,6 +40,8 @@ def status(args, settings: Settings) -> int:
         st = node.status()
     if args.json:
         print(json.dumps(asdict(st), ensure_ascii=False, indent=2))
+        if st.store_damage:
+            raise StoreCorrupt(st.home, store_reason("damaged_pages", "; ".join(st.store_damage[:3])))
         return 0
     rows = [
         (t("status.name"), st.name), (t("status.org"), st.org or "-"), (t("status.did"), st.did),
@@ -47,8 +49,11 @@ def status(args, settings: Settings) -> int:
         (t("status.home"), st.home), (t("status.schema"), str(st.schema_version)),
         (t("status.evidence"), str(st.evidence_entries)),
         (t("status.checkpoint"), f"{st.checkpoint_size} @ {st.checkpoint_time}" if st.checkpoint_size is not None else "-"),
+        (t("status.store_file"), t("status.store_damaged") if st.store_damage else t("status.store_sound")),
     ]
     print_pairs(rows)
+    if st.store_damage:  # said last, and as an error: nothing here may be relied on
+        raise StoreCorrupt(st.home, store_reason("damaged_pages", "; ".join(st.store_damage[:3])))
     return 0
 
 

@@ -8,6 +8,8 @@ salt) the database cannot be opened, so backups carry a copy of it.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import secrets
@@ -77,6 +79,10 @@ class StoreHeader:
     format: str = HEADER_FORMAT
     version: int = HEADER_VERSION
     kdf: str = KDF_NAME
+    # a short MAC of a fixed text under the store key, one per key the database may have (two
+    # only while a passphrase change is under way): when the database's first page does not
+    # authenticate, it tells a damaged page (the key is right) from a wrong passphrase
+    keychecks: tuple[str, ...] = ()
 
     @classmethod
     def new(cls, params: KdfParams) -> StoreHeader:
@@ -90,7 +96,17 @@ class StoreHeader:
         return derive_key(passphrase, self.salt, self.params)
 
     def to_json(self) -> dict:
-        return {**asdict(self), "salt": self.salt.hex()}
+        data = {**asdict(self), "salt": self.salt.hex(), "keychecks": list(self.keychecks)}
+        if not self.keychecks:
+            del data["keychecks"]  # as stores made before the key check
+        return data
+
+    def knows(self, key: bytes) -> bool | None:
+        """Is ``key`` the store key (None: the header cannot say)?"""
+        if not self.keychecks:
+            return None
+        mine = keycheck(key)
+        return any(hmac.compare_digest(mine, k) for k in self.keychecks)
 
     def to_bytes(self) -> bytes:
         return (json.dumps(self.to_json(), sort_keys=True) + "\n").encode("ascii")
@@ -119,7 +135,15 @@ class StoreHeader:
         if len(salt_bytes) != SALT_BYTES:
             raise ValueError(f"the salt is {len(salt_bytes)} bytes, not {SALT_BYTES}")
         KdfParams(ops, mem)  # bounds check, raises ValueError
-        return cls(opslimit=ops, memlimit=mem, salt=salt_bytes)
+        checks = data.get("keychecks", [])
+        if (not isinstance(checks, list) or len(checks) > 4
+                or not all(isinstance(c, str) and len(c) == 32 for c in checks)):
+            raise ValueError("keychecks is not a short list of key checks")
+        return cls(opslimit=ops, memlimit=mem, salt=salt_bytes, keychecks=tuple(checks))
+
+
+def keycheck(key: bytes) -> str:
+    return hmac.new(key, b"dsnode store key check", hashlib.sha256).hexdigest()[:32]
 
 
 def read_header(path: Path) -> StoreHeader:

@@ -10,6 +10,7 @@ The secret lives in the table ``store_secret``, which the store layer owns.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import secrets
@@ -17,13 +18,13 @@ import shutil
 from pathlib import Path
 
 from appliance.clock import Clock, SystemClock, rfc3339
-from appliance.errors import StoreCorrupt, StoreExists, StoreNotFound
+from appliance.errors import StoreCorrupt, StoreExists, StoreNotFound, WrongPassphrase, store_reason
 from appliance.storage import migrate
 from appliance.storage.backup import BackupInfo, preamble, write_backup
 from appliance.storage.connection import connect
 from appliance.storage.database import Database
 from appliance.storage.durable import make_private_dir, temp_name
-from appliance.storage.kdf import KdfParams, StoreHeader, read_header, write_header
+from appliance.storage.kdf import KdfParams, StoreHeader, keycheck, read_header, write_header
 from appliance.storage.layout import StoreLayout, finish_restore, set_aside_orphan
 from appliance.storage.lock import StoreLock
 from appliance.storage.restore import restore_files
@@ -86,6 +87,7 @@ class Store:
             set_aside_orphan(layout)
             header = StoreHeader.new(kdf)
             key = header.derive_key(_passphrase(passphrase))
+            header = dataclasses.replace(header, keychecks=(keycheck(key),))
             store = cls._create_files(layout, header, key, lock, migrations)
         except BaseException:
             lock.release()
@@ -132,9 +134,19 @@ class Store:
         if not layout.db.exists():
             raise StoreCorrupt(layout.dir, "the database file node.sqlite is missing")
         _remove_leftovers(layout)
-        db = Database.open(layout.db, key, migrations=migrations)
+        try:
+            db = Database.open(layout.db, key, migrations=migrations)
+        except WrongPassphrase:
+            # SQLCipher cannot tell a wrong key from a damaged first page; the header's key check can
+            if header.knows(key) and len(header.keychecks) == 1:
+                raise StoreCorrupt(layout.db, store_reason("first_page_damaged")) from None
+            raise
         try:
             store = cls(layout, db, header, key, lock)
+            if header.keychecks != (keycheck(key),):  # a store made before the check, or a change finished
+                header = dataclasses.replace(header, keychecks=(keycheck(key),))
+                write_header(layout.header, header)
+                store._header = header
         except BaseException:
             db.close()
             raise
@@ -204,14 +216,22 @@ class Store:
         SQLCipher rekey transaction: a crash leaves the old passphrase or the new one working.
         """
         key = self._header.derive_key(_passphrase(new_passphrase))
+        # both keys are named while the change is under way (a crash leaves either one working)
+        during = dataclasses.replace(self._header, keychecks=(keycheck(self._key), keycheck(key)))
+        write_header(self._layout.header, during)
         self._db.rekey(key)
         self._key = key
+        self._header = dataclasses.replace(self._header, keychecks=(keycheck(key),))
+        write_header(self._layout.header, self._header)
         log.info("changed the store passphrase")
 
     def backup(self, dest: Path, *, clock: Clock | None = None) -> BackupInfo:
         """Write an encrypted backup of a consistent snapshot of the database and its vault files to ``dest``."""
         dest = Path(dest)
         created = rfc3339((clock or SystemClock()).now())
+        damage = self._db.integrity_problems()  # a backup of a damaged store would restore nothing
+        if damage:
+            raise StoreCorrupt(self._layout.db, store_reason("backup_refused", "; ".join(damage[:3])))
         snapshot = temp_name(self._layout.db, "snapshot")
         try:
             self._db.read(lambda conn: self._snapshot(conn, snapshot))

@@ -42,3 +42,22 @@ def test_a_truncated_backup_is_one_clear_line_and_creates_nothing(initialised, t
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert "Nothing was restored" in proc.stderr
     assert not target.exists()
+
+
+def test_a_damaged_store_is_named_damage_by_status_verify_and_backup_and_is_not_backed_up(initialised, tmp_path):
+    import os
+
+    from appliance.errors import StoreCorrupt
+
+    db = initialised.home / "node.sqlite"
+    with open(db, "r+b") as f:
+        f.seek((db.stat().st_size // 4096 // 2) * 4096 + 500)
+        f.write(os.urandom(64))
+    for args in (("status",), ("evidence", "verify"), ("backup", str(tmp_path / "copy.backup"))):
+        proc = initialised.run(*args, ok=False)
+        assert proc.returncode == StoreCorrupt.exit_code, (args, proc.stderr)
+        assert "damaged" in proc.stderr and "dsnode restore" in proc.stderr and "Traceback" not in proc.stderr
+    assert "Store file" in initialised.run("status", ok=False).stdout  # the rest is still shown
+    assert not (tmp_path / "copy.backup").exists()
+    zh = initialised.run("status", ok=False, env=initialised.env(DSNODE_LANG="zh_CN"))
+    assert "已损坏" in zh.stderr

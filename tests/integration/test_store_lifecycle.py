@@ -184,7 +184,10 @@ def test_change_passphrase(tmp_path):
         store.change_passphrase(NEW_PASS)
         add_note(store, "after", "2")  # the open store keeps working
         assert notes(store) == {"before": "1", "after": "2"}
-    assert (home / "node.header").read_bytes() == header_before  # same salt and costs
+    before, after = json.loads(header_before), json.loads((home / "node.header").read_bytes())
+    assert {k: v for k, v in after.items() if k != "keychecks"} == {k: v for k, v in before.items()
+                                                                   if k != "keychecks"}  # same salt and costs
+    assert after["keychecks"] != before["keychecks"] and len(after["keychecks"]) == 1  # the new key's check
     with pytest.raises(WrongPassphrase):
         open_store(home, PASS)
     with open_store(home, NEW_PASS) as store:
@@ -221,4 +224,4 @@ def test_nothing_readable_at_rest(tmp_path):
     assert "node.sqlite" in _assert_no_plaintext(home)
     assert _assert_no_plaintext(tmp_path) and info.path.exists()
     header = json.loads((home / "node.header").read_text())
-    assert set(header) == {"format", "version", "kdf", "opslimit", "memlimit", "salt"}
+    assert set(header) == {"format", "version", "kdf", "opslimit", "memlimit", "salt", "keychecks"}
