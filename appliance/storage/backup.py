@@ -41,7 +41,7 @@ from typing import BinaryIO
 import nacl.bindings as sodium
 from nacl.exceptions import CryptoError
 
-from appliance.errors import BackupInvalid, StoreCorrupt, StoreFromFuture, StoreIOError, WrongPassphrase, store_reason
+from appliance.errors import BackupInvalid, StoreCorrupt, StoreIOError, WrongPassphrase, shown, store_reason
 from appliance.storage.connection import connect
 from appliance.storage.durable import write_atomically
 from appliance.storage.kdf import StoreHeader
@@ -65,6 +65,7 @@ OBJECT_ID = re.compile(r"[0-9a-f]{32}")
 MAX_SECTION_LINE = 1024
 MANIFEST_BYTES_PER_ENTRY = 256
 MAX_SIZE = 2**53
+MAX_SCHEMA = 1_000_000  # a schema version in a header above this is damage, not a future dsnode
 
 
 @dataclass(frozen=True)
@@ -148,7 +149,11 @@ class Preamble:
 
 
 def read_preamble(f: BinaryIO, path: Path) -> Preamble:
-    """Parse and check lines 1-2; BackupInvalid if this is not an intact dsnode backup."""
+    """Parse and check lines 1-2; BackupInvalid if this is not an intact dsnode backup.
+
+    The digest only shows the header was not damaged by accident: anyone can write a matching one,
+    so every field is checked for its type and range before it is used.
+    """
     line = f.readline(MAX_PREAMBLE)
     digest = f.readline(2 * 32 + 2)
     if not line.endswith(b"\n") or not line.startswith(b"{"):
@@ -156,21 +161,43 @@ def read_preamble(f: BinaryIO, path: Path) -> Preamble:
     if not hmac.compare_digest(digest, _digest(line[:-1]) + b"\n"):
         raise BackupInvalid(path, "its header is damaged")
     try:
-        meta = json.loads(line)
-        if meta.get("format") != FORMAT:
-            raise ValueError("it is not a dsnode backup")
-        if meta.get("version") not in READABLE_VERSIONS:
-            raise ValueError(f"backup format version {meta.get('version')!r} is not supported; "
-                             "a newer dsnode wrote it")
-        pre = Preamble(line + digest, StoreHeader.from_json(meta["store"]), int(meta["schema_version"]),
-                       str(meta["keycheck"]), int(meta["chunk_size"]), int(meta["version"]))
-    except StoreFromFuture:
-        raise
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        raise BackupInvalid(path, f"its header is not valid ({e})") from None
-    if not 1024 <= pre.chunk_size <= 16 * 1024 * 1024:
+        meta = _HEADER_JSON.decode(line.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise BackupInvalid(path, "its header is not valid (it is not UTF-8 JSON)") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise BackupInvalid(path, "it is not a dsnode backup")
+    version = meta.get("version")
+    if not _integer(version) or version not in READABLE_VERSIONS:
+        raise BackupInvalid(path, f"backup format version {shown(version)} is not supported; a newer dsnode wrote it")
+    schema, keycheck, chunk = meta.get("schema_version"), meta.get("keycheck"), meta.get("chunk_size")
+    if not _integer(schema) or not 0 <= schema <= MAX_SCHEMA:
+        raise BackupInvalid(path, f"its header is not valid (schema version {shown(schema)})")
+    if not isinstance(keycheck, str) or not re.fullmatch(r"[0-9a-f]{32}", keycheck):
+        raise BackupInvalid(path, "its header is not valid (keycheck)")
+    if not _integer(chunk) or not 1024 <= chunk <= 16 * 1024 * 1024:
         raise BackupInvalid(path, "its header is not valid (chunk size)")
-    return pre
+    try:
+        header = StoreHeader.from_json(meta.get("store"))
+    except ValueError as e:
+        raise BackupInvalid(path, f"its header is not valid ({e})") from None
+    return Preamble(line + digest, header, schema, keycheck, chunk, version)
+
+
+def _integer(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits) > 20:  # no field is near this; int() would take up to 4,300 digits
+        raise ValueError("a number is too long")
+    return int(digits)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number")
+
+
+_HEADER_JSON = json.JSONDecoder(parse_int=_bounded_int, parse_constant=_no_constant)
 
 
 def check_key(pre: Preamble, store_key: bytes) -> None:
@@ -321,7 +348,7 @@ class SectionReader:
         try:
             meta = json.loads(line)
             kind, name, size = meta["kind"], meta.get("name"), meta.get("size")
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise self._invalid("its table of contents is not valid") from None
         if kind == MANIFEST:
             self._manifest = line
@@ -359,7 +386,7 @@ class SectionReader:
         try:
             listed = [Entry(str(e["kind"]), str(e["name"]), int(e["size"]), str(e["sha256"]))
                       for e in json.loads(self._manifest)["entries"]]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise self._invalid("its manifest is not valid") from None
         if len(listed) != len(self.entries):
             raise self._invalid("its manifest does not list the files it holds")
