@@ -21,6 +21,7 @@ from typing import BinaryIO
 from appliance.domain.catalog import Kind, Mode, Resource, ResourceVersion
 from appliance.errors import InvalidMaskingRule, ResourceError, SourceUnreadable
 from appliance.services.catalog import hosting, masking, readers
+from appliance.services.catalog import sensitive as sensitive_mod
 from appliance.storage.vault import Vault
 
 SAMPLE_CELL = 64  # characters of a sample value kept
@@ -56,8 +57,32 @@ def display_rules(columns: Sequence[str], sensitive: dict[str, str], rules: Sequ
 
 def mask_samples(columns: Sequence[str], samples: Sequence[Sequence], sensitive: dict[str, str],
                  rules: Sequence[dict], key: bytes) -> list[list[str]]:
-    masker = masking.Masker(columns, display_rules(columns, sensitive, rules), pseudonym_key=key)
-    return [[_short(v) for v in masker.row(row)] for row in samples]
+    """The sample rows as shown: the provider's rules, default masks for sensitive columns, and
+    for every other column each cell that is itself sensitive (an ID number in a column the scan
+    did not label) masked as its kind is, so a sample never shows one in clear."""
+    chosen = display_rules(columns, sensitive, rules)
+    masker = masking.Masker(columns, chosen, pseudonym_key=key)
+    covered = {r["column"] for r in chosen}
+    out = []
+    for row in samples:
+        shown = masker.row(row)
+        for j, column in enumerate(columns):
+            if column not in covered and j < len(row):
+                shown[j] = _cell_masked(row[j], shown[j])
+        out.append([_short(v) for v in shown])
+    return out
+
+
+def _cell_masked(raw, shown):
+    """``shown``, or ``raw`` masked when it is, or holds, a value of a sensitive kind."""
+    text = "" if raw is None else str(raw).strip()
+    if not text:
+        return shown
+    kind = sensitive_mod.cell_kind(text)
+    if kind is None:
+        return shown
+    spec = DEFAULT_SAMPLE_MASKS.get(kind, {"keep_first": 0, "keep_last": 0})
+    return masking.mask(text, spec.get("keep_first", 0), spec.get("keep_last", 0))
 
 
 def _short(value) -> str:

@@ -14,10 +14,12 @@ Memory is bounded whatever the table's size:
   exactly up to ``fingerprint_cap`` and then sampled the same way, every duplicate found among
   the sampled fingerprints counting ``2^level``. Hashes are Python's ``hash`` (64-bit SipHash
   with a per-process key), so estimates vary slightly between runs but never within one;
-- values for the sensitive scan: at most ``reservoir`` values per column, spread evenly over the
-  whole table by systematic thinning: every ``stride``-th candidate is kept; when the list is
-  full, every second value is dropped and ``stride`` doubles (no random number per value, and
-  the sample always covers the table from its start to where the scan is).
+- values for the sensitive scan: at most ``reservoir`` non-empty values per column, a uniform
+  random sample of all of them (reservoir sampling, Li's algorithm L: random numbers are drawn
+  only for the values taken, so the cost does not grow with the table). No row layout can dodge
+  it, as a fixed stride could (ID numbers in every other row were never looked at), and the share
+  of values that validate estimates the column's real share. The seed is drawn from the scanner's
+  generator and recorded in the quality report (``sample_seed``), so a profile can be repeated.
 
 Quality score (0-100) = 100 × (0.35 completeness + 0.35 validity + 0.2 uniqueness + 0.1 integrity):
 completeness = 1 − empty cells / cells; validity = values of the column's inferred type / non-empty
@@ -160,8 +162,9 @@ class _ColumnState:
     stamps: dict[str, str | None] = field(default_factory=dict)
     days: dict[str, bool] = field(default_factory=dict)
     reservoir: list[str] = field(default_factory=list)
-    stride: int = 1
-    phase: int = 0
+    seen: int = 0  # non-empty values offered to the reservoir
+    take: int = 0  # index (among them) of the next value to take once the reservoir is full
+    w: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -179,7 +182,8 @@ class TableProfiler:
                  reservoir: int = 500, distinct_cap: int = 10_000, fingerprint_cap: int = 200_000) -> None:
         self.names = list(columns)
         self._cols = [_ColumnState(n, HashSample(distinct_cap)) for n in self.names]
-        self._rng = rng or random.Random(0)
+        self.seed = (rng or random.Random(0)).getrandbits(64)
+        self._rng = random.Random(self.seed)
         self._reservoir = reservoir
         self._dups = DuplicateRows(fingerprint_cap)
         self._sample_rows = sample_rows
@@ -213,7 +217,7 @@ class TableProfiler:
         if nulls_here:
             distinct -= nulls_here
         st.distinct.add(distinct)
-        self._offer(st, cells)
+        self._offer(st, cells, nulls)
         if st.candidates and len(cells) > nulls:
             self._types(st, cells, distinct, nulls_here, len(cells) - nulls)
 
@@ -286,14 +290,30 @@ class TableProfiler:
             st.when_min = lo if st.when_min is None else min(lo, st.when_min)
             st.when_max = hi if st.when_max is None else max(hi, st.when_max)
 
-    def _offer(self, st: _ColumnState, cells: list[str]) -> None:
-        step = max(1, len(cells) // 32)
-        candidates = [v for v in cells[::step] if v not in NULL_TOKENS]
-        st.reservoir.extend(candidates[st.phase::st.stride])
-        st.phase = (st.phase - len(candidates)) % st.stride
-        while len(st.reservoir) > self._reservoir:
-            st.reservoir = st.reservoir[::2]
-            st.stride *= 2
+    def _offer(self, st: _ColumnState, cells: list[str], nulls: int) -> None:
+        """Reservoir sampling (algorithm L) of the batch's non-empty values."""
+        values = [v for v in cells if v not in NULL_TOKENS] if nulls else cells
+        k, rng, start = self._reservoir, self._rng, st.seen
+        if len(st.reservoir) < k:
+            room = k - len(st.reservoir)
+            st.reservoir.extend(values[:room])
+            if len(st.reservoir) == k:
+                st.w = math.exp(math.log(rng.random() or 1e-300) / k)
+                st.take = k + self._skip(st.w)
+        end = start + len(values)
+        while st.take < end and len(st.reservoir) == k:
+            st.reservoir[rng.randrange(k)] = values[st.take - start]
+            st.w *= math.exp(math.log(rng.random() or 1e-300) / k)
+            st.take += 1 + self._skip(st.w)
+        st.seen = end
+
+    def _skip(self, w: float) -> int:
+        """How many values to pass over before the next one is taken (w: the algorithm's weight)."""
+        if w >= 1.0:
+            return 0
+        if w <= 0.0:
+            return 1 << 62
+        return int(math.log(self._rng.random() or 1e-300) / math.log1p(-w))
 
     # --- the result -------------------------------------------------------------------------
 
@@ -320,7 +340,7 @@ class TableProfiler:
         return {"rows": total, "profiled_rows": self.rows, "sampled": self.rows < total,
                 **{k: round(v, 4) for k, v in parts.items()},
                 "duplicate_rows": self._dups.duplicates, "duplicates_estimated": self._dups.estimated,
-                "skipped_rows": skipped, "score": round(score, 1)}
+                "skipped_rows": skipped, "score": round(score, 1), "sample_seed": self.seed}
 
 
 def _no_sep(cells: list[str]) -> list[str]:

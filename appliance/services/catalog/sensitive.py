@@ -276,6 +276,17 @@ def _embedded(name: str, sample: list[str]) -> Finding | None:
     return None
 
 
+def cell_kind(value: str) -> str | None:
+    """The sensitive kind one value is, or holds inside free text, if any (checked in tie order)."""
+    for kind in _TIE_ORDER:
+        if VALIDATORS[kind](value):
+            return kind
+    for kind, (pattern, check) in _EMBEDDED.items():
+        if any(check(m) for m in pattern.findall(value)):
+            return kind
+    return None
+
+
 def detect(columns: Sequence[str], samples: Sequence[Sequence[str]]) -> list[Finding]:
     """Findings for every column that looks sensitive (``samples[j]`` are column j's sampled values)."""
     found = []
