@@ -20,7 +20,7 @@ from appliance.i18n import t
 from appliance.crypto import merkle
 from appliance.domain.evidence import EvidenceEntry, payload_hash
 from appliance.domain.identity import KeyRecord, verify_key_chain
-from appliance.errors import ApplianceError, BundleInvalid
+from appliance.errors import ApplianceError, BundleInvalid, shown
 from appliance.services.evidence_audit import note_verifiers
 from appliance.services.evidence import origin_for
 
@@ -79,13 +79,29 @@ class BundleReport:
     signers: list[str] = field(default_factory=list)
 
 
+MAX_LINE = 64 * 1024 * 1024
+"""Longest line read from a bundle: an entry carries at most a payload of a few kilobytes."""
+HEADER_FIELDS = {"node": str, "keys": list, "checkpoint": str, "checkpoints": list, "complete": bool}
+
+
+def _bounded_int(digits: str) -> int:
+    if len(digits) > 20:  # no field is near this; int() takes at most 4,300 digits
+        raise ValueError("a number is too long")
+    return int(digits)
+
+
+_JSON = json.JSONDecoder(parse_int=_bounded_int)
+
+
 def _lines(path: Path) -> Iterator[dict]:
     try:
         with open(path, encoding="utf-8") as f:
-            for number, line in enumerate(f, 1):
+            for number, line in enumerate(iter(lambda: f.readline(MAX_LINE + 1), ""), 1):
+                if len(line) > MAX_LINE:
+                    raise BundleInvalid(path, t("bundle.line_too_long", number, MAX_LINE >> 20))
                 try:
-                    data = json.loads(line)
-                except json.JSONDecodeError:
+                    data = _JSON.decode(line)
+                except (ValueError, RecursionError):  # RecursionError: nested more deeply than json parses
                     raise BundleInvalid(path, t("bundle.not_json", number)) from None
                 if not isinstance(data, dict):
                     raise BundleInvalid(path, t("bundle.not_object", number))
@@ -100,8 +116,11 @@ def verify_bundle(path: Path) -> BundleReport:
     header = next(lines, None)
     if not header or header.get("format") != FORMAT:
         raise BundleInvalid(path, t("bundle.not_bundle"))
-    if header.get("version") != VERSION:
-        raise BundleInvalid(path, t("bundle.version", header.get("version")))
+    if header.get("version") != VERSION or isinstance(header.get("version"), bool):
+        raise BundleInvalid(path, t("bundle.version", shown(header.get("version"))))
+    for name, kind in HEADER_FIELDS.items():
+        if not isinstance(header.get(name), kind):
+            raise BundleInvalid(path, t("bundle.malformed", f"{name}: {shown(header.get(name))}"))
     try:
         return _verify(path, header, lines)
     except BundleInvalid:

@@ -127,3 +127,28 @@ def test_a_backup_with_a_malformed_header_is_refused_clearly(initialised, data, 
         proc = run(initialised, data, "restore", str(tmp_path / name), "--home", str(target))
         refused(proc, 27, name, words, "Nothing was restored")
         assert not target.exists()
+
+
+def test_an_evidence_bundle_with_a_malformed_header_is_refused_clearly(initialised, data, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.e2e.conftest import ROOT
+
+    genuine = tmp_path / "all.jsonl"
+    initialised.run("evidence", "export", str(genuine))
+    header, rest = genuine.read_bytes().split(b"\n", 1)
+    meta = json.loads(header)
+    for name, line, words in [
+        ("deep.jsonl", b'{"a":' * 100_000, "line 1 is not JSON"),
+        ("huge.jsonl", header.replace(b'"version": 1', b'"version": 1' + b"0" * 5000), "line 1 is not JSON"),
+        ("types.jsonl", json.dumps({**meta, "keys": {"0": 1}}).encode(), "keys: an object"),
+        ("missing.jsonl", json.dumps({k: v for k, v in meta.items() if k != "checkpoint"}).encode(), "checkpoint"),
+        ("version.jsonl", json.dumps({**meta, "version": True}).encode(), "version true"),
+        ("gbk.jsonl", json.dumps({**meta, "node": "节点"}, ensure_ascii=False).encode("gbk"), "cannot read it"),
+    ]:
+        (tmp_path / name).write_bytes(line + b"\n" + rest)
+        proc = subprocess.run([sys.executable, "-m", "appliance.evidence_verify", str(tmp_path / name), "--lang", "en"],
+                              capture_output=True, text=True, cwd=ROOT, env=initialised.env(), timeout=60)
+        refused(proc, 53, "NOT VERIFIED", words)
+        assert "Traceback" not in proc.stderr
