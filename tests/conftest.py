@@ -1,7 +1,7 @@
 """Shared test fixtures.
 
 Autouse guards (after python-zeroconf's and magic-wormhole's): a test fails if it leaves a thread
-running or logs an error nobody looked at. A test that expects error logs takes ``observed_errors``
+running, leaves a child process running (it is killed), or logs an error nobody looked at. A test that expects error logs takes ``observed_errors``
 and asserts on them.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # before anything imports PySide6
@@ -59,6 +60,58 @@ def _no_leaked_threads():
             return
         threading.Event().wait(0.1)
     pytest.fail(f"test leaked thread(s): {', '.join(t.name for t in leaked)}")
+
+
+def _descendants(pid: int) -> set[int]:
+    """Every live (not zombie) process below ``pid``, from /proc (Linux)."""
+    found, todo = set(), [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{task}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+            except OSError:
+                continue
+            for kid in kids:
+                try:
+                    with open(f"/proc/{kid}/stat") as f:
+                        state = f.read().rsplit(")", 1)[1].split()[0]
+                except (OSError, IndexError):
+                    continue
+                if state != "Z" and kid not in found:
+                    found.add(kid)
+                    todo.append(kid)
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_processes():
+    if not os.path.isdir("/proc/self/task"):
+        yield
+        return
+    before = _descendants(os.getpid())  # brokers of module- or session-wide fixtures are older
+    yield
+    leaked: set[int] = set()
+    for _ in range(30):
+        leaked = _descendants(os.getpid()) - before
+        if not leaked:
+            return
+        threading.Event().wait(0.1)
+    names = []
+    for pid in sorted(leaked):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")[:80]
+            names.append(f"{pid} {command}")
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    pytest.fail(f"test left child process(es) running (killed now): {'; '.join(names)}")
 
 
 @pytest.fixture

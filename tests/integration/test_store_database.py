@@ -8,6 +8,7 @@ import importlib
 import logging
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -287,8 +288,15 @@ def _write_then_die(tmp_path: Path, durable: str) -> int:
     try:
         assert proc.stdout.readline().split() == [b"written", b"2"]  # FULL again after each write
     finally:
-        proc.kill()
-        proc.wait()
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as f:
+            child = [int(pid) for pid in f.read().split()]  # the python process strace runs
+        for pid in child:
+            os.kill(pid, signal.SIGKILL)  # the process the test is about dies, not strace
+        try:
+            proc.wait(10)  # strace ends when its child does
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     return sum(1 for line in trace.read_text().splitlines() if "sync(" in line)
 
 
