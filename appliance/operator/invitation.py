@@ -40,6 +40,7 @@ from appliance.errors import ApplianceError, BadSignature, InvitationExpired, In
 KIND = "dsnode.invitation"
 CODE_PREFIX = "DSI1-"
 MAX_CODE_LENGTH = 64 * 1024
+MAX_FILE = 4 * MAX_CODE_LENGTH  # a file holding a code or the JSON document
 _FIELDS = {"space": str, "space_name": str, "operator": str, "broker": dict, "token": dict, "join": dict,
            "org": str, "issued": str, "expires": str}
 
@@ -173,7 +174,7 @@ def decode_code(code: str) -> dict:
         data = inflater.decompress(raw, MAX_CODE_LENGTH * 4)
         if inflater.unconsumed_tail or not inflater.eof:
             raise ValueError("incomplete or too large")
-        document = json.loads(data.decode("utf-8"))
+        document = _json(data.decode("utf-8"))
     except (ValueError, zlib.error, binascii.Error, UnicodeDecodeError):
         raise InvitationInvalid("the code is damaged or incomplete; copy all of it") from None
     if not isinstance(document, dict):
@@ -187,7 +188,11 @@ def load_invitation(code_or_file: str, *, now: datetime | None = None) -> Invita
     if not text.startswith(CODE_PREFIX):
         path = Path(code_or_file)
         try:
-            text = path.read_text(encoding="utf-8").strip()
+            with open(path, "rb") as f:
+                raw = f.read(MAX_FILE + 1)
+            if len(raw) > MAX_FILE:
+                raise InvitationInvalid(f"{code_or_file[:40]!r} is too large to be an invitation")
+            text = raw.decode("utf-8").strip()
         except (OSError, UnicodeDecodeError, ValueError):
             raise InvitationInvalid(f"{code_or_file[:40]!r} is neither an invitation code "
                                     "nor a readable file") from None
@@ -195,10 +200,32 @@ def load_invitation(code_or_file: str, *, now: datetime | None = None) -> Invita
         document = decode_code(text)
     else:
         try:
-            document = json.loads(text)
+            document = _json(text)
         except ValueError:
             raise InvitationInvalid("the file holds neither an invitation code nor invitation JSON") from None
     return check_invitation(document, now=now)
+
+
+def _json(text: str) -> object:
+    """A JSON value; ValueError for text that is not JSON, holds a number of over 20 digits or
+    NaN (an invitation has none), or nests more deeply than ``json`` parses (RecursionError)."""
+    try:
+        return _DECODER.decode(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _short_int(digits: str) -> int:
+    if len(digits) > 20:  # int() takes up to 4,300 digits; no field of an invitation is near 20
+        raise ValueError("a number is too long")
+    return int(digits)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a number")
+
+
+_DECODER = json.JSONDecoder(parse_int=_short_int, parse_constant=_no_constant)
 
 
 def _operator_of(document: object) -> str:
@@ -215,7 +242,7 @@ def _check_parts(doc: dict) -> None:
         raise InvitationInvalid(str(e)) from None
     broker, token, join = doc["broker"], doc["token"], doc["join"]
     if set(broker) != {"host", "port", "tls_ca_pem"} or not isinstance(broker["host"], str) \
-            or not isinstance(broker["port"], int) or not 0 < broker["port"] < 65536 \
+            or type(broker["port"]) is not int or not 0 < broker["port"] < 65536 \
             or not isinstance(broker["tls_ca_pem"], (str, type(None))):
         raise InvitationInvalid("the broker address is not valid")
     if set(token) != {"id", "secret"} or not all(isinstance(v, str) and v for v in token.values()):

@@ -152,3 +152,22 @@ def test_an_evidence_bundle_with_a_malformed_header_is_refused_clearly(initialis
                               capture_output=True, text=True, cwd=ROOT, env=initialised.env(), timeout=60)
         refused(proc, 53, "NOT VERIFIED", words)
         assert "Traceback" not in proc.stderr
+
+
+def test_an_invitation_code_with_oversized_numbers_or_wrong_types_is_refused_clearly(initialised, data, tmp_path):
+    import base64
+    import zlib
+
+    def packed(text: bytes) -> str:
+        return "DSI1-" + base64.urlsafe_b64encode(zlib.compress(text)).rstrip(b"=").decode()
+
+    (tmp_path / "deep.json").write_text('{"a":' * 20_000)
+    for code, words in [
+        (packed(b"[" * 100_000), "damaged or incomplete"),
+        (packed(b'{"v": 1' + b"0" * 5000 + b', "operator": "did:key:z"}'), "damaged or incomplete"),
+        (packed(b'{"v": 1, "operator": 12345678901234567890}'), "does not name the space operator"),
+        (packed(b'{"v": NaN, "operator": "did:key:z"}'), "damaged or incomplete"),
+        ("DSI1-" + "é" * 12, "damaged or incomplete"),
+        (str(tmp_path / "deep.json"), "neither an invitation code nor invitation JSON"),
+    ]:
+        refused(run(initialised, data, "space", "join", code, "--yes"), 103, "invitation cannot be used", words)
