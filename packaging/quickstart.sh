@@ -50,7 +50,7 @@ install_system_packages() {
 
 install_python_env() {
   local py=python3 stamp=.venv/.dsnode-installed want
-  want=$(sha256sum pyproject.toml | cut -c1-64)
+  want=$(cat pyproject.toml packaging/requirements.lock | sha256sum | cut -c1-64)
   if [ ! -x .venv/bin/python ]; then
     say "creating the virtual environment in .venv/"
     "$py" -m venv .venv
@@ -58,7 +58,9 @@ install_python_env() {
   if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     say "installing dsnode and its pinned dependencies into .venv/"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[test]"
+    # every dependency at the version and hash the lock file names (bash packaging/lock.sh refreshes it)
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r packaging/requirements.lock
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
     echo "$want" > "$stamp"
   fi
 }
