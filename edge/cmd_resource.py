@@ -136,7 +136,7 @@ def list_(args, settings) -> int:
         return 0
     head = [t("resource.col.id"), t("resource.col.kind"), t("resource.col.mode"), t("resource.col.version"),
             t("resource.col.rows"), t("resource.col.level"), t("resource.col.title")]
-    rows = [[r.short_id, str(r.kind), str(r.mode), str(r.current_version), "-" if v.row_count is None else str(v.row_count),
+    rows = [[r.short_id, t(f"resource.type.{r.kind}"), t(f"resource.mode.{r.mode}"), str(r.current_version), "-" if v.row_count is None else str(v.row_count),
              _level(r), r.title + (" " + t("resource.out.removed") if r.removed else "")] for r, v in items]
     print_columns([head] + rows)
     return 0
@@ -157,8 +157,8 @@ def show(args, settings) -> int:
                "versions": [{"version": x.version, "created": x.created, "sha256": x.sha256, "size": x.size}
                             for x in versions]})
         return 0
-    print_columns([[t("resource.col.id"), r.id], [t("resource.col.title"), r.title], [t("resource.col.kind"), str(r.kind)],
-           [t("resource.col.mode"), str(r.mode)], [t("resource.col.source"), r.source],
+    print_columns([[t("resource.col.id"), r.id], [t("resource.col.title"), r.title], [t("resource.col.kind"), t(f"resource.type.{r.kind}")],
+           [t("resource.col.mode"), t(f"resource.mode.{r.mode}")], [t("resource.col.source"), r.source],
            [t("resource.col.category"), t(f"resource.category.{r.category}")], [t("resource.col.level"), _level(r)],
            [t("resource.col.keywords"), ", ".join(r.keywords) or "-"], [t("resource.col.description"), r.description or "-"],
            [t("resource.col.version"), f"{v.version} ({v.created}) sha256 {v.sha256[:16]}… {v.size} B"]])

@@ -32,7 +32,9 @@ def test_scan_register_describe_label_mask_and_rescan(initialised, data):
     assert created["version"]["encoding"] == "gb18030" and created["version"]["row_count"] == 2
     short = rid[20:28]
     listed = run(cli, data, "resource", "list").stdout
-    assert short in listed and "客户订单" in listed
+    assert short in listed and "客户订单" in listed and "table" in listed and "referenced" in listed
+    zh = cli.run("resource", "list", env=cli.env(DSNODE_ALLOWED_ROOTS=str(data), DSNODE_LANG="zh_CN")).stdout
+    assert "表格" in zh and "引用" in zh and "table" not in zh and "referenced" not in zh  # kinds in words
     run(cli, data, "resource", "label", short, "--category", "important", "--level", "3")
     run(cli, data, "resource", "edit", short, "--description", "每日导出")
     run(cli, data, "resource", "mask", short, "--column", "手机号", "--rule", "mask", "--keep-first", "3",

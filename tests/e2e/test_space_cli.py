@@ -49,6 +49,8 @@ def test_space_sync_once_sends_the_queue_and_reports(initialised, tmp_path):
         assert SPACE in out
         after = json.loads(initialised.run("space", "status", "--json").stdout)[0]
         assert after["queued"] == 0 and after["last_sync"]
+        zh = initialised.run("space", "status", env=initialised.env(DSNODE_LANG="zh_CN")).stdout
+        assert "成员" in zh and "member" not in zh  # the membership in words, not the stored value
         listed = initialised.run("space", "list", "--json").stdout
         assert json.loads(listed)[0]["space_id"] == SPACE
     finally:
