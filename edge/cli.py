@@ -17,6 +17,7 @@ from pathlib import Path
 from appliance import __version__, i18n
 from appliance.errors import ApplianceError
 from appliance.settings import load_settings
+from edge import argparse_text
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ def command_modules() -> list[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     t = i18n.t
+    argparse_text.install()
     parser = argparse.ArgumentParser(prog="dsnode", description=t("cli.description"))
     parser.add_argument("--version", action="version", version=f"dsnode {__version__}")
     _global_options(parser, argparse.SUPPRESS)
