@@ -5,9 +5,7 @@ project's own errors: a clear message, its own exit code); anything else is a de
 
 from __future__ import annotations
 
-import io
 import itertools
-import zipfile
 
 import pytest
 from hypothesis import given
