@@ -439,7 +439,8 @@ class LocalText:
         self.key, self.args = key, args
 
     def message(self, lang: str | None = None) -> str:
-        return i18n.t(self.key, *self.args, lang=lang)
+        lang = lang or i18n.get_lang()
+        return i18n.t(self.key, *[_localized(a, lang) for a in self.args], lang=lang)
 
     def __str__(self) -> str:
         return self.message("en")

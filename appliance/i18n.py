@@ -75,4 +75,13 @@ def t(key: str, *args: object, lang: str | None = None, **kwargs: object) -> str
     """Translate ``key`` and format it; falls back to English, then to the key itself."""
     lang = lang or get_lang()
     text = lookup(key, lang) or lookup(key, "en") or key
-    return text.format(*args, **kwargs) if (args or kwargs) else text
+    if not (args or kwargs):
+        return text
+    try:
+        return text.format(*args, **kwargs)
+    except (IndexError, KeyError, ValueError):  # a translation's placeholders are wrong: still say it
+        english = lookup(key, "en") or key
+        try:
+            return english.format(*args, **kwargs)
+        except (IndexError, KeyError, ValueError):
+            return " ".join([text, *map(str, args)])

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-from appliance.errors import KeySourceError
+from appliance.errors import KeySourceError, LocalText
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,9 @@ def _strip_newline(data: bytes) -> bytes:
     return data
 
 
-def _nonempty(data: bytes, what: str) -> bytes:
+def _nonempty(data: bytes, what: object) -> bytes:
     if not data:
-        raise KeySourceError(f"{what} is empty")
+        raise KeySourceError(LocalText("key.reason.empty", what))
     return data
 
 
@@ -52,30 +52,30 @@ class Passphrase:
         self._secret = text.encode("utf-8") if isinstance(text, str) else bytes(text)
 
     def read(self) -> bytes:
-        return _nonempty(self._secret, "the passphrase")
+        return _nonempty(self._secret, LocalText("key.what.passphrase"))
 
     def __repr__(self) -> str:
         return "Passphrase(<hidden>)"
 
 
-def _read_private_file(path: Path, what: str) -> bytes:
+def _read_private_file(path: Path, what: object) -> bytes:
     try:
         st = path.stat()
     except FileNotFoundError:
-        raise KeySourceError(f"{what} {path} does not exist") from None
+        raise KeySourceError(LocalText("key.reason.missing", what, path)) from None
     except OSError as e:
-        raise KeySourceError(f"{what} {path} cannot be read ({e.strerror})") from None
+        raise KeySourceError(LocalText("key.reason.unreadable", what, path, e.strerror)) from None
     if not stat.S_ISREG(st.st_mode):
-        raise KeySourceError(f"{what} {path} is not a regular file")
+        raise KeySourceError(LocalText("key.reason.not_a_file", what, path))
     if os.name != "nt" and st.st_mode & 0o077:
-        raise KeySourceError(f"{what} {path} can be read by other users; run `chmod 600 {path}`")
+        raise KeySourceError(LocalText("key.reason.readable_by_others", what, path))
     if st.st_size > MAX_KEY_FILE_BYTES:
-        raise KeySourceError(f"{what} {path} is too large to be a key")
+        raise KeySourceError(LocalText("key.reason.too_large", what, path))
     try:
         data = path.read_bytes()
     except OSError as e:
-        raise KeySourceError(f"{what} {path} cannot be read ({e.strerror})") from None
-    return _nonempty(_strip_newline(data), f"{what} {path}")
+        raise KeySourceError(LocalText("key.reason.unreadable", what, path, e.strerror)) from None
+    return _nonempty(_strip_newline(data), LocalText("key.what.path", what, path))
 
 
 class KeyFile:
@@ -87,7 +87,7 @@ class KeyFile:
         self.path = Path(path)
 
     def read(self) -> bytes:
-        return _read_private_file(self.path, "key file")
+        return _read_private_file(self.path, LocalText("key.what.key_file"))
 
     def __repr__(self) -> str:
         return f"KeyFile({str(self.path)!r})"
@@ -106,8 +106,8 @@ class EnvVar:
         env = os.environ if self._environ is None else self._environ
         value = env.get(self.name)
         if value is None:
-            raise KeySourceError(f"environment variable {self.name} is not set")
-        return _nonempty(os.fsencode(value), f"environment variable {self.name}")
+            raise KeySourceError(LocalText("key.reason.env_unset", self.name))
+        return _nonempty(os.fsencode(value), LocalText("key.what.env", self.name))
 
     def __repr__(self) -> str:
         return f"EnvVar({self.name!r})"
@@ -128,11 +128,8 @@ class SystemdCredential:
         env = os.environ if self._environ is None else self._environ
         directory = env.get("CREDENTIALS_DIRECTORY")
         if not directory:
-            raise KeySourceError(
-                f"systemd credential {self.name} is not available: not started by systemd with credentials "
-                f"(CREDENTIALS_DIRECTORY is not set; add LoadCredential={self.name}:... to the unit)"
-            )
-        return _read_private_file(Path(directory) / self.name, "systemd credential")
+            raise KeySourceError(LocalText("key.reason.no_credentials", self.name))
+        return _read_private_file(Path(directory) / self.name, LocalText("key.what.credential"))
 
     def __repr__(self) -> str:
         return f"SystemdCredential({self.name!r})"

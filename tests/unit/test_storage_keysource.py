@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -100,3 +101,20 @@ def test_key_source_errors_have_chinese_text():
     err = KeySourceError("environment variable X is not set")
     assert "无法读取存储密钥" in err.message("zh_CN")
     assert err.exit_code == 11
+
+
+def test_key_source_reasons_are_in_the_users_language(tmp_path):
+    from appliance.errors import KeySourceError
+    from appliance.storage.keysource import EnvVar, KeyFile
+
+    path = tmp_path / "k"
+    path.write_text("x")
+    path.chmod(0o644)
+    for source in (KeyFile(path), KeyFile(tmp_path / "missing"), EnvVar("DSNODE_NOT_SET_ANYWHERE", environ={})):
+        with pytest.raises(KeySourceError) as err:
+            source.read()
+        zh, en = err.value.message("zh_CN"), err.value.message("en")
+        assert zh != en and not re.search(r"\b(file|does not|exist|other users|environment|variable|is not set)\b", zh)
+    with pytest.raises(KeySourceError) as err:
+        KeyFile(path).read()
+    assert f"chmod 600 {path}" in err.value.message("zh_CN")  # what to do, in either language
