@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from appliance.node import Node
-from bench.spaces import TIMERS, passphrase
+from bench.node_settings import TIMERS, passphrase
 
 
 def main(home: str, label: str) -> int:

@@ -19,18 +19,13 @@ from appliance.node import Node
 from appliance.operator.broker_config import ListenerConfig
 from appliance.operator.space import Policies
 from appliance.storage import KdfParams
+from bench.node_settings import TIMERS, passphrase  # noqa: F401 - the benchmarks take them from here too
 
 if TYPE_CHECKING:
     from bench.node_process import NodeProcess
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 SPACE = "bench-space"
-TIMERS = SyncTimers(backoff_initial=0.05, backoff_max=0.5, reconcile_poll=0.5, stop_timeout=1.0, resend_after=0.5)
-
-
-def passphrase(label: str) -> bytes:
-    """The store passphrase of benchmark node ``label`` (throwaway stores)."""
-    return b"passphrase " + label.encode()
 
 
 def free_port() -> int:

@@ -7,7 +7,7 @@ the Ed25519 signature (base64url) over the RFC 8785 bytes of every other field, 
 * the revocation list (``dsnode.revocation-list``), published retained to ``operator/revocations``;
 * a listing approval (``dsnode.listing-approval``) that a provider attaches to its catalog entry;
 * a filing receipt (``dsnode.filing-receipt``) for an agreement filed with the operator (备案);
-* the invitation (``dsnode.invitation``, in :mod:`appliance.operator.invitation`).
+* the invitation (``dsnode.invitation``, in :mod:`appliance.services.membership.invitation`).
 
 Membership itself is a W3C Verifiable Credential (``MembershipCredential``) secured with
 ``eddsa-jcs-2022``, issued by the operator's did:key.

@@ -23,7 +23,7 @@ from appliance.clock import parse_rfc3339, rfc3339
 from appliance.domain.membership import Action, MessageType, check_grade, credential_grade, issue_credential
 from appliance.errors import UnknownMember
 from appliance.operator import broker_config as bc
-from appliance.operator.invitation import Invitation, make_invitation, new_token, secret_hash, secret_matches
+from appliance.services.membership.invitation import Invitation, make_invitation, new_token, secret_hash, secret_matches
 from appliance.operator.space import OperatorContext, OperatorSpace
 
 log = logging.getLogger(__name__)

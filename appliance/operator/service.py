@@ -21,7 +21,7 @@ from appliance.net.broker.limits import BrokerLimits
 from appliance.operator import admission, demands, filing, listings, revocation, templates, witness
 from appliance.operator import broker_config as bc
 from appliance.operator.accounts import BrokerAccounts, accounts_for_files
-from appliance.operator.invitation import Invitation
+from appliance.services.membership.invitation import Invitation
 from appliance.operator.space import OperatorContext, OperatorSpace, Policies, create_space, load_space
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from appliance.crypto.keys import SigningKey
 from appliance.domain.membership import sign_statement
 from appliance.errors import ApplianceError, InvitationExpired, InvitationInvalid
-from appliance.operator import invitation as inv
+from appliance.services.membership import invitation as inv
 from tests.fuzz.values import dump, json_texts, json_values, mutations
 from tests.fuzzing import scaled
 

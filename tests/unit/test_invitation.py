@@ -9,7 +9,7 @@ import pytest
 from appliance.crypto.jcs import canonical
 from appliance.crypto.keys import SigningKey
 from appliance.errors import InvitationExpired, InvitationInvalid
-from appliance.operator.invitation import (
+from appliance.services.membership.invitation import (
     CODE_PREFIX, _b64url, check_invitation, decode_code, load_invitation, make_invitation,
     new_token, secret_hash, secret_matches,
 )

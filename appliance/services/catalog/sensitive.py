@@ -168,7 +168,9 @@ _TIE_ORDER = ("cn_id", "uscc", "bank_card", "mobile", "email", "license_plate", 
 _EMBEDDED = {
     "mobile": (re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"), is_mobile),
     "cn_id": (re.compile(r"(?<![\dXx])\d{17}[\dXx](?![\dXx])"), is_cn_id),
-    "email": (re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}"), is_email),
+    # a match starts only where a run of address characters starts: a long run without "@"
+    # is passed over once, not tried from each of its characters (quadratic)
+    "email": (re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9.\-]+\.[A-Za-z]{2,24}"), is_email),
 }
 
 # --- header keywords ------------------------------------------------------------------------------

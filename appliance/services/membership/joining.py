@@ -15,7 +15,7 @@ from appliance.domain.membership import (
 )
 from appliance.domain.sync import SpaceConfig
 from appliance.errors import AlreadyInSpace, MalformedMessage
-from appliance.operator.invitation import Invitation, load_invitation
+from appliance.services.membership.invitation import Invitation, load_invitation
 from appliance.services.membership.base import MembershipBase, _body
 
 
