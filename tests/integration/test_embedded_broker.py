@@ -391,3 +391,21 @@ def test_a_will_at_qos_2_is_refused_with_its_reason(broker):
         assert sock.recv(10) == b""
     finally:
         sock.close()
+
+
+def test_who_receives_a_topic_follows_every_subscription_and_session_change(broker, clients):
+    pub, first = clients(broker.port), clients(broker.port, "first", clean_start=False, expiry=60)
+    first.subscribe("r/#")
+    pub.publish("r/x", b"1")  # the receivers of r/x are remembered from here on
+    wait_for(lambda: len(first.received()) == 1)
+    late = clients(broker.port, "late")
+    late.subscribe("r/x")
+    pub.publish("r/x", b"2")
+    wait_for(lambda: late.received() and len(first.received()) == 2)
+    late.unsubscribe("r/x")
+    first.close()
+    again = clients(broker.port, "first", clean_start=True)  # the same client id, a fresh session: no filters
+    pub.publish("r/x", b"3")
+    settle()
+    assert [p for _, p, _, _ in late.received()] == [b"2"]
+    assert again.received() == []

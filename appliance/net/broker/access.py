@@ -91,6 +91,7 @@ class Access:
                     int(c.get("iterations", ITERATIONS)), _roles(c.get("roles")))
             self._ordered: dict[tuple[str | None, str], list[Acl]] = {}  # rules in the order they are tried
             self._decided: dict[tuple[str | None, str, str], bool] = {}
+            self.version = 0  # changes whenever the accounts or rules may have
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise AccessError(f"the access document is not a dynamic-security document ({type(e).__name__}: {e})") \
                 from None
@@ -149,6 +150,7 @@ class Access:
         except (ValueError, KeyError, TypeError):
             return {"responses": [{"command": "Unknown command", "error": "Invalid/missing commands"}]}, set()
         responses, removed = [], set()
+        self.version += 1
         self._ordered.clear()
         self._decided.clear()
         for command in commands:
@@ -214,6 +216,7 @@ class OpenAccess:
     """No accounts: anyone may connect and do anything (tests and local experiments only)."""
 
     open = True
+    version = 0
 
     def authenticate(self, username, password) -> bool:
         return True

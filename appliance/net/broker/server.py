@@ -219,6 +219,12 @@ class EmbeddedBroker:
         self.sessions: dict[str, Session] = {}
         self.retained: dict[str, Message] = {}
         self.subscriptions = FilterIndex()  # filter -> {client id: Sub}
+        # topic -> who receives it: [(client id, (QoS, retain as published), the same without
+        # no-local filters)], valid while subscriptions, sessions and rules stay as they were
+        self._routes: dict[str, list] = {}
+        self._routes_for: tuple = ()
+        self._routes_held = 0  # receivers remembered, over all topics (bounds the memory: ~100 B each)
+        self._sessions_version = 0
         # what the broker refused or dropped to stay bounded, by reason (read from any thread)
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -320,6 +326,7 @@ class EmbeddedBroker:
             session.cancel_timers()
         self.sessions.clear()
         self.subscriptions = FilterIndex()
+        self._routes, self._routes_for = {}, ()
         self.retained.clear()
 
     # --- one client -----------------------------------------------------------------------------
@@ -419,6 +426,7 @@ class EmbeddedBroker:
         present = session is not None
         if session is None:
             session = self.sessions[client_id] = Session(client_id, p.username)
+            self._sessions_version += 1
         session.cancel_timers()  # back before its expiry, and before a delayed Will went out
         session.expiry = p.session_expiry_interval
         session.conn, conn.session = conn, session
@@ -483,6 +491,7 @@ class EmbeddedBroker:
         session.cancel_timers()
         if self.sessions.get(session.client_id) is session:
             del self.sessions[session.client_id]
+            self._sessions_version += 1
             for pattern in session.subs:
                 self.subscriptions.remove(pattern, session.client_id)
             session.subs.clear()
@@ -600,20 +609,37 @@ class EmbeddedBroker:
                 self.retained[msg.topic] = msg
             else:
                 self.retained.pop(msg.topic, None)
-        due: dict[str, Sub] = {}  # client id -> the subscription that decides: once per session
-        origin = msg.origin
-        for client_id, sub in self.subscriptions.match(msg.topic):
-            if sub.no_local and client_id == origin:
-                continue
-            had = due.get(client_id)
-            due[client_id] = sub if had is None else Sub(max(had.qos, sub.qos), False,
-                                                         had.retain_as_published or sub.retain_as_published)
-        allowed, sessions, topic = self.access.allowed, self.sessions, msg.topic
-        for client_id, sub in due.items():
+        origin, sessions = msg.origin, self.sessions
+        for client_id, anyone, not_local in self._receivers(msg.topic):
+            decides = not_local if client_id == origin else anyone
             session = sessions.get(client_id)
-            if session is None or not allowed(session.username, RECEIVE, topic):
+            if decides is None or session is None:
                 continue
-            self._deliver(session, msg, min(sub.qos, msg.qos), msg.retain and sub.retain_as_published)
+            qos, rap = decides
+            self._deliver(session, msg, min(qos, msg.qos), msg.retain and rap)
+
+    def _receivers(self, topic: str) -> list:
+        """Who may receive ``topic``, once per session (remembered per topic until a subscription,
+        a session or the rules change: a space's messages go to the same topics again and again)."""
+        now = (id(self.access), self.access.version, self.subscriptions.version, self._sessions_version)
+        if now != self._routes_for or self._routes_held > ROUTES_HELD:
+            self._routes, self._routes_for, self._routes_held = {}, now, 0
+        found = self._routes.get(topic)
+        if found is not None:
+            return found
+        merged: dict[str, list] = {}  # client id -> [any filter's (QoS, rap), a filter without no-local's]
+        for client_id, sub in self.subscriptions.match(topic):
+            both = merged.setdefault(client_id, [None, None])
+            for i in (0, 1) if not sub.no_local else (0,):
+                had = both[i]
+                both[i] = (sub.qos, sub.retain_as_published) if had is None else (
+                    max(had[0], sub.qos), had[1] or sub.retain_as_published)
+        allowed = self.access.allowed
+        found = [(cid, both[0], both[1]) for cid, both in merged.items()
+                 if (s := self.sessions.get(cid)) is not None and allowed(s.username, RECEIVE, topic)]
+        self._routes[topic] = found
+        self._routes_held += len(found) + 1
+        return found
 
     def _deliver(self, session: Session, msg: Message, qos: int, retain: bool) -> None:
         conn = session.conn
@@ -689,6 +715,8 @@ class EmbeddedBroker:
         return mqtt5.PublishPacket(msg.topic, msg.payload, qos=mqtt5.QoS(qos), retain=retain, packet_id=pid,
                                    duplicate=duplicate, **msg.props)
 
+
+ROUTES_HELD = 200_000
 
 COUNTERS = ("malformed", "dropped_qos0", "dropped_queue_full", "disconnected_slow", "refused_filters",
             "refused_client_id", "refused_sessions", "sessions_replaced")

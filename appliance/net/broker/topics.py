@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 MAX_TOPIC_BYTES = 65535
 
 
@@ -24,12 +26,18 @@ def valid_filter(topic_filter: str) -> bool:
     return True
 
 
+@lru_cache(maxsize=16384)
+def _levels(name: str) -> tuple[str, ...]:
+    """``name`` split at "/" (remembered: the same filters and topics are matched over and over)."""
+    return tuple(name.split("/"))
+
+
 def matches(topic_filter: str, topic: str) -> bool:
     """Does ``topic_filter`` match the topic name ``topic``? (A filter starting with a wildcard
     does not match ``$`` topics.)"""
     if topic.startswith("$") and topic_filter[:1] in ("+", "#"):
         return False
-    f, t = topic_filter.split("/"), topic.split("/")
+    f, t = _levels(topic_filter), _levels(topic)
     for i, level in enumerate(f):
         if level == "#":
             return True  # also matches the parent level: "a/#" matches "a"
@@ -68,14 +76,17 @@ class FilterIndex:
 
     def __init__(self) -> None:
         self._root = _Level()
+        self.version = 0  # changes with every add and remove (for caches of what matches)
 
     def add(self, topic_filter: str, key, value) -> None:
+        self.version += 1
         level = self._root
         for part in topic_filter.split("/"):
             level = level.children.setdefault(part, _Level())
         level.subs[key] = value
 
     def remove(self, topic_filter: str, key) -> None:
+        self.version += 1
         path, level = [], self._root
         for part in topic_filter.split("/"):
             child = level.children.get(part)
