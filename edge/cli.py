@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dsnode: {i18n.t('cli.interrupted')}", file=sys.stderr)
         return 130
-    except Exception as e:  # a bug: say so in one line, keep the details out of the user's way
+    except Exception as e:  # noqa: BLE001 - a bug: say so in one line, keep the details out of the user's way
         if os.environ.get("DSNODE_DEBUG"):
             traceback.print_exc()
         print(f"dsnode: {i18n.t('cli.internal_error', type(e).__name__)}", file=sys.stderr)

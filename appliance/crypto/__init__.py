@@ -51,3 +51,13 @@ from appliance.crypto.checkpoint import (
     sign_note,
     verifier_key,
 )
+
+__all__ = ["Checkpoint", "EMPTY_ROOT", "HASH_SIZE", "MAX_SAFE_INTEGER", "MemoryTree", "SigningKey",
+    "add_signature", "box_public_key_from_did", "canonical", "consistency_proof", "decode_envelope",
+    "did_from_public_key", "encode_envelope", "format_ts", "inclusion_proof", "key_id", "leaf_hash",
+    "multibase_decode", "multibase_encode", "node_hash", "open_body", "open_checkpoint", "open_note",
+    "parse_verifier_key", "public_key_from_did", "root_from_leaf_hashes", "seal", "seal_body", "sha256",
+    "sign_credential", "sign_envelope", "sign_note", "stored_hash_count", "stored_hash_index",
+    "stored_hashes_for_append", "tree_hash", "unseal", "verifier_key", "verify", "verify_consistency",
+    "verify_credential", "verify_envelope", "verify_inclusion"
+]

@@ -100,7 +100,7 @@ def _serve(jobs: queue.SimpleQueue) -> None:
                 job.thunk(group)
             else:
                 job.result = job.thunk()
-        except BaseException as e:  # handed to the callers, never lost
+        except BaseException as e:  # noqa: BLE001 - handed to the callers, never lost
             for j in group:
                 if j.error is None:
                     j.error, j.result, j.callbacks = e, None, []
@@ -417,7 +417,7 @@ class Database:
                         conn.execute(f"RELEASE {_SAVEPOINT}")
                 if lost is None:
                     conn.execute("COMMIT")
-            except BaseException as e:
+            except BaseException as e:  # noqa: BLE001 - rolled back, then raised again
                 self._rollback()
                 lost = e
             finally:

@@ -367,7 +367,7 @@ def test_concurrent_writers_and_readers(db):
                 db.write(lambda c, i=i: add_item(c, base + i))
                 n, items = db.read(lambda c: (c.execute("SELECT n FROM counter").fetchone()[0], count(c)))
                 assert n == items
-        except BaseException as e:  # reported below
+        except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(k * 1000,)) for k in range(4)]

@@ -377,7 +377,7 @@ def _xlsx(src: Source, path: Path, sheet: str | None) -> RowSource:
     _check_zip(src, path)
     try:
         wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
-    except Exception as e:  # openpyxl raises zipfile, KeyError and its own errors for damaged files
+    except Exception as e:  # noqa: BLE001 - openpyxl raises zipfile, KeyError and its own errors for damaged files
         raise MalformedTable(path, f"it is not a readable .xlsx workbook ({type(e).__name__})") from None
     try:
         if sheet is not None and sheet not in wb.sheetnames:
@@ -434,7 +434,8 @@ def _sheet_rows(wb, sheet: str | None, path: Path) -> Iterator[tuple]:
             yield row
     except MalformedTable:
         raise
-    except Exception as e:  # the sheet XML is parsed as rows are read: ParseError, ValueError (a number), zip errors
+    except Exception as e:  # noqa: BLE001 - see below
+        # the sheet XML is parsed as rows are read: ParseError, ValueError (a number), zip errors
         raise MalformedTable(path, LocalText("resource.reason.xlsx_damaged", type(e).__name__)) from None
 
 

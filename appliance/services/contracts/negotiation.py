@@ -253,7 +253,7 @@ class ContractService:
         while not self._stop.wait(self.poll):
             try:
                 self.expire_stale()
-            except Exception:  # the store may be closing; try again next round
+            except Exception:  # noqa: BLE001 - the store may be closing; try again next round
                 log.warning("could not expire stale negotiations", exc_info=True)
 
     # --- transitions ---------------------------------------------------------------------------

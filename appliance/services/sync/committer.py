@@ -58,7 +58,7 @@ class Committer:
                 batch, self._pending, self._busy = self._pending, [], True
             try:
                 self._commit(batch)
-            except Exception as e:  # the store failed: these rows go again later, receivers dedup
+            except Exception as e:  # noqa: BLE001 - the store failed: these rows go again later, receivers dedup
                 log.warning("space %s: could not mark messages sent (%s)", self._space_id,
                             e.message("en") if isinstance(e, ApplianceError) else type(e).__name__)
             finally:

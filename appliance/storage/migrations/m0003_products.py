@@ -187,7 +187,7 @@ TRIGGERS = (
     f"""CREATE TRIGGER search_resource_au AFTER UPDATE OF {_RESOURCE_FIELDS} ON resource BEGIN
         {refresh_resources('old.id, new.id')}
         {refresh_products(_PRODUCTS_OF.format('new.id'))} END;""",
-    f"""CREATE TRIGGER search_resource_ad AFTER DELETE ON resource BEGIN
+    """CREATE TRIGGER search_resource_ad AFTER DELETE ON resource BEGIN
         DELETE FROM search_doc WHERE scope = 'local' AND kind = 'resource' AND ref = old.id; END;""",
     f"""CREATE TRIGGER search_version_ai AFTER INSERT ON resource_version BEGIN
         {refresh_resources('new.resource_id')} END;""",
