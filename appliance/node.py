@@ -162,7 +162,10 @@ class Node:
 
     # --- what the adapters show ---------------------------------------------------------------
 
-    def status(self) -> NodeStatus:
+    def status(self, *, check_store: bool = False) -> NodeStatus:
+        """The node at a glance; ``check_store`` also reads every page of the store file (its
+        cost grows with the store: the CLI's `status` asks for it, a dashboard that refreshes
+        relies on the running node's own check, :attr:`health`)."""
         latest = self.evidence.latest_checkpoint()
         current = self.identity.key_records()[-1]
         return NodeStatus(
@@ -170,7 +173,7 @@ class Node:
             created=self.keyring.created, key_seq=current.seq, key_did=current.did, home=str(self.home),
             schema_version=self.store.db.schema_version, evidence_entries=self.evidence.size(),
             checkpoint_size=latest.size if latest else None, checkpoint_time=latest.created if latest else None,
-            store_damage=tuple(self.store.db.integrity_problems()),
+            store_damage=tuple(self.store.db.integrity_problems()) if check_store else (),
         )
 
     # --- store maintenance --------------------------------------------------------------------

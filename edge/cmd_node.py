@@ -37,7 +37,7 @@ def init(args, settings: Settings) -> int:
 
 def status(args, settings: Settings) -> int:
     with open_node(settings) as node:
-        st = node.status()
+        st = node.status(check_store=True)
     if args.json:
         print(json.dumps(asdict(st), ensure_ascii=False, indent=2))
         if st.store_damage:

@@ -299,7 +299,7 @@ def parse_value(data: bytes, *, what: str, max_size: int = MAX_SIZE) -> object:
     except RecursionError:
         raise MalformedMessage(f"{what} is nested too deeply") from None
     # Nesting is never deeper than the number of '[' and '{' in the text: walk only when it could be.
-    if text.count("[") + text.count("{") > MAX_DEPTH and _depth_exceeds(obj, MAX_DEPTH):
+    if text.count("[") + text.count("{") > MAX_DEPTH and depth_exceeds(obj, MAX_DEPTH):
         raise MalformedMessage(f"{what} is nested more than {MAX_DEPTH} levels deep")
     # A lone surrogate can only come from an escape \uD800-\uDFFF: walk only when one is there.
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(obj):
@@ -348,7 +348,8 @@ _DECODER = json.JSONDecoder(
 )
 
 
-def _depth_exceeds(obj: object, limit: int) -> bool:
+def depth_exceeds(obj: object, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels in ``obj`` (without recursion)."""
     stack = [(obj, 1)]
     while stack:
         value, depth = stack.pop()

@@ -23,6 +23,15 @@ def node(tmp_path, clock):
 # -- space sync (engineer C): a real mosquitto on a free loopback port ---------------------------
 
 @pytest.fixture
+def data(tmp_path, node):
+    """A folder ``node`` may register resources from (its only allowed root)."""
+    folder = tmp_path / "data"
+    folder.mkdir()
+    node.resources.allowed_roots = [folder]
+    return folder
+
+
+@pytest.fixture
 def mosquitto(tmp_path):
     """An anonymous mosquitto on 127.0.0.1:<free port>, persistence in tmp_path; stopped after."""
     from tests.brokers import Mosquitto

@@ -11,14 +11,6 @@ import pytest
 from appliance.errors import MalformedTable, ResourceError, UnsupportedSource
 
 
-@pytest.fixture
-def data(tmp_path, node):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    node.resources.allowed_roots = [folder]
-    return folder
-
-
 def register(node, data, name: str, content: bytes, **kw):
     path = data / name
     path.write_bytes(content)

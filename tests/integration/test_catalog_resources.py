@@ -21,14 +21,6 @@ CSV = ("客户姓名,手机号,身份证号,金额,下单日期,备注\n"
        "王五,13712345678,11010519491231002X,15.00,2026-03-20,\n")
 
 
-@pytest.fixture
-def data(tmp_path, node):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    node.resources.allowed_roots = [folder]
-    return folder
-
-
 def state(node) -> tuple:
     """What must not change when an operation fails."""
     counts = node.store.db.read(lambda c: (c.execute("SELECT count(*) FROM resource").fetchone()[0],

@@ -28,14 +28,6 @@ def _cn_id(rng: random.Random) -> str:
     return body + sensitive.cn_id_check_char(body)
 
 
-@pytest.fixture
-def data(tmp_path, node):
-    folder = tmp_path / "data"
-    folder.mkdir()
-    node.resources.allowed_roots = [folder]
-    return folder
-
-
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_id_numbers_are_found_whatever_rows_they_sit_in_and_never_shown_in_clear(node, data, layout, fmt):

@@ -40,6 +40,7 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import BinaryIO
 
+from appliance.crypto.envelope import depth_exceeds
 from appliance.errors import LocalText, MalformedTable, SourceUnreadable
 from appliance.services.catalog import encoding as enc
 from appliance.services.catalog.delimited import column_names, guess_delimiter, lone_cr_as_lf
@@ -197,21 +198,6 @@ def _flat(value) -> object:
     return json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, dict | list) else value
 
 
-def _deeper_than(value: object, limit: int) -> bool:
-    """Whether arrays and objects nest more than ``limit`` levels in ``value`` (without recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if type(value) is dict:
-            value = value.values()
-        elif type(value) is not list:
-            continue
-        if depth > limit:
-            return True
-        stack.extend((item, depth + 1) for item in value if type(item) in (dict, list))
-    return False
-
-
 def _int_or_text(digits: str) -> int | str:
     return int(digits) if len(digits) <= MAX_INT_DIGITS else digits
 
@@ -226,7 +212,7 @@ def _checked(value: object, text: str, start: int, end: int, limit: int, path: P
     """``value``, parsed from ``text[start:end]``: refused if it nests more than ``limit`` levels (it
     never nests deeper than the brackets in its text: walk it only when it could), with lone
     surrogates replaced (they come only from an escape: look for one only when there is one)."""
-    if text.count("[", start, end) + text.count("{", start, end) > limit and _deeper_than(value, limit):
+    if text.count("[", start, end) + text.count("{", start, end) > limit and depth_exceeds(value, limit):
         raise _too_deep(path, line)
     return _unicode(value) if _SURROGATE_ESCAPE.search(text, start, end) else value
 
