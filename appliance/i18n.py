@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 
 from appliance.resources import assets_dir
@@ -18,6 +20,9 @@ LANGS = ("zh_CN", "en")
 DEFAULT_LANG = "zh_CN"
 
 _current: str | None = None
+# a running node serves requests of users with different languages at once: each request's thread
+# sets its own, and the process-wide choice stays the daemon's
+_request: ContextVar[str | None] = ContextVar("dsnode_lang", default=None)
 
 
 def normalize(lang: str | None) -> str | None:
@@ -51,7 +56,17 @@ def set_lang(lang: str | None) -> None:
 
 
 def get_lang() -> str:
-    return _current or detect_lang()
+    return _request.get() or _current or detect_lang()
+
+
+@contextmanager
+def using_lang(lang: str | None) -> Iterator[None]:
+    """Speak ``lang`` in this thread (context) until the block ends; other threads keep theirs."""
+    token = _request.set(normalize(lang) if lang else None)
+    try:
+        yield
+    finally:
+        _request.reset(token)
 
 
 @lru_cache(maxsize=None)

@@ -26,6 +26,7 @@ from appliance.services.identity import IdentityService, KeyRing
 from appliance.services.membership import MembershipService, RevocationRegistry
 from appliance.services.store_health import StoreHealth
 from appliance.services.sync import SyncService, SyncTimers
+from appliance.services.sync.drops import load_counters, save_counters
 from appliance.storage import KdfParams, Store
 from appliance.storage.vault import Vault
 
@@ -73,6 +74,7 @@ class Node:
         self.products = ProductService(store.db, self.evidence, self.clock, self.bus, node_did=self.keyring.node_did)
         self.search = SearchIndex(store.db)
         self.sync = SyncService(store.db, self.keyring, self.evidence, self.clock, self.bus, timers=sync_timers)
+        self.sync.counters.restore(store.db.read(load_counters))  # the figures of the last run go on
         revocations = RevocationRegistry()
         self.membership = MembershipService(store.db, self.keyring, self.identity, self.evidence, self.clock, self.bus,
                                             self.sync, revocations)
@@ -148,6 +150,10 @@ class Node:
         except Exception:  # closing must go on; the store is what matters now
             log.exception("stopping background work failed")
         try:
+            self.save_counters()
+        except ApplianceError as e:
+            log.warning("could not keep the counters: %s", e.message("en"))
+        try:
             self.evidence.checkpoint()
         except ApplianceError as e:
             log.warning("could not sign a checkpoint on close: %s", e.message("en"))
@@ -159,6 +165,12 @@ class Node:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+    def save_counters(self) -> None:
+        """Keep the sync counters in the store (a running node does so every few seconds)."""
+        rows, ts = self.sync.counters.rows(), rfc3339(self.clock.now())
+        if rows:
+            self.store.db.write(lambda c: save_counters(c, rows, ts), durable=False)
 
     # --- what the adapters show ---------------------------------------------------------------
 

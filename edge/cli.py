@@ -11,16 +11,17 @@ import logging
 import os
 import pkgutil
 import sys
+import threading
 import traceback
 from pathlib import Path
 
 from appliance import __version__, i18n
-from appliance.errors import ApplianceError
+from appliance.errors import ApplianceError, NodeRunning
+from appliance.host.client import ControlClient
 from appliance.settings import load_settings
-from edge import argparse_text
+from edge import argparse_text, forward
 
 log = logging.getLogger(__name__)
-
 
 
 def command_modules() -> list[str]:
@@ -75,7 +76,15 @@ def _early_lang(argv: list[str]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:  # `dsnode … | head`: the reader has had enough; that is not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+
+
+def _main(argv: list[str]) -> int:
     _early_lang(argv)
     args = build_parser().parse_args(argv)
     try:
@@ -86,6 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         )
         i18n.set_lang(settings.lang)
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+        code = _forwarded(args, argv, settings)
+    except ApplianceError as e:
+        print(f"dsnode: {e.message()}", file=sys.stderr)
+        return e.exit_code
+    return code if code is not None else execute(args, settings)
+
+
+def execute(args, settings) -> int:
+    """Run the parsed command; an error becomes one line on stderr and its exit code."""
+    try:
         return args.run(args, settings) or 0
     except ApplianceError as e:
         print(f"dsnode: {e.message()}", file=sys.stderr)
@@ -93,8 +112,50 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"dsnode: {i18n.t('cli.interrupted')}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise
     except Exception as e:  # noqa: BLE001 - a bug: say so in one line, keep the details out of the user's way
         if os.environ.get("DSNODE_DEBUG"):
             traceback.print_exc()
+        log.debug("command failed", exc_info=True)
         print(f"dsnode: {i18n.t('cli.internal_error', type(e).__name__)}", file=sys.stderr)
         return 70
+
+
+def _forwarded(args, argv: list[str], settings) -> int | None:
+    """When a node runs in this home, run the command in it (its exit code); None: run it here."""
+    use = getattr(args, "store_use", forward.SHARED)
+    if use == forward.INDEPENDENT or forward.live_node() is not None:
+        return None
+    client = ControlClient(settings.home, lang=i18n.get_lang())
+    if not client.running():
+        return None
+    if use == forward.EXCLUSIVE:
+        words = [w for w in (getattr(args, "command", None), getattr(args, "action", None)) if w]
+        raise NodeRunning(client.pid(), settings.home, " ".join(words))
+
+    def write(stream: str, text: str) -> None:
+        target = sys.stdout if stream == "out" else sys.stderr
+        target.write(text)
+        target.flush()
+
+    return client.run_cli(list(argv), os.getcwd(), i18n.get_lang(), write)
+
+
+_parsers: dict[str, argparse.ArgumentParser] = {}
+_parsers_lock = threading.Lock()
+
+
+def parse_in_node(argv: list[str]) -> argparse.Namespace:
+    """Parse a forwarded command line in the running node (one parser per language, built once)."""
+    lang = i18n.get_lang()
+    with _parsers_lock:
+        parser = _parsers.get(lang)
+        if parser is None:
+            parser = _parsers[lang] = build_parser()
+    return parser.parse_args(argv)
+
+
+def command_runner(node, settings):
+    """What a NodeHost runs for ``POST /v1/cli``: this CLI's handlers on the running node."""
+    return forward.runner(node, settings, execute, parse_in_node)

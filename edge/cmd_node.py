@@ -12,6 +12,7 @@ from appliance.errors import EvidenceTampered, StoreCorrupt, StoreExists, StoreN
 from appliance.node import KDF_PROFILES, Node
 from appliance.settings import Settings
 from appliance.storage.keysource import KeyFile
+from edge import forward
 from edge.columns import print_pairs
 from edge.secrets import current_passphrase, new_passphrase
 
@@ -19,6 +20,11 @@ t = i18n.t
 
 
 def open_node(settings: Settings, passphrase: bytes | None = None) -> Node:
+    """The node in ``settings.home``: the running node when the command runs inside it, else
+    the store opened here (the key from the key file, environment, credential or a prompt)."""
+    live = forward.live_node()
+    if live is not None:
+        return live
     if not Node.exists(settings.home):
         raise StoreNotFound(settings.home)
     return Node.open(settings.home, passphrase if passphrase is not None else current_passphrase(settings))
@@ -173,7 +179,7 @@ def register(sub) -> None:
     p.add_argument("--name", help=t("cli.opt.name"))
     p.add_argument("--org", default="", help=t("cli.opt.org"))
     p.add_argument("--kdf", choices=["moderate", "interactive", "minimum"], help=t("cli.opt.kdf"))
-    p.set_defaults(run=init)
+    p.set_defaults(run=init, store_use=forward.EXCLUSIVE)
 
     p = sub.add_parser("status", help=t("cli.status"))
     p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
@@ -203,7 +209,7 @@ def register(sub) -> None:
     pw = sub.add_parser("passphrase", help=t("cli.passphrase")).add_subparsers(dest="action", metavar="ACTION", required=True)
     p = pw.add_parser("change", help=t("cli.passphrase.change"))
     p.add_argument("--new-key-file", type=Path, help=t("cli.opt.new_key_file"))
-    p.set_defaults(run=passphrase_change)
+    p.set_defaults(run=passphrase_change, store_use=forward.EXCLUSIVE)
 
     p = sub.add_parser("backup", help=t("cli.backup"))
     p.add_argument("file", type=Path)
@@ -211,9 +217,9 @@ def register(sub) -> None:
     p = sub.add_parser("restore", help=t("cli.restore"))
     p.add_argument("file", type=Path)
     p.add_argument("--replace", action="store_true", help=t("cli.opt.replace"))
-    p.set_defaults(run=restore)
+    p.set_defaults(run=restore, store_use=forward.EXCLUSIVE)
 
     p = sub.add_parser("demo", help=t("cli.demo"))
     p.add_argument("--keep", action="store_true", help=t("cli.opt.keep"))
     p.add_argument("--yes", action="store_true", help=t("cli.opt.demo_yes"))
-    p.set_defaults(run=demo)
+    p.set_defaults(run=demo, store_use=forward.INDEPENDENT)

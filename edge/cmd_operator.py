@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import signal
 import socket
-import threading
 from pathlib import Path
 
 from appliance import i18n
@@ -15,6 +13,7 @@ from appliance.operator.broker_config import ListenerConfig
 from appliance.domain.membership import GRADE_MIN, GRADES
 from appliance.operator.space import Policies
 from appliance.settings import Settings
+from edge import forward
 from edge.cmd_node import open_node
 from edge.secrets import new_passphrase
 
@@ -58,33 +57,26 @@ def init(args, settings: Settings) -> int:
 
 
 def run(args, settings: Settings) -> int:
-    stop = threading.Event()
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with _operator_node(settings) as node:
-            space = node.operator.space()
-            broker = None
-            if args.embedded_broker:
-                from edge.broker_process import start_embedded_broker
+    from edge.daemon import json_logs, serve
 
-                listener = ListenerConfig(host=args.listen, port=space.broker_port, tls_cert=args.tls_cert,
-                                          tls_key=args.tls_key)
-                broker = start_embedded_broker(node, listener, limits=settings.broker)
-                print(t("operator.embedded_broker", args.listen, broker.port), flush=True)
-            try:
-                node.start()
-                print(t("operator.running", space.space_id, f"{space.broker_host}:{space.broker_port}"), flush=True)
-                try:
-                    while not stop.wait(1.0):
-                        pass
-                finally:
-                    node.stop()
-            finally:
-                if broker is not None:
-                    broker.stop()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    json_logs()
+    with _operator_node(settings) as node:
+        space = node.operator.space()
+        broker = None
+        if args.embedded_broker:
+            from edge.broker_process import start_embedded_broker
+
+            listener = ListenerConfig(host=args.listen, port=space.broker_port, tls_cert=args.tls_cert,
+                                      tls_key=args.tls_key)
+            broker = start_embedded_broker(node, listener, limits=settings.broker)
+            print(t("operator.embedded_broker", args.listen, broker.port), flush=True)
+        try:
+            serve(node, settings, config_path=getattr(args, "config", None), tcp_port=args.control_tcp,
+                  started=lambda host: print(t("operator.running", space.space_id,
+                                               f"{space.broker_host}:{space.broker_port}"), flush=True))
+        finally:
+            if broker is not None:
+                broker.stop()
     print(t("operator.stopped"))
     return 0
 
@@ -253,14 +245,15 @@ def register(sub) -> None:
     p.add_argument("--node-name", help=t("cli.opt.name"))
     p.add_argument("--org", default="", help=t("cli.opt.org"))
     p.add_argument("--kdf", choices=list(KDF_PROFILES), help=t("cli.opt.kdf"))
-    p.set_defaults(run=init)
+    p.set_defaults(run=init, store_use=forward.EXCLUSIVE)
 
     p = op.add_parser("run", help=t("cli.operator.run"))
     p.add_argument("--embedded-broker", action="store_true", help=t("cli.opt.embedded_broker"))
     p.add_argument("--listen", default="127.0.0.1", metavar="HOST", help=t("cli.opt.listen_host"))
     p.add_argument("--tls-cert", type=Path, help=t("cli.opt.tls_cert"))
     p.add_argument("--tls-key", type=Path, help=t("cli.opt.tls_key"))
-    p.set_defaults(run=run)
+    p.add_argument("--control-tcp", type=int, metavar="PORT", help=t("cli.opt.control_tcp"))
+    p.set_defaults(run=run, store_use=forward.EXCLUSIVE)
 
     p = op.add_parser("invite", help=t("cli.operator.invite"))
     p.add_argument("--org", default="", help=t("cli.opt.invite_org"))

@@ -8,10 +8,6 @@ status published, threads joined, store closed) and exits 0. It writes one JSON 
 from __future__ import annotations
 
 import json
-import logging
-import signal
-import sys
-import threading
 import time
 from dataclasses import asdict
 
@@ -20,6 +16,7 @@ from appliance.errors import BrokerUnreachable, SpaceNotFound
 from appliance.services.contracts.negotiation import listed_offers
 from appliance.services.contracts.terms import offer_summary
 from appliance.settings import Settings
+from edge import forward
 from edge.cmd_join import space_group
 from edge.cmd_node import open_node
 from edge.columns import print_pairs
@@ -122,7 +119,10 @@ def space_sync(args, settings: Settings) -> int:
             wanted = [s for s in wanted if s.space_id == args.space]
             if not wanted:
                 raise SpaceNotFound(args.space)
-        if args.seconds is not None:
+        if forward.live_node() is not None:  # the running node syncs already: wait for its queue
+            statuses = _drained(node, args.seconds if args.seconds is not None else args.timeout,
+                                until_empty=args.seconds is None)
+        elif args.seconds is not None:
             node.start()
             try:
                 time.sleep(args.seconds)
@@ -141,45 +141,29 @@ def space_sync(args, settings: Settings) -> int:
     return 0
 
 
+def _drained(node, seconds: float, *, until_empty: bool):
+    """The running node's spaces after ``seconds`` (or sooner, once nothing waits to be sent)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        statuses = node.sync.status()
+        if until_empty and all(s.queued == 0 for s in statuses if s.connected) and any(s.connected for s in statuses):
+            return statuses
+        if time.monotonic() >= deadline:
+            return statuses
+        time.sleep(0.2)
+
+
 # --- dsnode run -----------------------------------------------------------------------------
 
 
-class _JsonLines(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return json.dumps({"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"), "level": record.levelname,
-                           "logger": record.name, "message": record.getMessage()}, ensure_ascii=False)
-
-
-def _event_line(event: object) -> str:
-    data = asdict(event) if hasattr(event, "__dataclass_fields__") else {"repr": repr(event)}
-    return json.dumps({"ts": time.strftime("%Y-%m-%dT%H:%M:%S"), "event": type(event).__name__, **data},
-                      ensure_ascii=False, default=str)
-
-
 def run(args, settings: Settings) -> int:
-    root = logging.getLogger()
-    for handler in root.handlers:
-        handler.setFormatter(_JsonLines())
-    stop = threading.Event()
+    from edge.daemon import json_logs, serve
 
-    def on_signal(signum, frame) -> None:
-        stop.set()
-
-    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
-        with open_node(settings) as node:
-            node.bus.subscribe(lambda event: print(_event_line(event), file=sys.stderr, flush=True))
-            node.start()
-            try:
-                print(t("run.started", len(node.sync.spaces())), flush=True)
-                while not stop.wait(1.0):
-                    pass
-            finally:
-                node.stop()
-        print(t("run.stopped"), flush=True)
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
+    json_logs()
+    with open_node(settings) as node:
+        serve(node, settings, config_path=getattr(args, "config", None), tcp_port=args.control_tcp,
+              started=lambda host: print(t("run.started", len(node.sync.spaces())), flush=True))
+    print(t("run.stopped"), flush=True)
     return 0
 
 
@@ -213,4 +197,5 @@ def register(sub) -> None:
     p.set_defaults(run=space_sync)
 
     p = sub.add_parser("run", help=t("cli.run"))
-    p.set_defaults(run=run)
+    p.add_argument("--control-tcp", type=int, metavar="PORT", help=t("cli.opt.control_tcp"))
+    p.set_defaults(run=run, store_use=forward.EXCLUSIVE)

@@ -69,3 +69,35 @@ class Counters:
     def snapshot(self, space_id: str) -> tuple[int, int, dict[str, int]]:
         with self._lock:
             return self.sent[space_id], self.received[space_id], dict(self.dropped.get(space_id, {}))
+
+    # --- kept in the store (table node_counter), so a stopped node still shows recent figures ---
+
+    def rows(self) -> list[tuple[str, str, int]]:
+        """``(space_id, name, value)`` for every count: name ``sent``, ``received`` or ``dropped:<reason>``."""
+        with self._lock:
+            out = [(s, "sent", n) for s, n in self.sent.items()]
+            out += [(s, "received", n) for s, n in self.received.items()]
+            out += [(s, f"dropped:{r}", n) for s, c in self.dropped.items() for r, n in c.items()]
+        return out
+
+    def restore(self, rows) -> None:
+        """Go on from counts a previous run kept (adds to what this run has counted so far)."""
+        with self._lock:
+            for space_id, name, value in rows:
+                if name == "sent":
+                    self.sent[space_id] += value
+                elif name == "received":
+                    self.received[space_id] += value
+                elif name.startswith("dropped:"):
+                    self.dropped.setdefault(space_id, Counter())[name.removeprefix("dropped:")] += value
+
+
+def load_counters(conn) -> list[tuple[str, str, int]]:
+    return [tuple(r) for r in conn.execute("SELECT space_id, name, value FROM node_counter")]
+
+
+def save_counters(conn, rows, ts: str) -> None:
+    conn.executemany(
+        "INSERT INTO node_counter (space_id, name, value, updated) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (space_id, name) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+        [(s, n, v, ts) for s, n, v in rows])
