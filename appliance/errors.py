@@ -505,6 +505,34 @@ class ProductNotListed(ProductError):
     exit_code = 78
 
 
+
+# --- the running node and its control API (codes 140–149) -----------------------------------
+
+
+class HostError(ApplianceError):
+    """The running node has a problem: {}"""
+
+    exit_code = 140
+
+
+class NodeRunning(HostError):
+    """A running node (process {}) holds the store in {}, and `dsnode {}` needs the store to itself. Stop the running node first (Ctrl+C in its window, `systemctl stop dsnode`, or quit the desktop app), then try again."""
+
+    exit_code = 141
+
+
+class ControlUnavailable(HostError):
+    """The running node in {} did not answer ({}). If it has stopped, run the command again; if it hangs, stop it and start it again."""
+
+    exit_code = 142
+
+
+class ControlRefused(HostError):
+    """The running node refused the request: {}."""
+
+    exit_code = 143
+
+
 def shown(value: object, limit: int = 80) -> str:
     """A received value named in a message: text quoted and cut at ``limit`` characters, a number
     as written (unless it is too long to print), anything else by its JSON type. ``repr`` would
