@@ -62,6 +62,9 @@ BAD_INPUT = [  # arguments, exit code, words of the one line on stderr
     (("resource", "add", "{data}/old.xls"), 66, ".xlsx"),
     (("resource", "mask", "{rid}", "--column", "nope", "--rule", "drop"), 67, "no column nope"),
     (("--lang", "zh_CN", "resource", "mask", "{rid}", "--column", "金额", "--rule", "generalise"), 67, "脱敏规则无效"),
+    (("--lang", "zh_CN", "resource", "mask", "{rid}", "--column", "金额", "--rule", "generalise"), 67, "`to` 须为以下之一"),
+    (("--lang", "zh_CN", "resource", "add", "/etc/hostname"), 63, "如需允许其他文件夹，请把环境变量 `DSNODE_ALLOWED_ROOTS` 设为"),
+    (("--lang", "zh_CN", "resource", "add", "{data}/broken.csv"), 65, "从第 2 行开始的带引号的值缺少结束引号"),
 ]
 
 

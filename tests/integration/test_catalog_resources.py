@@ -113,12 +113,19 @@ def test_paths_outside_the_allowed_folders_and_missing_paths_change_nothing(node
     (tmp_path / "elsewhere.csv").write_text(CSV)
     (data / "link.csv").symlink_to(tmp_path / "elsewhere.csv")
     before = state(node)
-    with pytest.raises(PathNotAllowed):
+    with pytest.raises(PathNotAllowed) as refused:
         node.resources.register(tmp_path / "elsewhere.csv")
+    # both languages say how to allow the folder, with the folder to add at the end of the example
+    example = f"DSNODE_ALLOWED_ROOTS={os.pathsep.join(str(r) for r in node.resources.allowed_roots)}{os.pathsep}"
+    assert "to allow another folder" in refused.value.message("en")
+    assert "如需允许其他文件夹" in refused.value.message("zh_CN")
+    for lang in ("en", "zh_CN"):
+        assert example + str(tmp_path.resolve()) in refused.value.message(lang)
     with pytest.raises(PathNotAllowed):
         node.resources.register(data / "link.csv")  # checked after resolving the link
-    with pytest.raises(SourceUnreadable, match="does not exist"):
+    with pytest.raises(SourceUnreadable, match="does not exist") as missing:
         node.resources.register(data / "nope.csv")
+    assert missing.value.message("zh_CN").endswith("无法读取 " + str(data / "nope.csv") + "：它不存在。请确认它存在且 dsnode 有权读取；未登记任何内容。")
     (data / "self").symlink_to(data / "self")
     with pytest.raises(SourceUnreadable, match="loop"):
         node.resources.register(data / "self")

@@ -99,13 +99,16 @@ def test_apply_is_lazy_so_memory_does_not_grow_with_the_rows():
     "mask a",
 ])
 def test_invalid_rules_say_what_is_wrong(rule):
-    with pytest.raises(InvalidMaskingRule):
+    with pytest.raises(InvalidMaskingRule) as bad:
         m.parse_rule(rule)
+    zh = bad.value.message("zh_CN")
+    assert zh.startswith("脱敏规则无效：") and "{" not in zh and "not" not in zh.split("：", 1)[1], zh
 
 
 def test_rules_name_existing_columns_once():
-    with pytest.raises(InvalidMaskingRule, match="no column"):
+    with pytest.raises(InvalidMaskingRule, match="no column") as unknown:
         m.Masker(["a"], [{"column": "b", "rule": "drop"}])
+    assert "没有列 b" in unknown.value.message("zh_CN")
     with pytest.raises(InvalidMaskingRule, match="more than one"):
         m.parse_rules([{"column": "a", "rule": "drop"}, {"column": "a", "rule": "truncate"}])
 

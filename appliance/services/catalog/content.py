@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from appliance.domain.catalog import Kind, Mode, Resource, ResourceVersion
-from appliance.errors import InvalidMaskingRule, ResourceError, SourceUnreadable
-from appliance.services.catalog import hosting, masking, readers
+from appliance.errors import InvalidMaskingRule, LocalText, ResourceError, SourceUnreadable, shown
+from appliance.services.catalog import hosting, masking, paths, readers
 from appliance.services.catalog import sensitive as sensitive_mod
 from appliance.storage.vault import Vault
 
@@ -97,13 +97,13 @@ class ResourceContent:
 
     def pseudonym_key(self, agreement_id: str) -> bytes:
         if not agreement_id:
-            raise InvalidMaskingRule("pseudonymisation needs the id of an agreement")
+            raise InvalidMaskingRule(LocalText("resource.reason.pseudonym_needs_agreement"))
         return hmac.new(self._subkey("pseudonym"), agreement_id.encode("utf-8"), hashlib.sha256).digest()
 
     def open_rows(self, r: Resource, v: ResourceVersion, mtime_ns: int | None,
                   options: dict) -> readers.RowSource:
         if r.kind not in TABLE_KINDS:
-            raise ResourceError(f"{r.id} is a {r.kind}, not a table")
+            raise ResourceError(LocalText("resource.reason.not_a_table", r.id, LocalText(f"resource.type.{r.kind}")))
         table = options.get("table")
         if r.mode == Mode.HOSTED:
             opener = self._opener(v.vault_object)
@@ -122,15 +122,15 @@ class ResourceContent:
         if r.kind == Kind.FOLDER:
             entry = next((f for f in v.files if f["path"] == file), None)
             if entry is None:
-                raise ResourceError(f"{r.id} has no file {file!r}")
+                raise ResourceError(LocalText("resource.reason.no_file", r.id, shown(file)))
             if r.mode == Mode.HOSTED:
                 return self._vault.open_stream(entry["object"])
             path = Path(v.source) / entry["path"]
             if _stat(path)[0] != entry["size"]:
-                raise ResourceError(f"{path} changed after version {v.version}; run `dsnode resource rescan`")
+                raise ResourceError(LocalText("resource.reason.changed_since", path, v.version))
             return _open(path)
         if r.kind in (Kind.API, Kind.SQLITE_TABLE):
-            raise ResourceError(f"{r.id} is a {r.kind}; read it as rows")
+            raise ResourceError(LocalText("resource.reason.read_as_rows", r.id, LocalText(f"resource.type.{r.kind}")))
         if r.mode == Mode.HOSTED:
             return self._vault.open_stream(v.vault_object)
         path = Path(v.source)
@@ -139,22 +139,21 @@ class ResourceContent:
 
     def _opener(self, object_id: str | None):
         if object_id is None:
-            raise ResourceError("the hosted copy is missing from the version")
+            raise ResourceError(LocalText("resource.reason.no_hosted_copy"))
         return lambda: self._vault.open_stream(object_id)
 
     @staticmethod
     def _check_unchanged(path: Path, v: ResourceVersion, mtime_ns: int | None) -> None:
         size, mtime = _stat(path)
         if size != v.size or (mtime_ns is not None and mtime != mtime_ns):
-            raise ResourceError(f"{path} changed after version {v.version} was registered; "
-                                "run `dsnode resource rescan` to make a new version")
+            raise ResourceError(LocalText("resource.reason.changed_since_registered", path, v.version))
 
 
 def _stat(path: Path) -> tuple[int, int]:
     try:
         st = path.stat()
     except OSError as e:
-        raise SourceUnreadable(path, e.strerror or type(e).__name__) from None
+        raise SourceUnreadable(path, paths.os_reason(e)) from None
     return st.st_size, st.st_mtime_ns
 
 
@@ -162,4 +161,4 @@ def _open(path: Path) -> BinaryIO:
     try:
         return open(path, "rb")
     except OSError as e:
-        raise SourceUnreadable(path, e.strerror or type(e).__name__) from None
+        raise SourceUnreadable(path, paths.os_reason(e)) from None

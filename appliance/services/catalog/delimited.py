@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from appliance.errors import MalformedTable
+from appliance.errors import LocalText, MalformedTable
 from appliance.services.catalog import encoding as enc
 from appliance.services.catalog.hashing import BLOCK_SIZE, HashingReader
 from appliance.services.catalog.profiling import TableProfile, TableProfiler
@@ -119,7 +119,7 @@ class DelimitedScanner:
             blocks = iter(reader)
             first = next(blocks, b"")
             if not first.strip():
-                raise MalformedTable(self.path, "the file is empty")
+                raise MalformedTable(self.path, LocalText("resource.reason.empty_file"))
             detected = enc.detect(first[: enc.SAMPLE_BYTES], complete=len(first) == total)
             self.encoding = self._encoding or detected.encoding
             codec = enc.chunk_codec(self.encoding)
@@ -145,7 +145,8 @@ class DelimitedScanner:
             if not first_end:
                 carry += block
                 if len(carry) > MAX_RECORD:
-                    raise MalformedTable(self.path, f"line {self.line} is longer than {MAX_RECORD >> 20} MB")
+                    raise MalformedTable(self.path, LocalText("resource.reason.line_too_long", self.line,
+                                                              MAX_RECORD >> 20))
                 continue
             self._lines(carry + block[:first_end])  # the line that straddles two blocks
             last_end = block.rfind(b"\n") + 1
@@ -159,7 +160,7 @@ class DelimitedScanner:
         if self.columns is None:
             self._lines(b"\n")
         if self._pending:
-            raise MalformedTable(self.path, f"a quoted value that starts at line {self.line} is never closed")
+            raise MalformedTable(self.path, LocalText("resource.reason.quote_not_closed", self.line))
 
     def _lines(self, raw: bytes) -> None:
         """Whole lines outside the block loop: the header, then the lines that straddle blocks."""
@@ -174,7 +175,7 @@ class DelimitedScanner:
         try:
             return raw.decode(self._codec)
         except UnicodeDecodeError:
-            raise MalformedTable(self.path, f"its first line is not {self.encoding} text") from None
+            raise MalformedTable(self.path, LocalText("resource.reason.header_not_text", self.encoding)) from None
 
     def _header(self, text: str) -> None:
         text = text.rstrip("\r\n")
@@ -202,7 +203,7 @@ class DelimitedScanner:
         if raw.count(b'"') % 2:
             self._pending = raw
             if len(raw) > MAX_RECORD:
-                raise MalformedTable(self.path, f"a quoted value that starts at line {self.line} is never closed")
+                raise MalformedTable(self.path, LocalText("resource.reason.quote_not_closed", self.line))
             return
         self._pending = b""
         self._piece(raw)

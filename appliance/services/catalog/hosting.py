@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from appliance.domain.catalog import Kind
-from appliance.errors import SourceUnreadable, UnsupportedSource
+from appliance.errors import LocalText, SourceUnreadable, UnsupportedSource
 from appliance.services.catalog import readers
 from appliance.services.catalog.scanner import ScanResult
 from appliance.storage.vault import Vault, VaultObject
@@ -38,7 +38,7 @@ def host(vault: Vault, scan: ScanResult, progress: Progress | None = None) -> Ho
     copy = HostedCopy()
     try:
         if scan.kind == Kind.API:
-            raise UnsupportedSource(scan.source, "an API endpoint is registered as metadata only; it cannot be hosted")
+            raise UnsupportedSource(scan.source, LocalText("resource.reason.api_not_hosted"))
         if scan.kind == Kind.FOLDER:
             _host_folder(vault, scan, copy, progress)
         elif scan.kind == Kind.SQLITE_TABLE:
@@ -74,7 +74,7 @@ def _host_folder(vault: Vault, scan: ScanResult, copy: HostedCopy, progress: Pro
 
 def _same(obj: VaultObject, expected: str, name: str) -> None:
     if obj.sha256 != expected:
-        raise SourceUnreadable(name, "it changed while it was being registered; try again when it is not being written")
+        raise SourceUnreadable(name, LocalText("resource.reason.changed_while_registering"))
 
 
 def record(vault: Vault, conn, copy: HostedCopy, created: str) -> None:

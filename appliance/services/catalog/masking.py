@@ -25,12 +25,13 @@ import hashlib
 import hmac
 import math
 import re
+import reprlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from appliance.errors import InvalidMaskingRule
+from appliance.errors import InvalidMaskingRule, LocalText, shown
 
 UNKNOWN = "*"
 RULES = ("mask", "replace", "pseudonymise", "generalise", "truncate", "drop")
@@ -61,35 +62,40 @@ class MaskRule:
 def parse_rule(data: dict) -> MaskRule:
     """A rule from its JSON form; InvalidMaskingRule says what is wrong."""
     if not isinstance(data, dict):
-        raise InvalidMaskingRule(f"a rule is an object, not {data!r}")
+        raise InvalidMaskingRule(LocalText("resource.reason.rule_not_object", _shown(data)))
     column, rule = data.get("column"), data.get("rule")
     if not isinstance(column, str) or not column:
-        raise InvalidMaskingRule("a rule needs the column it applies to")
+        raise InvalidMaskingRule(LocalText("resource.reason.rule_no_column"))
     if rule not in RULES:
-        raise InvalidMaskingRule(f"unknown rule {rule!r}; use one of {', '.join(RULES)}")
+        raise InvalidMaskingRule(LocalText("resource.reason.unknown_rule", _shown(rule), ", ".join(RULES)))
     params = {k: v for k, v in data.items() if k not in ("column", "rule")}
     allowed = _PARAMS[rule]
     for name, value in params.items():
         if name not in allowed:
-            raise InvalidMaskingRule(f"rule {rule} has no parameter {name!r}")
+            raise InvalidMaskingRule(LocalText("resource.reason.no_parameter", rule, _shown(name)))
         if isinstance(value, bool) or not isinstance(value, allowed[name]):
-            raise InvalidMaskingRule(f"parameter {name} of rule {rule} has the wrong type ({value!r})")
+            raise InvalidMaskingRule(LocalText("resource.reason.wrong_type", name, rule, _shown(value)))
     _check_values(rule, params)
     return MaskRule(column, rule, tuple(sorted(params.items())))
 
 
+def _shown(value: Any) -> str:
+    """A value the user gave, as a message names it (quoted and shortened; a container abbreviated)."""
+    return shown(value) if isinstance(value, str | int | float) or value is None else reprlib.repr(value)
+
+
 def _check_values(rule: str, p: dict) -> None:
     if any(isinstance(v, int) and v < 0 for v in p.values()):
-        raise InvalidMaskingRule(f"rule {rule}: numbers must not be negative")
+        raise InvalidMaskingRule(LocalText("resource.reason.negative", rule))
     if rule == "mask" and len(p.get("char", "*")) != 1:
-        raise InvalidMaskingRule("rule mask: char is one character")
+        raise InvalidMaskingRule(LocalText("resource.reason.mask_char"))
     if rule == "pseudonymise" and not 8 <= p.get("length", 16) <= 64:
-        raise InvalidMaskingRule("rule pseudonymise: length is between 8 and 64")
+        raise InvalidMaskingRule(LocalText("resource.reason.pseudonym_length", 8, 64))
     if rule == "generalise":
         if p.get("to") not in GENERALISE_TO:
-            raise InvalidMaskingRule(f"rule generalise: to is one of {', '.join(GENERALISE_TO)}")
+            raise InvalidMaskingRule(LocalText("resource.reason.generalise_to", ", ".join(GENERALISE_TO)))
         if p.get("width", 10) <= 0:
-            raise InvalidMaskingRule("rule generalise: width must be positive")
+            raise InvalidMaskingRule(LocalText("resource.reason.generalise_width"))
 
 
 def parse_rules(items: Iterable[dict]) -> list[MaskRule]:
@@ -97,7 +103,7 @@ def parse_rules(items: Iterable[dict]) -> list[MaskRule]:
     seen: set[str] = set()
     for r in rules:
         if r.column in seen:
-            raise InvalidMaskingRule(f"column {r.column} has more than one rule")
+            raise InvalidMaskingRule(LocalText("resource.reason.two_rules", r.column))
         seen.add(r.column)
     return rules
 
@@ -217,7 +223,7 @@ def _compile(rule: MaskRule, key: bytes | None) -> Callable[[Any], Any]:
         return lambda v: _text(v)[: p.get("length", 0)]
     if rule.rule == "pseudonymise":
         if key is None:
-            raise InvalidMaskingRule("pseudonymisation needs the key of an agreement")
+            raise InvalidMaskingRule(LocalText("resource.reason.pseudonym_needs_key"))
         return lambda v: pseudonym(_text(v), key, p.get("length", 16), p.get("prefix", ""))
     to = p["to"]
     if to == "range":
@@ -239,7 +245,7 @@ class Masker:
         index = {name: i for i, name in enumerate(columns)}
         unknown = [r.column for r in self.rules if r.column not in index]
         if unknown:
-            raise InvalidMaskingRule(f"there is no column {', '.join(unknown)}")
+            raise InvalidMaskingRule(LocalText("resource.reason.no_column", ", ".join(unknown)))
         dropped = {index[r.column] for r in self.rules if r.rule == "drop"}
         self._keep = [i for i in range(len(columns)) if i not in dropped] if dropped else None
         self._steps = [(index[r.column], _compile(r, pseudonym_key)) for r in self.rules if r.rule != "drop"]

@@ -10,6 +10,7 @@ Include/exclude patterns are shell globs matched against the path relative to th
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from collections.abc import Sequence
@@ -17,25 +18,42 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
 
-from appliance.errors import PathNotAllowed, SourceUnreadable
+from appliance.errors import LocalText, PathNotAllowed, SourceUnreadable
 
 DEFAULT_ROOTS = ("~", "/srv", "/data", "/mnt", "/media")
+ROOTS_ENV = "DSNODE_ALLOWED_ROOTS"  # where the CLI takes the allowed folders from (edge/cmd_resource.py)
+
+_MISSING = LocalText("resource.reason.missing")
+_LOOP = LocalText("resource.reason.symlink_loop")
+_OS_REASONS = {
+    errno.ENOENT: _MISSING,
+    errno.ELOOP: _LOOP,
+    errno.EACCES: LocalText("resource.reason.permission_denied"),
+    errno.EPERM: LocalText("resource.reason.permission_denied"),
+    errno.EIO: LocalText("resource.reason.io_error"),
+    errno.ENOTDIR: LocalText("resource.reason.not_a_folder_on_the_way"),
+}
 
 
 def default_roots() -> list[Path]:
     return [Path(os.path.expanduser(r)) for r in DEFAULT_ROOTS]
 
 
+def os_reason(e: OSError) -> LocalText:
+    """Why a file could not be opened or read, in the user's language (the system's own words otherwise)."""
+    known = _OS_REASONS.get(e.errno)
+    return known if known is not None else LocalText("resource.reason.os_error", e.strerror or type(e).__name__)
+
+
 def _resolve(path: Path) -> Path:
     try:
         return path.resolve(strict=True)
     except FileNotFoundError:
-        raise SourceUnreadable(path, "it does not exist") from None
+        raise SourceUnreadable(path, _MISSING) from None
     except RuntimeError:  # "Symlink loop" from pathlib
-        raise SourceUnreadable(path, "it is a symlink loop") from None
+        raise SourceUnreadable(path, _LOOP) from None
     except OSError as e:
-        reason = "it is a symlink loop" if e.errno == 40 else (e.strerror or type(e).__name__)
-        raise SourceUnreadable(path, reason) from None
+        raise SourceUnreadable(path, os_reason(e)) from None
 
 
 def inside(resolved: Path, roots: Sequence[Path]) -> bool:
@@ -53,8 +71,18 @@ def check_allowed(path: Path, roots: Sequence[Path]) -> Path:
     """The resolved path; SourceUnreadable if it is missing, PathNotAllowed if outside ``roots``."""
     resolved = _resolve(Path(os.path.expanduser(str(path))))
     if not inside(resolved, roots):
-        raise PathNotAllowed(path, ", ".join(str(r) for r in roots) or "none")
+        raise PathNotAllowed(path, _how_to_allow(resolved, roots))
     return resolved
+
+
+def _how_to_allow(resolved: Path, roots: Sequence[Path]) -> LocalText:
+    """The allowed folders, and how to allow the one holding ``resolved`` as well (``DSNODE_ALLOWED_ROOTS``)."""
+    listed = [str(r) for r in roots]
+    folder = resolved if resolved.is_dir() else resolved.parent
+    example = os.pathsep.join([*listed, str(folder)])
+    if not listed:
+        return LocalText("resource.reason.no_allowed_roots", ROOTS_ENV, os.pathsep, example)
+    return LocalText("resource.reason.allowed_roots", ", ".join(listed), ROOTS_ENV, os.pathsep, example)
 
 
 def matches(rel: str, patterns: Sequence[str]) -> bool:

@@ -41,8 +41,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 from appliance.crypto.envelope import depth_exceeds
-from appliance.errors import LocalText, MalformedTable, SourceUnreadable
+from appliance.errors import LocalText, MalformedTable, SourceUnreadable, shown
 from appliance.services.catalog import encoding as enc
+from appliance.services.catalog.paths import os_reason
 from appliance.services.catalog.delimited import column_names, guess_delimiter, lone_cr_as_lf
 
 KEY_SCAN = 1000
@@ -114,8 +115,8 @@ def open_rows(src: Source, fmt: str, *, table: str | None = None, encoding: str 
         if fmt == "sqlite" and isinstance(src, Path):
             return sqlite_rows(src, table)
     except OSError as e:
-        raise SourceUnreadable(label, e.strerror or type(e).__name__) from None
-    raise MalformedTable(label, f"the format {fmt} is not a table format")
+        raise SourceUnreadable(label, os_reason(e)) from None
+    raise MalformedTable(label, LocalText("resource.reason.not_a_table_format", fmt))
 
 
 # --- CSV / TSV --------------------------------------------------------------------------------
@@ -240,7 +241,7 @@ def _json_records(path: Path, texts: Iterator[str]) -> RowSource:
                 try:
                     value = _DECODER.decode(line)
                 except ValueError:
-                    raise MalformedTable(path, f"line {n} is not valid JSON") from None
+                    raise MalformedTable(path, LocalText("resource.reason.json_line_invalid", n)) from None
                 except RecursionError:
                     raise _too_deep(path, n) from None
                 yield _checked(value, line, 0, len(line), MAX_DEPTH, path, n)
@@ -286,18 +287,18 @@ def _json(src: Source, path: Path, encoding: str | None = None) -> RowSource:
     with _open(src) as f:
         data = f.read(JSON_WHOLE_LIMIT + 1)
     if len(data) > JSON_WHOLE_LIMIT:
-        raise MalformedTable(path, f"a JSON file over {JSON_WHOLE_LIMIT >> 20} MB must be an array or JSON Lines")
+        raise MalformedTable(path, LocalText("resource.reason.json_too_large", JSON_WHOLE_LIMIT >> 20))
     try:
         text = data.decode(codec).lstrip("\ufeff")
         doc = _DECODER.decode(text)
     except (ValueError, UnicodeDecodeError) as e:
-        raise MalformedTable(path, f"it is not valid JSON ({e})") from None
+        raise MalformedTable(path, LocalText("resource.reason.json_invalid", str(e))) from None
     except RecursionError:
         raise _too_deep(path) from None
     doc = _checked(doc, text, 0, len(text), MAX_DEPTH, path)
     items = _first_array(doc)
     if items is None:
-        raise MalformedTable(path, "it holds no array of records")
+        raise MalformedTable(path, LocalText("resource.reason.json_no_records"))
     rows = _records(path, iter(items))
     rows.encoding = codec
     return rows
@@ -327,7 +328,7 @@ def _array_items(src: Source, path: Path, codec: str) -> Iterator[object]:
                 buf, pos = f.read(READ), 0
                 eof = not buf
             if pos >= len(buf):
-                raise MalformedTable(path, "the JSON array is not closed")
+                raise MalformedTable(path, LocalText("resource.reason.json_array_open"))
             if buf[pos] == "]":
                 return
             try:
@@ -342,7 +343,7 @@ def _array_items(src: Source, path: Path, codec: str) -> Iterator[object]:
                 pos = end
                 continue
             if eof or len(buf) - pos > MAX_VALUE:
-                raise MalformedTable(path, "an element of the JSON array is not valid JSON")
+                raise MalformedTable(path, LocalText("resource.reason.json_element_invalid"))
             more = f.read(READ)
             eof = not more
             buf, pos = buf[pos:] + more, 0
@@ -358,16 +359,16 @@ def _xlsx(src: Source, path: Path, sheet: str | None) -> RowSource:
         with _open(src) as f:
             data = f.read(XLSX_MEMORY_LIMIT + 1)
         if len(data) > XLSX_MEMORY_LIMIT:
-            raise MalformedTable(path, f"a hosted workbook over {XLSX_MEMORY_LIMIT >> 20} MB cannot be opened")
+            raise MalformedTable(path, LocalText("resource.reason.xlsx_hosted_too_large", XLSX_MEMORY_LIMIT >> 20))
         src = io.BytesIO(data)
     _check_zip(src, path)
     try:
         wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
     except Exception as e:  # noqa: BLE001 - openpyxl raises zipfile, KeyError and its own errors for damaged files
-        raise MalformedTable(path, f"it is not a readable .xlsx workbook ({type(e).__name__})") from None
+        raise MalformedTable(path, LocalText("resource.reason.xlsx_unreadable", type(e).__name__)) from None
     try:
         if sheet is not None and sheet not in wb.sheetnames:
-            raise MalformedTable(path, f"it has no sheet {sheet!r} (sheets: {', '.join(wb.sheetnames)})")
+            raise MalformedTable(path, LocalText("resource.reason.no_sheet", shown(sheet), ", ".join(wb.sheetnames)))
         rows = _sheet_rows(wb, sheet, path)
         header = next((r for r in rows if any(v is not None for v in r)), None)
     except BaseException:
@@ -431,7 +432,7 @@ def sqlite_tables(path: Path) -> list[str]:
         return [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'view') "
                                            "AND name NOT LIKE 'sqlite_%' ORDER BY name")]
     except sqlite3.DatabaseError as e:
-        raise MalformedTable(path, f"it is not a readable SQLite database ({e})") from None
+        raise MalformedTable(path, LocalText("resource.reason.sqlite_unreadable", str(e))) from None
     finally:
         conn.close()
 
@@ -440,7 +441,15 @@ def _sqlite_connect(path: Path) -> sqlite3.Connection:
     try:
         return sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
     except sqlite3.Error as e:
-        raise SourceUnreadable(path, str(e)) from None
+        raise SourceUnreadable(path, LocalText("resource.reason.sqlite_error", str(e))) from None
+
+
+def table_not_chosen(path: Path, tables: list[str], table: str | None = None) -> MalformedTable:
+    """The error for an SQLite file read without naming one of its tables (or naming one it lacks)."""
+    listed = ", ".join(tables) if tables else LocalText("resource.reason.none")
+    if table is None:
+        return MalformedTable(path, LocalText("resource.reason.choose_table", listed))
+    return MalformedTable(path, LocalText("resource.reason.no_table", shown(table), listed))
 
 
 def row_line(row: list) -> bytes:
@@ -459,15 +468,13 @@ def quote_identifier(name: str) -> str:
 def sqlite_rows(path: Path, table: str | None) -> RowSource:
     tables = sqlite_tables(path)
     if table not in tables:
-        listed = ", ".join(tables) or "none"
-        raise MalformedTable(path, f"choose a table with --table (tables: {listed})" if table is None
-                             else f"it has no table {table!r} (tables: {listed})")
+        raise table_not_chosen(path, tables, table)
     conn = _sqlite_connect(path)
     try:
         cur = conn.execute(f"SELECT * FROM {quote_identifier(table)}")
     except sqlite3.DatabaseError as e:
         conn.close()
-        raise MalformedTable(path, str(e)) from None
+        raise MalformedTable(path, LocalText("resource.reason.sqlite_error", str(e))) from None
     columns = column_names([d[0] for d in cur.description])
 
     def body() -> Iterator[list]:
@@ -475,6 +482,6 @@ def sqlite_rows(path: Path, table: str | None) -> RowSource:
             while batch := cur.fetchmany(1000):
                 yield from map(list, batch)
         except sqlite3.DatabaseError as e:
-            raise MalformedTable(path, str(e)) from None
+            raise MalformedTable(path, LocalText("resource.reason.sqlite_error", str(e))) from None
 
     return RowSource(columns, body(), conn.close)

@@ -22,8 +22,8 @@ from appliance.domain.catalog import (
     ResourceVersioned,
 )
 from appliance.errors import (
-    AmbiguousResourceId, ApplianceError, InvalidLabel, InvalidMaskingRule, ResourceError, ResourceNotFound,
-    SourceUnreadable, UnsupportedSource,
+    AmbiguousResourceId, ApplianceError, InvalidLabel, InvalidMaskingRule, LocalText, ResourceError, ResourceNotFound,
+    SourceUnreadable, UnsupportedSource, shown,
 )
 from appliance.events import EventBus
 from appliance.services.catalog import content as content_mod
@@ -102,8 +102,8 @@ class ResourceService:
         existing = self._db.read(lambda c: store.find_by_source(c, scan.source))
         if existing is not None:
             if existing.mode != mode:
-                raise UnsupportedSource(source, f"it is already registered as {existing.id} ({existing.mode}); "
-                                                "remove that resource first to register it another way")
+                raise UnsupportedSource(source, LocalText("resource.reason.registered_otherwise", existing.id,
+                                                          LocalText(f"resource.mode.{existing.mode}")))
             version, changed = self._new_version_if_changed(existing, scan, progress)
             return Registration(self.get(existing.id), version, created=False, changed=changed)
         meta["title"] = meta["title"] or scan.title_hint
@@ -229,7 +229,7 @@ class ResourceService:
         n = version or r.current_version
         found = self._db.read(lambda c: store.load_version(c, r.id, n))
         if found is None:
-            raise ResourceError(f"{r.id} has no version {n}")
+            raise ResourceError(LocalText("resource.reason.no_version", r.id, n))
         return found
 
     # --- describing, labelling, masking -------------------------------------------------------
@@ -238,10 +238,10 @@ class ResourceService:
         """Edit title, description, keywords, domain, owner or update_frequency."""
         unknown = set(changes) - set(EDITABLE_FIELDS)
         if unknown:
-            raise ResourceError(f"these fields cannot be edited: {', '.join(sorted(unknown))}")
+            raise ResourceError(LocalText("resource.reason.not_editable", ", ".join(sorted(unknown))))
         fields = _metadata(**{k: v for k, v in changes.items() if v is not None})
         if "title" in fields and not fields["title"]:
-            raise ResourceError("the title cannot be empty")
+            raise ResourceError(LocalText("resource.reason.empty_title"))
         return self._change(resource_id, ResourceAction.UPDATED, fields,
                             {"fields": {k: list(v) if k == "keywords" else v for k, v in fields.items()}},
                             lambda rid: ResourceUpdated(rid, tuple(sorted(fields))))
@@ -249,15 +249,15 @@ class ResourceService:
     def label(self, resource_id: str, *, category: str | None = None, sensitivity: int | None = None) -> Resource:
         """Set the GB/T 43697-2024 category and/or the sensitivity level (1-4)."""
         if category is None and sensitivity is None:
-            raise InvalidLabel("give a category, a level or both")
+            raise InvalidLabel(LocalText("resource.reason.label_nothing"))
         fields = {}
         if category is not None:
             if category not in {c.value for c in Category}:
-                raise InvalidLabel(f"unknown category {category!r}")
+                raise InvalidLabel(LocalText("resource.reason.unknown_category", shown(category)))
             fields["category"] = category
         if sensitivity is not None:
             if isinstance(sensitivity, bool) or sensitivity not in SENSITIVITY_LEVELS:
-                raise InvalidLabel(f"level {sensitivity!r} is not 1, 2, 3 or 4")
+                raise InvalidLabel(LocalText("resource.reason.bad_level", shown(sensitivity)))
             fields["sensitivity"] = int(sensitivity)
         r = self.get(resource_id)
         final = {"category": fields.get("category", str(r.category)), "sensitivity": fields.get("sensitivity", r.sensitivity)}
@@ -270,7 +270,8 @@ class ResourceService:
         parsed = masking.parse_rules(rules)
         columns = self.version(r.id).column_names
         if parsed and r.kind not in content_mod.TABLE_KINDS:
-            raise InvalidMaskingRule(f"masking rules apply to tables, and {r.id} is a {r.kind}")
+            raise InvalidMaskingRule(LocalText("resource.reason.mask_not_table", r.id,
+                                               LocalText(f"resource.type.{r.kind}")))
         masking.Masker(columns, parsed, pseudonym_key=bytes(32))  # unknown columns raise here
         as_json = [p.to_json() for p in parsed]
         return self._change(r.id, ResourceAction.MASKING_SET, {"masking": as_json}, {"rules": as_json},
@@ -285,7 +286,7 @@ class ResourceService:
     def clear_column_rule(self, resource_id: str, column: str) -> Resource:
         r = self.get(resource_id)
         if not any(x["column"] == column for x in r.masking):
-            raise InvalidMaskingRule(f"column {column} has no rule")
+            raise InvalidMaskingRule(LocalText("resource.reason.column_no_rule", column))
         return self.set_masking(r.id, [x for x in r.masking if x["column"] != column])
 
     def remove(self, resource_id: str) -> None:
@@ -355,7 +356,8 @@ def _choice(enum, value, what: str):
     try:
         return enum(value)
     except ValueError:
-        raise ResourceError(f"{what} must be one of {', '.join(e.value for e in enum)}, not {value!r}") from None
+        raise ResourceError(LocalText("resource.reason.bad_choice", what, ", ".join(e.value for e in enum),
+                                      shown(value))) from None
 
 
 def _metadata(**fields) -> dict:
@@ -366,10 +368,10 @@ def _metadata(**fields) -> dict:
             out[name] = tuple(dict.fromkeys(w.strip() for w in words if str(w).strip()))
             continue
         if not isinstance(value, str):
-            raise ResourceError(f"{name} must be text")
+            raise ResourceError(LocalText("resource.reason.not_text", name))
         limit = TITLE_MAX if name == "title" else TEXT_MAX
         if len(value) > limit:
-            raise ResourceError(f"{name} is longer than {limit} characters")
+            raise ResourceError(LocalText("resource.reason.too_long", name, limit))
         out[name] = value.strip()
     return out
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from appliance.domain.catalog import Column, Kind, suggest_sensitivity
-from appliance.errors import LocalText, MalformedTable, SourceUnreadable, UnsupportedSource
+from appliance.errors import LocalText, SourceUnreadable, UnsupportedSource
 from appliance.services.catalog import encoding as enc
 from appliance.services.catalog import paths, readers, sensitive
 from appliance.services.catalog.delimited import EXACT_BYTES, SAMPLE_BYTES, DelimitedScanner
@@ -95,14 +95,14 @@ class Scanner:
             raise UnsupportedSource(_printable(path), LocalText("resource.reason.name_not_utf8"))
         kind = options.kind or self._kind_of(path)
         if kind == Kind.API:
-            raise UnsupportedSource(source, "an API endpoint is given as an http:// or https:// URL")
+            raise UnsupportedSource(source, LocalText("resource.reason.api_needs_url"))
         if kind == Kind.FOLDER:
             if not path.is_dir():
-                raise UnsupportedSource(source, "it is not a folder")
+                raise UnsupportedSource(source, LocalText("resource.reason.not_a_folder"))
             return self._folder(path, options, progress)
         if not path.is_file():
-            raise UnsupportedSource(source, "it is a folder; register it with --kind folder" if path.is_dir()
-                                    else "it is not a regular file")
+            raise UnsupportedSource(source, LocalText("resource.reason.is_a_folder") if path.is_dir()
+                                    else LocalText("resource.reason.not_a_regular_file"))
         if kind == Kind.SQLITE_TABLE:
             return self._sqlite(path, options, progress)
         if kind == Kind.TABLE:
@@ -117,7 +117,7 @@ class Scanner:
         if suffix in TABLE_FORMATS:
             return Kind.TABLE
         if suffix == ".xls":
-            raise UnsupportedSource(path, "old .xls workbooks are not read; save it as .xlsx in Excel or WPS")
+            raise UnsupportedSource(path, LocalText("resource.reason.old_xls"))
         if suffix in SQLITE_SUFFIXES or _head(path, 16) == SQLITE_MAGIC:
             return Kind.SQLITE_TABLE
         return Kind.FILE
@@ -127,7 +127,7 @@ class Scanner:
     def _api(self, url: str, options: ScanOptions) -> ScanResult:
         parts = urlsplit(url)
         if not parts.netloc or any(c.isspace() for c in url):
-            raise UnsupportedSource(url, "it is not a valid http(s) URL")
+            raise UnsupportedSource(url, LocalText("resource.reason.bad_url"))
         digest = hashlib.sha256(json.dumps({"url": url}, sort_keys=True).encode()).hexdigest()
         return ScanResult(kind=Kind.API, source=url, path=None, format="api", size=0, sha256=digest)
 
@@ -197,7 +197,7 @@ class Scanner:
         if options.table is None:
             tables = readers.sqlite_tables(path)
             if len(tables) != 1:
-                raise MalformedTable(path, f"choose a table with --table (tables: {', '.join(tables) or 'none'})")
+                raise readers.table_not_chosen(path, tables)
             options = dataclasses.replace(options, table=tables[0])
         digest, size = hashlib.sha256(), 0
         with readers.sqlite_rows(path, options.table) as rows:
