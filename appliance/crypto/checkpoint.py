@@ -30,7 +30,7 @@ from typing import NamedTuple
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
-from appliance.errors import BadSignature, MalformedMessage
+from appliance.errors import BadSignature, LocalText, MalformedMessage
 
 SIG_TYPE_ED25519 = 0x01
 KEY_ID_SIZE = 4
@@ -80,7 +80,7 @@ class Checkpoint:
         object.__setattr__(self, "extensions", tuple(self.extensions))
         problem = _checkpoint_problem(self.origin, self.size, self.root_hash, self.extensions)
         if problem:
-            raise ValueError(problem)
+            raise ValueError(str(problem))
 
     def body(self) -> str:
         """The checkpoint note text, every line ending in a newline."""
@@ -91,32 +91,32 @@ class Checkpoint:
     def parse(cls, body: str) -> Checkpoint:
         """Read a checkpoint note text strictly; raise MalformedMessage saying what is wrong."""
         if not isinstance(body, str) or not body.endswith("\n"):
-            raise MalformedMessage("the checkpoint does not end in a newline")
+            raise MalformedMessage(LocalText("crypto.reason.checkpoint_no_newline"))
         lines = body[:-1].split("\n")
         if len(lines) < 3:
-            raise MalformedMessage("the checkpoint has fewer than three lines")
+            raise MalformedMessage(LocalText("crypto.reason.checkpoint_too_few_lines"))
         origin, size_text, root_text, *extensions = lines
         if len(size_text) > 20 or not _SIZE_RE.fullmatch(size_text):
-            raise MalformedMessage(f"the checkpoint tree size {size_text!r} is not a plain number")
-        root = _b64decode(root_text, "the checkpoint root hash")
+            raise MalformedMessage(LocalText("crypto.reason.checkpoint_size_not_number", repr(size_text)))
+        root = _b64decode(root_text, LocalText("crypto.reason.the_checkpoint_root"))
         problem = _checkpoint_problem(origin, int(size_text), root, tuple(extensions))
         if problem:
             raise MalformedMessage(problem)
         return cls(origin, int(size_text), root, tuple(extensions))
 
 
-def _checkpoint_problem(origin: str, size: int, root: bytes, extensions: tuple) -> str | None:
+def _checkpoint_problem(origin: str, size: int, root: bytes, extensions: tuple) -> LocalText | None:
     """Why these checkpoint fields are invalid, or None."""
-    name_problem = _name_problem(origin)
+    name_problem = _name_problem(origin, LocalText("crypto.reason.the_checkpoint_origin"))
     if name_problem:
-        return f"the checkpoint origin {name_problem}"
+        return name_problem
     if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_TREE_SIZE:
-        return f"the checkpoint tree size {size!r} is out of range"
+        return LocalText("crypto.reason.checkpoint_size_range", repr(size))
     if not isinstance(root, bytes) or len(root) != ROOT_HASH_SIZE:
-        return f"the checkpoint root hash is not {ROOT_HASH_SIZE} bytes"
+        return LocalText("crypto.reason.checkpoint_root_size", ROOT_HASH_SIZE)
     for line in extensions:
         if not isinstance(line, str) or not line or "\n" in line or _CONTROL_RE.search(line):
-            return "a checkpoint extension line is empty or contains control characters"
+            return LocalText("crypto.reason.checkpoint_extension")
     return None
 
 
@@ -158,19 +158,19 @@ def parse_verifier_key(vkey: str) -> VerifierKey:
     """Read a verifier key; raise MalformedMessage if it is not a well-formed Ed25519 key."""
     parts = vkey.split("+", 2) if isinstance(vkey, str) else []
     if len(parts) != 3:
-        raise MalformedMessage("a verifier key must read name+keyid+key")
+        raise MalformedMessage(LocalText("crypto.reason.verifier_key_form"))
     name, id_hex, key_b64 = parts
-    problem = _name_problem(name)
+    problem = _name_problem(name, LocalText("crypto.reason.the_verifier_key_name"))
     if problem:
-        raise MalformedMessage(f"the verifier key name {problem}")
+        raise MalformedMessage(problem)
     if not re.fullmatch(r"[0-9a-f]{8}", id_hex):
-        raise MalformedMessage(f"the verifier key id {id_hex!r} is not 8 lowercase hex digits")
-    key = _b64decode(key_b64, "the verifier key")
+        raise MalformedMessage(LocalText("crypto.reason.verifier_key_id_form", repr(id_hex)))
+    key = _b64decode(key_b64, LocalText("crypto.reason.the_verifier_key"))
     if len(key) != 1 + PUBLIC_KEY_SIZE or key[0] != SIG_TYPE_ED25519:
-        raise MalformedMessage("the verifier key is not an Ed25519 key")
+        raise MalformedMessage(LocalText("crypto.reason.verifier_key_not_ed25519"))
     public_key = key[1:]
     if key_id(name, public_key).hex() != id_hex:
-        raise MalformedMessage(f"the verifier key id {id_hex} does not match the key")
+        raise MalformedMessage(LocalText("crypto.reason.verifier_key_id_mismatch", id_hex))
     return VerifierKey(name, bytes.fromhex(id_hex), public_key)
 
 
@@ -190,9 +190,9 @@ class _SignatureLine(NamedTuple):
 
 def sign_note(text: str, name: str, seed_or_signing_key: bytes | SigningKey) -> str:
     """Sign ``text`` (which must end in a newline) as ``name``; return the signed note."""
-    problem = _text_problem(text)
+    problem = _text_problem(text, LocalText("crypto.reason.the_note_text"))
     if problem:
-        raise ValueError(problem)
+        raise ValueError(str(problem))
     return text + "\n" + _signature_line(text, name, seed_or_signing_key)
 
 
@@ -210,9 +210,9 @@ def add_signature(note: str, name: str, seed_or_signing_key: bytes | SigningKey)
         if (existing.name, existing.key_id) == (mine.name, mine.key_id):
             if existing.signature == mine.signature:
                 return note
-            raise BadSignature(f"the note from {name}")
+            raise BadSignature(LocalText("crypto.reason.note_from", name))
     if len(lines) >= MAX_SIGNATURES:
-        raise MalformedMessage(f"the note already has {MAX_SIGNATURES} signatures")
+        raise MalformedMessage(LocalText("crypto.reason.note_full", MAX_SIGNATURES))
     return note + line
 
 
@@ -236,11 +236,11 @@ def open_note(note: str, verifiers: Verifiers) -> tuple[str, list[str]]:
                 raise BadSignatureError("wrong length")
             verify_key.verify(message, line.signature)
         except BadSignatureError:
-            raise BadSignature(f"the note from {line.name}") from None
+            raise BadSignature(LocalText("crypto.reason.note_from", line.name)) from None
         signers.append(line.name)
     if not signers:
         names = ", ".join(sorted({line.name for line in lines}))
-        raise BadSignature(f"the note (signed only by keys this node does not know: {names})")
+        raise BadSignature(LocalText("crypto.reason.note_unknown_signers", names))
     return text, signers
 
 
@@ -258,37 +258,38 @@ def _parse_note(note: str) -> tuple[str, list[_SignatureLine]]:
         try:
             note = note.decode("utf-8")
         except UnicodeDecodeError:
-            raise MalformedMessage("the signed note is not valid UTF-8") from None
+            raise MalformedMessage(LocalText("crypto.reason.signed_note_not_utf8")) from None
     if not isinstance(note, str) or not note.endswith("\n"):
-        raise MalformedMessage("the signed note does not end in a newline")
-    problem = _text_problem(note)  # control characters, lone surrogates (a str from JSON may hold them)
+        raise MalformedMessage(LocalText("crypto.reason.signed_note_no_newline"))
+    # control characters, lone surrogates (a str from JSON may hold them)
+    problem = _text_problem(note, LocalText("crypto.reason.the_signed_note"))
     if problem:
-        raise MalformedMessage(problem.replace("the note text", "the signed note"))
+        raise MalformedMessage(problem)
     split = note.rfind("\n\n")
     if split < 0:
-        raise MalformedMessage("the signed note has no blank line before its signatures")
+        raise MalformedMessage(LocalText("crypto.reason.signed_note_no_blank_line"))
     text, block = note[: split + 1], note[split + 2 :]
     if not block:
-        raise MalformedMessage("the signed note has no signature lines")
+        raise MalformedMessage(LocalText("crypto.reason.signed_note_no_signatures"))
     raw_lines = block[:-1].split("\n")
     if len(raw_lines) > MAX_SIGNATURES:
-        raise MalformedMessage(f"the signed note has more than {MAX_SIGNATURES} signatures")
+        raise MalformedMessage(LocalText("crypto.reason.signed_note_too_many", MAX_SIGNATURES))
     lines = [_parse_signature_line(raw) for raw in raw_lines]
     if len({(line.name, line.key_id) for line in lines}) != len(lines):
-        raise MalformedMessage("the signed note has two signatures from the same key")
+        raise MalformedMessage(LocalText("crypto.reason.signed_note_same_key"))
     return text, lines
 
 
 def _parse_signature_line(raw: str) -> _SignatureLine:
     if not raw.startswith(EM_DASH + " "):
-        raise MalformedMessage("a signature line does not start with an em dash and a space")
+        raise MalformedMessage(LocalText("crypto.reason.signature_line_start"))
     name, _, encoded = raw[2:].partition(" ")
-    problem = _name_problem(name)
+    problem = _name_problem(name, LocalText("crypto.reason.a_signature_key_name"))
     if problem:
-        raise MalformedMessage(f"a signature's key name {problem}")
-    blob = _b64decode(encoded, f"the signature from {name}")
+        raise MalformedMessage(problem)
+    blob = _b64decode(encoded, LocalText("crypto.reason.the_signature_from", name))
     if len(blob) <= KEY_ID_SIZE:
-        raise MalformedMessage(f"the signature from {name} is too short to hold a key id")
+        raise MalformedMessage(LocalText("crypto.reason.signature_too_short", name))
     return _SignatureLine(name, blob[:KEY_ID_SIZE], blob[KEY_ID_SIZE:])
 
 
@@ -301,45 +302,45 @@ def _lookup(verifiers: Verifiers, name: str, kid: bytes) -> bytes | VerifyKey | 
 # --- small checks ----------------------------------------------------------------------------
 
 
-def _name_problem(name: object) -> str | None:
-    """Why ``name`` cannot be a key name or origin, or None."""
+def _name_problem(name: object, subject: LocalText) -> LocalText | None:
+    """Why ``name`` cannot be a key name or origin (``subject`` says which), or None."""
     if not isinstance(name, str) or not name:
-        return "is empty"
+        return LocalText("crypto.reason.name_empty", subject)
     if "+" in name or any(c.isspace() for c in name) or _CONTROL_RE.search(name):
-        return f"{name!r} contains a space, a plus sign or a control character"
+        return LocalText("crypto.reason.name_bad_characters", subject, repr(name))
     try:
         name.encode("utf-8")
     except UnicodeEncodeError:
-        return f"{name!r} is not valid text"
+        return LocalText("crypto.reason.name_not_text", subject, repr(name))
     return None
 
 
 def _require_name(name: str) -> None:
-    problem = _name_problem(name)
+    problem = _name_problem(name, LocalText("crypto.reason.the_key_name"))
     if problem:
-        raise ValueError(f"the key name {problem}")
+        raise ValueError(str(problem))
 
 
-def _text_problem(text: object) -> str | None:
+def _text_problem(text: object, subject: LocalText) -> LocalText | None:
     if not isinstance(text, str) or not text.endswith("\n"):
-        return "the note text must end in a newline"
+        return LocalText("crypto.reason.text_no_newline", subject)
     if _CONTROL_RE.search(text):
-        return "the note text contains control characters"
+        return LocalText("crypto.reason.text_control_characters", subject)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return "the note text is not valid text"
+        return LocalText("crypto.reason.text_not_text", subject)
     return None
 
 
-def _b64decode(text: str, what: str) -> bytes:
+def _b64decode(text: str, what: LocalText) -> bytes:
     """Strict standard base64: right alphabet, padding, and canonical trailing bits."""
     try:
         data = base64.b64decode(text.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError):
-        raise MalformedMessage(f"{what} is not valid base64") from None
+        raise MalformedMessage(LocalText("crypto.reason.not_base64", what)) from None
     if base64.b64encode(data).decode("ascii") != text:
-        raise MalformedMessage(f"{what} is not canonical base64")
+        raise MalformedMessage(LocalText("crypto.reason.not_canonical_base64", what))
     return data
 
 

@@ -28,7 +28,7 @@ from appliance.clock import rfc3339 as format_ts  # the form of ``ts``
 from appliance.crypto import sealed
 from appliance.crypto.jcs import MAX_SAFE_INTEGER, canonical
 from appliance.crypto.keys import SIGNATURE_SIZE, SigningKey, public_key_from_did, verify
-from appliance.errors import BadSignature, MalformedDid, MalformedMessage
+from appliance.errors import BadSignature, LocalText, MalformedDid, MalformedMessage
 
 VERSION = 1
 MAX_SIZE = 256 * 1024
@@ -74,7 +74,7 @@ def sign_envelope(
     }
     problem = _field_problem(env, signed=False)
     if problem:
-        raise ValueError(problem)
+        raise ValueError(str(problem))
     env["sig"] = _b64url_encode(key.sign(canonical(env)))
     return env
 
@@ -90,10 +90,10 @@ def verify_envelope(env: dict, resolve_key: KeyResolver | None = None) -> dict:
     ``BadSignature`` if the signature does not verify.
     """
     if not isinstance(env, dict):
-        raise MalformedMessage("the message is not a JSON object")
+        raise MalformedMessage(LocalText("crypto.reason.message_not_object"))
     version = env.get("v")
     if isinstance(version, int) and not isinstance(version, bool) and version != VERSION:
-        raise MalformedMessage(f"unsupported envelope version {_shown(version)} (this node reads version {VERSION})")
+        raise MalformedMessage(LocalText("crypto.reason.envelope_version", _shown(version), VERSION))
     problem = _field_problem(env, signed=True, body=False)  # the body is checked by canonicalising it below
     if problem:
         raise MalformedMessage(problem)
@@ -101,11 +101,12 @@ def verify_envelope(env: dict, resolve_key: KeyResolver | None = None) -> dict:
     try:
         signed_bytes = canonical(unsigned)  # every other field is known good: only the body can fail
     except ValueError:
-        raise MalformedMessage(f"field 'body' {_check_body(env['body']) or 'cannot be canonicalised'}") from None
+        problem = _check_body(env["body"]) or LocalText("crypto.reason.field_not_canonical")
+        raise MalformedMessage(LocalText("crypto.reason.field_problem", repr("body"), problem)) from None
     problem = _check_sig(env["sig"])
     if problem:
-        raise MalformedMessage(f"field 'sig' {problem}")
-    what = f"message {env['id']} from {env['from']}"
+        raise MalformedMessage(LocalText("crypto.reason.field_problem", repr("sig"), problem))
+    what = LocalText("crypto.reason.message_from", env["id"], env["from"])
     resolve = resolve_key or _own_key
     public_key = resolve(env["from"], env["kid"])
     verify(public_key, signed_bytes, _b64url_decode(env["sig"]), what=what)
@@ -115,11 +116,11 @@ def verify_envelope(env: dict, resolve_key: KeyResolver | None = None) -> dict:
 def _own_key(from_did: str, kid: str) -> bytes:
     """Default resolver: the message must be signed by the key the node id was made from."""
     if kid != from_did:
-        raise BadSignature(f"a message from {from_did} (signed by {kid}, not a known key of it)")
+        raise BadSignature(LocalText("crypto.reason.unknown_signing_key", from_did, kid))
     return _key_of(kid)
 
 
-def _field_problem(env: dict, *, signed: bool, body: bool = True) -> str | None:
+def _field_problem(env: dict, *, signed: bool, body: bool = True) -> LocalText | None:
     """Describe what is wrong with the envelope's fields, or return None if nothing is.
 
     ``body=False`` leaves out the body and the signature (checked after it) for a caller that
@@ -127,48 +128,48 @@ def _field_problem(env: dict, *, signed: bool, body: bool = True) -> str | None:
     expected = set(FIELDS) if signed else set(FIELDS) - {"sig"}
     unknown = sorted(set(env) - expected)
     if unknown:
-        return f"unknown field {unknown[0]!r} in the envelope"
+        return LocalText("crypto.reason.field_unknown", repr(unknown[0]))
     missing = [name for name in FIELDS if name in expected and name not in env]
     if missing:
-        return f"field {missing[0]!r} is missing from the envelope"
+        return LocalText("crypto.reason.field_missing", repr(missing[0]))
     for name, check in _CHECKS.items():
         if not body and name in ("body", "sig"):
             continue
         if name in expected:
             problem = check(env[name])
             if problem:
-                return f"field {name!r} {problem}"
+                return LocalText("crypto.reason.field_problem", repr(name), problem)
     return None
 
 
-def _check_version(value: object) -> str | None:
+def _check_version(value: object) -> LocalText | None:
     if not _is_int(value):
-        return "must be an integer"
+        return LocalText("crypto.reason.field_not_integer")
     if value != VERSION:
-        return f"has unsupported envelope version {_shown(value)}"
+        return LocalText("crypto.reason.field_version", _shown(value))
     return None
 
 
-def _shown(number: int) -> str:
+def _shown(number: int) -> str | LocalText:
     """A received integer for a message (str() refuses one of over 4,300 digits)."""
-    return str(number) if abs(number) < 10**9 else "beyond any that exists"
+    return str(number) if abs(number) < 10**9 else LocalText("crypto.reason.version_beyond")
 
 
-def _check_text(value: object) -> str | None:
+def _check_text(value: object) -> LocalText | None:
     if not isinstance(value, str) or not value:
-        return "must be a non-empty string"
+        return LocalText("crypto.reason.field_not_text")
     if len(value) > MAX_TEXT:
-        return f"is longer than {MAX_TEXT} characters"
+        return LocalText("crypto.reason.field_too_long", MAX_TEXT)
     return None
 
 
-def _check_did(value: object) -> str | None:
+def _check_did(value: object) -> LocalText | None:
     if not isinstance(value, str):
-        return "must be a did:key string"
+        return LocalText("crypto.reason.field_not_did")
     try:
         _key_of(value)
     except MalformedDid:
-        return "is not a valid did:key of an Ed25519 key"
+        return LocalText("crypto.reason.field_bad_did")
     return None
 
 
@@ -178,43 +179,43 @@ def _key_of(did: str) -> bytes:
     return public_key_from_did(did)
 
 
-def _check_to(value: object) -> str | None:
+def _check_to(value: object) -> LocalText | None:
     return None if value is None else _check_did(value)
 
 
-def _check_seq(value: object) -> str | None:
+def _check_seq(value: object) -> LocalText | None:
     if not _is_int(value) or not 0 <= value <= MAX_SAFE_INTEGER:
-        return f"must be an integer from 0 to {MAX_SAFE_INTEGER}"
+        return LocalText("crypto.reason.field_seq_range", MAX_SAFE_INTEGER)
     return None
 
 
-def _check_ts(value: object) -> str | None:
+def _check_ts(value: object) -> LocalText | None:
     if not isinstance(value, str) or not _TS_RE.fullmatch(value):
-        return "must be an RFC 3339 UTC time with milliseconds, like 2026-11-22T10:00:00.123Z"
+        return LocalText("crypto.reason.field_ts_form", "2026-11-22T10:00:00.123Z")
     try:
         datetime.fromisoformat(value[:-1])  # the pattern above fixed the form; this checks the date
     except ValueError:
-        return "is not a real date and time"
+        return LocalText("crypto.reason.field_ts_not_real")
     return None
 
 
-def _check_body(value: object) -> str | None:
+def _check_body(value: object) -> LocalText | None:
     try:
         canonical(value)
     except ValueError as exc:
-        return f"cannot be canonicalised: {exc}"
+        return LocalText("crypto.reason.field_not_canonical_because", str(exc))
     return None
 
 
-def _check_sig(value: object) -> str | None:
+def _check_sig(value: object) -> LocalText | None:
     if not isinstance(value, str):
-        return "must be a base64url string"
+        return LocalText("crypto.reason.field_not_base64url")
     try:
         raw = _b64url_decode(value)
     except ValueError:
-        return "is not valid base64url without padding"
+        return LocalText("crypto.reason.field_bad_base64url")
     if len(raw) != SIGNATURE_SIZE:
-        return f"must encode {SIGNATURE_SIZE} bytes"
+        return LocalText("crypto.reason.field_signature_size", SIGNATURE_SIZE)
     return None
 
 
@@ -265,9 +266,9 @@ def decode(data: bytes, max_size: int = MAX_SIZE) -> dict:
     Raises ``MalformedMessage`` for data over ``max_size`` bytes, or data that is not a JSON
     value :func:`parse_value` accepts, or a JSON value that is not an object.
     """
-    obj = parse_value(data, what="the message", max_size=max_size)
+    obj = parse_value(data, what=LocalText("crypto.reason.the_message"), max_size=max_size)
     if not isinstance(obj, dict):
-        raise MalformedMessage("the message is not a JSON object")
+        raise MalformedMessage(LocalText("crypto.reason.message_not_object"))
     return obj
 
 
@@ -278,7 +279,7 @@ MAX_KEY = 1024
 """Longest object key accepted from a peer, in characters."""
 
 
-def parse_value(data: bytes, *, what: str, max_size: int = MAX_SIZE) -> object:
+def parse_value(data: bytes, *, what: LocalText, max_size: int = MAX_SIZE) -> object:
     """The JSON value of bytes received from a peer, checked as every received value is.
 
     Refused with ``MalformedMessage`` naming ``what``: more than ``max_size`` bytes; invalid UTF-8
@@ -290,20 +291,22 @@ def parse_value(data: bytes, *, what: str, max_size: int = MAX_SIZE) -> object:
     both go through here.
     """
     if len(data) > max_size:
-        raise MalformedMessage(f"{what} is {len(data)} bytes, more than the limit of {max_size}")
+        raise MalformedMessage(LocalText("crypto.reason.value_too_large", what, len(data), max_size))
     try:
         text = bytes(data).decode("utf-8")  # strict: surrogates encoded as UTF-8 are refused here
         obj = _DECODER.decode(text)
     except (UnicodeDecodeError, json.JSONDecodeError, _JunkJson) as exc:
-        raise MalformedMessage(f"{what} is not valid JSON ({exc})") from None
+        # our own checks say why in the user's language; the json and codec modules only in English
+        why = exc.args[0] if isinstance(exc, _JunkJson) else str(exc)
+        raise MalformedMessage(LocalText("crypto.reason.value_not_json", what, why)) from None
     except RecursionError:
-        raise MalformedMessage(f"{what} is nested too deeply") from None
+        raise MalformedMessage(LocalText("crypto.reason.value_too_deep", what)) from None
     # Nesting is never deeper than the number of '[' and '{' in the text: walk only when it could be.
     if text.count("[") + text.count("{") > MAX_DEPTH and depth_exceeds(obj, MAX_DEPTH):
-        raise MalformedMessage(f"{what} is nested more than {MAX_DEPTH} levels deep")
+        raise MalformedMessage(LocalText("crypto.reason.value_deeper_than", what, MAX_DEPTH))
     # A lone surrogate can only come from an escape \uD800-\uDFFF: walk only when one is there.
     if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(obj):
-        raise MalformedMessage(f"{what} has a string with a lone surrogate (not Unicode text)")
+        raise MalformedMessage(LocalText("crypto.reason.value_lone_surrogate", what))
     return obj
 
 
@@ -317,28 +320,28 @@ class _JunkJson(ValueError):
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        raise _JunkJson("an object has a repeated key")
+        raise _JunkJson(LocalText("crypto.reason.json_repeated_key"))
     for key in obj:
         if len(key) > MAX_KEY:
-            raise _JunkJson(f"an object key is longer than {MAX_KEY} characters")
+            raise _JunkJson(LocalText("crypto.reason.json_key_too_long", MAX_KEY))
     return obj
 
 
 def _no_constant(name: str) -> object:
-    raise _JunkJson(f"{name} is not allowed")
+    raise _JunkJson(LocalText("crypto.reason.json_constant", name))
 
 
 def _safe_int(text: str) -> int:
     # 2**53 − 1 has 16 digits: a longer text is unsafe, and never reaches int() (4,300-digit limit)
     if len(text) > 17 or not -MAX_SAFE_INTEGER <= (value := int(text)) <= MAX_SAFE_INTEGER:
-        raise _JunkJson(f"the integer {text[:24]}{'…' if len(text) > 24 else ''} is outside ±(2**53 − 1)")
+        raise _JunkJson(LocalText("crypto.reason.json_unsafe_integer", text[:24] + ("…" if len(text) > 24 else "")))
     return value
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise _JunkJson(f"the number {text[:24]}{'…' if len(text) > 24 else ''} is too large")
+        raise _JunkJson(LocalText("crypto.reason.json_number_too_large", text[:24] + ("…" if len(text) > 24 else "")))
     return value
 
 
@@ -397,10 +400,10 @@ def open_body(env: dict, key: SigningKey) -> object:
     """
     body = env.get("body")
     if not isinstance(body, dict) or set(body) != {"sealed"} or not isinstance(body["sealed"], str):
-        raise MalformedMessage("the message body is not a sealed body")
+        raise MalformedMessage(LocalText("crypto.reason.body_not_sealed"))
     try:
         ciphertext = base64.b64decode(body["sealed"], validate=True)
     except ValueError:  # binascii.Error, and a ValueError for a string that is not ASCII
-        raise MalformedMessage("the sealed body is not valid base64") from None
+        raise MalformedMessage(LocalText("crypto.reason.sealed_body_not_base64")) from None
     # The plaintext is checked exactly as a received envelope is (size, depth, numbers, strings).
-    return parse_value(sealed.unseal(ciphertext, key), what="the sealed body")
+    return parse_value(sealed.unseal(ciphertext, key), what=LocalText("crypto.reason.the_sealed_body"))

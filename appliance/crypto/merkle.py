@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Sequence
 
-from appliance.errors import EvidenceTampered
+from appliance.errors import EvidenceTampered, LocalText
 
 HASH_SIZE = 32
 EMPTY_ROOT = hashlib.sha256(b"").digest()
@@ -158,13 +158,14 @@ def verify_inclusion(t: int, n: int, root: bytes, leaf: bytes, proof: list[bytes
 
     Follows the verification algorithm of RFC 9162 section 2.1.3.2.
     """
-    _check_proof_inputs(proof, {"root": root, "leaf hash": leaf})
+    _check_proof_inputs(proof, [(root, LocalText("crypto.reason.hash_root")),
+                                (leaf, LocalText("crypto.reason.hash_leaf"))])
     if not 0 <= n < t:
-        raise EvidenceTampered(f"entry {n} cannot be in a log of {t} entries")
+        raise EvidenceTampered(LocalText("crypto.reason.entry_beyond_log", n, t))
     fn, sn, r = n, t - 1, leaf
     for p in proof:
         if sn == 0:
-            raise EvidenceTampered(f"the inclusion proof for entry {n} has too many hashes")
+            raise EvidenceTampered(LocalText("crypto.reason.inclusion_too_long", n))
         if fn & 1 or fn == sn:
             r = node_hash(p, r)
             while fn and not fn & 1:
@@ -173,11 +174,9 @@ def verify_inclusion(t: int, n: int, root: bytes, leaf: bytes, proof: list[bytes
             r = node_hash(r, p)
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
-        raise EvidenceTampered(f"the inclusion proof for entry {n} has too few hashes")
+        raise EvidenceTampered(LocalText("crypto.reason.inclusion_too_short", n))
     if r != root:
-        raise EvidenceTampered(
-            f"entry {n} is not in the log of {t} entries: the proof does not lead to its root"
-        )
+        raise EvidenceTampered(LocalText("crypto.reason.inclusion_wrong_root", n, t))
 
 
 def verify_consistency(t: int, n: int, root_t: bytes, root_n: bytes, proof: list[bytes]) -> None:
@@ -185,22 +184,23 @@ def verify_consistency(t: int, n: int, root_t: bytes, root_n: bytes, proof: list
 
     Follows the verification algorithm of RFC 9162 section 2.1.4.2.
     """
-    _check_proof_inputs(proof, {"new root": root_t, "old root": root_n})
+    _check_proof_inputs(proof, [(root_t, LocalText("crypto.reason.hash_new_root")),
+                                (root_n, LocalText("crypto.reason.hash_old_root"))])
     if not 0 < n <= t:
-        raise EvidenceTampered(f"no consistency proof exists from {n} to {t} entries")
+        raise EvidenceTampered(LocalText("crypto.reason.consistency_impossible", n, t))
     if n == t:
         if proof:
-            raise EvidenceTampered("a consistency proof between equal sizes must be empty")
+            raise EvidenceTampered(LocalText("crypto.reason.consistency_equal_not_empty"))
         if root_t != root_n:
-            raise EvidenceTampered(f"two different roots were signed for {t} entries")
+            raise EvidenceTampered(LocalText("crypto.reason.two_roots", t))
         return
     if not proof:
-        raise EvidenceTampered(f"the consistency proof from {n} to {t} entries is empty")
+        raise EvidenceTampered(LocalText("crypto.reason.consistency_empty", n, t))
     fr, sr = _consistency_roots(t, n, root_n, proof)
     if fr != root_n:
-        raise EvidenceTampered(f"the log of {n} entries does not match the consistency proof")
+        raise EvidenceTampered(LocalText("crypto.reason.consistency_old_root", n))
     if sr != root_t:
-        raise EvidenceTampered(f"the log of {t} entries does not extend the log of {n} entries")
+        raise EvidenceTampered(LocalText("crypto.reason.consistency_not_extended", t, n))
 
 
 def _consistency_roots(t: int, n: int, root_n: bytes, proof: list[bytes]) -> tuple[bytes, bytes]:
@@ -212,7 +212,7 @@ def _consistency_roots(t: int, n: int, root_n: bytes, proof: list[bytes]) -> tup
     fr = sr = path[0]
     for c in path[1:]:
         if sn == 0:
-            raise EvidenceTampered(f"the consistency proof from {n} to {t} has too many hashes")
+            raise EvidenceTampered(LocalText("crypto.reason.consistency_too_long", n, t))
         if fn & 1 or fn == sn:
             fr, sr = node_hash(c, fr), node_hash(c, sr)
             while fn and not fn & 1:
@@ -221,7 +221,7 @@ def _consistency_roots(t: int, n: int, root_n: bytes, proof: list[bytes]) -> tup
             sr = node_hash(sr, c)
         fn, sn = fn >> 1, sn >> 1
     if sn != 0:
-        raise EvidenceTampered(f"the consistency proof from {n} to {t} has too few hashes")
+        raise EvidenceTampered(LocalText("crypto.reason.consistency_too_short", n, t))
     return fr, sr
 
 
@@ -235,7 +235,7 @@ def root_from_leaf_hashes(leaves: Iterable[bytes]) -> bytes:
     """
     stack: list[tuple[int, bytes]] = []
     for leaf in leaves:
-        _check_hash(leaf, "leaf hash")
+        _check_hash(leaf, LocalText("crypto.reason.hash_leaf"))
         size, h = 1, leaf
         while stack and stack[-1][0] == size:
             left_size, left = stack.pop()
@@ -332,24 +332,25 @@ def _range_hashes(ranges: list[tuple[int, int]], read_hashes: ReadHashes) -> lis
 def _read(read_hashes: ReadHashes, indexes: list[int]) -> list[bytes]:
     hashes = list(read_hashes(indexes))
     if len(hashes) != len(indexes):
-        raise EvidenceTampered(f"{len(indexes) - len(hashes)} stored tree hashes are missing")
+        raise EvidenceTampered(LocalText("crypto.reason.stored_hashes_missing", len(indexes) - len(hashes)))
     for h in hashes:
-        _check_hash(h, "stored tree hash")
+        _check_hash(h, LocalText("crypto.reason.hash_stored"))
     return hashes
 
 
-def _check_hash(h: object, what: str) -> None:
+def _check_hash(h: object, what: LocalText) -> None:
     if isinstance(h, bytes | bytearray) and len(h) == HASH_SIZE:
         return
-    got = f"{len(h)} bytes" if isinstance(h, bytes | bytearray) else f"a {type(h).__name__}"
-    raise EvidenceTampered(f"the {what} is {got}, not a {HASH_SIZE}-byte hash")
+    if isinstance(h, bytes | bytearray):
+        raise EvidenceTampered(LocalText("crypto.reason.hash_wrong_size", what, len(h), HASH_SIZE))
+    raise EvidenceTampered(LocalText("crypto.reason.hash_wrong_type", what, type(h).__name__, HASH_SIZE))
 
 
-def _check_proof_inputs(proof: list[bytes], hashes: dict[str, bytes]) -> None:
-    for what, h in hashes.items():
+def _check_proof_inputs(proof: list[bytes], hashes: list[tuple[bytes, LocalText]]) -> None:
+    for h, what in hashes:
         _check_hash(h, what)
     for i, p in enumerate(proof):
-        _check_hash(p, f"proof hash #{i}")
+        _check_hash(p, LocalText("crypto.reason.hash_proof", i))
 
 
 def _check_non_negative(**values: int) -> None:

@@ -23,7 +23,7 @@ import nacl.exceptions
 import nacl.public
 
 from appliance.crypto.keys import SigningKey, box_public_key_from_did
-from appliance.errors import MalformedMessage
+from appliance.errors import LocalText, MalformedMessage
 
 VERSION = 1
 _HEADER = bytes([VERSION])
@@ -58,15 +58,13 @@ def unseal(ciphertext: bytes, key: SigningKey) -> bytes:
     or data changed in transit.
     """
     if not ciphertext:
-        raise MalformedMessage("the sealed data is empty")
+        raise MalformedMessage(LocalText("crypto.reason.sealed_empty"))
     if ciphertext[0] != VERSION:
-        raise MalformedMessage(f"sealed data has unsupported format version {ciphertext[0]}")
+        raise MalformedMessage(LocalText("crypto.reason.sealed_version", ciphertext[0]))
     try:
         inner = _opening_box(key).decrypt(bytes(ciphertext[1:]))
     except nacl.exceptions.CryptoError:
-        raise MalformedMessage(
-            "sealed data cannot be opened: it was encrypted for another node or changed in transit"
-        ) from None
+        raise MalformedMessage(LocalText("crypto.reason.sealed_cannot_open")) from None
     if inner[:1] != _HEADER:
-        raise MalformedMessage("sealed data has a mismatched inner format version")
+        raise MalformedMessage(LocalText("crypto.reason.sealed_inner_version"))
     return inner[1:]

@@ -35,7 +35,7 @@ from appliance.crypto.keys import (
     public_key_from_did,
     verify,
 )
-from appliance.errors import BadSignature, CredentialInvalid, MalformedDid, shown
+from appliance.errors import BadSignature, CredentialInvalid, LocalText, MalformedDid, shown
 
 PROOF_TYPE = "DataIntegrityProof"
 CRYPTOSUITE = "eddsa-jcs-2022"
@@ -123,7 +123,7 @@ def verify_credential(
     ``proof_purpose``.
     """
     if not isinstance(document, dict):
-        raise CredentialInvalid("it is not a JSON object")
+        raise CredentialInvalid(LocalText("crypto.reason.credential_not_object"))
     proof = _single_proof(document)
     _check_proof_fields(proof, proof_purpose)
     unsecured = {name: value for name, value in document.items() if name != "proof"}
@@ -144,14 +144,11 @@ def verify_credential(
     try:
         data = hash_data(unsecured, config)
     except ValueError as exc:
-        raise CredentialInvalid(f"it cannot be canonicalised: {exc}") from None
+        raise CredentialInvalid(LocalText("crypto.reason.credential_not_canonical", str(exc))) from None
     try:
         verify(public_key, data, signature, what="credential")
     except BadSignature:
-        raise CredentialInvalid(
-            "the signature does not match: it was changed after it was issued, or not signed "
-            f"by {proof['verificationMethod']}"
-        ) from None
+        raise CredentialInvalid(LocalText("crypto.reason.credential_signature", proof["verificationMethod"])) from None
     if seen is not None:
         with _verified_lock:
             _verified[seen] = None
@@ -169,31 +166,29 @@ def _cache_key(document: dict, proof_purpose: str) -> tuple[bytes, str] | None:
 def _single_proof(document: dict) -> dict:
     proof = document.get("proof")
     if proof is None:
-        raise CredentialInvalid("it has no proof")
+        raise CredentialInvalid(LocalText("crypto.reason.credential_no_proof"))
     if not isinstance(proof, dict):
-        raise CredentialInvalid("its proof must be a single proof object")
+        raise CredentialInvalid(LocalText("crypto.reason.credential_proof_not_single"))
     return proof
 
 
 def _check_proof_fields(proof: dict, proof_purpose: str) -> None:
     if proof.get("type") != PROOF_TYPE:
-        raise CredentialInvalid(f"unknown proof type {shown(proof.get('type'))}; expected {PROOF_TYPE}")
+        raise CredentialInvalid(LocalText("crypto.reason.proof_type", shown(proof.get("type")), PROOF_TYPE))
     if proof.get("cryptosuite") != CRYPTOSUITE:
-        raise CredentialInvalid(
-            f"unknown cryptosuite {shown(proof.get('cryptosuite'))}; expected {CRYPTOSUITE}"
-        )
+        raise CredentialInvalid(LocalText("crypto.reason.proof_cryptosuite", shown(proof.get("cryptosuite")),
+                                          CRYPTOSUITE))
     if proof.get("proofPurpose") != proof_purpose:
-        raise CredentialInvalid(
-            f"proof purpose is {shown(proof.get('proofPurpose'))}, expected {proof_purpose!r}"
-        )
+        raise CredentialInvalid(LocalText("crypto.reason.proof_purpose", shown(proof.get("proofPurpose")),
+                                          repr(proof_purpose)))
     for name in ("verificationMethod", "proofValue"):
         if not isinstance(proof.get(name), str):
-            raise CredentialInvalid(f"its proof has no {name}")
+            raise CredentialInvalid(LocalText("crypto.reason.proof_field_missing", name))
     created = proof.get("created")
     if created is not None and not (
         isinstance(created, str) and _DATE_TIME_STAMP.fullmatch(created)
     ):
-        raise CredentialInvalid(f"proof creation time {shown(created)} is not a valid date-time")
+        raise CredentialInvalid(LocalText("crypto.reason.proof_created", shown(created)))
 
 
 def _check_context(document_context: object, proof_context: object) -> None:
@@ -201,16 +196,16 @@ def _check_context(document_context: object, proof_context: object) -> None:
     doc = document_context if isinstance(document_context, list) else [document_context]
     prf = proof_context if isinstance(proof_context, list) else [proof_context]
     if document_context is None or doc[: len(prf)] != prf:
-        raise CredentialInvalid("the @context of the proof does not match the credential")
+        raise CredentialInvalid(LocalText("crypto.reason.proof_context"))
 
 
 def _decode_proof_value(value: str) -> bytes:
     try:
         signature = multibase_decode(value)
     except ValueError as exc:
-        raise CredentialInvalid(f"proofValue is not usable: {exc}") from None
+        raise CredentialInvalid(LocalText("crypto.reason.proof_value_unusable", str(exc))) from None
     if len(signature) != SIGNATURE_SIZE:
-        raise CredentialInvalid(f"proofValue must hold a {SIGNATURE_SIZE}-byte signature")
+        raise CredentialInvalid(LocalText("crypto.reason.proof_value_size", SIGNATURE_SIZE))
     return signature
 
 
@@ -220,6 +215,4 @@ def _resolve(resolve_key: KeyResolver | None, verification_method: str) -> bytes
     try:
         return public_key_from_did(verification_method)
     except MalformedDid:
-        raise CredentialInvalid(
-            f"verification method {shown(verification_method)} is not a did:key of an Ed25519 key"
-        ) from None
+        raise CredentialInvalid(LocalText("crypto.reason.verification_method", shown(verification_method))) from None

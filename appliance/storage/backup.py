@@ -41,7 +41,7 @@ from typing import BinaryIO
 import nacl.bindings as sodium
 from nacl.exceptions import CryptoError
 
-from appliance.errors import BackupInvalid, StoreCorrupt, StoreIOError, WrongPassphrase, shown, store_reason
+from appliance.errors import BackupInvalid, LocalText, StoreCorrupt, StoreIOError, WrongPassphrase, shown, store_reason
 from appliance.storage.connection import connect
 from appliance.storage.durable import write_atomically
 from appliance.storage.kdf import StoreHeader
@@ -157,29 +157,29 @@ def read_preamble(f: BinaryIO, path: Path) -> Preamble:
     line = f.readline(MAX_PREAMBLE)
     digest = f.readline(2 * 32 + 2)
     if not line.endswith(b"\n") or not line.startswith(b"{"):
-        raise BackupInvalid(path, "it is not a dsnode backup")
+        raise BackupInvalid(path, LocalText("storage.reason.not_a_backup"))
     if not hmac.compare_digest(digest, _digest(line[:-1]) + b"\n"):
-        raise BackupInvalid(path, "its header is damaged")
+        raise BackupInvalid(path, LocalText("storage.reason.header_damaged"))
     try:
         meta = _HEADER_JSON.decode(line.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
-        raise BackupInvalid(path, "its header is not valid (it is not UTF-8 JSON)") from None
+        raise BackupInvalid(path, LocalText("storage.reason.header_not_json")) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise BackupInvalid(path, "it is not a dsnode backup")
+        raise BackupInvalid(path, LocalText("storage.reason.not_a_backup"))
     version = meta.get("version")
     if not _integer(version) or version not in READABLE_VERSIONS:
-        raise BackupInvalid(path, f"backup format version {shown(version)} is not supported; a newer dsnode wrote it")
+        raise BackupInvalid(path, LocalText("storage.reason.backup_version", shown(version)))
     schema, keycheck, chunk = meta.get("schema_version"), meta.get("keycheck"), meta.get("chunk_size")
     if not _integer(schema) or not 0 <= schema <= MAX_SCHEMA:
-        raise BackupInvalid(path, f"its header is not valid (schema version {shown(schema)})")
+        raise BackupInvalid(path, LocalText("storage.reason.header_schema", shown(schema)))
     if not isinstance(keycheck, str) or not re.fullmatch(r"[0-9a-f]{32}", keycheck):
-        raise BackupInvalid(path, "its header is not valid (keycheck)")
+        raise BackupInvalid(path, LocalText("storage.reason.header_keycheck"))
     if not _integer(chunk) or not 1024 <= chunk <= 16 * 1024 * 1024:
-        raise BackupInvalid(path, "its header is not valid (chunk size)")
+        raise BackupInvalid(path, LocalText("storage.reason.header_chunk_size"))
     try:
         header = StoreHeader.from_json(meta.get("store"))
     except ValueError as e:
-        raise BackupInvalid(path, f"its header is not valid ({e})") from None
+        raise BackupInvalid(path, LocalText("storage.reason.header_invalid", str(e))) from None
     return Preamble(line + digest, header, schema, keycheck, chunk, version)
 
 
@@ -217,15 +217,15 @@ def decrypt_stream(f: BinaryIO, out: BinaryIO, pre: Preamble, store_key: bytes, 
         while True:
             block = f.read(pre.chunk_size + ABYTES)
             if not block:
-                raise BackupInvalid(path, "it is truncated (the end of the data is missing)")
+                raise BackupInvalid(path, LocalText("storage.reason.backup_truncated"))
             plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, block, pre.raw)
             out.write(plain)
             if tag == TAG_FINAL:
                 break
     except (CryptoError, ValueError):
-        raise BackupInvalid(path, "its content is damaged or was changed (authentication failed)") from None
+        raise BackupInvalid(path, LocalText("storage.reason.backup_damaged")) from None
     if f.read(1):
-        raise BackupInvalid(path, "there is unexpected data after the end of the backup")
+        raise BackupInvalid(path, LocalText("storage.reason.backup_trailing_data"))
 
 
 # --- version 2: writing the sections --------------------------------------------------------------
@@ -312,14 +312,14 @@ class SectionReader:
         self._manifest: bytes | None = None
         self.entries: list[Entry] = []
 
-    def _invalid(self, why: str) -> BackupInvalid:
+    def _invalid(self, why: LocalText) -> BackupInvalid:
         return BackupInvalid(self._path, why)
 
     def write(self, data: bytes) -> int:
         view = memoryview(data)
         while view:
             if self._manifest is not None:
-                raise self._invalid("there is data after its manifest")
+                raise self._invalid(LocalText("storage.reason.after_manifest"))
             if self._section is not None:
                 n = min(self._left, len(view))
                 self._file.write(view[:n])
@@ -336,7 +336,7 @@ class SectionReader:
                 self._line += head
                 view = view[len(head):]
                 if len(self._line) > limit:
-                    raise self._invalid("its table of contents is not valid (a line is too long)")
+                    raise self._invalid(LocalText("storage.reason.toc_line_too_long"))
                 continue
             self._line += head[:end]
             view = view[end + 1:]
@@ -349,19 +349,19 @@ class SectionReader:
             meta = json.loads(line)
             kind, name, size = meta["kind"], meta.get("name"), meta.get("size")
         except (ValueError, KeyError, TypeError, RecursionError):
-            raise self._invalid("its table of contents is not valid") from None
+            raise self._invalid(LocalText("storage.reason.toc_invalid")) from None
         if kind == MANIFEST:
             self._manifest = line
             return
         if not isinstance(size, int) or isinstance(size, bool) or not 0 <= size <= MAX_SIZE:
-            raise self._invalid("its table of contents is not valid (a size)")
+            raise self._invalid(LocalText("storage.reason.toc_size"))
         if kind == DATABASE and not self.entries and name == DATABASE_NAME:
             pass
         elif kind == VAULT and self.entries and isinstance(name, str) and OBJECT_ID.fullmatch(name):
             if name in self._names:
-                raise self._invalid(f"it holds vault object {name} twice")
+                raise self._invalid(LocalText("storage.reason.vault_object_twice", name))
         else:
-            raise self._invalid("its table of contents is not valid (an unexpected section)")
+            raise self._invalid(LocalText("storage.reason.toc_unexpected_section"))
         self._names.add(name)
         self._section, self._left, self._hash = (kind, name, size), size, hashlib.sha256()
         self._file = self._open(kind, name)
@@ -382,18 +382,20 @@ class SectionReader:
 
     def finish(self) -> list[Entry]:
         if self._section is not None or self._line or self._manifest is None:
-            raise self._invalid("it ends before its manifest (it is incomplete)")
+            raise self._invalid(LocalText("storage.reason.ends_before_manifest"))
         try:
             listed = [Entry(str(e["kind"]), str(e["name"]), int(e["size"]), str(e["sha256"]))
                       for e in json.loads(self._manifest)["entries"]]
         except (ValueError, KeyError, TypeError, RecursionError):
-            raise self._invalid("its manifest is not valid") from None
+            raise self._invalid(LocalText("storage.reason.manifest_invalid")) from None
         if len(listed) != len(self.entries):
-            raise self._invalid("its manifest does not list the files it holds")
+            raise self._invalid(LocalText("storage.reason.manifest_incomplete"))
         for want, got in zip(listed, self.entries, strict=True):
             if (want.kind, want.name, want.size) != (got.kind, got.name, got.size) or \
                     not hmac.compare_digest(want.sha256, got.sha256):
-                raise self._invalid(f"the {got.kind} file {got.name} does not match the manifest")
+                kind = LocalText("storage.reason.kind_database") if got.kind == DATABASE else LocalText(
+                    "storage.reason.kind_vault")
+                raise self._invalid(LocalText("storage.reason.file_not_in_manifest", kind, got.name))
         if not self.entries:
-            raise self._invalid("it holds no database")
+            raise self._invalid(LocalText("storage.reason.no_database"))
         return self.entries

@@ -44,7 +44,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TypeVar
 
-from appliance.errors import StoreCorrupt, StoreError, store_reason
+from appliance.errors import LocalText, StoreCorrupt, StoreError, store_reason
 from appliance.storage import migrate
 from appliance.storage.connection import BUSY_TIMEOUT, DRIVER_ERRORS, configure, connect, map_error, rekey_pragma
 from appliance.storage.readpool import ReadPool
@@ -444,7 +444,7 @@ class Database:
             try:
                 connect(self._path, new_key).close()  # the pragma reports no errors; prove it worked
             except StoreError:
-                raise StoreError("changing the store key failed; the old key still applies") from None
+                raise StoreError(LocalText("storage.reason.rekey_failed")) from None
             set_key(new_key)
         self._key = new_key
         # Copy what can be copied now; TRUNCATE would wait for readers still on old snapshots.

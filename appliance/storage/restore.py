@@ -23,7 +23,15 @@ import tempfile
 from pathlib import Path
 from typing import BinaryIO
 
-from appliance.errors import BackupInvalid, StoreError, StoreExists, StoreFromFuture, StoreIOError, store_reason
+from appliance.errors import (
+    BackupInvalid,
+    LocalText,
+    StoreError,
+    StoreExists,
+    StoreFromFuture,
+    StoreIOError,
+    store_reason,
+)
 from appliance.storage import migrate
 from appliance.storage.backup import (
     DATABASE_NAME,
@@ -57,7 +65,7 @@ def restore_files(backup: Path, layout: StoreLayout, passphrase: bytes, *, repla
                   migrations: str) -> tuple[StoreLock, bytes]:
     """Put the backup's database, header and vault files in place; returns the held store lock and the key."""
     if not backup.is_file():
-        raise BackupInvalid(backup, "the file does not exist")
+        raise BackupInvalid(backup, LocalText("storage.reason.backup_missing"))
     existed = layout.is_store()
     if existed and not replace_existing:
         raise StoreExists(layout.dir)
@@ -120,9 +128,8 @@ def _unpack(backup: Path, staging: Path, passphrase: bytes, migrations: str) -> 
     elif referenced != objects:
         missing = sorted(referenced - objects)
         if missing:
-            raise BackupInvalid(backup, f"it lacks the vault file of hosted object {missing[0]}")
-        raise BackupInvalid(backup, f"it holds vault file {sorted(objects - referenced)[0]} that its database "
-                                    "does not list")
+            raise BackupInvalid(backup, LocalText("storage.reason.backup_lacks_vault_file", missing[0]))
+        raise BackupInvalid(backup, LocalText("storage.reason.backup_extra_vault_file", sorted(objects - referenced)[0]))
     write_header(staging / "node.header", pre.header)
     return key, referenced - objects
 
@@ -174,19 +181,19 @@ def _verify_database(db_path: Path, key: bytes, schema_version: int, backup: Pat
     try:
         conn = connect(db_path, key)
     except StoreError:
-        raise BackupInvalid(backup, "the database inside does not open with its key") from None
+        raise BackupInvalid(backup, LocalText("storage.reason.inner_db_wrong_key")) from None
     try:
         if conn.execute("PRAGMA cipher_integrity_check").fetchall():
-            raise BackupInvalid(backup, "pages of the database inside fail their check")
+            raise BackupInvalid(backup, LocalText("storage.reason.inner_db_pages"))
         if conn.execute("PRAGMA integrity_check").fetchall() != [("ok",)]:
-            raise BackupInvalid(backup, "the database inside is inconsistent")
+            raise BackupInvalid(backup, LocalText("storage.reason.inner_db_inconsistent"))
         if conn.execute("PRAGMA user_version").fetchone()[0] != schema_version:
-            raise BackupInvalid(backup, "the database inside does not match its header")
+            raise BackupInvalid(backup, LocalText("storage.reason.inner_db_header_mismatch"))
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'vault_object'").fetchone():
             return set()
         return {row[0] for row in conn.execute("SELECT id FROM vault_object")}
     except DRIVER_ERRORS as e:
-        raise BackupInvalid(backup, f"the database inside cannot be read ({e})") from None
+        raise BackupInvalid(backup, LocalText("storage.reason.inner_db_unreadable", str(e))) from None
     finally:
         conn.close()
 

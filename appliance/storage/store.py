@@ -18,7 +18,7 @@ import shutil
 from pathlib import Path
 
 from appliance.clock import Clock, SystemClock, rfc3339
-from appliance.errors import StoreCorrupt, StoreExists, StoreNotFound, WrongPassphrase, store_reason
+from appliance.errors import LocalText, StoreCorrupt, StoreExists, StoreNotFound, WrongPassphrase, store_reason
 from appliance.storage import migrate
 from appliance.storage.backup import BackupInfo, preamble, write_backup
 from appliance.storage.connection import connect
@@ -120,8 +120,7 @@ class Store:
         try:
             finish_restore(layout)
             if not layout.header.exists():
-                raise StoreCorrupt(layout.dir, "the key header node.header is missing; without it the database "
-                                               "cannot be read")
+                raise StoreCorrupt(layout.dir, LocalText("storage.reason.key_header_missing", "node.header"))
             key = read_header(layout.header).derive_key(_passphrase(passphrase))
             return cls._open_locked(layout, lock, key, migrations)
         except BaseException:
@@ -132,7 +131,7 @@ class Store:
     def _open_locked(cls, layout: StoreLayout, lock: StoreLock, key: bytes, migrations: str) -> Store:
         header = read_header(layout.header)
         if not layout.db.exists():
-            raise StoreCorrupt(layout.dir, "the database file node.sqlite is missing")
+            raise StoreCorrupt(layout.dir, LocalText("storage.reason.database_missing", "node.sqlite"))
         _remove_leftovers(layout)
         try:
             db = Database.open(layout.db, key, migrations=migrations)

@@ -34,7 +34,7 @@ import nacl.bindings as sodium
 import nacl.exceptions
 import nacl.secret
 
-from appliance.errors import VaultError
+from appliance.errors import LocalText, VaultError
 from appliance.storage.database import Database
 from appliance.storage.durable import fsync_dir, temp_name
 
@@ -124,7 +124,7 @@ class Vault:
         row = self._db.read(lambda c: c.execute("SELECT wrapped FROM vault_object WHERE id = ?",
                                                 (object_id,)).fetchone())
         if row is None:
-            raise VaultError(object_id, "no such object")
+            raise VaultError(object_id, LocalText("storage.reason.vault_no_object"))
         key = self._box.decrypt(bytes(row[0]))
         return _decrypt(self.dir / (object_id + SUFFIX), key, _ad(object_id), object_id)
 
@@ -156,7 +156,7 @@ class Vault:
     def _check_space(self, size: int, name: str) -> None:
         free = shutil.disk_usage(self.dir).free
         if free < size + FREE_SPACE_MARGIN:
-            raise VaultError(name, f"it needs {size // (1 << 20) + 1} MB but only {free // (1 << 20)} MB are free")
+            raise VaultError(name, LocalText("storage.reason.vault_space", size // (1 << 20) + 1, free // (1 << 20)))
 
 
 class _ChunkStream(io.RawIOBase):
@@ -228,19 +228,19 @@ def _decrypt(path: Path, key: bytes, ad: bytes, object_id: str) -> Iterator[byte
         raise VaultError(object_id, e.strerror or str(e)) from None
     with f:
         if f.read(len(MAGIC) + 1) != MAGIC + bytes([VERSION]):
-            raise VaultError(object_id, "the file is not a vault object of a known version")
+            raise VaultError(object_id, LocalText("storage.reason.vault_unknown_version"))
         state = sodium.crypto_secretstream_xchacha20poly1305_state()
         try:
             sodium.crypto_secretstream_xchacha20poly1305_init_pull(state, f.read(HEADER_BYTES), key)
             while True:
                 block = f.read(CHUNK_SIZE + ABYTES)
                 if not block:
-                    raise VaultError(object_id, "the file is truncated")
+                    raise VaultError(object_id, LocalText("storage.reason.vault_truncated"))
                 plain, tag = sodium.crypto_secretstream_xchacha20poly1305_pull(state, block, ad)
                 yield plain
                 if tag == TAG_FINAL:
                     break
         except (nacl.exceptions.CryptoError, ValueError):
-            raise VaultError(object_id, "the file is damaged or was changed (authentication failed)") from None
+            raise VaultError(object_id, LocalText("storage.reason.vault_damaged")) from None
         if f.read(1):
-            raise VaultError(object_id, "the file has data after its end")
+            raise VaultError(object_id, LocalText("storage.reason.vault_trailing_data"))

@@ -116,8 +116,9 @@ def test_changing_any_field_breaks_the_signature(field):
 def test_changing_the_version_is_refused():
     env = make()
     env["v"] = 2
-    with pytest.raises(MalformedMessage, match="unsupported envelope version 2"):
+    with pytest.raises(MalformedMessage, match="unsupported envelope version 2") as refused:
         verify_envelope(env)
+    assert refused.value.message("zh_CN") == "无法读取消息：不支持的信封版本 2（本节点读取的是版本 1）"
 
 
 @pytest.mark.parametrize("mutate", [
@@ -234,8 +235,9 @@ def test_non_canonical_base64_signature_spelling_is_rejected():
     twin = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     index = twin.index(last)
     env["sig"] = env["sig"][:-1] + twin[index + 1]
-    with pytest.raises(MalformedMessage, match="'sig' is not valid base64url"):
+    with pytest.raises(MalformedMessage, match="'sig' is not valid base64url") as refused:
         verify_envelope(env)
+    assert refused.value.message("zh_CN") == "无法读取消息：字段 'sig' 不是有效的无填充 base64url 编码"
 
 
 @pytest.mark.parametrize("overrides", [
@@ -271,6 +273,12 @@ def test_decode_rejects_oversize():
 def test_decode_rejects_junk(junk):
     with pytest.raises(MalformedMessage):
         decode(junk)
+
+
+def test_a_repeated_key_is_named_in_the_users_language():
+    with pytest.raises(MalformedMessage, match=r"not valid JSON \(an object has a repeated key\)") as refused:
+        decode(b'{"a": 1, "a": 2}')
+    assert refused.value.message("zh_CN") == "无法读取消息：消息不是有效的 JSON（某个对象有重复的键）"
 
 
 def test_decode_rejects_absurd_nesting():

@@ -103,8 +103,9 @@ def test_truncation_is_detected(cut):
 
 def test_truncation_at_a_chunk_boundary_is_detected():
     blob = _pack(random.Random(4).randbytes(2 * CHUNK_SIZE))  # ends with an empty FINAL chunk
-    with pytest.raises(BackupInvalid, match="truncated"):
+    with pytest.raises(BackupInvalid, match="truncated") as refused:
         _unpack(blob[: -17])
+    assert "它不完整（数据末尾缺失）" in refused.value.message("zh_CN")
 
 
 @pytest.mark.parametrize("size", [4, CHUNK_SIZE])
@@ -126,8 +127,10 @@ def test_a_forged_header_with_a_matching_digest_still_fails():
     meta["schema_version"] = 2
     forged = json.dumps(meta, sort_keys=True, separators=(",", ":")).encode()
     damaged = forged + b"\n" + _digest(forged) + b"\n" + rest.split(b"\n", 1)[1]
-    with pytest.raises(BackupInvalid, match="authentication failed"):
+    with pytest.raises(BackupInvalid, match="authentication failed") as refused:
         _unpack(damaged)
+    assert refused.value.message("zh_CN") == (
+        "备份文件 backup.dsb 无法使用：它的内容已损坏或被改动（认证失败）。未恢复任何内容；请改用该备份的另一份副本。")
 
 
 def test_a_newer_store_header_inside_is_from_the_future():
