@@ -24,16 +24,18 @@ ALLOWED = re.compile(r"`[^`]*`|--[a-z][a-z-]*|\bdid:key\b|\bdsnode\b [a-z-]+( [a
 
 # Files whose errors still carry English details, being converted; this set may only shrink.
 PENDING: set[str] = {
-    "appliance/domain/membership.py", "appliance/domain/identity.py", "appliance/domain/sync.py",
+    "appliance/domain/membership.py",
+    "appliance/domain/identity.py", "appliance/domain/sync.py",
     "appliance/services/membership/invitation.py", "appliance/services/membership/governance.py",
     "appliance/services/membership/joining.py", "appliance/services/sync/service.py",
-    "appliance/services/sync/codec.py", "appliance/services/sync/presence.py", "appliance/services/evidence.py",
-    "appliance/services/identity.py", "appliance/settings.py", "appliance/operator/broker_config.py",
-    "appliance/operator/witness.py", "appliance/operator/demands.py", "appliance/operator/dynsec.py",
-    "appliance/operator/filing.py", "appliance/operator/listings.py", "appliance/operator/accounts.py",
-    "appliance/operator/service.py", "appliance/operator/space.py", "appliance/services/contracts/agreement.py",
-    "appliance/services/contracts/demands.py", "appliance/services/contracts/retirement.py",
-    "appliance/services/contracts/receive.py", "appliance/services/contracts/messages.py",
+    "appliance/services/sync/codec.py", "appliance/services/sync/presence.py",
+    "appliance/services/evidence.py", "appliance/services/identity.py", "appliance/settings.py",
+    "appliance/operator/broker_config.py", "appliance/operator/witness.py", "appliance/operator/demands.py",
+    "appliance/operator/dynsec.py", "appliance/operator/filing.py", "appliance/operator/listings.py",
+    "appliance/operator/accounts.py", "appliance/operator/service.py", "appliance/operator/space.py",
+    "appliance/services/contracts/agreement.py", "appliance/services/contracts/demands.py",
+    "appliance/services/contracts/retirement.py", "appliance/services/contracts/receive.py",
+    "appliance/services/contracts/messages.py",
     "edge/broker_process.py", "edge/cmd_node.py", "edge/cmd_operator.py",
 }
 
