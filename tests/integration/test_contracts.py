@@ -124,6 +124,10 @@ def test_a_stale_negotiation_times_out_with_the_step_named(pair):
     assert provider.contracts.get(p.id).reason == "step REQUESTED timed out"
     wait_for(lambda: contract_state(consumer, cid) == "TERMINATED", what="the consumer to hear of the timeout")
     assert consumer.contracts.get(cid).reason == "step REQUESTED timed out"
+    # the reason travels as a code: each side reads it in its own user's language
+    assert consumer.contracts.explain(cid, "zh_CN") == "REQUESTED 这一步等待超时"
+    assert provider.contracts.explain(p.id, "zh_CN") == "REQUESTED 这一步等待超时"
+    assert consumer.contracts.explain(cid, "en") == "step REQUESTED timed out"
 
 
 def test_a_negotiation_started_while_the_provider_is_offline_completes_later(pair):

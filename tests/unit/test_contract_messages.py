@@ -65,3 +65,50 @@ def test_rules_match_by_dataset_offer_and_org():
     assert Rule.from_dict(rule.to_dict()) == rule
     with pytest.raises(ValueError):
         Rule.from_dict({"grade": 3})
+
+
+def test_a_refusal_reads_in_the_users_language_and_keeps_its_english():
+    provider = SigningKey.generate()
+    doc = agreements.build(OFFER, agreement_id="urn:a:1", target="ds-1", assigner=provider.did, assignee="did:c",
+                           timestamp="2026-11-22T10:00:00.000Z")
+    forged = {**agreements.sign(SigningKey.generate(), doc), "verificationMethod": provider.did}
+    with pytest.raises(ContractError) as caught:
+        agreements.verify(doc, forged, signer_keys=(provider.did,))
+    assert caught.value.message("en") == ("The contract cannot go ahead: the agreement signature does not verify "
+                                          "(forged or altered)")
+    assert caught.value.message("zh_CN") == "合约无法继续：协议签名验证失败（被伪造或被篡改）"
+    with pytest.raises(ContractError) as caught:
+        messages.parse({"@context": messages.CONTEXT, "@type": "ContractAgreementVerificationMessage",
+                        "providerPid": "p1"})
+    assert caught.value.message("zh_CN").startswith("合约无法继续：消息不符合数据空间协议（DSP）：")
+
+
+def test_a_termination_carries_its_reason_as_a_code_each_side_renders():
+    from appliance.errors import LocalText
+    from appliance.services.contracts import terms
+
+    body = messages.termination("c1", "p1", "timeout", LocalText("contract.reason.timed_out", "REQUESTED"))
+    assert messages.problems(body) == []
+    assert body["reason"] == ["step REQUESTED timed out"]  # what a DSP peer (or an older dsnode) reads
+    assert body[messages.REASON] == {"code": "timed_out", "args": ["REQUESTED"]}
+    received = messages.reason_of(body)
+    assert received.message("en") == "step REQUESTED timed out"
+    assert received.message("zh_CN") == "REQUESTED 这一步等待超时"
+    assert terms.explain(messages.reason_text(body), body, "zh_CN") == "REQUESTED 这一步等待超时"
+    assert terms.explain(messages.reason_text(body), body, "en") == "step REQUESTED timed out"
+    # a reason made of words travels in both languages
+    class Words:
+        def message(self, lang=None):
+            return "已于 2026-01-01 到期" if lang == "zh_CN" else "it ended on 2026-01-01"
+
+    body = messages.termination("c1", "p1", "refused", LocalText("contract.reason.offer_expired", Words()))
+    assert body["reason"] == ["the offer has expired: it ended on 2026-01-01"]
+    assert messages.reason_of(body).message("zh_CN") == "报价已过期：已于 2026-01-01 到期"
+    # a person's own words go as they are; a code this node does not know, or junk, is not rendered
+    typed = messages.termination("c1", "p1", "rejected", "不在服务区域")
+    assert messages.REASON not in typed and messages.reason_of(typed) is None
+    for junk in ({"code": "no_such_reason"}, {"code": "../x"}, {"code": "timed_out", "args": [{"x": 1}]},
+                 {"code": "timed_out", "args": "REQUESTED"}, "timed_out"):
+        assert messages.reason_of({**body, messages.REASON: junk}) is None, junk
+    # a refused message's own coded reason is not what the refusal said
+    assert terms.explain("unknown negotiation", body, "zh_CN") == "unknown negotiation"

@@ -80,3 +80,32 @@ def test_the_benchmarks_modules_do_not_import_each_other_in_a_circle():
     for mod, targets in graph.items():
         for target in targets:
             assert mod not in graph.get(target, set()), f"{mod} and {target} import each other"
+
+
+def test_no_two_service_modules_import_each_other():
+    """A pair of modules under appliance/services that import each other (at the top or inside a
+    function) is a tangle: one of them should hand the other what it needs instead."""
+    base = ROOT / "appliance" / "services"
+    files = {".".join(p.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): p
+             for p in base.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for mod, path in files.items():
+        package = mod if path.name == "__init__.py" else mod.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                source = node.module or ""
+                if node.level:  # a relative import, from this module's package
+                    up = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    source = ".".join([*up, *([node.module] if node.module else [])])
+                # `from package import module` imports that module; any other name, the package
+                targets = [f"{source}.{a.name}" if f"{source}.{a.name}" in files else source for a in node.names]
+            else:
+                continue
+            for target in targets:
+                if target in files and target != mod and not mod.startswith(target + "."):  # (its own package)
+                    graph.setdefault(mod, set()).add(target)
+    pairs = sorted({tuple(sorted((a, b))) for a, targets in graph.items() for b in targets
+                    if a in graph.get(b, set())})
+    assert not pairs, f"these modules import each other: {pairs}"

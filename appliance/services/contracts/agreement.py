@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from appliance.crypto.jcs import canonical
 from appliance.crypto.keys import SigningKey, public_key_from_did, verify as verify_sig
-from appliance.errors import ApplianceError, ContractError
+from appliance.errors import ApplianceError, ContractError, LocalText
 
 RULE_KEYS = ("permission", "prohibition", "obligation", "profile")
 _public_key = lru_cache(maxsize=256)(public_key_from_did)  # a pure function of the DID; errors are not cached
@@ -62,13 +62,13 @@ def verify(agreement: dict, signature: object, *, signer_keys: tuple[str, ...], 
     """Check ``signature`` is by one of ``signer_keys`` (did:key of the signer's keys) over ``agreement``,
     that its rules are ``offer``'s and that ``parties`` are (assigner, assignee)."""
     if offer is not None and not same_terms(agreement, offer):
-        raise ContractError("the agreement's terms differ from the offer that was negotiated")
+        raise ContractError(LocalText("contract.reason.terms_differ"))
     if parties is not None and (agreement.get("assigner"), agreement.get("assignee")) != parties:
-        raise ContractError("the agreement names other parties than this negotiation's")
+        raise ContractError(LocalText("contract.reason.other_parties"))
     if not isinstance(signature, dict) or signature.get("verificationMethod") not in signer_keys:
-        raise ContractError("the agreement signature is missing or by an unknown key")
+        raise ContractError(LocalText("contract.reason.signature_missing"))
     try:
         raw = base64.b64decode(str(signature.get("signature", "")), validate=True)
         verify_sig(_public_key(signature["verificationMethod"]), canonical(agreement), raw, "agreement")
     except (ApplianceError, ValueError):
-        raise ContractError("the agreement signature does not verify (forged or altered)") from None
+        raise ContractError(LocalText("contract.reason.signature_invalid")) from None

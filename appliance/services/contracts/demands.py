@@ -19,7 +19,7 @@ from datetime import timedelta
 from appliance.clock import Clock, rfc3339
 from appliance.domain.contracts import Action
 from appliance.domain.membership import MessageType
-from appliance.errors import ContractError, NotInSpace
+from appliance.errors import ContractError, LocalText, NotInSpace
 
 SUBMIT = str(MessageType.DEMAND_SUBMIT)
 CLOSE = str(MessageType.DEMAND_CLOSE)
@@ -86,7 +86,7 @@ class DemandService:
         def write(conn) -> None:
             d = self._get(conn, demand_id)
             if d.owner != self.did or d.status != "open":
-                raise ContractError(f"demand {demand_id} is not an open demand of this node")
+                raise ContractError(LocalText("contract.reason.demand_not_ours", demand_id))
             conn.execute("UPDATE contract_demand SET status = 'withdrawn', updated = ? WHERE id = ?",
                          (self._now(), demand_id))
             self.sync.send(conn, d.space_id, to=self._operator(conn, d.space_id), type=CLOSE, body={"id": demand_id})
@@ -136,7 +136,7 @@ class DemandService:
         """Provider: answer a demand with an offer; returns the (provider-initiated) negotiation id."""
         d = self.db.read(lambda c: self._get(c, demand_id))
         if d.status != "open" or (d.expires and d.expires <= self._now()):
-            raise ContractError(f"demand {demand_id} is no longer open")
+            raise ContractError(LocalText("contract.reason.demand_closed", demand_id))
         return self._contracts.offer_to(d.space_id, d.owner, dataset_id, offer)
 
     # --- internals -----------------------------------------------------------------------------
@@ -155,7 +155,7 @@ class DemandService:
     def _get(self, conn, demand_id: str) -> Demand:
         found = [d for d in self._all(conn) if d.id == demand_id]
         if not found:
-            raise ContractError(f"there is no demand {demand_id}")
+            raise ContractError(LocalText("contract.reason.demand_unknown", demand_id))
         return found[0]
 
     def _all(self, conn) -> list[Demand]:
@@ -181,5 +181,5 @@ class DemandService:
         demand, owner = body.get("demand"), body.get("owner")
         if not isinstance(demand, dict) or demand.get("id") != f"urn:demand:{topic_id}" \
                 or not isinstance(demand.get("title"), str) or not isinstance(owner, str):
-            raise ContractError("a malformed demand")
+            raise ContractError(LocalText("contract.reason.demand_malformed"))
         self._save(conn, msg.space_id, owner, {k: demand[k] for k in ("id", "expires", *FIELDS) if k in demand})

@@ -13,12 +13,13 @@ with a valid signature; anything else is refused and changes nothing.
 
 from __future__ import annotations
 
-from appliance.domain.contracts import Action, NegotiationChanged
+from appliance.domain.contracts import Action
 from appliance.domain.membership import entry_sha256
 from appliance.domain.negotiation import Role
-from appliance.errors import ContractError
+from appliance.errors import ContractError, LocalText
 from appliance.services.contracts import agreement as agreements
 from appliance.services.contracts import store
+from appliance.services.contracts.transitions import Transitions
 
 NOTICE = "dsnode.contract.agreement_retired"
 EVENT = "AgreementRetired"  # the timeline's name for the step (not a DSP message)
@@ -39,41 +40,40 @@ def filed_sha256(saved: dict) -> str:
                          "consumer_signature": saved["consumer_signature"]})
 
 
-def receive(svc, conn, msg) -> None:
+def receive(steps: Transitions, conn, msg) -> None:
     """Consumer: the provider retired an agreement (inside the sync inbox transaction)."""
     body = msg.body if isinstance(msg.body, dict) else {}
     n = store.find(conn, str(body.get("consumerPid") or ""))
     if n is None or n.role != Role.CONSUMER.value or n.space_id != msg.space_id:
-        svc._refuse(conn, None, msg, EVENT, "a retirement for an agreement this node does not have")
+        steps.refuse(conn, None, msg, EVENT, LocalText("contract.reason.retirement_unknown"))
         return
     try:
-        _check(svc, conn, n, msg, body)
+        _check(steps, conn, n, msg, body)
     except ContractError as e:
-        svc._refuse(conn, n, msg, EVENT, e.args[0] if e.args else str(e))
+        steps.refuse(conn, n, msg, EVENT, e.args[0] if e.args else e.message("en"))
         return
     statement = body["statement"]
-    now = svc._now()
+    now = steps.now()
     store.set_agreement(conn, n.id, now, status="retired")
     store.add_step(conn, n.id, ts=now, event=EVENT, who=msg.sender, direction="received", before=n.state,
                    after=n.state, reason=str(statement.get("reason") or "")[:500], message=body)
-    svc._evidence.append(conn, action=Action.AGREEMENT_RETIRED, subject=n.id, payload={
+    steps.record(conn, action=Action.AGREEMENT_RETIRED, subject=n.id, payload={
         "by": msg.sender, "agreement": statement["agreement"], "reason": statement.get("reason"),
         "statement": statement, "signature": body["signature"]})
-    changed = NegotiationChanged(n.id, n.state, n.pending)
-    svc.db.after_commit(lambda: svc.bus.emit(changed))
+    steps.changed(n)
 
 
-def _check(svc, conn, n, msg, body: dict) -> None:
+def _check(steps: Transitions, conn, n, msg, body: dict) -> None:
     if msg.sender != n.peer:
-        raise ContractError("a retirement not sent by the agreement's provider")
+        raise ContractError(LocalText("contract.reason.retirement_not_provider"))
     saved = store.agreement(conn, n.id)
     statement = body.get("statement")
     if saved is None or not isinstance(statement, dict):
-        raise ContractError("a retirement for an agreement this node does not have")
+        raise ContractError(LocalText("contract.reason.retirement_unknown"))
     doc = saved["agreement"]
     if (statement.get("@type"), statement.get("agreement"), statement.get("assigner"), statement.get("assignee")) != \
-            (STATEMENT, doc["@id"], msg.sender, svc.did) or doc.get("assigner") != msg.sender:
-        raise ContractError("the retirement names another agreement or other parties")
+            (STATEMENT, doc["@id"], msg.sender, steps.did) or doc.get("assigner") != msg.sender:
+        raise ContractError(LocalText("contract.reason.retirement_mismatch"))
     if saved["status"] == "retired":
-        raise ContractError("the agreement is already retired")
-    agreements.verify(statement, body.get("signature"), signer_keys=tuple({msg.sender, svc.sync.keys.current(msg.sender)}))
+        raise ContractError(LocalText("contract.reason.already_retired"))
+    agreements.verify(statement, body.get("signature"), signer_keys=steps.peer_keys(msg.sender))

@@ -16,6 +16,7 @@ from datetime import datetime
 from appliance.domain import odrl
 from appliance.domain.membership import GRADE_MIN, check_credential, credential_grade
 from appliance.errors import ApplianceError
+from appliance.services.contracts import messages
 
 CREDENTIAL = "dsnode:membershipCredential"  # request extension: the consumer's credential
 USE_CONTEXT = "dsnode:useContext"  # request extension: {"purpose": …, "region": …} the consumer states
@@ -89,11 +90,16 @@ def failure_json(f: odrl.Failure) -> dict:
 
 
 def explain(reason: str, message: dict | None, lang: str) -> str:
-    """A step's or negotiation's reason in ``lang``: the failed constraints when the message names them."""
+    """A step's or negotiation's reason in ``lang``: the failed constraints when the message names
+    them, else the message's coded reason when it is the one recorded (a refused message's own
+    reason is not the refusal's), else the reason as recorded."""
     failures = message.get(FAILURES) if isinstance(message, dict) else None
     if isinstance(failures, list) and failures:
         key = "en" if lang.startswith("en") else "zh_CN"
         texts = [str(f.get(key) or f.get("en") or "") for f in failures if isinstance(f, dict)]
         if any(texts):
             return "; ".join(t for t in texts if t)
+    coded = messages.reason_of(message)
+    if coded is not None and coded.message("en") == reason:
+        return coded.message("en" if lang.startswith("en") else "zh_CN")
     return reason
