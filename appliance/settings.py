@@ -15,7 +15,7 @@ from typing import Any
 
 import platformdirs
 
-from appliance.errors import ConfigError
+from appliance.errors import ConfigError, LocalText
 from appliance.net.broker.limits import BrokerLimits
 
 KDF_PROFILES = ("moderate", "interactive", "minimum")
@@ -63,15 +63,15 @@ def _coerce(name: str, value: Any) -> Any:
         if isinstance(value, BrokerLimits):
             return value
         if not isinstance(value, Mapping):
-            raise ConfigError(f"broker must be a table of limits ([broker]), not {value!r}")
+            raise ConfigError(LocalText("settings.reason.broker_not_table", repr(value)))
         try:
             return BrokerLimits.from_mapping(value)
         except ValueError as e:
-            raise ConfigError(str(e)) from None
+            raise ConfigError(LocalText("settings.reason.broker_limit", str(e))) from None
     if name == "kdf_profile" and value not in KDF_PROFILES:
-        raise ConfigError(f"kdf_profile must be one of {', '.join(KDF_PROFILES)}, not {value!r}")
+        raise ConfigError(LocalText("settings.reason.kdf_profile", ", ".join(KDF_PROFILES), repr(value)))
     if not isinstance(value, str):
-        raise ConfigError(f"{name} must be text, not {value!r}")
+        raise ConfigError(LocalText("settings.reason.not_text", name, repr(value)))
     return value
 
 
@@ -89,11 +89,11 @@ def load_settings(
         try:
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: {e}") from None
+            raise ConfigError(LocalText("settings.reason.not_toml", path, str(e))) from None
         known = {f.name for f in fields(Settings)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+            raise ConfigError(LocalText("settings.reason.unknown", path, ", ".join(unknown)))
         values.update(data)
     values.update({name: env[var] for name, var in ENV_NAMES.items() if env.get(var)})
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})

@@ -20,7 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from appliance.clock import rfc3339
-from appliance.errors import ApplianceError, BrokerAdminFailed
+from appliance.errors import ApplianceError, BrokerAdminFailed, LocalText
 from appliance.operator import broker_config as bc
 from appliance.operator.dynsec import AdminEndpoint, DynsecAdmin
 from appliance.operator.space import OperatorContext, OperatorSpace
@@ -86,7 +86,7 @@ class BrokerAccounts:
 
     def _rewrite_files(self, space: OperatorSpace, now: str, cutoff: str) -> int:
         if not space.broker_dir:
-            raise BrokerAdminFailed("no broker folder is recorded; run `dsnode operator broker-config --password-file`")
+            raise BrokerAdminFailed(LocalText("operator.reason.no_broker_folder"))
         accounts = self._ctx.db.read(lambda c: accounts_for_files(c, space, now, cutoff))
         folder = Path(space.broker_dir)
         bc.write_private(folder / "passwd", bc.password_file_text(accounts))

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 
 from appliance.domain.membership import Action, MessageType
-from appliance.errors import MalformedMessage
+from appliance.errors import LocalText, MalformedMessage
 from appliance.operator.admission import is_member
 from appliance.operator.space import OperatorContext
 
@@ -40,11 +40,11 @@ def topic_for(demand_id: str) -> str | None:
 def handle_submit(ctx: OperatorContext, conn, msg) -> None:
     demand = msg.body.get("demand") if isinstance(msg.body, dict) else None
     if not isinstance(demand, dict) or not isinstance(demand.get("title"), str) or topic_for(demand.get("id")) is None:
-        raise MalformedMessage("a demand needs an id (urn:demand:<uuid>) and a title")
+        raise MalformedMessage(LocalText("operator.reason.demand_fields"))
     if len(json.dumps(demand, ensure_ascii=False)) > 20 * MAX_FIELD:
-        raise MalformedMessage("the demand is too large")
+        raise MalformedMessage(LocalText("operator.reason.demand_too_large"))
     if not is_member(conn, msg.sender):
-        raise MalformedMessage(f"demand from {msg.sender}, who is not a member")
+        raise MalformedMessage(LocalText("operator.reason.demand_not_member", msg.sender))
     topic = topic_for(demand["id"])
     expires = demand.get("expires") if isinstance(demand.get("expires"), str) else None
     if expires is not None and expires <= ctx.now():

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 
-from appliance.errors import BrokerAdminFailed
+from appliance.errors import BrokerAdminFailed, LocalText
 from appliance.operator import broker_config as bc
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class DynsecAdmin:
         for response in responses:
             error = response.get("error")
             if error and not any(text in error for text in ignore):
-                raise BrokerAdminFailed(f"{response.get('command')}: {error}")
+                raise BrokerAdminFailed(LocalText("operator.reason.command_refused", response.get("command"), error))
         return responses
 
     def _exchange(self, payload: dict, tag: str, expected: int) -> list[dict]:
@@ -120,15 +120,15 @@ class DynsecAdmin:
         try:
             client.connect(ep.host, ep.port, keepalive=30)
         except OSError as e:
-            raise BrokerAdminFailed(f"cannot reach the broker at {ep.host}:{ep.port} ({e})") from None
+            raise BrokerAdminFailed(LocalText("operator.reason.broker_unreachable", f"{ep.host}:{ep.port}", str(e))) from None
         client.loop_start()
         try:
             if not subscribed.wait(ep.timeout):
-                reason = connected[0] if connected else "no answer"
-                raise BrokerAdminFailed(f"the admin account could not connect ({reason})")
+                reason = str(connected[0]) if connected else LocalText("operator.reason.no_answer")
+                raise BrokerAdminFailed(LocalText("operator.reason.admin_no_connect", reason))
             client.publish(CONTROL, json.dumps(payload), qos=1)
             if not done.wait(ep.timeout):
-                raise BrokerAdminFailed("the dynamic security plugin did not answer")
+                raise BrokerAdminFailed(LocalText("operator.reason.dynsec_silent"))
         finally:
             client.disconnect()
             client.loop_stop()

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 
 from appliance.domain.membership import Action, MessageType, entry_sha256, filing_receipt
-from appliance.errors import MalformedMessage
+from appliance.errors import LocalText, MalformedMessage
 from appliance.operator.admission import is_member
 from appliance.operator.space import OperatorContext
 
@@ -26,9 +26,9 @@ class Filing:
 def handle_file(ctx: OperatorContext, conn, msg) -> None:
     agreement = msg.body.get("agreement") if isinstance(msg.body, dict) else None
     if not isinstance(agreement, dict):
-        raise MalformedMessage("a filing carries an agreement object")
+        raise MalformedMessage(LocalText("operator.reason.filing_no_agreement"))
     if not is_member(conn, msg.sender):
-        raise MalformedMessage(f"filing from {msg.sender}, who is not a member")
+        raise MalformedMessage(LocalText("operator.reason.filing_not_member", msg.sender))
     space = ctx.space(conn)
     digest = entry_sha256(agreement)
     row = conn.execute("SELECT receipt FROM operator_filing WHERE agreement_sha256 = ? AND filed_by = ?",
@@ -52,7 +52,7 @@ def handle_retired(ctx: OperatorContext, conn, msg) -> None:
     body = msg.body if isinstance(msg.body, dict) else {}
     digest, statement = body.get("agreement_sha256"), body.get("statement")
     if not isinstance(digest, str) or not isinstance(statement, dict):
-        raise MalformedMessage("a retirement names the filed agreement and carries the statement")
+        raise MalformedMessage(LocalText("operator.reason.retirement_fields"))
     reason = str(statement.get("reason") or "")[:500]
     at = str(statement.get("retiredAt") or ctx.now())
     changed = conn.execute("UPDATE operator_filing SET retired = ?, retire_reason = ? WHERE agreement_sha256 = ? "

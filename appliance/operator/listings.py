@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 
 from appliance.domain.membership import Action, MessageType, listing_approval
-from appliance.errors import MalformedMessage, UnknownMember
+from appliance.errors import LocalText, MalformedMessage, UnknownMember
 from appliance.operator.admission import is_member
 from appliance.operator.space import OperatorContext
 
@@ -37,11 +37,11 @@ def handle_request(ctx: OperatorContext, conn, msg) -> int:
     body = msg.body
     if not isinstance(body, dict) or not isinstance(body.get("dataset_id"), str) \
             or not isinstance(body.get("entry"), dict):
-        raise MalformedMessage("a listing request needs dataset_id and entry")
+        raise MalformedMessage(LocalText("operator.reason.listing_fields"))
     if not body["dataset_id"] or len(body["dataset_id"]) > MAX_DATASET_ID or "/" in body["dataset_id"]:
-        raise MalformedMessage("the dataset id of a listing request is not usable")
+        raise MalformedMessage(LocalText("operator.reason.listing_bad_id"))
     if not is_member(conn, msg.sender):
-        raise MalformedMessage(f"listing request from {msg.sender}, who is not a member")
+        raise MalformedMessage(LocalText("operator.reason.listing_not_member", msg.sender))
     conn.execute("UPDATE operator_listing SET status = 'withdrawn', reason = 'superseded', decided = ? "
                  "WHERE provider = ? AND dataset_id = ? AND status = 'pending'",
                  (ctx.now(), msg.sender, body["dataset_id"]))
@@ -105,5 +105,5 @@ def _pending(conn, request_id: int) -> tuple[str, str, dict]:
     row = conn.execute("SELECT provider, dataset_id, entry, status FROM operator_listing WHERE id = ?",
                        (request_id,)).fetchone()
     if row is None or row[3] != "pending":
-        raise UnknownMember(f"listing #{request_id} (pending)")
+        raise UnknownMember(LocalText("operator.reason.pending_listing", request_id))
     return row[0], row[1], json.loads(row[2])

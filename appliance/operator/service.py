@@ -16,7 +16,7 @@ from pathlib import Path
 
 from appliance.domain.membership import Action, MessageType
 from appliance.domain.sync import SpaceConfig
-from appliance.errors import ApplianceError, BrokerConfigError
+from appliance.errors import ApplianceError, BrokerConfigError, LocalText
 from appliance.net.broker.limits import BrokerLimits
 from appliance.operator import admission, demands, filing, listings, revocation, templates, witness
 from appliance.operator import broker_config as bc
@@ -57,7 +57,7 @@ class OperatorService:
         def work(conn) -> OperatorSpace:
             space = create_space(conn, space_id=space_id, name=name, broker_host=broker_host, broker_port=broker_port,
                                  tls_ca_pem=tls_ca_pem, policies=policies or Policies(), broker_mode=broker_mode,
-                                 ts=ctx.now())
+                                 ts=ctx.now(), home=ctx.home)
             ctx.forget()
             ctx.sync.add_space(conn, SpaceConfig(
                 space_id=space_id, name=name, operator_did=ctx.did, broker_host=broker_host,
@@ -107,9 +107,9 @@ class OperatorService:
         conf = bc.mosquitto_conf(out, listener, mode=mode, plugin_path=plugin_path, limits=limits)
         written = [out / "mosquitto.conf"]
         if mode == "dynsec":
-            if (out / "dynamic-security.json").exists():
-                raise BrokerConfigError(f"{out / 'dynamic-security.json'} exists: the broker owns it now; "
-                                        "choose a new folder")
+            dynsec_file = out / "dynamic-security.json"
+            if dynsec_file.exists():
+                raise BrokerConfigError(LocalText("operator.reason.dynsec_exists", dynsec_file))
             doc = bc.dynsec_document(space.space_id, operator_did=ctx.did, operator_password=space.operator_password,
                                      admin_password=space.admin_password)
             bc.write_dynsec_file(out / "dynamic-security.json", doc)

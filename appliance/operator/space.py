@@ -64,14 +64,14 @@ def load_space(conn) -> OperatorSpace | None:
 
 
 def create_space(conn, *, space_id: str, name: str, broker_host: str, broker_port: int, tls_ca_pem: str | None,
-                 policies: Policies, broker_mode: str, ts: str) -> OperatorSpace:
+                 policies: Policies, broker_mode: str, ts: str, home: object) -> OperatorSpace:
     """Write the operator's space row inside the caller's transaction (one space per operator store)."""
     check_space_id(space_id)
     if broker_mode not in MODES:
         raise ValueError(f"broker mode must be one of {MODES}")
     existing = load_space(conn)
     if existing is not None:
-        raise OperatorExists("this store", existing.space_id)
+        raise OperatorExists(home, existing.space_id)
     conn.execute(
         f"INSERT INTO operator_space (id, {_COLUMNS}) VALUES (1, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, ?)",
         (space_id, name, json.dumps(policies.to_json()), broker_host, int(broker_port), tls_ca_pem, broker_mode,

@@ -21,7 +21,7 @@ from appliance.crypto import merkle
 from appliance.crypto.keys import public_key_from_did
 from appliance.domain.identity import KeyRecord, verify_key_chain
 from appliance.domain.membership import Action, MessageType
-from appliance.errors import ApplianceError, MalformedMessage
+from appliance.errors import ApplianceError, LocalText, MalformedMessage
 from appliance.operator.admission import is_member
 from appliance.operator.space import OperatorContext
 from appliance.services.evidence import origin_for
@@ -56,7 +56,7 @@ def open_node_checkpoint(did: str, note: str, keys: object) -> notes.Checkpoint:
     records = _key_records(did, keys)
     checkpoint, _ = notes.open_checkpoint(note, note_verifiers(did, records))
     if checkpoint.origin != origin_for(did):
-        raise MalformedMessage(f"the checkpoint is of another log ({checkpoint.origin})")
+        raise MalformedMessage(LocalText("operator.reason.other_log", checkpoint.origin))
     return checkpoint
 
 
@@ -64,11 +64,11 @@ def _key_records(did: str, keys: object) -> list[KeyRecord]:
     if not keys:
         return [KeyRecord(0, did, public_key_from_did(did), "")]
     if not isinstance(keys, list) or len(keys) > 1000:
-        raise MalformedMessage("the key chain is not a list")
+        raise MalformedMessage(LocalText("operator.reason.chain_not_list"))
     try:
         records = [KeyRecord.from_json(k) for k in keys]
     except (KeyError, TypeError, ValueError, AttributeError):
-        raise MalformedMessage("the key chain cannot be read") from None
+        raise MalformedMessage(LocalText("operator.reason.chain_unreadable")) from None
     verify_key_chain(did, records)
     return records
 
@@ -127,7 +127,7 @@ def handle_proof(ctx: OperatorContext, conn, msg) -> None:
 
 def _proof(value: object) -> list[bytes]:
     if not isinstance(value, list) or len(value) > MAX_PROOF or not all(isinstance(h, str) for h in value):
-        raise MalformedMessage("the consistency proof is not a list of hashes")
+        raise MalformedMessage(LocalText("operator.reason.proof_not_hashes"))
     return [base64.b64decode(h, validate=True) for h in value]
 
 

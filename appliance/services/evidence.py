@@ -17,7 +17,7 @@ from appliance.crypto import checkpoint as notes
 from appliance.crypto import merkle
 from appliance.crypto.jcs import canonical
 from appliance.domain.evidence import EMPTY_DETAILS, EvidenceEntry
-from appliance.errors import EvidenceError, EvidenceWriteFailed
+from appliance.errors import EvidenceError, EvidenceWriteFailed, LocalText
 from appliance.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,7 @@ def read_hashes(conn, indexes: Sequence[int]) -> list[bytes]:
         m, pos = owners[s]
         blob = rows.get(m)
         if blob is None or len(blob) < (pos + 1) * merkle.HASH_SIZE:
-            raise EvidenceError(f"tree hash {s} (entry {m}) is missing from the store")
+            raise EvidenceError(LocalText("evidence.reason.tree_hash_missing", s, m))
         out.append(bytes(blob[pos * merkle.HASH_SIZE : (pos + 1) * merkle.HASH_SIZE]))
     return out
 

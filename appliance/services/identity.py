@@ -10,7 +10,7 @@ from appliance.clock import Clock, rfc3339
 from appliance.crypto.keys import SigningKey
 from appliance.domain.evidence import Action
 from appliance.domain.identity import KeyRecord, rotation_statement
-from appliance.errors import IdentityError
+from appliance.errors import IdentityError, LocalText
 from appliance.events import EventBus
 from appliance.storage.database import Database
 
@@ -27,7 +27,7 @@ class KeyRing:
         self._on_retire: list = []
         row = db.read(lambda c: c.execute("SELECT did, name, org, created FROM node WHERE id = 1").fetchone())
         if row is None:
-            raise IdentityError("this store has no node identity; run `dsnode init`")
+            raise IdentityError(LocalText("identity.reason.no_identity"))
         self.node_did, self.name, self.org, self.created = row
 
     @staticmethod

@@ -56,6 +56,16 @@ def test_a_public_listener_without_tls_is_refused(tmp_path):
     assert "certfile" in conf and "require_certificate true" in conf and "allow_anonymous false" in conf
 
 
+def test_a_refused_broker_configuration_is_said_in_the_readers_language(tmp_path):
+    with pytest.raises(BrokerConfigError) as e:
+        bc.mosquitto_conf(tmp_path, bc.ListenerConfig(host="0.0.0.0", port=8883), mode="password-file")
+    assert "a listener on 0.0.0.0 needs TLS (--tls-cert and --tls-key)" in e.value.message("en")
+    assert e.value.message("zh_CN") == ("无法生成消息代理（broker）配置：监听 0.0.0.0 需要 TLS（--tls-cert 和 --tls-key）；"
+                                        "不加密的 TCP 只能用于 127.0.0.1")
+
+
+
+
 def test_the_password_file_uses_usernames_without_colons():
     accounts = bc.Accounts(SPACE, A, bc.password_hash("x"), members={SigningKey.generate().did: bc.password_hash("y")},
                            joins={"00aa11bb22cc33dd": bc.password_hash("z")})
@@ -92,3 +102,8 @@ def test_broker_limits_come_from_the_settings_file_and_bad_ones_say_which(tmp_pa
         path.write_text(text)
         with pytest.raises(ConfigError, match=named):
             load_settings(env={}, config_path=path)
+    path.write_text("kdf_profile = \"fast\"\n")
+    with pytest.raises(ConfigError) as e:
+        load_settings(env={}, config_path=path)
+    assert "kdf_profile must be one of moderate, interactive, minimum, not 'fast'" in e.value.message("en")
+    assert "kdf_profile 必须是以下之一：moderate, interactive, minimum，而不是 'fast'" in e.value.message("zh_CN")

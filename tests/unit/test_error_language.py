@@ -29,13 +29,6 @@ PENDING: set[str] = {
     "appliance/domain/identity.py", "appliance/domain/sync.py", "appliance/storage/backup.py",
     "appliance/storage/restore.py", "appliance/storage/vault.py", "appliance/storage/store.py",
     "appliance/storage/database.py",
-    "appliance/services/membership/invitation.py", "appliance/services/membership/governance.py",
-    "appliance/services/membership/joining.py", "appliance/services/sync/service.py",
-    "appliance/services/sync/codec.py", "appliance/services/sync/presence.py",
-    "appliance/services/evidence.py", "appliance/services/identity.py", "appliance/settings.py",
-    "appliance/operator/broker_config.py", "appliance/operator/witness.py", "appliance/operator/demands.py",
-    "appliance/operator/dynsec.py", "appliance/operator/filing.py", "appliance/operator/listings.py",
-    "appliance/operator/accounts.py", "appliance/operator/service.py", "appliance/operator/space.py",
     "edge/broker_process.py", "edge/cmd_node.py", "edge/cmd_operator.py",
 }
 

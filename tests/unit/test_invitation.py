@@ -85,6 +85,17 @@ def test_junk_codes_are_refused_cleanly(junk):
         check_invitation(decode_code(junk))
 
 
+def test_a_refused_invitation_is_said_in_the_readers_language():
+    with pytest.raises(InvitationInvalid) as e:
+        decode_code("DSI1-" + _b64url(b"not zlib"))
+    assert "the code is damaged or incomplete; copy all of it" in e.value.message("en")
+    assert e.value.message("zh_CN") == "邀请无法使用：邀请码已损坏或不完整，请完整复制整段邀请码。请向数据空间运营方索取新的邀请。"
+    forged = dict(_invite().document, org="别人")
+    with pytest.raises(InvitationInvalid) as e:
+        check_invitation(forged)
+    assert "签名不符：邀请在运营方生成后被改动过" in e.value.message("zh_CN")
+
+
 def test_a_file_with_the_code_or_the_json_works(tmp_path):
     inv = _invite()
     (tmp_path / "a.txt").write_text(inv.code() + "\n")

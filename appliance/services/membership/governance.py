@@ -21,7 +21,7 @@ from appliance.domain.membership import (
     check_listing_approval, check_revocation_list, entry_sha256, revoked_dids,
 )
 from appliance.domain.sync import SyncStateChanged
-from appliance.errors import ApplianceError, MalformedMessage
+from appliance.errors import ApplianceError, LocalText, MalformedMessage
 from appliance.services.evidence_audit import note_verifiers
 from appliance.services.membership.base import MembershipBase, _body
 
@@ -163,7 +163,7 @@ class GovernanceClient(MembershipBase):
         old, new = body.get("old_size"), body.get("new_size")
         size = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM evidence_entry").fetchone()[0]
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (old, new)) or not 0 < old <= new <= size:
-            raise MalformedMessage("the consistency request names sizes this log does not have")
+            raise MalformedMessage(LocalText("membership.reason.consistency_sizes"))
         proof = self._evidence.consistency_proof(old, new)
         self._sync.send(conn, space.space_id, to=space.operator_did, type=str(MessageType.CONSISTENCY_PROOF),
                         body={"old_size": old, "new_size": new,
@@ -180,7 +180,7 @@ class GovernanceClient(MembershipBase):
         verifiers[(space.operator_did, notes.key_id(space.operator_did, operator_key))] = operator_key
         checkpoint, signers = notes.open_checkpoint(note, verifiers)
         if space.operator_did not in signers or self.did not in signers:
-            raise MalformedMessage("the witnessed checkpoint lacks the node's or the operator's signature")
+            raise MalformedMessage(LocalText("membership.reason.witness_unsigned"))
         inserted = conn.execute("INSERT OR IGNORE INTO witnessed_checkpoint (space_id, size, note, received) "
                                 "VALUES (?, ?, ?, ?)", (space.space_id, checkpoint.size, note, self._now())).rowcount
         if inserted:
@@ -229,10 +229,10 @@ class GovernanceClient(MembershipBase):
         digest = body.get("agreement_sha256")
         receipt = body.get("receipt")
         if not isinstance(digest, str):
-            raise MalformedMessage("the filing receipt names no agreement")
+            raise MalformedMessage(LocalText("membership.reason.receipt_no_agreement"))
         check_filing_receipt(receipt, space_id=space.space_id, operator_did=space.operator_did, agreement_sha256=digest)
         if receipt["filed_by"] != self.did:
-            raise MalformedMessage("the filing receipt is for another node")
+            raise MalformedMessage(LocalText("membership.reason.receipt_other_node"))
         changed = conn.execute("UPDATE membership_filing SET receipt = ?, filed = ? WHERE space_id = ? AND "
                                "agreement_sha256 = ? AND receipt IS NULL",
                                (json.dumps(receipt), receipt["filedAt"], space.space_id, digest)).rowcount

@@ -35,7 +35,7 @@ from appliance.clock import parse_rfc3339, rfc3339
 from appliance.crypto.jcs import canonical
 from appliance.crypto.keys import SigningKey
 from appliance.domain.membership import STATEMENT_VERSION, check_space_id, sign_statement, verify_statement
-from appliance.errors import ApplianceError, BadSignature, InvitationExpired, InvitationInvalid
+from appliance.errors import ApplianceError, BadSignature, InvitationExpired, InvitationInvalid, LocalText
 
 KIND = "dsnode.invitation"
 CODE_PREFIX = "DSI1-"
@@ -165,9 +165,9 @@ def decode_code(code: str) -> dict:
     """The invitation document in a text code (not yet verified); InvitationInvalid if unreadable."""
     text = "".join(code.split()) if isinstance(code, str) else ""
     if not text.startswith(CODE_PREFIX):
-        raise InvitationInvalid(f"the code does not start with {CODE_PREFIX}")
+        raise InvitationInvalid(LocalText("membership.reason.code_prefix", CODE_PREFIX))
     if len(text) > MAX_CODE_LENGTH:
-        raise InvitationInvalid("the code is too long")
+        raise InvitationInvalid(LocalText("membership.reason.code_too_long"))
     try:
         raw = _unb64url(text[len(CODE_PREFIX):])
         inflater = zlib.decompressobj()
@@ -176,9 +176,9 @@ def decode_code(code: str) -> dict:
             raise ValueError("incomplete or too large")
         document = _json(data.decode("utf-8"))
     except (ValueError, zlib.error, binascii.Error, UnicodeDecodeError):
-        raise InvitationInvalid("the code is damaged or incomplete; copy all of it") from None
+        raise InvitationInvalid(LocalText("membership.reason.code_damaged")) from None
     if not isinstance(document, dict):
-        raise InvitationInvalid("the code does not hold an invitation")
+        raise InvitationInvalid(LocalText("membership.reason.code_not_invitation"))
     return document
 
 
@@ -191,18 +191,18 @@ def load_invitation(code_or_file: str, *, now: datetime | None = None) -> Invita
             with open(path, "rb") as f:
                 raw = f.read(MAX_FILE + 1)
             if len(raw) > MAX_FILE:
-                raise InvitationInvalid(f"{code_or_file[:40]!r} is too large to be an invitation")
+                raise InvitationInvalid(LocalText("membership.reason.file_too_large", repr(code_or_file[:40])))
             text = raw.decode("utf-8").strip()
         except (OSError, UnicodeDecodeError, ValueError):
-            raise InvitationInvalid(f"{code_or_file[:40]!r} is neither an invitation code "
-                                    "nor a readable file") from None
+            raise InvitationInvalid(LocalText("membership.reason.not_code_nor_file",
+                                              repr(code_or_file[:40]))) from None
     if text.startswith(CODE_PREFIX):
         document = decode_code(text)
     else:
         try:
             document = _json(text)
         except ValueError:
-            raise InvitationInvalid("the file holds neither an invitation code nor invitation JSON") from None
+            raise InvitationInvalid(LocalText("membership.reason.file_not_invitation")) from None
     return check_invitation(document, now=now)
 
 
@@ -231,36 +231,37 @@ _DECODER = json.JSONDecoder(parse_int=_short_int, parse_constant=_no_constant)
 def _operator_of(document: object) -> str:
     operator = document.get("operator") if isinstance(document, dict) else None
     if not isinstance(operator, str):
-        raise InvitationInvalid("it does not name the space operator")
+        raise InvitationInvalid(LocalText("membership.reason.no_operator"))
     return operator
 
 
 def _check_parts(doc: dict) -> None:
     try:
         check_space_id(doc["space"])
-    except ValueError as e:
-        raise InvitationInvalid(str(e)) from None
+    except ValueError:
+        raise InvitationInvalid(LocalText("membership.reason.bad_space_id", doc["space"])) from None
     broker, token, join = doc["broker"], doc["token"], doc["join"]
     if set(broker) != {"host", "port", "tls_ca_pem"} or not isinstance(broker["host"], str) \
             or type(broker["port"]) is not int or not 0 < broker["port"] < 65536 \
             or not isinstance(broker["tls_ca_pem"], (str, type(None))):
-        raise InvitationInvalid("the broker address is not valid")
+        raise InvitationInvalid(LocalText("membership.reason.bad_broker"))
     if set(token) != {"id", "secret"} or not all(isinstance(v, str) and v for v in token.values()):
-        raise InvitationInvalid("the one-time token is not valid")
+        raise InvitationInvalid(LocalText("membership.reason.bad_token"))
     if set(join) != {"username", "password"} or join.get("username") != join_username(token["id"]) \
             or not isinstance(join["password"], str):
-        raise InvitationInvalid("the join account is not valid")
+        raise InvitationInvalid(LocalText("membership.reason.bad_join_account"))
     try:
         parse_rfc3339(doc["expires"])
         parse_rfc3339(doc["issued"])
     except ValueError:
-        raise InvitationInvalid("its dates cannot be read") from None
+        raise InvitationInvalid(LocalText("membership.reason.bad_dates")) from None
 
 
-def _reason(error: ApplianceError) -> str:
+def _reason(error: ApplianceError) -> LocalText | ApplianceError:
+    """What is wrong with the invitation, said in the reader's language when it is shown."""
     if isinstance(error, BadSignature):
-        return "its signature does not match: it was changed after the operator made it"
-    return error.message("en")
+        return LocalText("membership.reason.signature_mismatch")
+    return error
 
 
 def _b64url(data: bytes) -> str:

@@ -14,7 +14,7 @@ from appliance.domain.membership import (
     credential_grade,
 )
 from appliance.domain.sync import SpaceConfig
-from appliance.errors import AlreadyInSpace, MalformedMessage
+from appliance.errors import AlreadyInSpace, LocalText, MalformedMessage
 from appliance.services.membership.invitation import Invitation, load_invitation
 from appliance.services.membership.base import MembershipBase, _body
 
@@ -111,7 +111,7 @@ class JoinFlow(MembershipBase):
         check_credential(credential, operator_did=space.operator_did, space_id=space.space_id, node_did=self.did,
                          now=self._clock.now())
         if not isinstance(body.get("username"), str) or not isinstance(body.get("password"), str):
-            raise MalformedMessage("the admission carries no broker account")
+            raise MalformedMessage(LocalText("membership.reason.admission_no_account"))
         self._sync.update_space(conn, space.space_id, username=body["username"], password=body["password"],
                                 status="member", credential=credential)
         self._evidence.append(conn, action=str(Action.SPACE_JOINED), subject=f"urn:dsnode:space:{space.space_id}",

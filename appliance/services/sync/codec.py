@@ -17,7 +17,7 @@ from appliance.crypto import envelope
 from appliance.crypto.jcs import MAX_SAFE_INTEGER, canonical
 from appliance.crypto.keys import SigningKey, did_from_public_key, public_key_from_did
 from appliance.domain.sync import DropReason, TopicRule, topic_rule
-from appliance.errors import BadSignature, MalformedDid, MalformedMessage
+from appliance.errors import BadSignature, LocalText, MalformedDid, MalformedMessage
 
 SEAL_VERSION = 1
 _SEAL_FIELDS = ("v", "from", "id", "space", "type", "body")
@@ -108,10 +108,10 @@ def open_sealed(env: dict, key: SigningKey) -> object:
     """The body of a verified envelope sealed to ``key``; MalformedMessage unless it is bound to ``env``."""
     inner = envelope.open_body(env, key)
     if not isinstance(inner, dict) or set(inner) != set(_SEAL_FIELDS) or inner["v"] != SEAL_VERSION:
-        raise MalformedMessage("the sealed body has the wrong shape")
+        raise MalformedMessage(LocalText("sync.reason.sealed_shape"))
     for name in ("from", "id", "space", "type"):
         if inner[name] != env[name]:
-            raise MalformedMessage(f"the sealed body belongs to another message (its {name} differs)")
+            raise MalformedMessage(LocalText("sync.reason.sealed_other_message", name))
     return inner["body"]
 
 

@@ -17,7 +17,7 @@ import threading
 from appliance.crypto.jcs import canonical
 from appliance.crypto.keys import public_key_from_did
 from appliance.domain.identity import KeyRecord, verify_key_chain
-from appliance.errors import ApplianceError, BadSignature
+from appliance.errors import ApplianceError, BadSignature, LocalText
 
 CARD_TYPE = "dsnode.sync.card"
 STATUS_TYPE = "dsnode.sync.status"
@@ -58,7 +58,8 @@ def chain_from_card(did: str, body: object) -> list[KeyRecord]:
         records = [KeyRecord.from_json(k) for k in body["keys"]]
         verify_key_chain(did, records)
     except (ApplianceError, KeyError, TypeError, ValueError) as e:
-        raise BadSignature(f"the key chain in the card of {did} ({e})") from None
+        detail = e if isinstance(e, ApplianceError) else str(e)
+        raise BadSignature(LocalText("sync.reason.card_key_chain", did, detail)) from None
     return records
 
 
@@ -101,7 +102,7 @@ class KeyDirectory:
             for record in chain_from_card(from_did, env.get("body")):
                 if record.did == kid:
                     return record.public_key
-        raise BadSignature(f"a message from {from_did} (signed by {kid}, not a known key of it)")
+        raise BadSignature(LocalText("sync.reason.unknown_signer", from_did, kid))
 
 
 def save_card(conn, space_id: str, did: str, body: dict, keys: list[KeyRecord], updated: str) -> None:

@@ -44,6 +44,7 @@ from appliance.domain.sync import (
 )
 from appliance.errors import (
     InvalidSpaceId,
+    LocalText,
     MessageTooLarge,
     SpaceExists,
     SpaceNotFound,
@@ -399,7 +400,7 @@ class SyncService:
         stream, seqs = _resend_body(msg.body, "missing")
         if stream != f"inbox/{msg.sender}" and not (stream.startswith("operator/")
                                                     and not stream.startswith("operator/join/")):
-            raise SyncError(f"{msg.sender} asked for messages of {stream}, which are not addressed to it")
+            raise SyncError(LocalText("sync.reason.resend_not_addressed", msg.sender, stream))
         self.flush_outbox(conn)
         again, gone = outbox.requeue(conn, msg.space_id, stream, seqs)
         if again:
@@ -412,7 +413,7 @@ class SyncService:
         body = msg.body
         if (not isinstance(body, dict) or body.get("stream") != f"inbox/{msg.sender}"
                 or not isinstance(body.get("through"), int) or isinstance(body.get("through"), bool)):
-            raise SyncError(f"a malformed confirmation from {msg.sender}")
+            raise SyncError(LocalText("sync.reason.bad_confirmation", msg.sender))
         outbox.confirm(conn, msg.space_id, body["stream"], body["through"])
 
     def _peer_online(self, conn, space_id: str, did: str) -> None:
@@ -613,25 +614,25 @@ def _key_records(conn):
 
 def _resend_body(body: object, field: str) -> tuple[str, list[int]]:
     if not isinstance(body, dict) or not isinstance(body.get("stream"), str):
-        raise SyncError("a resend message without a stream")
+        raise SyncError(LocalText("sync.reason.resend_no_stream"))
     try:
         return body["stream"], expand_ranges(body.get(field))
     except ValueError as e:
-        raise SyncError(f"a resend message with bad ranges ({e})") from None
+        raise SyncError(LocalText("sync.reason.resend_bad_ranges", str(e))) from None
 
 
 def _check_config(config: SpaceConfig) -> None:
     if not valid_space_id(config.space_id):
         raise InvalidSpaceId(config.space_id)
     if config.status not in STATUSES:
-        raise SyncError(f"unknown space status {config.status!r}")
+        raise SyncError(LocalText("sync.reason.unknown_status", repr(config.status)))
     checked_did(config.operator_did)
     if not isinstance(config.broker_port, int) or not 0 < config.broker_port < 65536:
-        raise SyncError(f"broker port {config.broker_port!r} is not a TCP port")
+        raise SyncError(LocalText("sync.reason.bad_port", repr(config.broker_port)))
     if not config.broker_host:
-        raise SyncError("the broker address is empty")
+        raise SyncError(LocalText("sync.reason.no_broker_host"))
     for f in fields(SpaceConfig):
         if f.name in ("tls_ca_pem", "tls_cert_pem", "tls_key_pem", "credential"):
             continue
         if getattr(config, f.name) is None:
-            raise SyncError(f"space setting {f.name} is missing")
+            raise SyncError(LocalText("sync.reason.setting_missing", f.name))
