@@ -64,8 +64,6 @@ def test_a_refused_broker_configuration_is_said_in_the_readers_language(tmp_path
                                         "不加密的 TCP 只能用于 127.0.0.1")
 
 
-
-
 def test_the_password_file_uses_usernames_without_colons():
     accounts = bc.Accounts(SPACE, A, bc.password_hash("x"), members={SigningKey.generate().did: bc.password_hash("y")},
                            joins={"00aa11bb22cc33dd": bc.password_hash("z")})
