@@ -9,6 +9,7 @@ from appliance import i18n
 from appliance.domain.membership import JoinPending, JoinRejected, SpaceJoined
 from appliance.settings import Settings
 from edge.cmd_node import open_node
+from edge import forward
 
 t = i18n.t
 
@@ -85,7 +86,7 @@ def space_group(sub):
 def register(sub) -> None:
     space = space_group(sub)
     p = space.add_parser("join", help=t("cli.space.join"))
-    p.add_argument("invitation", metavar="CODE|FILE", help=t("cli.opt.invitation"))
+    p.add_argument("invitation", metavar="CODE|FILE", type=forward.PathText, help=t("cli.opt.invitation"))
     p.add_argument("--yes", action="store_true", help=t("cli.opt.yes"))
     p.add_argument("--wait", type=float, default=0, metavar="SECONDS", help=t("cli.opt.wait"))
     p.set_defaults(run=join)

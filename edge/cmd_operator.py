@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import socket
 from pathlib import Path
 
@@ -115,6 +116,9 @@ def members(args, settings: Settings) -> int:
 def admissions(args, settings: Settings) -> int:
     with _operator_node(settings) as node:
         rows = node.operator.admissions(None if args.all else "pending")
+    if args.json:
+        print(json.dumps([asdict(a) for a in rows], ensure_ascii=False, indent=2))
+        return 0
     for a in rows:
         print(f"#{a.id:<4} {a.status:<9} {a.requested[:16]}  {a.node_did}  {a.name} ({a.org or '-'})"
               + (f"  — {a.reason}" if a.reason else ""))
@@ -267,6 +271,7 @@ def register(sub) -> None:
     p.set_defaults(run=members)
     p = op.add_parser("admissions", help=t("cli.operator.admissions"))
     p.add_argument("--all", action="store_true", help=t("cli.opt.all"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
     p.set_defaults(run=admissions)
     p = op.add_parser("admit", help=t("cli.operator.admit"))
     p.add_argument("id", type=int)

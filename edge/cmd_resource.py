@@ -18,6 +18,7 @@ from appliance.domain.catalog import Kind
 from appliance.services.catalog.masking import GENERALISE_TO, RULES
 from edge.cmd_node import open_node
 from edge.columns import print_columns
+from edge import forward
 
 t = i18n.t
 ROOTS_ENV = "DSNODE_ALLOWED_ROOTS"
@@ -282,7 +283,7 @@ def remove(args, settings) -> int:
 
 
 def _source_options(p, *, with_meta: bool) -> None:
-    p.add_argument("source", help=t("cli.resource.opt.source"))
+    p.add_argument("source", type=forward.PathText, help=t("cli.resource.opt.source"))
     p.add_argument("--kind", choices=[k.value for k in Kind], help=t("cli.resource.opt.kind"))
     p.add_argument("--include", action="append", default=[], metavar="GLOB", help=t("cli.resource.opt.include"))
     p.add_argument("--exclude", action="append", default=[], metavar="GLOB", help=t("cli.resource.opt.exclude"))

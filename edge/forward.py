@@ -133,14 +133,28 @@ def _captured(write: Callable[[str, str], None]) -> Iterator[None]:
         _ROUTES.sinks = None
 
 
+class PathText(str):
+    """An argument that is a path or something else (a URL, an invitation code): ``type=PathText``."""
+
+
 def absolute_paths(args: argparse.Namespace, cwd: str) -> None:
     """Paths the user typed are relative to where they typed them, not to the daemon's folder."""
     base = Path(cwd)
     for name, value in vars(args).items():
-        if isinstance(value, Path) and not value.is_absolute():
+        if isinstance(value, PathText):
+            if value and "://" not in value and not Path(value).is_absolute() and _exists(base / value):
+                setattr(args, name, PathText(base / value))
+        elif isinstance(value, Path) and not value.is_absolute():
             setattr(args, name, base / value)
         elif isinstance(value, list) and any(isinstance(v, Path) for v in value):
             setattr(args, name, [base / v if isinstance(v, Path) and not v.is_absolute() else v for v in value])
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):  # a name too long to be a file (an invitation code), a NUL
+        return False
 
 
 def runner(node, settings, execute: Callable[[argparse.Namespace, object], int],

@@ -77,6 +77,8 @@ class ControlClient:
             for line in self._lines(response):
                 if "exit" in line:
                     return int(line["exit"])
+                if "error" in line:
+                    raise ControlRefused(str(line.get("message") or line["error"]))
                 for stream in ("out", "err"):
                     if stream in line:
                         write(stream, str(line[stream]))

@@ -321,10 +321,19 @@ class _Handler(BaseHTTPRequestHandler):
 
         try:
             route(request, emit)
-        except RequestRefused:
+        except RequestRefused as e:
             if started:
+                emit({"error": e.code, "message": i18n.t(e.key, *e.args_)})
                 raise _Ended from None
             raise
+        except (OSError, _Ended):
+            raise
+        except Exception:  # noqa: BLE001 - a bug half-way through a stream: said on the stream, logged
+            if not started:
+                raise
+            log.exception("control API: %s %s failed", request.method, request.path)
+            emit({"error": "internal", "message": i18n.t("control.refused.internal")})
+            raise _Ended from None
         if not started:
             emit({"end": True})
 

@@ -67,15 +67,20 @@ class NodeHost:
         token = self._token() if tcp_port is not None else None
         self.control = ControlServer(self._endpoints(), paths.socket_path(self.home), tcp_port=tcp_port, token=token)
         self.requests_served = 0
+        self._owns_work = False
 
     # --- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> None:
-        self.node.start()
+        """Start the node's background work (unless it runs already) and serve the API."""
+        self._owns_work = not self.node.sync.running
+        if self._owns_work:
+            self.node.start()
         try:
             self.control.start()
         except BaseException:
-            self.node.stop()
+            if self._owns_work:
+                self.node.stop()
             raise
         _write_private(self.home / paths.PID_NAME, f"{os.getpid()}\n")
         for name, fn in (("counters", self._keep_counters), ("notices", self._watch_requests)):
@@ -100,7 +105,8 @@ class NodeHost:
                 t.join(timeout=10)
             (self.home / paths.PID_NAME).unlink(missing_ok=True)
             try:
-                self.node.stop()
+                if self._owns_work:
+                    self.node.stop()
             finally:
                 try:
                     self.node.save_counters()

@@ -1,0 +1,210 @@
+"""A running node (`dsnode run`, `dsnode operator run`) in its own process, and the CLI beside it in
+others, as an edge box's admin uses them: every command works while the node runs, with the same
+output and exit code as when it does not."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from appliance.host import ControlClient
+from tests.brokers import Mosquitto, free_port
+from tests.e2e.conftest import ROOT, Cli
+
+
+class Daemon:
+    """`dsnode run` (or `operator run`) in a child process, until :meth:`stop` (SIGTERM)."""
+
+    def __init__(self, cli: Cli, *args: str, env: dict | None = None) -> None:
+        self.cli = cli
+        self.proc = subprocess.Popen([sys.executable, "-m", "edge", *(args or ("run",))], cwd=ROOT,
+                                     env=env or cli.env(),
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        client = ControlClient(cli.home)
+        deadline = time.monotonic() + 30
+        while not client.running():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                out, err = self.proc.communicate(timeout=10)
+                raise AssertionError(f"the node did not start ({self.proc.returncode}):\n{out}\n{err}")
+            time.sleep(0.05)
+        self.stdout = self.stderr = ""
+
+    def stop(self, timeout: float = 20) -> float:
+        """SIGTERM; returns how long the node took to exit (it must exit 0)."""
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        self.stdout, self.stderr = self.proc.communicate(timeout=timeout)
+        assert self.proc.returncode == 0, self.stderr
+        return time.monotonic() - started
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.communicate(timeout=10)
+
+
+def _run_in(cli: Cli, cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edge", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**cli.env(), "PYTHONPATH": str(ROOT)}, timeout=120)
+
+
+READS = [
+    ("identity", "show"), ("resource", "list"), ("resource", "list", "--json"), ("product", "list"),
+    ("contract", "list"), ("space", "list"), ("evidence", "list", "--limit", "3"),
+    ("product", "show", "no-such-product"), ("resource", "show", "urn:uuid:0"), ("operator", "members"),
+]
+
+
+def _results(cli: Cli) -> list[tuple[int, str, str]]:
+    out = []
+    for args in READS:
+        proc = cli.run(*args, ok=False)
+        out.append((proc.returncode, proc.stdout, proc.stderr))
+    return out
+
+
+@pytest.fixture
+def box(initialised, tmp_path) -> Cli:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "line1.csv").write_text("machine,temperature,operator\nM1,71.5,张三\nM2,69.0,李四\n", encoding="utf-8")
+    initialised.data = data
+    return initialised
+
+
+def test_every_command_gives_the_same_output_and_exit_code_whether_or_not_a_node_runs(box):
+    box.run("resource", "add", str(box.data / "line1.csv"), "--title", "Line 1",
+            env=box.env(DSNODE_ALLOWED_ROOTS=str(box.data)))
+    # evidence list shows the newest entries: make the store quiet first (a close signs a checkpoint)
+    box.run("evidence", "checkpoint")
+    alone = _results(box)
+    daemon = Daemon(box)
+    try:
+        running = _results(box)
+    finally:
+        daemon.stop()
+    for args, a, r in zip(READS, alone, running):
+        assert a[0] == r[0], f"dsnode {' '.join(args)}: exit {a[0]} alone, {r[0]} beside the running node"
+        if args[:2] != ("evidence", "list"):  # the running node signs checkpoints of its own
+            assert a[1] == r[1], f"dsnode {' '.join(args)}: the output differs"
+        assert a[2] == r[2], f"dsnode {' '.join(args)}: the errors differ"
+    assert alone[READS.index(("product", "show", "no-such-product"))][0] == 72
+
+
+def test_while_the_node_runs_staff_register_package_back_up_and_checkpoint_through_it(box, tmp_path):
+    work = tmp_path / "desk"
+    work.mkdir()
+    daemon = Daemon(box, env=box.env(DSNODE_ALLOWED_ROOTS=str(box.data)))  # what the node may read is its own setting
+    try:
+        env_cli = Cli(box.home, box.key_file)
+        added = _run_in(env_cli, box.data, "resource", "add", "line1.csv", "--title", "Line 1", "--json")
+        assert added.returncode == 0, added.stderr
+        rid = json.loads(added.stdout)["resource"]["id"]
+        made = box.run("product", "create", "--title", "Line 1 readings", "--resource", rid, "--json")
+        assert json.loads(made.stdout)["id"]
+        backup = _run_in(env_cli, work, "backup", "box.bak")
+        assert backup.returncode == 0, backup.stderr
+        assert (work / "box.bak").stat().st_size > 0, "a relative path is the caller's folder, not the daemon's"
+        checkpoint = box.run("evidence", "checkpoint")
+        assert "did:key:" in checkpoint.stdout
+        verify = box.run("evidence", "verify")
+        assert verify.returncode == 0
+    finally:
+        took = daemon.stop()
+    assert took < 15, f"SIGTERM took {took:.1f} s"
+    listed = json.loads(box.run("resource", "list", "--json").stdout)
+    assert [r["title"] for r in listed] == ["Line 1"]
+    assert not (box.home / "control.sock").exists()
+
+
+@pytest.mark.parametrize("args", [("init",), ("restore", "x.bak"), ("passphrase", "change"), ("run",)])
+def test_commands_that_need_the_store_alone_say_that_a_node_runs(box, args):
+    daemon = Daemon(box)
+    try:
+        proc = box.run(*args, ok=False)
+        zh = box.run(*args, ok=False, env=box.env(DSNODE_LANG="zh_CN"))
+    finally:
+        daemon.stop()
+    assert proc.returncode == 141, proc.stderr
+    assert f"dsnode {args[0]}" in proc.stderr and "Stop the running node" in proc.stderr
+    assert zh.returncode == 141 and "运行中的节点" in zh.stderr
+
+
+def test_a_killed_node_leaves_nothing_that_stops_the_next_command_or_the_next_start(box):
+    daemon = Daemon(box)
+    daemon.kill()
+    assert box.run("identity", "show").returncode == 0  # opens the store itself
+    again = Daemon(box)
+    try:
+        assert box.run("resource", "list").returncode == 0
+    finally:
+        again.stop()
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(),
+                    reason="needs root (to act as another user) and the system python")
+def test_another_user_cannot_use_the_control_socket(box):
+    daemon = Daemon(box)
+    try:
+        code = ("import socket,sys; s=socket.socket(socket.AF_UNIX)\n"
+                "try:\n s.connect(sys.argv[1]); print('connected')\nexcept PermissionError: print('refused')")
+        proc = subprocess.run(["/usr/bin/python3", "-c", code, str(box.home / "control.sock")], capture_output=True,
+                              text=True, user=65534, group=65534, timeout=30)
+    finally:
+        daemon.stop()
+    assert proc.stdout.strip() == "refused", proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_an_operator_admits_a_member_and_sees_live_counters_while_both_nodes_run(tmp_path, cli):
+    key = tmp_path / "operator.key"
+    key.write_text("operator passphrase 2026\n")
+    key.chmod(0o600)
+    operator = Cli(tmp_path / "operator", key)
+    port = free_port()
+    operator.run("operator", "init", "--space", "run-space", "--name", "运行空间", "--broker-host", "127.0.0.1",
+                 "--broker-port", str(port), "--kdf", "minimum")  # join requests wait for review
+    out = tmp_path / "broker"
+    operator.run("operator", "broker-config", "--out", str(out), "--port", str(port))
+    broker = Mosquitto(out, config_text=(out / "mosquitto.conf").read_text(), port=port)
+    op = member = None
+    try:
+        op = Daemon(operator, "operator", "run")
+        code = operator.run("operator", "invite", "--org", "示例制造").stdout.strip().splitlines()[-1]
+        cli.run("init", "--name", "box-1", "--org", "示例制造", "--kdf", "minimum")
+        member = Daemon(cli)
+        cli.run("space", "join", code, "--yes")  # through the member's running node, which sends it
+        pending = []
+        deadline = time.monotonic() + 30
+        while not pending and time.monotonic() < deadline:
+            pending = json.loads(operator.run("operator", "admissions", "--json").stdout)
+            pending = [a for a in pending if a["status"] == "pending"]
+            time.sleep(0.3)
+        assert pending, "the join request reached the running operator"
+        operator.run("operator", "admit", str(pending[0]["id"]))  # against the running operator node
+        deadline = time.monotonic() + 30
+        status = {}
+        while time.monotonic() < deadline:
+            (status,) = json.loads(cli.run("space", "status", "--json").stdout)
+            if status["membership"] == "member" and status["received"] > 0:
+                break
+            time.sleep(0.3)
+        assert status["membership"] == "member", status
+        assert status["sent"] > 0 and status["received"] > 0, "live counters come from the running node"
+        member.stop()
+        member = None
+        (after,) = json.loads(cli.run("space", "status", "--json").stdout)
+        assert after["sent"] >= status["sent"] and after["received"] >= status["received"], \
+            "a stopped node still shows the figures of its last run"
+    finally:
+        for d in (member, op):
+            if d is not None:
+                d.stop()
+        broker.stop()
+    assert "join request" in op.stderr, "the running operator said that a join request waits"
