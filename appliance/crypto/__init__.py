@@ -25,6 +25,9 @@ from appliance.crypto.envelope import (
     verify_envelope,
 )
 from appliance.crypto.vc import sign_credential, verify_credential
+from appliance.crypto.statement import entry_sha256, sign_statement, verify_statement
+from appliance.crypto.key_chain import KeyRecord, rotation_statement, verify_key_chain
+from appliance.crypto.evidence_entry import EMPTY_DETAILS, EvidenceEntry, payload_hash
 from appliance.crypto.merkle import (
     EMPTY_ROOT,
     HASH_SIZE,
@@ -52,7 +55,9 @@ from appliance.crypto.checkpoint import (
     verifier_key,
 )
 
-__all__ = ["Checkpoint", "EMPTY_ROOT", "HASH_SIZE", "MAX_SAFE_INTEGER", "MemoryTree", "SigningKey",
+__all__ = ["Checkpoint", "EMPTY_DETAILS", "EMPTY_ROOT", "EvidenceEntry", "HASH_SIZE", "KeyRecord",
+    "MAX_SAFE_INTEGER", "MemoryTree", "SigningKey", "entry_sha256", "payload_hash", "rotation_statement",
+    "sign_statement", "verify_key_chain", "verify_statement",
     "add_signature", "box_public_key_from_did", "canonical", "consistency_proof", "decode_envelope",
     "did_from_public_key", "encode_envelope", "format_ts", "inclusion_proof", "key_id", "leaf_hash",
     "multibase_decode", "multibase_encode", "node_hash", "open_body", "open_checkpoint", "open_note",

@@ -1,14 +1,12 @@
-"""Evidence log entries: what happened, who did it, to what, when, and the hash of the details."""
+"""Evidence: the kinds of state change that leave an entry in the node's evidence log.
+
+An entry (what happened, who did it, to what, when, and the hash of the details) and the bytes the
+log's Merkle tree commits to are :mod:`appliance.crypto.evidence_entry`.
+"""
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass
 from enum import StrEnum
-
-from appliance.crypto.jcs import canonical
-
-ENTRY_VERSION = 1
 
 
 class Action(StrEnum):
@@ -21,47 +19,3 @@ class Action(StrEnum):
     STORE_RESTORED = "store.restored"
     SETTINGS_CHANGED = "settings.changed"
     CHECKPOINT_IMPORTED = "evidence.checkpoint_imported"
-
-
-@dataclass(frozen=True)
-class EvidenceEntry:
-    index: int
-    ts: str
-    actor: str
-    action: str
-    subject: str
-    payload_hash: bytes
-    payload: dict | None = None
-
-    def _fields(self) -> dict:
-        return {"index": self.index, "ts": self.ts, "actor": self.actor, "action": self.action,
-                "subject": self.subject, "payload_hash": self.payload_hash.hex()}
-
-    def leaf_data(self) -> bytes:
-        """The bytes that go into the Merkle tree (RFC 8785 JSON; the version is inside)."""
-        return canonical({"v": ENTRY_VERSION, **self._fields()})
-
-    def to_json(self) -> dict:
-        data = self._fields()
-        if self.payload is not None:
-            data["payload"] = self.payload
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict) -> EvidenceEntry:
-        return cls(
-            index=int(data["index"]),
-            ts=str(data["ts"]),
-            actor=str(data["actor"]),
-            action=str(data["action"]),
-            subject=str(data["subject"]),
-            payload_hash=bytes.fromhex(data["payload_hash"]),
-            payload=data.get("payload"),
-        )
-
-
-EMPTY_DETAILS = b"{}"  # what an entry without details hashes
-
-
-def payload_hash(payload: dict | None) -> bytes:
-    return hashlib.sha256(canonical(payload) if payload is not None else EMPTY_DETAILS).digest()

@@ -4,77 +4,43 @@ A rotation statement names the node, the previous and the next key, and is signe
 previous key vouches for its successor, the next key proves it is held. A verifier that knows only
 the node id can walk the chain and learn every public key the node has used, so evidence signed
 with a retired key keeps verifying.
+
+What a rotation statement holds and how the links of a chain must fit is here; the keys, the
+signatures and :class:`~appliance.crypto.key_chain.KeyRecord` are :mod:`appliance.crypto.key_chain`.
 """
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass
+from collections.abc import Sequence
+from typing import Protocol
 
-from appliance.crypto.jcs import canonical
-from appliance.crypto.keys import SigningKey, public_key_from_did, verify
-from appliance.errors import BadSignature, IdentityError
+from appliance.errors import IdentityError, LocalText
 
 STATEMENT_TYPE = "dsnode.key-rotation"
 
 
-@dataclass(frozen=True)
-class KeyRecord:
+class ChainLink(Protocol):
     seq: int
     did: str
-    public_key: bytes
-    created: str
-    retired: str | None = None
-    statement: dict | None = None
-
-    def to_json(self) -> dict:
-        data = {"seq": self.seq, "did": self.did, "created": self.created}
-        if self.retired:
-            data["retired"] = self.retired
-        if self.statement:
-            data["statement"] = self.statement
-        return data
-
-    @classmethod
-    def from_json(cls, data: dict) -> KeyRecord:
-        return cls(
-            seq=int(data["seq"]),
-            did=str(data["did"]),
-            public_key=public_key_from_did(str(data["did"])),
-            created=str(data["created"]),
-            retired=data.get("retired"),
-            statement=data.get("statement"),
-        )
+    statement: dict | None
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+def rotation_body(node_did: str, seq: int, previous_did: str, next_did: str, ts: str) -> dict:
+    """What both keys of a rotation sign: key ``seq`` of ``node_did`` is ``next_did``, after ``previous_did``."""
+    return {"v": 1, "type": STATEMENT_TYPE, "node": node_did, "seq": seq, "previous": previous_did,
+            "next": next_did, "ts": ts}
 
 
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def rotation_statement(node_did: str, seq: int, previous: SigningKey, nxt: SigningKey, ts: str) -> dict:
-    body = {"v": 1, "type": STATEMENT_TYPE, "node": node_did, "seq": seq, "previous": previous.did, "next": nxt.did, "ts": ts}
-    message = canonical(body)
-    return {"body": body, "sig_previous": _b64(previous.sign(message)), "sig_next": _b64(nxt.sign(message))}
-
-
-def verify_key_chain(node_did: str, records: list[KeyRecord]) -> None:
-    """Check that ``records`` is an unbroken chain of keys starting from the node's inception key."""
+def check_chain_links(node_did: str, records: Sequence[ChainLink]) -> None:
+    """The chain starts with the inception key and each next key has a rotation statement naming
+    it and its predecessor (the signatures are checked in :func:`appliance.crypto.key_chain.verify_key_chain`)."""
     if not records or records[0].seq != 0 or records[0].did != node_did:
-        raise IdentityError(f"the key chain of {node_did} does not start with its inception key")
+        raise IdentityError(LocalText("domain.reason.chain_no_inception", node_did))
     for prev, rec in zip(records, records[1:]):
         if rec.seq != prev.seq + 1 or not rec.statement:
-            raise IdentityError(f"key {rec.seq} of {node_did} has no rotation statement")
+            raise IdentityError(LocalText("domain.reason.chain_no_statement", rec.seq, node_did))
         body = rec.statement.get("body", {})
-        expected = {"v": 1, "type": STATEMENT_TYPE, "node": node_did, "seq": rec.seq, "previous": prev.did, "next": rec.did}
+        expected = {"v": 1, "type": STATEMENT_TYPE, "node": node_did, "seq": rec.seq, "previous": prev.did,
+                    "next": rec.did}
         if any(body.get(k) != v for k, v in expected.items()):
-            raise IdentityError(f"the rotation statement for key {rec.seq} of {node_did} does not match the chain")
-        message = canonical(body)
-        try:
-            verify(prev.public_key, message, _unb64(rec.statement["sig_previous"]), what=f"key rotation {rec.seq}")
-            verify(rec.public_key, message, _unb64(rec.statement["sig_next"]), what=f"key rotation {rec.seq}")
-        except (KeyError, ValueError) as e:
-            raise BadSignature(f"key rotation {rec.seq}") from e
+            raise IdentityError(LocalText("domain.reason.chain_mismatch", rec.seq, node_did))

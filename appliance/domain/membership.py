@@ -1,8 +1,10 @@
 """Space membership and governance: message types, evidence actions and the operator's signed statements.
 
-Everything here is pure: it builds and checks JSON documents with the crypto layer and touches no
-store or network. The operator signs four kinds of statement, each a JSON object whose ``sig`` is
-the Ed25519 signature (base64url) over the RFC 8785 bytes of every other field, version included:
+Everything here is pure: it builds the unsigned JSON documents and checks what they say, and
+touches no keys, store or network (:mod:`appliance.crypto.statement` signs and verifies statements,
+:mod:`appliance.services.membership.statements` puts the two together). The operator signs four
+kinds of statement, each a JSON object whose ``sig`` is the Ed25519 signature (base64url) over the
+RFC 8785 bytes of every other field, version included:
 
 * the revocation list (``dsnode.revocation-list``), published retained to ``operator/revocations``;
 * a listing approval (``dsnode.listing-approval``) that a provider attaches to its catalog entry;
@@ -15,17 +17,13 @@ Membership itself is a W3C Verifiable Credential (``MembershipCredential``) secu
 
 from __future__ import annotations
 
-import base64
-from dataclasses import dataclass
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
 from appliance.clock import parse_rfc3339
-from appliance.crypto.jcs import canonical, sha256
-from appliance.crypto.keys import SigningKey, public_key_from_did, verify
-from appliance.crypto.vc import sign_credential, verify_credential
-from appliance.errors import BadSignature, CredentialInvalid, MalformedDid, MalformedMessage, shown
+from appliance.errors import CredentialInvalid, LocalText, MalformedMessage, shown
 
 STATEMENT_VERSION = 1
 SPACE_ID_RE = re.compile(r"[a-z0-9-]{3,64}", re.ASCII)
@@ -107,65 +105,25 @@ def check_space_id(space_id: str) -> str:
     return space_id
 
 
-def entry_sha256(entry: object) -> str:
-    """Hex SHA-256 of the RFC 8785 bytes of a catalog entry or an agreement."""
-    return sha256(canonical(entry)).hex()
+# --- signed statements: what each kind holds (signed and checked in appliance.crypto.statement) ---
 
 
-# --- signed statements -----------------------------------------------------------------------
-
-
-def sign_statement(key: SigningKey, statement: dict) -> dict:
-    """Return ``statement`` with ``sig``: Ed25519 over the RFC 8785 bytes of every other field."""
-    if "sig" in statement:
-        raise ValueError("the statement is already signed")
-    return {**statement, "sig": _b64url(key.sign(canonical(statement)))}
-
-
-def verify_statement(statement: object, *, kind: str, signer: str, fields: dict[str, type]) -> dict:
-    """Check a signed statement of type ``kind`` made by ``signer`` (a did:key); return it.
-
-    ``fields`` names the fields besides ``v``/``type``/``sig`` and their JSON types; other fields
-    are refused. Raises MalformedMessage for a wrong shape and BadSignature for a bad signature.
-    """
-    what = f"the {kind} statement"
-    if not isinstance(statement, dict):
-        raise MalformedMessage(f"{what} is not a JSON object")
-    expected = {"v", "type", "sig", *fields}
-    extra, missing = set(statement) - expected, expected - set(statement)
-    if extra or missing:
-        raise MalformedMessage(f"{what} has {'unknown' if extra else 'missing'} field "
-                               f"{shown(sorted(extra or missing)[0])}")
-    if statement["v"] != STATEMENT_VERSION or statement["type"] != kind:
-        raise MalformedMessage(f"{what} has version {shown(statement['v'])} and type {shown(statement['type'])}")
-    for name, typ in fields.items():
-        if not isinstance(statement[name], typ) or (typ is int and isinstance(statement[name], bool)):
-            raise MalformedMessage(f"field {name!r} of {what} has the wrong type")
-    try:
-        signature = _unb64url(statement["sig"])
-        public_key = public_key_from_did(signer)
-    except (ValueError, TypeError, MalformedDid):
-        raise BadSignature(what) from None
-    unsigned = {k: v for k, v in statement.items() if k != "sig"}
-    try:
-        signed_bytes = canonical(unsigned)
-    except ValueError as e:  # a value canonical JSON cannot hold (an unsafe number, a lone surrogate)
-        raise MalformedMessage(f"{what} {e}") from None
-    verify(public_key, signed_bytes, signature, what=what)
-    return statement
+def statement_body(kind: str, **fields: object) -> dict:
+    """The unsigned statement of type ``kind`` with ``fields`` (the signer adds ``sig``)."""
+    return {"v": STATEMENT_VERSION, "type": kind, **fields}
 
 
 # --- membership credential -------------------------------------------------------------------
 
 
-def issue_credential(key: SigningKey, *, operator_did: str, space_id: str, space_name: str, node_did: str,
-                     name: str, org: str, member_since: str, valid_until: str, credential_id: str,
-                     grade: int = GRADE_MIN, issued: str | None = None) -> dict:
-    """A MembershipCredential for ``node_did`` in ``space_id`` with its member ``grade``, signed
-    eddsa-jcs-2022 by the operator (``issued``: when, if re-issued after ``member_since``)."""
+def credential_document(*, operator_did: str, space_id: str, space_name: str, node_did: str, name: str, org: str,
+                        member_since: str, valid_until: str, credential_id: str, grade: int = GRADE_MIN,
+                        issued: str | None = None) -> dict:
+    """The unsigned MembershipCredential for ``node_did`` in ``space_id`` with its member ``grade``
+    (``issued``: when, if re-issued after ``member_since``); the operator secures it eddsa-jcs-2022."""
     grade = check_grade(grade)
     issued = issued or member_since
-    document = {
+    return {
         "@context": [VC_CONTEXT],
         "id": credential_id,
         "type": ["VerifiableCredential", CREDENTIAL_TYPE],
@@ -182,7 +140,6 @@ def issue_credential(key: SigningKey, *, operator_did: str, space_id: str, space
             "grade": grade,
         },
     }
-    return sign_credential(document, key, verification_method=_verification_method(key.did), created=issued)
 
 
 def check_grade(grade: object) -> int:
@@ -201,68 +158,77 @@ def credential_grade(subject: object) -> int:
         return GRADE_MIN
 
 
-def check_credential(credential: object, *, operator_did: str, space_id: str, node_did: str | None = None,
-                     now: datetime | None = None) -> dict:
-    """Verify a MembershipCredential: proof by ``operator_did``, for ``space_id`` (and ``node_did``), in date.
+def _invalid(key: str, *args: object) -> CredentialInvalid:
+    return CredentialInvalid(LocalText(f"domain.reason.credential_{key}", *args))
 
-    Returns the credential subject. Raises CredentialInvalid saying why not.
+
+def check_credential_issuer(credential: object, *, operator_did: str) -> dict:
+    """What is checked before the proof: a MembershipCredential issued, and proved, by ``operator_did``.
+
+    Returns the credential. Raises CredentialInvalid saying why not.
     """
     if not isinstance(credential, dict):
-        raise CredentialInvalid("it is not a JSON object")
+        raise _invalid("not_object")
     if credential.get("issuer") != operator_did:
-        raise CredentialInvalid(f"it was issued by {shown(credential.get('issuer'))}, "
-                                f"not by the space operator {operator_did}")
+        raise _invalid("other_issuer", shown(credential.get("issuer")), operator_did)
     types = credential.get("type")
     if not isinstance(types, list) or CREDENTIAL_TYPE not in types:  # a string would match a part of it
-        raise CredentialInvalid(f"it is not a {CREDENTIAL_TYPE}")
+        raise _invalid("wrong_type", CREDENTIAL_TYPE)
     proof = credential.get("proof")
     method = proof.get("verificationMethod") if isinstance(proof, dict) else None
     if not isinstance(method, str) or method.split("#")[0] != operator_did:
-        raise CredentialInvalid("its proof was not made with the operator's key")
-    verify_credential(credential)
+        raise _invalid("other_key")
+    return credential
+
+
+def check_credential_subject(credential: dict, *, space_id: str, node_did: str | None = None,
+                             now: datetime | None = None) -> dict:
+    """What is checked after the proof: for ``space_id`` (and ``node_did``), in date at ``now``.
+
+    Returns the credential subject. Raises CredentialInvalid saying why not.
+    """
     subject = credential.get("credentialSubject")
     if not isinstance(subject, dict) or subject.get("memberOf") != space_id:
-        raise CredentialInvalid(f"it is not for space {space_id}")
+        raise _invalid("other_space", space_id)
     if node_did is not None and subject.get("id") != node_did:
-        raise CredentialInvalid(f"it was issued to {shown(subject.get('id'))}, not to {node_did}")
+        raise _invalid("other_node", shown(subject.get("id")), node_did)
     if now is not None:
         try:
             start, end = parse_rfc3339(credential["validFrom"]), parse_rfc3339(credential["validUntil"])
         except (KeyError, TypeError, ValueError):
-            raise CredentialInvalid("its validity period cannot be read") from None
+            raise _invalid("unreadable_dates") from None
         if now < start:
-            raise CredentialInvalid(f"it is valid only from {credential['validFrom']}")
+            raise _invalid("not_yet_valid", credential["validFrom"])
         if now > end:
-            raise CredentialInvalid(f"it expired on {credential['validUntil']}")
+            raise _invalid("expired", credential["validUntil"])
     return subject
 
 
-def _verification_method(did: str) -> str:
+def verification_method(did: str) -> str:
+    """The DID URL of a did:key's own key (how a credential proof names it)."""
     return f"{did}#{did.removeprefix('did:key:')}"
 
 
 # --- revocation list -------------------------------------------------------------------------
 
 REVOCATION_LIST = "dsnode.revocation-list"
-_REVOCATION_FIELDS = {"space": str, "operator": str, "seq": int, "ts": str, "revoked": list}
+REVOCATION_FIELDS = {"space": str, "operator": str, "seq": int, "ts": str, "revoked": list}
 
 
-def revocation_list(key: SigningKey, *, space_id: str, operator_did: str, seq: int, ts: str,
-                    revoked: list[dict]) -> dict:
-    """The signed list of revoked members: ``revoked`` = ``[{"did", "reason", "at"}, …]`` sorted by did."""
+def revocation_list_body(*, space_id: str, operator_did: str, seq: int, ts: str, revoked: list[dict]) -> dict:
+    """The unsigned list of revoked members: ``revoked`` = ``[{"did", "reason", "at"}, …]`` sorted by did."""
     entries = sorted(({"did": r["did"], "reason": r["reason"], "at": r["at"]} for r in revoked), key=lambda r: r["did"])
-    return sign_statement(key, {"v": STATEMENT_VERSION, "type": REVOCATION_LIST, "space": space_id,
-                                "operator": operator_did, "seq": seq, "ts": ts, "revoked": entries})
+    return statement_body(REVOCATION_LIST, space=space_id, operator=operator_did, seq=seq, ts=ts, revoked=entries)
 
 
-def check_revocation_list(statement: object, *, space_id: str, operator_did: str) -> dict:
-    """Verify a revocation list from the operator of ``space_id``; return it."""
-    stmt = verify_statement(statement, kind=REVOCATION_LIST, signer=operator_did, fields=_REVOCATION_FIELDS)
+def check_revocation_list_body(stmt: dict, *, space_id: str, operator_did: str) -> dict:
+    """A verified revocation list is for ``space_id`` and each entry is ``{did, reason, at}``; return it."""
     if stmt["space"] != space_id or stmt["operator"] != operator_did:
-        raise MalformedMessage(f"the revocation list is for space {shown(stmt['space'])}, not {space_id!r}")
+        raise MalformedMessage(LocalText("domain.reason.revocations_other_space", shown(stmt["space"]),
+                                         repr(space_id)))
     for item in stmt["revoked"]:
         if not isinstance(item, dict) or set(item) != {"did", "reason", "at"} or not isinstance(item["did"], str):
-            raise MalformedMessage("an entry of the revocation list is not {did, reason, at}")
+            raise MalformedMessage(LocalText("domain.reason.revocations_bad_entry"))
     return stmt
 
 
@@ -273,65 +239,46 @@ def revoked_dids(statement: dict) -> set[str]:
 # --- listing approval ------------------------------------------------------------------------
 
 LISTING_APPROVAL = "dsnode.listing-approval"
-_APPROVAL_FIELDS = {"space": str, "operator": str, "provider": str, "dataset": str, "entry_sha256": str,
-                    "approvedAt": str}
+APPROVAL_FIELDS = {"space": str, "operator": str, "provider": str, "dataset": str, "entry_sha256": str,
+                   "approvedAt": str}
 
 
-def listing_approval(key: SigningKey, *, space_id: str, operator_did: str, provider: str, dataset_id: str,
-                     entry: dict, approved_at: str) -> dict:
-    """The operator's signed approval of ``provider``'s catalog ``entry`` for ``dataset_id``."""
-    return sign_statement(key, {"v": STATEMENT_VERSION, "type": LISTING_APPROVAL, "space": space_id,
-                                "operator": operator_did, "provider": provider, "dataset": dataset_id,
-                                "entry_sha256": entry_sha256(entry), "approvedAt": approved_at})
+def listing_approval_body(*, space_id: str, operator_did: str, provider: str, dataset_id: str, entry_digest: str,
+                          approved_at: str) -> dict:
+    """The operator's unsigned approval of ``provider``'s catalog entry (its SHA-256) for ``dataset_id``."""
+    return statement_body(LISTING_APPROVAL, space=space_id, operator=operator_did, provider=provider,
+                          dataset=dataset_id, entry_sha256=entry_digest, approvedAt=approved_at)
 
 
-def check_listing_approval(approval: object, *, space_id: str, operator_did: str, provider: str,
-                           dataset_id: str, entry: dict) -> dict:
-    """Verify that ``approval`` is the operator's approval of exactly this entry by this provider."""
-    stmt = verify_statement(approval, kind=LISTING_APPROVAL, signer=operator_did, fields=_APPROVAL_FIELDS)
+def check_listing_approval_body(stmt: dict, *, space_id: str, operator_did: str, provider: str, dataset_id: str,
+                                entry_digest: str) -> dict:
+    """A verified approval is of exactly this entry (its SHA-256) by this provider; return it."""
     named = (stmt["space"], stmt["operator"], stmt["provider"], stmt["dataset"])
     if named != (space_id, operator_did, provider, dataset_id):
-        raise MalformedMessage("the listing approval is for another space, provider or dataset")
-    if stmt["entry_sha256"] != entry_sha256(entry):
-        raise MalformedMessage("the catalog entry was changed after the operator approved it")
+        raise MalformedMessage(LocalText("domain.reason.approval_other_listing"))
+    if stmt["entry_sha256"] != entry_digest:
+        raise MalformedMessage(LocalText("domain.reason.approval_entry_changed"))
     return stmt
 
 
 # --- filing receipt --------------------------------------------------------------------------
 
 FILING_RECEIPT = "dsnode.filing-receipt"
-_RECEIPT_FIELDS = {"space": str, "operator": str, "agreement_sha256": str, "filed_by": str, "filedAt": str}
+RECEIPT_FIELDS = {"space": str, "operator": str, "agreement_sha256": str, "filed_by": str, "filedAt": str}
 
 
-def filing_receipt(key: SigningKey, *, space_id: str, operator_did: str, agreement: dict, filed_by: str,
-                   filed_at: str) -> dict:
-    """The operator's signed receipt for an agreement filed with it (备案)."""
-    return sign_statement(key, {"v": STATEMENT_VERSION, "type": FILING_RECEIPT, "space": space_id,
-                                "operator": operator_did, "agreement_sha256": entry_sha256(agreement),
-                                "filed_by": filed_by, "filedAt": filed_at})
+def filing_receipt_body(*, space_id: str, operator_did: str, agreement_digest: str, filed_by: str,
+                        filed_at: str) -> dict:
+    """The operator's unsigned receipt for an agreement (its SHA-256) filed with it (备案)."""
+    return statement_body(FILING_RECEIPT, space=space_id, operator=operator_did, agreement_sha256=agreement_digest,
+                          filed_by=filed_by, filedAt=filed_at)
 
 
-def check_filing_receipt(receipt: object, *, space_id: str, operator_did: str, agreement: dict | None = None,
-                         agreement_sha256: str | None = None) -> dict:
-    """Verify the operator's receipt for ``agreement`` (or for the agreement with that SHA-256)."""
-    digest = agreement_sha256 if agreement is None else entry_sha256(agreement)
-    stmt = verify_statement(receipt, kind=FILING_RECEIPT, signer=operator_did, fields=_RECEIPT_FIELDS)
-    if stmt["space"] != space_id or stmt["agreement_sha256"] != digest:
-        raise MalformedMessage("the filing receipt is for another space or another agreement")
+def check_filing_receipt_body(stmt: dict, *, space_id: str, agreement_digest: str | None) -> dict:
+    """A verified receipt is for ``space_id`` and the agreement with that SHA-256; return it."""
+    if stmt["space"] != space_id or stmt["agreement_sha256"] != agreement_digest:
+        raise MalformedMessage(LocalText("domain.reason.receipt_other_agreement"))
     return stmt
-
-
-# --- base64url -------------------------------------------------------------------------------
-
-
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64url(text: str) -> bytes:
-    if not isinstance(text, str) or not re.fullmatch(r"[A-Za-z0-9_-]*", text):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 # --- events on the node's bus, and listing rows ---------------------------------------------

@@ -250,7 +250,14 @@ TRANSITIONS: dict[tuple[LinkState, LinkEvent], tuple[LinkState, tuple[LinkAction
 
 
 class IllegalTransition(RuntimeError):
-    pass
+    """A bug, not a user's error: the link got ``event`` in a ``state`` that has no transition for it."""
+
+    def __init__(self, event: LinkEvent, state: LinkState) -> None:
+        super().__init__(event, state)
+        self.event, self.state = event, state
+
+    def __str__(self) -> str:
+        return f"sync link: event {self.event.value} is not allowed in state {self.state.value}"
 
 
 def step(state: LinkState, event: LinkEvent) -> tuple[LinkState, tuple[LinkAction, ...]]:
@@ -258,7 +265,7 @@ def step(state: LinkState, event: LinkEvent) -> tuple[LinkState, tuple[LinkActio
     try:
         return TRANSITIONS[(state, event)]
     except KeyError:
-        raise IllegalTransition(f"sync link: event {event.value} is not allowed in state {state.value}") from None
+        raise IllegalTransition(event, state) from None
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> float:

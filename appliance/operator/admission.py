@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from appliance.clock import parse_rfc3339, rfc3339
-from appliance.domain.membership import Action, MessageType, check_grade, credential_grade, issue_credential
+from appliance.domain.membership import Action, MessageType, check_grade, credential_grade
+from appliance.services.membership.statements import issue_credential
 from appliance.errors import UnknownMember
 from appliance.operator import broker_config as bc
 from appliance.services.membership.invitation import Invitation, make_invitation, new_token, secret_hash, secret_matches

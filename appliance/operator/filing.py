@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from appliance.domain.membership import Action, MessageType, entry_sha256, filing_receipt
+from appliance.crypto.statement import entry_sha256
+from appliance.domain.membership import Action, MessageType
+from appliance.services.membership.statements import filing_receipt
 from appliance.errors import LocalText, MalformedMessage
 from appliance.operator.admission import is_member
 from appliance.operator.space import OperatorContext

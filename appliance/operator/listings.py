@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from appliance.domain.membership import Action, MessageType, listing_approval
+from appliance.domain.membership import Action, MessageType
+from appliance.services.membership.statements import listing_approval
 from appliance.errors import LocalText, MalformedMessage, UnknownMember
 from appliance.operator.admission import is_member
 from appliance.operator.space import OperatorContext

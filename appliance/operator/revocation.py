@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 
-from appliance.domain.membership import Action, MessageType, revocation_list
+from appliance.domain.membership import Action, MessageType
+from appliance.services.membership.statements import revocation_list
 from appliance.errors import UnknownMember
 from appliance.operator.space import OperatorContext
 

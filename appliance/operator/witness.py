@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from appliance.crypto import checkpoint as notes
 from appliance.crypto import merkle
 from appliance.crypto.keys import public_key_from_did
-from appliance.domain.identity import KeyRecord, verify_key_chain
+from appliance.crypto.key_chain import KeyRecord, verify_key_chain
 from appliance.domain.membership import Action, MessageType
 from appliance.errors import ApplianceError, LocalText, MalformedMessage
 from appliance.operator.admission import is_member

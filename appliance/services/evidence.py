@@ -16,7 +16,7 @@ from appliance.clock import Clock, rfc3339
 from appliance.crypto import checkpoint as notes
 from appliance.crypto import merkle
 from appliance.crypto.jcs import canonical
-from appliance.domain.evidence import EMPTY_DETAILS, EvidenceEntry
+from appliance.crypto.evidence_entry import EMPTY_DETAILS, EvidenceEntry
 from appliance.errors import EvidenceError, EvidenceWriteFailed, LocalText
 from appliance.storage.database import Database
 

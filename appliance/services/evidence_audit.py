@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 from appliance.crypto import checkpoint as notes
 from appliance.crypto import merkle
-from appliance.domain.evidence import EvidenceEntry, payload_hash
-from appliance.domain.identity import KeyRecord, verify_key_chain
+from appliance.crypto.evidence_entry import EvidenceEntry, payload_hash
+from appliance.crypto.key_chain import KeyRecord, verify_key_chain
 from appliance import i18n
 from appliance.errors import ApplianceError
 from appliance.services.evidence import origin_for, read_hashes

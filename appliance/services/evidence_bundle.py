@@ -18,8 +18,8 @@ from pathlib import Path
 from appliance.crypto import checkpoint as notes
 from appliance.i18n import t
 from appliance.crypto import merkle
-from appliance.domain.evidence import EvidenceEntry, payload_hash
-from appliance.domain.identity import KeyRecord, verify_key_chain
+from appliance.crypto.evidence_entry import EvidenceEntry, payload_hash
+from appliance.crypto.key_chain import KeyRecord, verify_key_chain
 from appliance.errors import ApplianceError, BundleInvalid, shown
 from appliance.services.evidence_audit import note_verifiers
 from appliance.services.evidence import origin_for

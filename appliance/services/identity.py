@@ -9,7 +9,7 @@ import threading
 from appliance.clock import Clock, rfc3339
 from appliance.crypto.keys import SigningKey
 from appliance.domain.evidence import Action
-from appliance.domain.identity import KeyRecord, rotation_statement
+from appliance.crypto.key_chain import KeyRecord, rotation_statement
 from appliance.errors import IdentityError, LocalText
 from appliance.events import EventBus
 from appliance.storage.database import Database

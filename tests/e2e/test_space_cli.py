@@ -94,7 +94,7 @@ def test_run_stays_in_sync_until_sigterm_and_stops_cleanly(initialised, tmp_path
 
 def test_space_catalog_searches_the_cached_catalog_offline_and_shows_titles(initialised):
     """Entries cached from the space (approved by its operator) are searched with no broker at all."""
-    from appliance.domain.membership import listing_approval
+    from appliance.services.membership.statements import listing_approval
     from appliance.services.sync import catalog_cache
 
     operator = SigningKey.generate()

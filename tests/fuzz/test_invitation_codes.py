@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from appliance.crypto.keys import SigningKey
-from appliance.domain.membership import sign_statement
+from appliance.crypto.statement import sign_statement
 from appliance.errors import ApplianceError, InvitationExpired, InvitationInvalid
 from appliance.services.membership import invitation as inv
 from tests.fuzz.values import dump, json_texts, json_values, mutations

@@ -10,6 +10,7 @@ from hypothesis import given
 
 from appliance.crypto.keys import SigningKey
 from appliance.domain import membership as m
+from appliance.services.membership import statements as st
 from appliance.errors import BadSignature, CredentialInvalid, MalformedMessage
 from tests.fuzz.values import json_values, mutations
 from tests.fuzzing import fuzz
@@ -19,27 +20,27 @@ NODE = SigningKey.from_seed(b"\x02" * 32).did
 SPACE = "shanghai-auto-parts"
 NOW = datetime(2026, 6, 1, tzinfo=timezone.utc)
 
-CREDENTIAL = m.issue_credential(
+CREDENTIAL = st.issue_credential(
     OPERATOR, operator_did=OPERATOR.did, space_id=SPACE, space_name="上海汽配", node_did=NODE, name="车间一号",
     org="示例制造", member_since="2026-01-01T00:00:00.000Z", valid_until="2027-01-01T00:00:00.000Z",
     credential_id="urn:uuid:3f1c2a9e-0000-4000-8000-000000000001", grade=3)
 ENTRY = {"dataset": "ds-1", "title": "零件库存"}
-REVOCATIONS = m.revocation_list(OPERATOR, space_id=SPACE, operator_did=OPERATOR.did, seq=3,
-                                ts="2026-05-01T00:00:00.000Z",
-                                revoked=[{"did": NODE, "reason": "left", "at": "2026-05-01T00:00:00.000Z"}])
-APPROVAL = m.listing_approval(OPERATOR, space_id=SPACE, operator_did=OPERATOR.did, provider=NODE, dataset_id="ds-1",
-                              entry=ENTRY, approved_at="2026-05-01T00:00:00.000Z")
-RECEIPT = m.filing_receipt(OPERATOR, space_id=SPACE, operator_did=OPERATOR.did, agreement=ENTRY, filed_by=NODE,
-                           filed_at="2026-05-01T00:00:00.000Z")
+REVOCATIONS = st.revocation_list(OPERATOR, space_id=SPACE, operator_did=OPERATOR.did, seq=3,
+                                 ts="2026-05-01T00:00:00.000Z",
+                                 revoked=[{"did": NODE, "reason": "left", "at": "2026-05-01T00:00:00.000Z"}])
+APPROVAL = st.listing_approval(OPERATOR, space_id=SPACE, operator_did=OPERATOR.did, provider=NODE, dataset_id="ds-1",
+                               entry=ENTRY, approved_at="2026-05-01T00:00:00.000Z")
+RECEIPT = st.filing_receipt(OPERATOR, space_id=SPACE, operator_did=OPERATOR.did, agreement=ENTRY, filed_by=NODE,
+                            filed_at="2026-05-01T00:00:00.000Z")
 
 CHECKS = {
-    "credential": (CREDENTIAL, lambda d: m.check_credential(d, operator_did=OPERATOR.did, space_id=SPACE,
+    "credential": (CREDENTIAL, lambda d: st.check_credential(d, operator_did=OPERATOR.did, space_id=SPACE,
                                                              node_did=NODE, now=NOW)),
-    "revocations": (REVOCATIONS, lambda d: m.revoked_dids(m.check_revocation_list(
+    "revocations": (REVOCATIONS, lambda d: m.revoked_dids(st.check_revocation_list(
         d, space_id=SPACE, operator_did=OPERATOR.did))),
-    "approval": (APPROVAL, lambda d: m.check_listing_approval(d, space_id=SPACE, operator_did=OPERATOR.did,
+    "approval": (APPROVAL, lambda d: st.check_listing_approval(d, space_id=SPACE, operator_did=OPERATOR.did,
                                                                provider=NODE, dataset_id="ds-1", entry=ENTRY)),
-    "receipt": (RECEIPT, lambda d: m.check_filing_receipt(d, space_id=SPACE, operator_did=OPERATOR.did,
+    "receipt": (RECEIPT, lambda d: st.check_filing_receipt(d, space_id=SPACE, operator_did=OPERATOR.did,
                                                            agreement=ENTRY)),
 }
 REFUSALS = (BadSignature, CredentialInvalid, MalformedMessage)

@@ -137,7 +137,7 @@ def _genuine_bodies(me: str) -> list[tuple[str, str, SigningKey, object]]:
     """(topic, type, signer, body) of well-formed messages of the kinds a peer and the operator send
     this member: a changed field inside them reaches a handler's deeper checks, past the shape
     checks a random body stops at."""
-    from appliance.domain import membership
+    from appliance.services.membership import statements as membership
     from appliance.services.contracts import agreement, messages
 
     offer = {"@id": "urn:uuid:offer-1", "@type": "Offer", "target": "urn:uuid:ds-1", "assigner": PEER.did,

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from appliance.domain.membership import entry_sha256
+from appliance.crypto.statement import entry_sha256
 from tests.spaces import SPACE, contract_state, finalized, list_entry, peer_of, wait_for
 
 pytestmark = pytest.mark.slow

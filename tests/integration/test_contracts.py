@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from appliance.domain.membership import entry_sha256
+from appliance.crypto.statement import entry_sha256
 from appliance.services.contracts import messages
 from tests.spaces import SPACE, contract_state, finalized, list_entry, peer_of, wait_for
 

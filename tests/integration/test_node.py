@@ -3,7 +3,7 @@
 import pytest
 
 from appliance.crypto import checkpoint as notes
-from appliance.domain.identity import verify_key_chain
+from appliance.crypto.key_chain import verify_key_chain
 from appliance.errors import StoreExists, WrongPassphrase
 from appliance.node import Node
 from appliance.storage import KdfParams

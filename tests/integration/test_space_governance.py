@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from appliance.domain.membership import check_credential
+from appliance.services.membership.statements import check_credential
 from appliance.operator.witness import AlertRaised
 from appliance.services.evidence import append_entry
 from appliance.domain.membership import JoinPending, JoinRejected, ListingDecided
@@ -158,7 +158,7 @@ def test_an_agreement_is_filed_and_receipted(space):
     a = space.member("a")
     agreement = {"id": "urn:agreement:1", "provider": a.identity.did, "consumer": "did:key:z6Mk…", "价格": "100"}
     a.store.db.write(lambda c: a.membership.file_agreement(c, SPACE, agreement))
-    from appliance.domain.membership import entry_sha256
+    from appliance.crypto.statement import entry_sha256
 
     digest = entry_sha256(agreement)
     receipt = wait_for(lambda: a.membership.filing_receipt(SPACE, digest), what="the receipt")

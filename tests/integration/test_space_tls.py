@@ -67,7 +67,7 @@ def test_a_node_joins_over_tls_and_refuses_a_broker_it_cannot_verify(tmp_path):
         doc = dict(op.operator.invite().document)
         doc["broker"] = {**doc["broker"], "tls_ca_pem": (other / "ca.pem").read_text()}
         doc.pop("sig")
-        from appliance.domain.membership import sign_statement
+        from appliance.crypto.statement import sign_statement
         from appliance.services.membership.invitation import encode_code
 
         b.membership.join(encode_code(sign_statement(op.keyring.signing_key(), doc)))

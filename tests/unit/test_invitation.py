@@ -64,7 +64,7 @@ def test_an_invitation_signed_by_someone_else_for_the_same_operator_is_refused()
     other = SigningKey.generate()
     forged = dict(_invite().document)
     forged.pop("sig")
-    from appliance.domain.membership import sign_statement
+    from appliance.crypto.statement import sign_statement
 
     with pytest.raises(InvitationInvalid, match="signature"):
         check_invitation(sign_statement(other, forged))

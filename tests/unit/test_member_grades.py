@@ -7,6 +7,7 @@ import pytest
 from appliance.crypto.keys import SigningKey
 from appliance.crypto.vc import sign_credential
 from appliance.domain import membership as m
+from appliance.services.membership import statements as st
 from appliance.domain import odrl
 from appliance.services.contracts.approvals import Rule
 from appliance.services.contracts.terms import FAILURES, explain, failure_json
@@ -19,13 +20,13 @@ NOW = datetime(2026, 3, 1, tzinfo=timezone.utc)
 def _credential(**over):
     args = dict(operator_did=OPERATOR.did, space_id="space-1", space_name="空间", node_did=NODE, name="n", org="o",
                 member_since="2026-01-01T00:00:00Z", valid_until="2027-01-01T00:00:00Z", credential_id="urn:uuid:1")
-    return m.issue_credential(OPERATOR, **{**args, **over})
+    return st.issue_credential(OPERATOR, **{**args, **over})
 
 
 def test_the_grade_travels_in_the_signed_credential():
-    subject = m.check_credential(_credential(grade=4), operator_did=OPERATOR.did, space_id="space-1", now=NOW)
+    subject = st.check_credential(_credential(grade=4), operator_did=OPERATOR.did, space_id="space-1", now=NOW)
     assert m.credential_grade(subject) == 4
-    assert m.credential_grade(m.check_credential(_credential(), operator_did=OPERATOR.did, space_id="space-1")) == 1
+    assert m.credential_grade(st.check_credential(_credential(), operator_did=OPERATOR.did, space_id="space-1")) == 1
 
 
 def test_an_old_credential_without_a_grade_counts_as_the_lowest():
@@ -34,7 +35,7 @@ def test_an_old_credential_without_a_grade_counts_as_the_lowest():
            "credentialSubject": {"id": NODE, "name": "n", "org": "o", "memberOf": "space-1"}}
     old = sign_credential(doc, OPERATOR, verification_method=f"{OPERATOR.did}#{OPERATOR.did[8:]}",
                           created="2026-01-01T00:00:00Z")
-    subject = m.check_credential(old, operator_did=OPERATOR.did, space_id="space-1", now=NOW)
+    subject = st.check_credential(old, operator_did=OPERATOR.did, space_id="space-1", now=NOW)
     assert m.credential_grade(subject) == m.GRADE_MIN
 
 

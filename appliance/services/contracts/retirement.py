@@ -14,7 +14,7 @@ with a valid signature; anything else is refused and changes nothing.
 from __future__ import annotations
 
 from appliance.domain.contracts import Action
-from appliance.domain.membership import entry_sha256
+from appliance.crypto.statement import entry_sha256
 from appliance.domain.negotiation import Role
 from appliance.errors import ContractError, LocalText
 from appliance.services.contracts import agreement as agreements

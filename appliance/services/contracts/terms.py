@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from appliance.domain import odrl
-from appliance.domain.membership import GRADE_MIN, check_credential, credential_grade
+from appliance.domain.membership import GRADE_MIN, credential_grade
+from appliance.services.membership.statements import check_credential
 from appliance.errors import ApplianceError
 from appliance.services.contracts import messages
 

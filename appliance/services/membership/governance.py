@@ -16,9 +16,12 @@ import threading
 
 from appliance.crypto import checkpoint as notes
 from appliance.crypto.keys import public_key_from_did
+from appliance.crypto.statement import entry_sha256
 from appliance.domain.membership import (
-    Action, AgreementFiled, CheckpointWitnessed, MessageType, RevokedInSpace, check_filing_receipt,
-    check_listing_approval, check_revocation_list, entry_sha256, revoked_dids,
+    Action, AgreementFiled, CheckpointWitnessed, MessageType, RevokedInSpace, revoked_dids,
+)
+from appliance.services.membership.statements import (
+    check_filing_receipt, check_listing_approval, check_revocation_list,
 )
 from appliance.domain.sync import SyncStateChanged
 from appliance.errors import ApplianceError, LocalText, MalformedMessage

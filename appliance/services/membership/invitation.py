@@ -34,7 +34,8 @@ from pathlib import Path
 from appliance.clock import parse_rfc3339, rfc3339
 from appliance.crypto.jcs import canonical
 from appliance.crypto.keys import SigningKey
-from appliance.domain.membership import STATEMENT_VERSION, check_space_id, sign_statement, verify_statement
+from appliance.crypto.statement import sign_statement, verify_statement
+from appliance.domain.membership import STATEMENT_VERSION, check_space_id
 from appliance.errors import ApplianceError, BadSignature, InvitationExpired, InvitationInvalid, LocalText
 
 KIND = "dsnode.invitation"

@@ -10,9 +10,9 @@ and broker account: the space becomes "member"), pending (manual review), or rej
 from __future__ import annotations
 
 from appliance.domain.membership import (
-    Action, CredentialUpdated, JoinPending, JoinRejected, MessageType, SpaceJoined, check_credential,
-    credential_grade,
+    Action, CredentialUpdated, JoinPending, JoinRejected, MessageType, SpaceJoined, credential_grade,
 )
+from appliance.services.membership.statements import check_credential
 from appliance.domain.sync import SpaceConfig
 from appliance.errors import AlreadyInSpace, LocalText, MalformedMessage
 from appliance.services.membership.invitation import Invitation, load_invitation

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import logging
 
-from appliance.domain.membership import Action, ListingDecided, Listing, MessageType, check_listing_approval, entry_sha256
+from appliance.crypto.statement import entry_sha256
+from appliance.domain.membership import Action, ListingDecided, Listing, MessageType
+from appliance.services.membership.statements import check_listing_approval
 from appliance.errors import ApplianceError
 from appliance.services.membership.base import MembershipBase, _body
 

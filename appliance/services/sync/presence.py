@@ -16,7 +16,7 @@ import threading
 
 from appliance.crypto.jcs import canonical
 from appliance.crypto.keys import public_key_from_did
-from appliance.domain.identity import KeyRecord, verify_key_chain
+from appliance.crypto.key_chain import KeyRecord, verify_key_chain
 from appliance.errors import ApplianceError, BadSignature, LocalText
 
 CARD_TYPE = "dsnode.sync.card"

@@ -606,7 +606,7 @@ class SyncService:
 
 
 def _key_records(conn):
-    from appliance.domain.identity import KeyRecord
+    from appliance.crypto.key_chain import KeyRecord
 
     rows = conn.execute("SELECT seq, did, public_key, created, retired, statement FROM identity_key ORDER BY seq")
     return [KeyRecord(s, d, bytes(p), c, r, json.loads(st) if st else None) for s, d, p, c, r, st in rows]
