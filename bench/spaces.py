@@ -1,14 +1,11 @@
 """What the benchmarks need of a data space, standing on their own (the test suite keeps its own
-helpers): a mosquitto on a free loopback port, and a space made the way a user makes one (an
-operator node that writes the broker's configuration, member nodes that join with invitations).
-Everything lives in one folder the caller removes."""
+helpers): a mosquitto on a free loopback port (the demo's :class:`edge.broker_process.BrokerProcess`,
+as in the tests), and a space made the way a user makes one (an operator node that writes the
+broker's configuration, member nodes that join with invitations). Everything lives in one folder
+the caller removes."""
 
 from __future__ import annotations
 
-import os
-import pwd
-import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -20,18 +17,13 @@ from appliance.operator.broker_config import ListenerConfig
 from appliance.operator.space import Policies
 from appliance.storage import KdfParams
 from bench.node_settings import TIMERS, passphrase  # noqa: F401 - the benchmarks take them from here too
+from edge.broker_process import BrokerProcess, free_port, write_config
 
 if TYPE_CHECKING:
     from bench.node_process import NodeProcess
 
 MOSQUITTO = "/usr/sbin/mosquitto"
 SPACE = "bench-space"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(predicate, timeout: float = 15.0, what: str = "the condition"):
@@ -44,56 +36,24 @@ def wait_for(predicate, timeout: float = 15.0, what: str = "the condition"):
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-class Broker:
+class Broker(BrokerProcess):
     """One mosquitto process on 127.0.0.1: anonymous and without persistence, or with ``config_text``
-    (``{port}`` and ``{dir}`` are filled in). ``start()``, ``stop()``."""
+    (``{port}`` and ``{dir}`` are filled in). ``start()``, ``stop()``; only errors are logged."""
 
     def __init__(self, folder: Path, *, config_text: str | None = None, port: int | None = None,
                  start: bool = True) -> None:
-        self.dir = Path(folder)
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.host = "127.0.0.1"
-        self.port = port or free_port()
+        port = port or free_port()
         if config_text is None:
-            config_text = "\n".join([f"listener {self.port} 127.0.0.1", "allow_anonymous true",
+            config_text = "\n".join([f"listener {port} 127.0.0.1", "allow_anonymous true",
                                      "max_queued_messages 1000000"])
-        lines = config_text.replace("{port}", str(self.port)).replace("{dir}", str(self.dir)).rstrip().splitlines()
-        keys = {line.split()[0] for line in lines if line.strip() and not line.lstrip().startswith("#")}
-        if "log_dest" not in keys:
-            lines += [f"log_dest file {self.dir / 'mosquitto.log'}", "log_type error"]
-        if os.geteuid() == 0 and "user" not in keys:  # mosquitto would drop root for a user that cannot read here
-            lines.append(f"user {pwd.getpwuid(0).pw_name}")
-        self.conf = self.dir / "mosquitto.conf"
-        self.conf.write_text("\n".join(lines) + "\n", encoding="utf-8")
-        self.proc: subprocess.Popen | None = None
-        if start:
-            self.start()
+        super().__init__(MOSQUITTO, write_config(folder, config_text, port), port, log_types=("error",), start=start)
 
-    def start(self) -> None:
-        self.proc = subprocess.Popen([MOSQUITTO, "-c", str(self.conf)], stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited with {self.proc.returncode} (see {self.dir / 'mosquitto.log'})")
-            try:
-                socket.create_connection((self.host, self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.01)
-        self.stop()
-        raise RuntimeError("mosquitto did not start")
+    @property
+    def proc(self) -> subprocess.Popen | None:
+        return self._proc
 
-    def stop(self) -> None:
-        if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM)
-                try:
-                    self.proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait()
-            self.proc = None
+    def stop(self, timeout: float = 10.0) -> None:
+        super().stop(timeout)
 
 
 class Space:

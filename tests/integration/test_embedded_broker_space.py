@@ -43,3 +43,14 @@ def test_messages_for_an_offline_member_wait_on_the_embedded_broker(space):
     space.operator.operator.approve_listing(request.id)
     b.start()
     wait_for(lambda: [e for e in b.sync.catalog(SPACE) if e.dataset_id == "ds-later"], what="the entry at b")
+
+
+def test_a_port_already_taken_is_said_in_the_operators_language(space):
+    from appliance.errors import BrokerConfigError
+    from appliance.operator.broker_config import ListenerConfig
+    from edge.broker_process import start_embedded_broker
+
+    with pytest.raises(BrokerConfigError) as err:
+        start_embedded_broker(space.operator, ListenerConfig(host="127.0.0.1", port=space.port))
+    assert f"the embedded broker cannot listen on 127.0.0.1:{space.port}" in err.value.message("en")
+    assert err.value.message("zh_CN").startswith(f"无法生成消息代理（broker）配置：内置消息代理无法在 127.0.0.1:{space.port} 上监听（")
