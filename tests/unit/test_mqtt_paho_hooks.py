@@ -9,12 +9,34 @@ import paho.mqtt.client as paho
 from appliance.net.mqtt import _varint
 
 
+REVISIT = "paho changed: revisit appliance/net/mqtt.py (buffered socket I/O and hand-encoded QoS 1 PUBLISHes)"
+
+
 def test_the_paho_internals_the_connection_hooks_into_are_there():
-    assert version("paho-mqtt") == "2.2.0", "paho changed: re-check MqttConnection's buffered I/O hooks"
+    assert version("paho-mqtt") == "2.2.0", REVISIT
     client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="hooks", protocol=paho.MQTTv5)
     for name in ("_sock_send", "_sock_recv", "_handle_pubackcomp", "_mid_generate", "_sock_close", "_in_packet",
-                 "_last_msg_out"):
-        assert hasattr(client, name), f"paho.Client has no {name}"
+                 "_last_msg_out", "_sock"):
+        assert hasattr(client, name), f"paho.Client has no {name}: {REVISIT}"
+    assert "packet" in client._in_packet, f"paho's _in_packet has no 'packet' (a PUBACK's variable header): {REVISIT}"
+
+
+def test_paho_reads_writes_and_hands_on_pubacks_through_the_hooked_methods():
+    """The hooks are instance attributes that replace paho's methods, so they only work while paho
+    calls them through ``self``: a PUBACK read must reach ``self._handle_pubackcomp`` (where our own
+    PUBLISHes are matched), reads ``self._sock_recv`` and writes ``self._sock_send``."""
+    import inspect
+
+    calls = {
+        paho.Client._packet_read: "self._sock_recv(",
+        paho.Client._packet_write: "self._sock_send(",
+        paho.Client._packet_handle: 'self._handle_pubackcomp("PUBACK")',
+        paho.Client._handle_pubackcomp: 'self._in_packet["packet"]',
+    }
+    for method, call in calls.items():
+        assert call in inspect.getsource(method), f"paho's {method.__name__} no longer does {call}: {REVISIT}"
+    assert list(inspect.signature(paho.Client._sock_recv).parameters) == ["self", "bufsize"], REVISIT
+    assert list(inspect.signature(paho.Client._sock_send).parameters) == ["self", "buf"], REVISIT
 
 
 def test_remaining_length_is_mqtt_variable_byte_integer():
