@@ -34,7 +34,7 @@ DESCRIPTION = "a CLI command through the running node's API vs opening the store
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class _Cli:
+class CliProcess:
     def __init__(self, home: Path, key: Path) -> None:
         self.home, self.key = home, key
         self.env = {**{k: v for k, v in os.environ.items() if not k.startswith("DSNODE_")},
@@ -60,12 +60,12 @@ class _Cli:
         return proc
 
 
-def _stop(proc: subprocess.Popen) -> None:
+def stop_process(proc: subprocess.Popen) -> None:
     proc.send_signal(signal.SIGTERM)
     proc.wait(timeout=60)
 
 
-def _timed(cli: _Cli, args: tuple[str, ...], n: int) -> list[float]:
+def _timed(cli: CliProcess, args: tuple[str, ...], n: int) -> list[float]:
     out = []
     for _ in range(n):
         start = time.perf_counter()
@@ -110,7 +110,7 @@ def run(quick: bool, say) -> Result:
         key = root / "store.key"
         key.write_text("bench passphrase 2026\n")
         key.chmod(0o600)
-        operator, member = _Cli(root / "operator", key), _Cli(root / "member", key)
+        operator, member = CliProcess(root / "operator", key), CliProcess(root / "member", key)
         port = free_port()
         operator.run("operator", "init", "--space", "bench-space", "--name", "bench", "--broker-host", "127.0.0.1",
                      "--broker-port", str(port), "--auto-admit", "--kdf", "minimum")
@@ -127,7 +127,7 @@ def run(quick: bool, say) -> Result:
                         raise RuntimeError("the member was not admitted")
                     time.sleep(0.2)
             finally:
-                _stop(node)
+                stop_process(node)
             say(f"space ready; timing `dsnode {' '.join(command)}` {rounds} x {per_round} each way")
             alone: list[float] = []
             through: list[float] = []
@@ -137,7 +137,7 @@ def run(quick: bool, say) -> Result:
                 try:
                     through += _timed(member, command, per_round)
                 finally:
-                    _stop(node)
+                    stop_process(node)
                 say(f"round {r + 1}: alone {statistics.median(alone) * 1000:.0f} ms, "
                     f"through the running node {statistics.median(through) * 1000:.0f} ms")
             node = member.start()
@@ -145,10 +145,10 @@ def run(quick: bool, say) -> Result:
                 rps, latency = _reads_per_second(ControlClient(member.home).socket_file, rps_seconds, 4)
                 spaces = ControlClient(member.home).get("/v1/spaces")
             finally:
-                _stop(node)
+                stop_process(node)
             say(f"GET /v1/spaces: {rps:.0f}/s, median {latency:.1f} ms (4 clients, connected: {spaces[0]['connected']})")
         finally:
-            _stop(op)
+            stop_process(op)
     alone_ms, through_ms = statistics.median(alone) * 1000, statistics.median(through) * 1000
     ratio = through_ms / alone_ms
     return Result(

@@ -79,9 +79,12 @@ def serve(node, settings: Settings, *, config_path=None, tcp_port: int | None = 
     """Host ``node`` until SIGTERM or SIGINT; returns 0 when it stopped cleanly."""
     from edge.cli import command_runner
 
-    stop, reload = threading.Event(), threading.Event()
-    handlers = {signal.SIGTERM: lambda *_: stop.set(), signal.SIGINT: lambda *_: stop.set(),
-                signal.SIGHUP: lambda *_: reload.set()}
+    stop, reload, wake = threading.Event(), threading.Event(), threading.Event()
+
+    def on(flag: threading.Event):
+        return lambda *_: (flag.set(), wake.set())
+
+    handlers = {signal.SIGTERM: on(stop), signal.SIGINT: on(stop), signal.SIGHUP: on(reload)}
     previous = {s: signal.signal(s, h) for s, h in handlers.items()}
     host = NodeHost(node, runner=command_runner(node, settings), tcp_port=tcp_port)
     node.bus.subscribe(lambda event: print(json.dumps(event_line(event), ensure_ascii=False, default=str),
@@ -94,7 +97,9 @@ def serve(node, settings: Settings, *, config_path=None, tcp_port: int | None = 
             notify(f"READY=1\nSTATUS={t('run.started', len(node.sync.spaces()), lang='en')}\nMAINPID={os.getpid()}")
             ping = watchdog_interval()
             last_ping = time.monotonic()
-            while not stop.wait(min(1.0, ping or 1.0)):
+            while not stop.is_set():
+                wake.wait(min(1.0, ping or 1.0))
+                wake.clear()
                 if ping and time.monotonic() - last_ping >= ping * 0.9:
                     notify("WATCHDOG=1")
                     last_ping = time.monotonic()

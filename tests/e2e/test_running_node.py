@@ -89,7 +89,7 @@ def test_every_command_gives_the_same_output_and_exit_code_whether_or_not_a_node
         running = _results(box)
     finally:
         daemon.stop()
-    for args, a, r in zip(READS, alone, running):
+    for args, a, r in zip(READS, alone, running, strict=True):
         assert a[0] == r[0], f"dsnode {' '.join(args)}: exit {a[0]} alone, {r[0]} beside the running node"
         if args[:2] != ("evidence", "list"):  # the running node signs checkpoints of its own
             assert a[1] == r[1], f"dsnode {' '.join(args)}: the output differs"
@@ -208,3 +208,37 @@ def test_an_operator_admits_a_member_and_sees_live_counters_while_both_nodes_run
                 d.stop()
         broker.stop()
     assert "join request" in op.stderr, "the running operator said that a join request waits"
+
+
+def test_under_systemd_the_node_says_ready_pings_the_watchdog_reloads_on_sighup_and_says_stopping(box, tmp_path):
+    import socket
+
+    path = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(path))
+    sock.settimeout(20)
+    try:
+        daemon = Daemon(box, env=box.env(NOTIFY_SOCKET=str(path), WATCHDOG_USEC="1000000"))
+        messages = []
+        try:
+            while not any("WATCHDOG=1" in m for m in messages):
+                messages.append(sock.recv(4096).decode())
+            assert messages[0].startswith("READY=1"), messages
+            daemon.proc.send_signal(signal.SIGHUP)
+            assert box.run("identity", "show").returncode == 0  # still serving after the reload
+        finally:
+            daemon.stop()
+        while not any("STOPPING=1" in m for m in messages):
+            messages.append(sock.recv(4096).decode())
+    finally:
+        sock.close()
+    assert "configuration reloaded" in daemon.stderr
+
+
+def test_the_headless_daemon_never_loads_qt(box):
+    daemon = Daemon(box)
+    try:
+        maps = Path(f"/proc/{daemon.proc.pid}/maps").read_text()
+    finally:
+        daemon.stop()
+    assert "PySide6" not in maps and "libQt" not in maps
