@@ -64,7 +64,7 @@ class PassphraseTooShort(ApplianceError):
 
 
 class NoPassphrase(ApplianceError):
-    """No passphrase was given and there is no terminal to ask for one. Use --key-file, --key-env or a systemd credential."""
+    """No passphrase was given and there is no terminal to ask for one. Use --key-file, --key-env or a systemd credential."""  # noqa: E501
 
     exit_code = 14
 
@@ -97,7 +97,7 @@ class WrongPassphrase(StoreError):
 
 
 class StoreFromFuture(StoreError):
-    """This store was written by a newer dsnode (schema {}, this version understands up to {}). Install the newer version to open it."""
+    """This store was written by a newer dsnode (schema {}, this version understands up to {}). Install the newer version to open it."""  # noqa: E501
 
     exit_code = 24
 
@@ -183,13 +183,13 @@ class EvidenceError(ApplianceError):
 
 
 class EvidenceWriteFailed(EvidenceError):
-    """The evidence record could not be written ({}), so the action was not carried out. Check free disk space and try again."""
+    """The evidence record could not be written ({}), so the action was not carried out. Check free disk space and try again."""  # noqa: E501
 
     exit_code = 51
 
 
 class EvidenceTampered(EvidenceError):
-    """The evidence log does not verify: {}. It was changed after it was written; keep the store for investigation and restore from a backup."""
+    """The evidence log does not verify: {}. It was changed after it was written; keep the store for investigation and restore from a backup."""  # noqa: E501
 
     exit_code = 52
 
@@ -234,7 +234,7 @@ class InvitationExpired(OperatorError):
 
 
 class UnknownMember(OperatorError):
-    """No member, request or filing {} in this space. List them with `dsnode operator members` (or admissions, listings)."""
+    """No member, request or filing {} in this space. List them with `dsnode operator members` (or admissions, listings)."""  # noqa: E501
 
     exit_code = 105
 
@@ -246,7 +246,7 @@ class BrokerConfigError(OperatorError):
 
 
 class BrokerAdminFailed(OperatorError):
-    """The broker did not accept the account change: {}. Check that the broker is running with the configuration from `dsnode operator broker-config`."""
+    """The broker did not accept the account change: {}. Check that the broker is running with the configuration from `dsnode operator broker-config`."""  # noqa: E501
 
     exit_code = 107
 
@@ -361,7 +361,7 @@ class MessageTooLarge(SyncError):
 
 
 class BrokerUnreachable(SyncError):
-    """Could not sync space {} with its broker at {}: {}. Queued messages stay queued; check the network and try again."""
+    """Could not sync space {} with its broker at {}: {}. Queued messages stay queued; check the network and try again."""  # noqa: E501
 
     exit_code = 86
 
@@ -388,7 +388,7 @@ class AmbiguousResourceId(ResourceError):
 
 
 class PathNotAllowed(ResourceError):
-    """{} is outside the folders dsnode may read ({}). Move the data into one of them, or ask the administrator to allow its folder."""
+    """{} is outside the folders dsnode may read ({}). Move the data into one of them, or ask the administrator to allow its folder."""  # noqa: E501
 
     exit_code = 63
 
@@ -400,7 +400,7 @@ class SourceUnreadable(ResourceError):
 
 
 class MalformedTable(ResourceError):
-    """{} cannot be read as a table: {}. Fix the file (or register it as a plain file with --kind file); nothing was registered."""
+    """{} cannot be read as a table: {}. Fix the file (or register it as a plain file with --kind file); nothing was registered."""  # noqa: E501
 
     exit_code = 65
 
@@ -516,13 +516,13 @@ class HostError(ApplianceError):
 
 
 class NodeRunning(HostError):
-    """A running node (process {}) holds the store in {}, and `dsnode {}` needs the store to itself. Stop the running node first (Ctrl+C in its window, `systemctl stop dsnode`, or quit the desktop app), then try again."""
+    """A running node (process {}) holds the store in {}, and `dsnode {}` needs the store to itself. Stop the running node first (Ctrl+C in its window, `systemctl stop dsnode`, or quit the desktop app), then try again."""  # noqa: E501
 
     exit_code = 141
 
 
 class ControlUnavailable(HostError):
-    """The running node in {} did not answer ({}). If it has stopped, run the command again; if it hangs, stop it and start it again."""
+    """The running node in {} did not answer ({}). If it has stopped, run the command again; if it hangs, stop it and start it again."""  # noqa: E501
 
     exit_code = 142
 

@@ -15,7 +15,8 @@ from appliance.services.evidence_bundle import verify_bundle
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m appliance.evidence_verify", description=i18n.t("verify.description"))
+    parser = argparse.ArgumentParser(prog="python -m appliance.evidence_verify",
+                                     description=i18n.t("verify.description"))
     parser.add_argument("bundle", type=Path)
     parser.add_argument("--lang", choices=i18n.LANGS)
     args = parser.parse_args(argv)

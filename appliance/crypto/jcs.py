@@ -81,7 +81,7 @@ def _check_integers(obj: object) -> bool:
             fast = False
         elif isinstance(value, dict):
             fast = False
-            for key, item in value.items():
+            for item in value.values():
                 push(item)
         elif isinstance(value, (list, tuple)):
             fast = False

@@ -4,6 +4,7 @@ sign, and the walk from the inception key (see :mod:`appliance.domain.identity` 
 from __future__ import annotations
 
 import base64
+import itertools
 from dataclasses import dataclass
 
 from appliance.crypto.jcs import canonical
@@ -58,7 +59,7 @@ def rotation_statement(node_did: str, seq: int, previous: SigningKey, nxt: Signi
 def verify_key_chain(node_did: str, records: list[KeyRecord]) -> None:
     """Check that ``records`` is an unbroken chain of keys starting from the node's inception key."""
     check_chain_links(node_did, records)
-    for prev, rec in zip(records, records[1:]):
+    for prev, rec in itertools.pairwise(records):
         message = canonical(rec.statement["body"])
         what = LocalText("domain.reason.key_rotation", rec.seq)
         try:

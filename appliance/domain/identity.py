@@ -11,6 +11,7 @@ signatures and :class:`~appliance.crypto.key_chain.KeyRecord` are :mod:`applianc
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -36,7 +37,7 @@ def check_chain_links(node_did: str, records: Sequence[ChainLink]) -> None:
     it and its predecessor (the signatures are checked in :func:`appliance.crypto.key_chain.verify_key_chain`)."""
     if not records or records[0].seq != 0 or records[0].did != node_did:
         raise IdentityError(LocalText("domain.reason.chain_no_inception", node_did))
-    for prev, rec in zip(records, records[1:]):
+    for prev, rec in itertools.pairwise(records):
         if rec.seq != prev.seq + 1 or not rec.statement:
             raise IdentityError(LocalText("domain.reason.chain_no_statement", rec.seq, node_did))
         body = rec.statement.get("body", {})

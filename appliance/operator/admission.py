@@ -198,7 +198,7 @@ def complete_approved(ctx: OperatorContext, accounts) -> int:
         password = bc.new_password()
         accounts.add_member_now(space, did, password)
         grade = space.policies.default_grade if grade is None else grade
-        ctx.db.write(lambda c, a=(admission_id, token_id, did, name, org, grade): _admit(ctx, c, space, *a, password))
+        ctx.db.write(lambda c, a=(admission_id, token_id, did, name, org, grade, password): _admit(ctx, c, space, *a))
     if todo and space.broker_mode == "password-file":
         accounts.reconcile()
     return len(todo)

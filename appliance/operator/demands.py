@@ -49,8 +49,8 @@ def handle_submit(ctx: OperatorContext, conn, msg) -> None:
     expires = demand.get("expires") if isinstance(demand.get("expires"), str) else None
     if expires is not None and expires <= ctx.now():
         return  # already expired: nothing to publish
-    inserted = conn.execute("INSERT OR IGNORE INTO operator_demand (id, topic, owner, demand, status, expires, updated) "
-                            "VALUES (?, ?, ?, ?, 'open', ?, ?)",
+    inserted = conn.execute("INSERT OR IGNORE INTO operator_demand "
+                            "(id, topic, owner, demand, status, expires, updated) VALUES (?, ?, ?, ?, 'open', ?, ?)",
                             (demand["id"], topic, msg.sender, json.dumps(demand, ensure_ascii=False), expires,
                              ctx.now())).rowcount
     if not inserted:

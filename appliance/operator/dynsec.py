@@ -120,7 +120,8 @@ class DynsecAdmin:
         try:
             client.connect(ep.host, ep.port, keepalive=30)
         except OSError as e:
-            raise BrokerAdminFailed(LocalText("operator.reason.broker_unreachable", f"{ep.host}:{ep.port}", str(e))) from None
+            raise BrokerAdminFailed(
+                LocalText("operator.reason.broker_unreachable", f"{ep.host}:{ep.port}", str(e))) from None
         client.loop_start()
         try:
             if not subscribed.wait(ep.timeout):

@@ -113,7 +113,8 @@ class EvidenceLog:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def append(self, conn, *, action: str, subject: str, payload: dict | None = None, actor: str | None = None) -> EvidenceEntry:
+    def append(self, conn, *, action: str, subject: str, payload: dict | None = None,
+               actor: str | None = None) -> EvidenceEntry:
         """Append one entry inside the caller's open write transaction."""
         return append_entry(conn, ts=rfc3339(self._clock.now()), actor=actor or self._keys.node_did,
                             action=action, subject=subject, payload=payload)
@@ -163,7 +164,7 @@ class EvidenceLog:
         while True:
             sql = (f"SELECT {ENTRY_COLUMNS} FROM evidence_entry WHERE {' AND '.join(where)} AND {cursor_cond} "
                    f"ORDER BY idx {order} LIMIT {PAGE}")
-            rows = self._db.read(lambda c: c.execute(sql, (*args, last)).fetchall())
+            rows = self._db.read(lambda c, sql=sql, params=(*args, last): c.execute(sql, params).fetchall())
             yield from map(row_to_entry, rows)
             if len(rows) < PAGE:
                 return

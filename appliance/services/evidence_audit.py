@@ -70,7 +70,7 @@ def note_verifiers(node_did: str, records: Iterable[KeyRecord]) -> dict[tuple[st
 def _pages(db: Database, sql: str) -> Iterator[tuple]:
     last = -1
     while True:
-        rows = db.read(lambda c: c.execute(sql, (last,)).fetchall())
+        rows = db.read(lambda c, last=last: c.execute(sql, (last,)).fetchall())
         yield from rows
         if len(rows) < PAGE:
             return

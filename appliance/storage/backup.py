@@ -254,7 +254,7 @@ def sections(snapshot: Path, vault_dir: Path, object_ids: Iterable[str], entries
 
 def _file_section(kind: str, name: str, path: Path, entries: list[Entry]) -> Iterator[bytes]:
     try:
-        f = open(path, "rb")
+        f = open(path, "rb")  # noqa: SIM115 - closed by the `with f` below; the try covers only the open
     except FileNotFoundError:
         if kind != VAULT:
             raise

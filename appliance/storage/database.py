@@ -400,7 +400,8 @@ class Database:
                     try:
                         job.result = job.write(conn)
                         if not conn.in_transaction:
-                            raise RuntimeError("the write function ended the transaction itself (commit or executescript)")
+                            raise RuntimeError(
+                                "the write function ended the transaction itself (commit or executescript)")
                         self._flush_batches()
                         if not lone:
                             conn.execute(f"RELEASE {_SAVEPOINT}")

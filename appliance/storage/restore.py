@@ -129,7 +129,8 @@ def _unpack(backup: Path, staging: Path, passphrase: bytes, migrations: str) -> 
         missing = sorted(referenced - objects)
         if missing:
             raise BackupInvalid(backup, LocalText("storage.reason.backup_lacks_vault_file", missing[0]))
-        raise BackupInvalid(backup, LocalText("storage.reason.backup_extra_vault_file", sorted(objects - referenced)[0]))
+        extra = sorted(objects - referenced)
+        raise BackupInvalid(backup, LocalText("storage.reason.backup_extra_vault_file", extra[0]))
     write_header(staging / "node.header", pre.header)
     return key, referenced - objects
 

@@ -223,7 +223,7 @@ def _encrypt(chunks: Iterator[bytes], out: BinaryIO, key: bytes, ad: bytes) -> t
 
 def _decrypt(path: Path, key: bytes, ad: bytes, object_id: str) -> Iterator[bytes]:
     try:
-        f = open(path, "rb")
+        f = open(path, "rb")  # noqa: SIM115 - closed by the `with f` below; the try covers only the open
     except OSError as e:
         raise VaultError(object_id, e.strerror or str(e)) from None
     with f:

@@ -52,7 +52,10 @@ class Constraint:
 
     def describe(self) -> str:
         """The constraint as written, compact (``purpose eq dpv:AcademicResearch``)."""
-        right = "[" + ", ".join(map(compact, self.right)) + "]" if isinstance(self.right, tuple) else compact(self.right)
+        if isinstance(self.right, tuple):
+            right = "[" + ", ".join(map(compact, self.right)) + "]"
+        else:
+            right = compact(self.right)
         return f"{compact(self.left)} {self.operator} {right}"
 
 
@@ -104,8 +107,8 @@ class Policy:
 
 # ASCII digits only (``\d`` also matches other scripts' digits, which int() reads), and no more of
 # them than any real value needs: a longer number would only reach Python's own limits.
-_DURATION = re.compile(r"P(?:(\d{1,9})W)?(?:(\d{1,9})D)?(?:T(?:(\d{1,9})H)?(?:(\d{1,9})M)?(?:(\d{1,9}(?:\.\d{1,6})?)S)?)?",
-                       re.ASCII)
+_DURATION = re.compile(r"P(?:(\d{1,9})W)?(?:(\d{1,9})D)?"
+                       r"(?:T(?:(\d{1,9})H)?(?:(\d{1,9})M)?(?:(\d{1,9}(?:\.\d{1,6})?)S)?)?", re.ASCII)
 _DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})", re.ASCII)
 _INTEGER = re.compile(r"[+-]?\d{1,30}", re.ASCII)
 

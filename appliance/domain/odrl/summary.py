@@ -26,7 +26,8 @@ ACTIONS = {
                      "run computations on the data at the provider and receive only aggregated results "
                      "(no raw records are delivered)"),
 }
-DUTIES = {"delete": ("删除数据", "delete the data"), "inform": ("每次使用后通知数据提供方", "notify the provider of each use")}
+DUTIES = {"delete": ("删除数据", "delete the data"),
+          "inform": ("每次使用后通知数据提供方", "notify the provider of each use")}
 
 SENTENCES = {
     "may": ("您可以{pre}{action}{post}。", "You may {action}{post}."),
@@ -51,8 +52,8 @@ def summarize(policy: Policy, lang: str | None = "zh_CN", tz: tzinfo | None = No
     plain = [r for r in policy.prohibitions if not r.constraints]
     if plain:
         if z:
-            out.append(SENTENCES["may_not"][1].format(action=_join([_label(ACTIONS, r.action, 1) for r in plain], 1, "or"),
-                                                      post=""))
+            actions = _join([_label(ACTIONS, r.action, 1) for r in plain], 1, "or")
+            out.append(SENTENCES["may_not"][1].format(action=actions, post=""))
         else:
             out.append("，".join("不得" + _label(ACTIONS, r.action, 0) for r in plain) + "。")
     for rule in policy.prohibitions:

@@ -1,4 +1,5 @@
-"""An MQTT 5 broker in Python (asyncio on its own thread; packets by the ``mqtt5`` codec), for a space with no mosquitto.
+"""An MQTT 5 broker in Python (asyncio on its own thread; packets by the ``mqtt5`` codec), for a space
+with no mosquitto.
 
 What the nodes' client (:mod:`appliance.net.mqtt`) relies on is implemented: persistent sessions
 (``clean_start`` false with a session expiry: QoS 1 messages for an offline session are queued and

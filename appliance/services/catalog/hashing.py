@@ -45,7 +45,7 @@ class HashingReader:
         self.sha256: str | None = None
         self.size = 0
         try:
-            self._f = open(self.path, "rb")
+            self._f = open(self.path, "rb")  # noqa: SIM115 - the reader owns it; __exit__ and close() close it
             self._total = self.path.stat().st_size
         except OSError as e:
             raise SourceUnreadable(self.path, _describe(e)) from None

@@ -127,21 +127,23 @@ def offers(conn, product_id: str) -> tuple[Offer, ...]:
     return tuple(out)
 
 
+_LISTING_COLUMNS = "product_id, space_id, status, version, listed_version, reason, notice_until, updated"
+
+
 def listings(conn, product_id: str) -> tuple[Listing, ...]:
     return tuple(_listing(r) for r in conn.execute(
-        "SELECT product_id, space_id, status, version, listed_version, reason, notice_until, updated FROM product_listing "
-        "WHERE product_id = ? ORDER BY space_id", (product_id,)))
+        f"SELECT {_LISTING_COLUMNS} FROM product_listing WHERE product_id = ? ORDER BY space_id", (product_id,)))
 
 
 def listing(conn, product_id: str, space_id: str) -> Listing | None:
     row = conn.execute(
-        "SELECT product_id, space_id, status, version, listed_version, reason, notice_until, updated FROM product_listing "
-        "WHERE product_id = ? AND space_id = ?", (product_id, space_id)).fetchone()
+        f"SELECT {_LISTING_COLUMNS} FROM product_listing WHERE product_id = ? AND space_id = ?",
+        (product_id, space_id)).fetchone()
     return _listing(row) if row else None
 
 
 def all_listings(conn, status: str | None = None) -> list[Listing]:
-    sql = "SELECT product_id, space_id, status, version, listed_version, reason, notice_until, updated FROM product_listing"
+    sql = f"SELECT {_LISTING_COLUMNS} FROM product_listing"
     rows = conn.execute(sql + " WHERE status = ? ORDER BY updated", (status,)) if status else \
         conn.execute(sql + " ORDER BY updated")
     return [_listing(r) for r in rows]
@@ -162,7 +164,8 @@ def save_listing(conn, x: Listing) -> None:
 
 
 def lineage(conn, resource_id: str, version: int | None = None) -> list[LineageLink]:
-    sql = ("SELECT pr.product_id, pr.product_version, p.title, pr.resource_id, pr.version, pr.product_version = p.version "
+    sql = ("SELECT pr.product_id, pr.product_version, p.title, pr.resource_id, pr.version, "
+           "pr.product_version = p.version "
            "FROM product_resource pr JOIN product p ON p.id = pr.product_id WHERE pr.resource_id = ?")
     args: list = [resource_id]
     if version is not None:

@@ -94,7 +94,8 @@ class ProductService:
 
         def work(conn) -> Product:
             p = Product(product_id, 1, ProductStatus.DRAFT, title, description.strip(), _clean(keywords),
-                        domain.strip(), ts, ts, self._pin(conn, resource_ids), self._checked_offers(conn, offers, product_id))
+                        domain.strip(), ts, ts, self._pin(conn, resource_ids),
+                        self._checked_offers(conn, offers, product_id))
             rows.insert_product(conn, p)
             rows.write_version(conn, p, ts)
             self._evidence.append(conn, action=ProductAction.CREATED, subject=p.id, payload={
@@ -113,7 +114,8 @@ class ProductService:
                resource_ids: Sequence[str] | None = None, repin: bool = False) -> Product:
         """A new version: changed description, or resources pinned again at their current versions
         (``resource_ids`` replaces the set; ``repin`` re-pins the same resources)."""
-        changes = {k: v for k, v in (("title", title), ("description", description), ("domain", domain)) if v is not None}
+        given = (("title", title), ("description", description), ("domain", domain))
+        changes = {k: v for k, v in given if v is not None}
         if "title" in changes and not changes["title"].strip():
             raise ProductError(LocalText("product.reason.no_title"))
         if keywords is not None:

@@ -202,8 +202,9 @@ class TableProfiler:
             return
         n = len(cols[0])
         if len(self.samples) < self._sample_rows:
-            self.samples.extend(list(r) for r in zip(*(c[: self._sample_rows - len(self.samples)] for c in cols)))
-        self._dups.add(list(map(hash, zip(*cols))))
+            wanted = self._sample_rows - len(self.samples)
+            self.samples.extend(list(r) for r in zip(*(c[:wanted] for c in cols), strict=True))
+        self._dups.add(list(map(hash, zip(*cols, strict=True))))
         for state, cells in zip(self._cols, cols, strict=True):
             self._column_batch(state, cells)
         self.rows += n

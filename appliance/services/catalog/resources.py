@@ -260,7 +260,8 @@ class ResourceService:
                 raise InvalidLabel(LocalText("resource.reason.bad_level", shown(sensitivity)))
             fields["sensitivity"] = int(sensitivity)
         r = self.get(resource_id)
-        final = {"category": fields.get("category", str(r.category)), "sensitivity": fields.get("sensitivity", r.sensitivity)}
+        final = {"category": fields.get("category", str(r.category)),
+                 "sensitivity": fields.get("sensitivity", r.sensitivity)}
         return self._change(r.id, ResourceAction.LABELLED, fields, {**final, "suggested": r.suggested_sensitivity},
                             lambda rid: ResourceLabelled(rid, final["category"], final["sensitivity"]))
 

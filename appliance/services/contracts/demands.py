@@ -90,7 +90,8 @@ class DemandService:
             conn.execute("UPDATE contract_demand SET status = 'withdrawn', updated = ? WHERE id = ?",
                          (self._now(), demand_id))
             self.sync.send(conn, d.space_id, to=self._operator(conn, d.space_id), type=CLOSE, body={"id": demand_id})
-            self._evidence.append(conn, action=Action.DEMAND_WITHDRAWN, subject=demand_id, payload={"space": d.space_id})
+            self._evidence.append(conn, action=Action.DEMAND_WITHDRAWN, subject=demand_id,
+                                  payload={"space": d.space_id})
 
         self.db.write(write)
 

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 from appliance.clock import Clock, rfc3339
 from appliance.domain.contracts import Action, Negotiation, Step
-from appliance.domain.negotiation import FINAL, SENDER, Event, Role, State, moves
+from appliance.domain.negotiation import SENDER, Event, Role, State, moves
 from appliance.domain.odrl.vocab import purpose_term, region_term
 from appliance.errors import (DatasetNotInCatalog, IllegalTransition, LocalText, NotYourMove, OfferChoiceNeeded,
                               OfferNotFound)
@@ -109,8 +109,9 @@ class ContractService:
     def request(self, space_id: str, dataset_id: str, *, offer_id: str | None = None,
                 offer: dict | None = None, purpose: str | None = None, region: str | None = None) -> str:
         """Consumer: ask the provider of ``dataset_id`` (from the space catalog) for one of its offers
-        (``offer_id``, which may be left out when the dataset has only one) or for the terms in ``offer``, stating the ``purpose`` and
-        ``region`` of use (checked against the offer's constraints). Returns the negotiation id."""
+        (``offer_id``, which may be left out when the dataset has only one) or for the terms in ``offer``,
+        stating the ``purpose`` and ``region`` of use (checked against the offer's constraints). Returns the
+        negotiation id."""
         self.sync.space(space_id)  # SpaceNotFound when this node is not in it
         entry = next(iter(self.sync.catalog_entries(space_id, dataset_id)), None)  # approvals verified once, cached
         if entry is None:
@@ -175,7 +176,8 @@ class ContractService:
             proposed = message_offer(offer, n.dataset_id)
             n = replace(n, offer=proposed)
             if n.role == Role.PROVIDER and n.state == State.REQUESTED:
-                self._steps.move(conn, n, Event.OFFER, messages.offer(n.provider_pid, n.consumer_pid, proposed, callback=""))
+                body = messages.offer(n.provider_pid, n.consumer_pid, proposed, callback="")
+                self._steps.move(conn, n, Event.OFFER, body)
             elif n.role == Role.CONSUMER and n.state == State.OFFERED:
                 body = messages.request(n.consumer_pid, n.provider_pid, proposed, callback="")
                 self._introduce(conn, n.space_id, body)
@@ -192,7 +194,7 @@ class ContractService:
         """End the negotiation at any non-final step, telling the peer why."""
         def write(conn) -> None:
             n = store.get(conn, negotiation_id)
-            if n.state in FINAL or n.state == State.INITIAL:
+            if Event.TERMINATE not in moves(State(n.state), Role(n.role)):
                 raise NotYourMove(negotiation_id, n.state, "terminate")
             self._steps.move(conn, n, Event.TERMINATE, self._steps.termination(n, code, reason), reason=reason)
 

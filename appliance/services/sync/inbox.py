@@ -94,7 +94,8 @@ def state_verdict(conn, space_id: str, topic: str, msg_id: str, seq: int, ts: st
 
 def save_state(conn, space_id: str, topic: str, sender: str, msg_id: str, seq: int, ts: str, updated: str) -> None:
     conn.execute(
-        "INSERT INTO sync_state (space_id, topic, sender, msg_id, seq, ts, cleared, updated) VALUES (?, ?, ?, ?, ?, ?, 0, ?) "
+        "INSERT INTO sync_state (space_id, topic, sender, msg_id, seq, ts, cleared, updated) "
+        "VALUES (?, ?, ?, ?, ?, ?, 0, ?) "
         "ON CONFLICT (space_id, topic) DO UPDATE SET sender = excluded.sender, msg_id = excluded.msg_id, "
         "seq = excluded.seq, ts = excluded.ts, cleared = 0, updated = excluded.updated",
         (space_id, topic, sender, msg_id, seq, ts, updated),
@@ -105,7 +106,8 @@ def clear_state(conn, space_id: str, topic: str, updated: str) -> bool:
     """A retained topic was cleared; the last seq and time stay, so older state is still refused.
     Returns False if it was already clear (or never set)."""
     cur = conn.execute(
-        "UPDATE sync_state SET cleared = 1, msg_id = NULL, updated = ? WHERE space_id = ? AND topic = ? AND cleared = 0",
+        "UPDATE sync_state SET cleared = 1, msg_id = NULL, updated = ? "
+        "WHERE space_id = ? AND topic = ? AND cleared = 0",
         (updated, space_id, topic),
     )
     return cur.rowcount == 1

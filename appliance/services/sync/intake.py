@@ -92,7 +92,7 @@ class Intake:
                 kept = quarantine.keep(c, self.space_id, topic, a.payload, a.retained, rfc3339(a.received),
                                        "inspect", error)
                 taken.drops.append((str(quarantine.KEPT_AS[kept]), error, None, topic))
-            for row, outcome in zip(retried, result.outcomes):
+            for row, outcome in zip(retried, result.outcomes, strict=True):
                 if row is not None and not outcome.kept:
                     released.append(row)
             for row in released:
@@ -103,7 +103,7 @@ class Intake:
 
         taken.result = result = svc.db.write(work)
         taken.released = len(released)
-        for item, outcome in zip(checked, result.outcomes):
+        for item, outcome in zip(checked, result.outcomes, strict=True):
             if outcome.applied:
                 taken.applied += 1
             elif outcome.drop is not None:

@@ -31,8 +31,8 @@ def card_body(node_did: str, name: str, org: str, keys: list[KeyRecord], credent
         "org": org,
         "endpoints": list(endpoints or []),
         "credential": credential,
-        "keys": [{"seq": k.seq, "did": k.did, "created": k.created, **({"statement": k.statement} if k.statement else {})}
-                 for k in keys],
+        "keys": [{"seq": k.seq, "did": k.did, "created": k.created,
+                  **({"statement": k.statement} if k.statement else {})} for k in keys],
     }
 
 

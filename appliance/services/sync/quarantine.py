@@ -68,7 +68,8 @@ def keep(conn, space_id: str, topic: str, payload: bytes, retained: bool, receiv
     if count(conn, space_id) >= MAX_ROWS:
         return "full"
     conn.execute(
-        "INSERT INTO sync_quarantine (space_id, digest, topic, payload, retained, received, stage, error, code_version) "
+        "INSERT INTO sync_quarantine "
+        "(space_id, digest, topic, payload, retained, received, stage, error, code_version) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (space_id, digest, topic, payload, int(retained), received, stage, error, code_version()))
     return "kept"

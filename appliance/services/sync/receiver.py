@@ -127,7 +127,8 @@ class Receiver:
             if inbox_stream:
                 result.confirm.add((env["from"], item.stream))
 
-    def _apply_one(self, conn, space_id: str, my_did: str, item, now: str, events: list, result: BatchResult) -> Outcome:
+    def _apply_one(self, conn, space_id: str, my_did: str, item, now: str, events: list,
+                   result: BatchResult) -> Outcome:
         env = item.envelope
         if env is None:
             return self._apply_clear(conn, space_id, item, now, events)

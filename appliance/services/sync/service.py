@@ -75,7 +75,7 @@ SEQ_BLOCKS = 10_000  # retained topics whose reserved seqs are remembered
 
 
 def _row_to_config(row) -> SpaceConfig:
-    values = dict(zip(_COLUMNS, row))
+    values = dict(zip(_COLUMNS, row, strict=True))
     values["credential"] = json.loads(values["credential"]) if values["credential"] else None
     return SpaceConfig(**values)
 
@@ -137,7 +137,8 @@ class SyncService:
         values["credential"] = json.dumps(config.credential, ensure_ascii=False) if config.credential else None
         self._rights.pop(config.space_id, None)
         conn.execute(
-            f"INSERT INTO sync_space ({', '.join(_COLUMNS)}, added, updated) VALUES ({', '.join('?' * len(_COLUMNS))}, ?, ?)",
+            f"INSERT INTO sync_space ({', '.join(_COLUMNS)}, added, updated) "
+            f"VALUES ({', '.join('?' * len(_COLUMNS))}, ?, ?)",
             (*(values[c] for c in _COLUMNS), ts, ts),
         )
         self._evidence.append(conn, action=Action.SPACE_ADDED, subject=config.space_id, payload={

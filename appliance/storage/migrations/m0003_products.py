@@ -164,7 +164,8 @@ def refresh_products(ids: str) -> str:
     rank = "CASE r.category WHEN 'core' THEN 3 WHEN 'important' THEN 2 ELSE 1 END"
     category = f"(SELECT CASE MAX({rank}) WHEN 3 THEN 'core' WHEN 2 THEN 'important' WHEN 1 THEN 'general' END {pins})"
     sensitivity = f"(SELECT MAX(r.sensitivity) {pins})"
-    columns = (f"COALESCE((SELECT group_concat(name, ' ') FROM (SELECT DISTINCT {_column_name('c.value', 'c.type')} AS name "
+    columns = (f"COALESCE((SELECT group_concat(name, ' ') FROM "
+               f"(SELECT DISTINCT {_column_name('c.value', 'c.type')} AS name "
                f"FROM product_resource pr JOIN resource_version v ON v.resource_id = pr.resource_id "
                f"AND v.version = pr.version, json_each({_COLUMNS_JSON}) c "
                f"WHERE pr.product_id = p.id AND pr.product_version = p.version)), '')")
@@ -179,7 +180,8 @@ def refresh_products(ids: str) -> str:
 
 
 _PRODUCTS_OF = "SELECT product_id FROM product_resource WHERE resource_id = {}"
-_RESOURCE_FIELDS = "kind, title, description, keywords, domain, category, sensitivity, current_version, removed, updated"
+_RESOURCE_FIELDS = ("kind, title, description, keywords, domain, category, sensitivity, current_version, "
+                    "removed, updated")
 
 TRIGGERS = (
     f"""CREATE TRIGGER search_resource_ai AFTER INSERT ON resource BEGIN
