@@ -100,3 +100,96 @@ def load_settings(
     values = {k: _coerce(k, v) for k, v in values.items()}
     values.setdefault("home", default_home())
     return Settings(**values)
+
+
+# --- `dsnode config check`: every problem of a settings file, with its line and what to write ---
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    line: int | None  # 1-based line in the file, None when the problem is not on one line
+    text: LocalText
+
+
+# what an unset setting means, for `dsnode config show` (catalog keys config.default.<name>)
+UNSET_MEANS = ("home", "lang", "node_name", "key_file", "key_env", "key_credential")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def check_config(path: Path) -> list[ConfigProblem]:
+    """All problems of the settings file at ``path`` (an empty list: it is valid)."""
+    import difflib
+    import re
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return [ConfigProblem(None, LocalText("settings.check.missing", path))]
+    except (OSError, UnicodeDecodeError) as e:
+        return [ConfigProblem(None, LocalText("settings.check.unreadable", path, type(e).__name__))]
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = re.search(r"at line (\d+)", str(e))
+        return [ConfigProblem(int(m.group(1)) if m else None, LocalText("settings.check.syntax", str(e)))]
+    lines = text.splitlines()
+
+    def line_of(key: str, table: str | None = None) -> int | None:
+        inside = table is None
+        for i, raw in enumerate(lines, 1):
+            stripped = raw.strip()
+            if stripped.startswith("["):
+                inside = stripped.strip("[] ") == table
+                if table is None:
+                    return None  # top-level keys come before the first table
+                continue
+            if inside and re.match(rf"{re.escape(key)}\s*=", stripped):
+                return i
+        return None
+
+    def suggest(key: str, known) -> LocalText:
+        close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.6)
+        if close:
+            return LocalText("settings.check.did_you_mean", close[0])
+        return LocalText("settings.check.known", ", ".join(sorted(known)))
+
+    problems: list[ConfigProblem] = []
+    known = {f.name for f in fields(Settings)}
+    for key, value in data.items():
+        if key not in known:
+            table_line = next((i for i, r in enumerate(lines, 1) if r.strip().strip("[] ") == key
+                               and r.strip().startswith("[")), None)
+            problems.append(ConfigProblem(line_of(key) or table_line,
+                                          LocalText("settings.check.unknown", key, suggest(key, known))))
+            continue
+        if key == "broker" and isinstance(value, Mapping):
+            limits = {f.name for f in fields(BrokerLimits)}
+            for name, v in value.items():
+                if name not in limits:
+                    problems.append(ConfigProblem(line_of(name, "broker"), LocalText(
+                        "settings.check.unknown_limit", name, suggest(name, limits))))
+                elif isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 2**40:
+                    problems.append(ConfigProblem(line_of(name, "broker"), LocalText(
+                        "settings.check.limit_value", name, repr(v), getattr(BrokerLimits, name))))
+            continue
+        if key == "log_level" and value not in LOG_LEVELS:
+            problems.append(ConfigProblem(line_of(key), LocalText("settings.check.choice", key, repr(value),
+                                                                  ", ".join(LOG_LEVELS))))
+            continue
+        if key == "lang" and value not in ("zh_CN", "en"):
+            problems.append(ConfigProblem(line_of(key), LocalText("settings.check.choice", key, repr(value),
+                                                                  "zh_CN, en")))
+            continue
+        try:
+            _coerce(key, value)
+        except ConfigError as e:
+            problems.append(ConfigProblem(line_of(key), e.args[0] if e.args and isinstance(e.args[0], LocalText)
+                                          else LocalText("settings.check.bad_value", key, repr(value))))
+    key_file = data.get("key_file")
+    if isinstance(key_file, str) and not any(p.line == line_of("key_file") for p in problems):
+        kf = Path(os.path.expanduser(key_file))
+        if not kf.is_file():
+            problems.append(ConfigProblem(line_of("key_file"), LocalText("settings.check.key_missing", kf)))
+        elif kf.stat().st_mode & 0o077:
+            problems.append(ConfigProblem(line_of("key_file"), LocalText("settings.check.key_open", kf)))
+    return sorted(problems, key=lambda p: (p.line is None, p.line or 0))

@@ -16,7 +16,7 @@ import traceback
 from pathlib import Path
 
 from appliance import __version__, i18n
-from appliance.errors import ApplianceError, NodeRunning
+from appliance.errors import ApplianceError, ConfigError, NodeRunning
 from appliance.host.client import ControlClient
 from appliance.settings import load_settings
 from edge import argparse_text, forward
@@ -89,10 +89,14 @@ def _main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         opts = vars(args)
-        settings = load_settings(
-            {name: opts.get(name) for name in ("home", "lang", "log_level", "key_file", "key_env", "key_credential")},
-            config_path=opts.get("config"),
-        )
+        overrides = {name: opts.get(name) for name in ("home", "lang", "log_level", "key_file", "key_env",
+                                                        "key_credential")}
+        try:
+            settings = load_settings(overrides, config_path=opts.get("config"))
+        except ConfigError:
+            if not opts.get("config_tolerant"):  # `config check` reports every problem itself
+                raise
+            settings = load_settings(overrides, config_path=Path(os.devnull))
         i18n.set_lang(settings.lang)
         logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
         code = _forwarded(args, argv, settings)
