@@ -24,7 +24,8 @@ from appliance.operator import broker_config as bc
 from bench.harness import Result, rnd
 from bench.spaces import Broker, free_port
 
-DESCRIPTION = "embedded broker vs mosquitto, same rules: 200 members' QoS 1 messages/s with a stalled subscriber, peak RSS"
+DESCRIPTION = ("embedded broker vs mosquitto, same rules: 200 members' QoS 1 messages/s with a stalled subscriber, "
+               "peak RSS")
 
 SPACE = "bench-space"
 ROOT = bc.space_root(SPACE)

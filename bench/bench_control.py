@@ -146,7 +146,8 @@ def run(quick: bool, say) -> Result:
                 spaces = ControlClient(member.home).get("/v1/spaces")
             finally:
                 stop_process(node)
-            say(f"GET /v1/spaces: {rps:.0f}/s, median {latency:.1f} ms (4 clients, connected: {spaces[0]['connected']})")
+            say(f"GET /v1/spaces: {rps:.0f}/s, median {latency:.1f} ms "
+                f"(4 clients, connected: {spaces[0]['connected']})")
         finally:
             stop_process(op)
     alone_ms, through_ms = statistics.median(alone) * 1000, statistics.median(through) * 1000

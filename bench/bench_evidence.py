@@ -95,10 +95,10 @@ def _interleaved_rates(node: Node, work: Path, appends: int, rounds: int, say) -
     for r in range(rounds):
         first = node.evidence.size()
         rate = _append_rate(node, appends)
-        rows = node.store.db.read(lambda c: c.execute(
+        rows = node.store.db.read(lambda c, first=first: c.execute(
             f"SELECT {COLUMNS} FROM evidence_entry WHERE idx >= ? ORDER BY idx", (first,)).fetchall())
         rates = (rate, _plain_api_rate(work / f"api-{r}.sqlite", rows), _plain_rate(work / f"raw-{r}.sqlite", rows))
-        best = [max(b, x) for b, x in zip(best, rates)]
+        best = [max(b, x) for b, x in zip(best, rates, strict=True)]
         say(f"  round {r + 1}: evidence {best[0]:,.0f}/s, plain SQLite via the store API {best[1]:,.0f}/s, "
             f"bare sqlite3 {best[2]:,.0f}/s (best so far)")
     return best[0], best[1], best[2]

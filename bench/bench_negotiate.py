@@ -1,10 +1,10 @@
 """Contract negotiation: full DSP negotiations (request → FINALIZED, both signatures, agreement filed
 with the operator) between two member nodes of a real space through mosquitto on loopback, each node
 in a process of its own as it is deployed (the consumer here, the provider and the operator in
-child processes): one at a time (p50/p95 latency) and many at once (negotiations/s); the baseline is the raw MQTT QoS 1 round
-trip (publish → delivered back to a subscriber) through a mosquitto on the same machine, measured in
-the same run. A negotiation is four sealed, signed messages one way after another, so the floor is
-about two round trips."""
+child processes): one at a time (p50/p95 latency) and many at once (negotiations/s); the baseline is
+the raw MQTT QoS 1 round trip (publish → delivered back to a subscriber) through a mosquitto on the
+same machine, measured in the same run. A negotiation is four sealed, signed messages one way after
+another, so the floor is about two round trips."""
 
 from __future__ import annotations
 

@@ -82,7 +82,8 @@ def run(quick: bool, say) -> Result:
     try:
         path = work / "data" / "orders.csv"
         path.parent.mkdir()
-        say(f"generating a {size >> 20} MB order table (ids, names, ID numbers, mobiles, amounts, dates, Chinese text)…")
+        say(f"generating a {size >> 20} MB order table "
+            "(ids, names, ID numbers, mobiles, amounts, dates, Chinese text)…")
         rows = generate_csv(path, size)
         size = path.stat().st_size
         _read_and_hash(path)  # into the page cache
@@ -111,5 +112,6 @@ def run(quick: bool, say) -> Result:
         target="register throughput >= 0.3x read+sha256; peak RSS < 200 MB",
         met={"throughput": ratio >= 0.3, "memory": rss < 200},
         notes={"rows_generated": rows, "rounds": rounds, "rss": "ru_maxrss of the registering child process",
-               "profile": "every byte hashed, decoded and counted; above 16 MB cells profiled on an 8 MB spread sample"},
+               "profile": "every byte hashed, decoded and counted; "
+                          "above 16 MB cells profiled on an 8 MB spread sample"},
     )

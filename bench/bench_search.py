@@ -43,7 +43,8 @@ CATEGORIES = ["general"] * 8 + ["important"] * 2 + ["core"]
 # (class, text, filters)
 QUERIES = [
     ("zh2", "订单", {}), ("zh2", "客户", {}), ("zh2", "能耗", {}), ("zh2", "退货", {}), ("zh2", "台账", {}),
-    ("zh_long", "订单明细", {}), ("zh_long", "传感器读数", {}), ("zh_long", "供应商档案", {}), ("zh_long", "上海一号工厂", {}),
+    ("zh_long", "订单明细", {}), ("zh_long", "传感器读数", {}), ("zh_long", "供应商档案", {}),
+    ("zh_long", "上海一号工厂", {}),
     ("en", "temperature", {}), ("en", "invoice", {}), ("en", "warehouse", {}), ("en", "production line", {}),
     ("column", "customer_name", {}), ("column", "pressure_kpa", {}), ("column", "检验结果", {}),
     ("words", "订单 sales", {}), ("words", "设备 维修 记录", {}),
@@ -63,8 +64,8 @@ def _resource(rng: random.Random, i: int) -> tuple[tuple, tuple]:
                    f"用于{rng.choice(['排产', '对账', '质量追溯', '能耗分析', '客户服务', '结算'])}。"
                    f" {english.capitalize()} records for {rng.choice(ENGLISH)} analysis.")
     keywords = json.dumps(rng.sample(SUBJECTS, 3) + [english], ensure_ascii=False)
-    columns = json.dumps([{"name": c, "type": "text", "sensitive": False} for c in rng.sample(COLUMNS, rng.randint(5, 14))],
-                         ensure_ascii=False)
+    names = rng.sample(COLUMNS, rng.randint(5, 14))
+    columns = json.dumps([{"name": c, "type": "text", "sensitive": False} for c in names], ensure_ascii=False)
     rid = f"urn:dsnode:resource:{i:08x}-0000-4000-8000-{rng.getrandbits(48):012x}"
     ts = f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}T{i % 24:02d}:00:00.000Z"
     sensitivity = rng.choice([None, 1, 2, 2, 3, 4])
@@ -86,7 +87,8 @@ def _fill(store: Store, n: int, say) -> float:
                 "current_version, created, updated, source) VALUES (?, ?, 'referenced', ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
                 [r for r, _ in batch])
             conn.executemany(
-                "INSERT INTO resource_version (resource_id, version, created, source, size, sha256, row_count, columns) "
+                "INSERT INTO resource_version "
+                "(resource_id, version, created, source, size, sha256, row_count, columns) "
                 "VALUES (?, 1, ?, ?, ?, ?, ?, ?)", [v for _, v in batch])
 
         store.db.write(work)
@@ -169,8 +171,10 @@ def run(quick: bool, say) -> Result:
         shutil.rmtree(work, ignore_errors=True)
     s, b = _stats(search), _stats(like)
     for cls in s["by_class_p50_ms"]:
-        say(f"  {cls:<9} search p50 {s['by_class_p50_ms'][cls]:>8.2f} ms   LIKE p50 {b['by_class_p50_ms'][cls]:>8.2f} ms")
-    say(f"  all       search p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms;  LIKE p50 {b['p50_ms']} ms, p95 {b['p95_ms']} ms")
+        say(f"  {cls:<9} search p50 {s['by_class_p50_ms'][cls]:>8.2f} ms   "
+            f"LIKE p50 {b['by_class_p50_ms'][cls]:>8.2f} ms")
+    say(f"  all       search p50 {s['p50_ms']} ms, p95 {s['p95_ms']} ms;  "
+        f"LIKE p50 {b['p50_ms']} ms, p95 {b['p95_ms']} ms")
     ratio = rnd(b["p50_ms"] / s["p50_ms"], 1)
     return Result(
         figures={"resources": n, "search": s, "insert_us_per_resource": rnd(insert_us, 0),

@@ -33,7 +33,8 @@ INSERT = "INSERT INTO record (urn, kind, title, owner, size, sha256, meta, updat
 def _write_one(db: Database, i: int) -> None:
     def work(conn):
         rid = conn.execute(INSERT, _record(i)).lastrowid
-        conn.execute("INSERT INTO event (record_id, action, ts) VALUES (?, 'registered', '2026-11-22T10:00:00.000Z')", (rid,))
+        conn.execute("INSERT INTO event (record_id, action, ts) VALUES (?, 'registered', '2026-11-22T10:00:00.000Z')",
+                     (rid,))
 
     db.write(work)
 

@@ -34,7 +34,8 @@ TIMERS = SyncTimers(backoff_initial=0.05, backoff_max=0.2, connect_timeout=5.0)
 
 def _body(i: int) -> dict:
     """A catalog entry of realistic size (about 900 bytes signed)."""
-    return {"dataset": f"ds-{i % 500}", "title": f"产线传感器数据 第{i}批", "description": "温度、振动与电流，每分钟一条。" * 6,
+    return {"dataset": f"ds-{i % 500}", "title": f"产线传感器数据 第{i}批",
+            "description": "温度、振动与电流，每分钟一条。" * 6,
             "keywords": ["制造", "传感器", "质量"], "issued": "2026-11-22T10:00:00.000Z",
             "offers": [{"price": 100 + i % 7, "currency": "CNY", "permission": [{"action": "use",
                         "constraint": [{"leftOperand": "purpose", "operator": "eq", "rightOperand": "research"}]}]}]}
@@ -222,8 +223,9 @@ def run(quick: bool, say) -> Result:
         ratio={"rate": rnd(rate_ratio), "drain": rnd(drain_ratio)},
         target={"rate": ">= 0.6", "drain": ">= 0.6"},
         met={"rate": rate_ratio >= 0.6, "drain": drain_ratio >= 0.6},
-        notes={"round_ratios": [rnd(o / b) for o, b in zip(our_rates, bare_rates)],  # the spread between runs
-               "producer": f"{PER_TX} messages per transaction into the outbox (store synchronous=FULL), signed as published",
+        notes={"round_ratios": [rnd(o / b) for o, b in zip(our_rates, bare_rates, strict=True)],  # the spread
+               "producer": f"{PER_TX} messages per transaction into the outbox (store synchronous=FULL), "
+                           "signed as published",
                "window": "both publishers keep at most the broker's Receive Maximum in flight",
                "drain_baseline": "bare paho connects after the broker is up and publishes from memory"},
     )
