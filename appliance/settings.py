@@ -22,6 +22,73 @@ KDF_PROFILES = ("moderate", "interactive", "minimum")
 
 
 @dataclass(frozen=True)
+class WatchFolder:
+    """A ``[[watch]]`` table: files that appear or change in ``folder`` become resource versions."""
+
+    folder: Path
+    pattern: str = "*"  # which file names (a glob); hidden and partial files (.tmp, .part, ~) never
+    settle_seconds: float = 5.0  # a file is taken once its size and time stay the same this long
+    poll_seconds: float = 2.0
+    mode: str = "hosted"  # hosted: a copy in the encrypted vault; referenced: the file where it is
+    title: str = "{stem}"  # {name} and {stem} are the file's name with and without its suffix
+    category: str | None = None  # labels: general, important or core
+    sensitivity: int | None = None  # 1-4
+    masking: tuple[dict, ...] = ()  # masking rules, as in `dsnode resource mask`
+    product: bool = False  # also make a draft product of each new resource
+    offer_template: str | None = None  # … with an offer from this template (`dsnode product templates`)
+    offer_params: dict | None = None
+    list_in: tuple[str, ...] = ()  # … and ask to list it in these spaces
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> WatchFolder:
+        """ValueError naming the first bad entry (unknown name, wrong type or value)."""
+        known = {f.name: f for f in fields(cls)}
+        for name in values:
+            if name not in known:
+                raise ValueError(f"unknown watch setting {name!r} (known: {', '.join(sorted(known))})")
+        if not isinstance(values.get("folder"), str) or not values["folder"]:
+            raise ValueError("a [[watch]] table needs folder = \"/path/to/folder\"")
+        out: dict[str, Any] = {"folder": Path(os.path.expanduser(values["folder"]))}
+        for name in ("pattern", "mode", "title", "category", "offer_template"):
+            if name in values:
+                if not isinstance(values[name], str):
+                    raise ValueError(f"watch setting {name} must be text, not {values[name]!r}")
+                out[name] = values[name]
+        for name in ("settle_seconds", "poll_seconds"):
+            if name in values:
+                v = values[name]
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 86400:
+                    raise ValueError(f"watch setting {name} must be a number of seconds from 0 to 86400, not {v!r}")
+                out[name] = float(v)
+        if out.get("mode", "hosted") not in ("hosted", "referenced"):
+            raise ValueError(f"watch setting mode must be hosted or referenced, not {out['mode']!r}")
+        if "sensitivity" in values:
+            v = values["sensitivity"]
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 4:
+                raise ValueError(f"watch setting sensitivity must be 1, 2, 3 or 4, not {v!r}")
+            out["sensitivity"] = v
+        if "masking" in values:
+            if not isinstance(values["masking"], list) or not all(isinstance(r, dict) for r in values["masking"]):
+                raise ValueError("watch setting masking must be a list of rules, e.g. [{column = \"phone\", "
+                                 "rule = \"mask\"}]")
+            out["masking"] = tuple(values["masking"])
+        if "product" in values:
+            if not isinstance(values["product"], bool):
+                raise ValueError(f"watch setting product must be true or false, not {values['product']!r}")
+            out["product"] = values["product"]
+        if "offer_params" in values:
+            if not isinstance(values["offer_params"], dict):
+                raise ValueError("watch setting offer_params must be a table")
+            out["offer_params"] = dict(values["offer_params"])
+        if "list_in" in values:
+            v = values["list_in"]
+            if not isinstance(v, list) or not all(isinstance(x, str) for x in v):
+                raise ValueError("watch setting list_in must be a list of space ids")
+            out["list_in"] = tuple(v)
+        return cls(**out)
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     lang: str | None = None
@@ -32,6 +99,7 @@ class Settings:
     key_env: str | None = None
     key_credential: str | None = None
     broker: BrokerLimits = BrokerLimits()  # the ``[broker]`` table: what the space's broker bounds
+    watch: tuple[WatchFolder, ...] = ()  # the ``[[watch]]`` tables: folders that become resources
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -68,6 +136,15 @@ def _coerce(name: str, value: Any) -> Any:
             return BrokerLimits.from_mapping(value)
         except ValueError as e:
             raise ConfigError(LocalText("settings.reason.broker_limit", str(e))) from None
+    if name == "watch":
+        if isinstance(value, tuple) and all(isinstance(w, WatchFolder) for w in value):
+            return value
+        if not isinstance(value, list) or not all(isinstance(w, Mapping) for w in value):
+            raise ConfigError(LocalText("settings.reason.watch_not_tables"))
+        try:
+            return tuple(WatchFolder.from_mapping(w) for w in value)
+        except ValueError as e:
+            raise ConfigError(LocalText("settings.reason.watch", str(e))) from None
     if name == "kdf_profile" and value not in KDF_PROFILES:
         raise ConfigError(LocalText("settings.reason.kdf_profile", ", ".join(KDF_PROFILES), repr(value)))
     if not isinstance(value, str):
@@ -171,6 +248,15 @@ def check_config(path: Path) -> list[ConfigProblem]:
                 elif isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 2**40:
                     problems.append(ConfigProblem(line_of(name, "broker"), LocalText(
                         "settings.check.limit_value", name, repr(v), getattr(BrokerLimits, name))))
+            continue
+        if key == "watch" and isinstance(value, list):
+            starts = [i for i, r in enumerate(lines, 1) if r.strip().replace(" ", "") == "[[watch]]"]
+            for n, entry in enumerate(value):
+                try:
+                    WatchFolder.from_mapping(entry if isinstance(entry, Mapping) else {})
+                except ValueError as e:
+                    problems.append(ConfigProblem(starts[n] if n < len(starts) else None,
+                                                  LocalText("settings.reason.watch", str(e))))
             continue
         if key == "log_level" and value not in LOG_LEVELS:
             problems.append(ConfigProblem(line_of(key), LocalText("settings.check.choice", key, repr(value),

@@ -26,10 +26,16 @@ ROOTS_ENV = "DSNODE_ALLOWED_ROOTS"
 
 def _open(settings):
     node = open_node(settings)
+    if forward.live_node() is None:  # a running node took its folders from its own environment
+        apply_allowed_roots(node)
+    return node
+
+
+def apply_allowed_roots(node) -> None:
+    """The folders registration may read, from ``DSNODE_ALLOWED_ROOTS`` (when set)."""
     roots = os.environ.get(ROOTS_ENV)
     if roots:
         node.resources.allowed_roots = [Path(os.path.expanduser(p)) for p in roots.split(os.pathsep) if p]
-    return node
 
 
 class _Progress:
@@ -137,15 +143,18 @@ def list_(args, settings) -> int:
         return 0
     head = [t("resource.col.id"), t("resource.col.kind"), t("resource.col.mode"), t("resource.col.version"),
             t("resource.col.rows"), t("resource.col.level"), t("resource.col.title")]
-    rows = [[r.short_id, t(f"resource.type.{r.kind}"), t(f"resource.mode.{r.mode}"), str(r.current_version), "-" if v.row_count is None else str(v.row_count),
-             _level(r), r.title + (" " + t("resource.out.removed") if r.removed else "")] for r, v in items]
+    rows = [[r.short_id, t(f"resource.type.{r.kind}"), t(f"resource.mode.{r.mode}"), str(r.current_version),
+             "-" if v.row_count is None else str(v.row_count), _level(r),
+             r.title + (" " + t("resource.out.removed") if r.removed else "")] for r, v in items]
     print_columns([head] + rows)
     return 0
 
 
 def _level(r) -> str:
     shown = str(r.sensitivity) if r.sensitivity else "-"
-    return f"{shown} ({t('resource.out.suggested_short', r.suggested_sensitivity)})" if r.suggested_sensitivity else shown
+    if not r.suggested_sensitivity:
+        return shown
+    return f"{shown} ({t('resource.out.suggested_short', r.suggested_sensitivity)})"
 
 
 def show(args, settings) -> int:
@@ -158,11 +167,14 @@ def show(args, settings) -> int:
                "versions": [{"version": x.version, "created": x.created, "sha256": x.sha256, "size": x.size}
                             for x in versions]})
         return 0
-    print_columns([[t("resource.col.id"), r.id], [t("resource.col.title"), r.title], [t("resource.col.kind"), t(f"resource.type.{r.kind}")],
-           [t("resource.col.mode"), t(f"resource.mode.{r.mode}")], [t("resource.col.source"), r.source],
-           [t("resource.col.category"), t(f"resource.category.{r.category}")], [t("resource.col.level"), _level(r)],
-           [t("resource.col.keywords"), ", ".join(r.keywords) or "-"], [t("resource.col.description"), r.description or "-"],
-           [t("resource.col.version"), f"{v.version} ({v.created}) sha256 {v.sha256[:16]}… {v.size} B"]])
+    print_columns([[t("resource.col.id"), r.id], [t("resource.col.title"), r.title],
+                   [t("resource.col.kind"), t(f"resource.type.{r.kind}")],
+                   [t("resource.col.mode"), t(f"resource.mode.{r.mode}")], [t("resource.col.source"), r.source],
+                   [t("resource.col.category"), t(f"resource.category.{r.category}")],
+                   [t("resource.col.level"), _level(r)],
+                   [t("resource.col.keywords"), ", ".join(r.keywords) or "-"],
+                   [t("resource.col.description"), r.description or "-"],
+                   [t("resource.col.version"), f"{v.version} ({v.created}) sha256 {v.sha256[:16]}… {v.size} B"]])
     _summary(v, None)
     if v.columns:
         print(t("resource.out.schema"))

@@ -78,6 +78,9 @@ def serve(node, settings: Settings, *, config_path=None, tcp_port: int | None = 
           started: Callable[[NodeHost], None] | None = None) -> int:
     """Host ``node`` until SIGTERM or SIGINT; returns 0 when it stopped cleanly."""
     from edge.cli import command_runner
+    from edge.cmd_resource import apply_allowed_roots
+
+    apply_allowed_roots(node)
 
     stop, reload, wake = threading.Event(), threading.Event(), threading.Event()
 
@@ -86,7 +89,7 @@ def serve(node, settings: Settings, *, config_path=None, tcp_port: int | None = 
 
     handlers = {signal.SIGTERM: on(stop), signal.SIGINT: on(stop), signal.SIGHUP: on(reload)}
     previous = {s: signal.signal(s, h) for s, h in handlers.items()}
-    host = NodeHost(node, runner=command_runner(node, settings), tcp_port=tcp_port)
+    host = NodeHost(node, runner=command_runner(node, settings), tcp_port=tcp_port, watch=settings.watch)
     node.bus.subscribe(lambda event: print(json.dumps(event_line(event), ensure_ascii=False, default=str),
                                            file=sys.stderr, flush=True))
     try:

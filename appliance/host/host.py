@@ -27,6 +27,7 @@ from appliance.errors import ApplianceError
 from appliance.host import paths
 from appliance.host.control import ControlServer, Emit, Endpoint, Request, RequestRefused
 from appliance.host.metrics import NodeMetrics
+from appliance.host.watch import Watchers
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,7 @@ class NodeHost:
     """Runs ``node`` and serves its control API until :meth:`stop`."""
 
     def __init__(self, node, *, runner: Runner | None = None, tcp_port: int | None = None,
-                 counters_every: float = 5.0, notices_every: float = 2.0) -> None:
+                 counters_every: float = 5.0, notices_every: float = 2.0, watch=()) -> None:
         self.node = node
         self.runner = runner
         self.home = Path(node.home)
@@ -64,6 +65,7 @@ class NodeHost:
         self._seen_admissions: set[int] | None = None
         self._seen_listings: set[int] | None = None
         self.metrics = NodeMetrics(self)
+        self.watchers = Watchers(node, watch)
         token = self._token() if tcp_port is not None else None
         self.control = ControlServer(self._endpoints(), paths.socket_path(self.home), tcp_port=tcp_port, token=token)
         self.requests_served = 0
@@ -83,6 +85,7 @@ class NodeHost:
                 self.node.stop()
             raise
         _write_private(self.home / paths.PID_NAME, f"{os.getpid()}\n")
+        self.watchers.start()
         for name, fn in (("counters", self._keep_counters), ("notices", self._watch_requests)):
             t = threading.Thread(target=fn, name=f"dsnode-host-{name}", daemon=True)
             t.start()
@@ -98,6 +101,7 @@ class NodeHost:
         self.state = "stopping"
         self._stop.set()
         self.metrics.detach_error_count()
+        self.watchers.stop()
         try:
             self.control.stop()
         finally:

@@ -89,6 +89,15 @@ class NodeMetrics:
         except ApplianceError:
             size = 0
         yield GaugeMetricFamily("dsnode_evidence_entries", "entries in the evidence log", value=size)
+        taken = CounterMetricFamily("dsnode_watch_files_taken", "watched files that became resource versions",
+                                    labels=["folder"])
+        failed = CounterMetricFamily("dsnode_watch_files_failed", "watched files that could not be taken",
+                                     labels=["folder"])
+        for w in self.host.watchers.watchers:
+            taken.add_metric([str(w.folder)], w.taken)
+            failed.add_metric([str(w.folder)], w.failed)
+        yield taken
+        yield failed
         yield CounterMetricFamily("dsnode_control_requests", "CLI commands the control API ran",
                                   value=self.host.requests_served)
         yield CounterMetricFamily("dsnode_errors", "log records at ERROR or above since start",
