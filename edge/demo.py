@@ -18,14 +18,14 @@ from appliance.errors import ApplianceError
 from appliance.node import KDF_PROFILES, Node
 from appliance.services.evidence_bundle import verify_bundle
 from edge.demo_space import run_space_demo
+from edge.terminal import bold
 
 t = i18n.t
 PASSPHRASE = b"demo-passphrase-not-secret"
 
 
 def step(text: str) -> None:
-    bold, plain = ("\033[1m", "\033[0m") if sys.stdout.isatty() else ("", "")
-    print(f"\n{bold}▶ {text}{plain}")
+    print("\n" + bold(f"▶ {text}", sys.stdout))
 
 
 def run_demo(*, keep: bool = False, yes: bool = False) -> int:

@@ -33,13 +33,18 @@ def _finalized(node, nid) -> bool:
     return bool(wait_for(lambda: node.contracts.get(nid).state in ("FINALIZED", "TERMINATED")))
 
 
+def state_words(state: str) -> str:
+    """A Dataspace Protocol state (``FINALIZED``) as the reader's language calls it (协议已生效)."""
+    return t(f"cli.contract_state.{state.lower()}")
+
+
 def _show(node, nid) -> None:
     n = node.contracts.get(nid)
-    print(t("demo.contract.result", nid, n.state))
+    print(t("demo.contract.outcome", node.identity.name, nid, state_words(n.state)))
     if n.state == "TERMINATED":
         print(t("demo.contract.reason", node.contracts.explain(nid, i18n.get_lang())))
     for s in node.contracts.timeline(nid):
-        print(f"      {s.ts}  {s.state_before} → {s.state_after}  {t(WHO_KEYS[s.direction])}")
+        print(f"      {s.ts}  {state_words(s.state_before)} → {state_words(s.state_after)}  {t(WHO_KEYS[s.direction])}")
 
 
 def run_contract_demo(space_id: str, provider, consumer, dataset_id: str, step, ask, *, min_grade: int = 1) -> None:
@@ -64,7 +69,9 @@ def run_contract_demo(space_id: str, provider, consumer, dataset_id: str, step, 
     print(t("demo.contract.requested", consumer.identity.name, second))
     pending = wait_for(lambda: provider.contracts.pending())
     for n in pending or []:
-        print(t("demo.contract.pending", n.id, n.dataset_id, n.offer.get("@id")))
+        # one negotiation, one id on each side: the provider approves it by its own
+        print(t("demo.contract.waiting", provider.identity.name, n.dataset_id, n.offer.get("@id"), n.id,
+                consumer.identity.name, n.peer_pid))
         if ask(t("demo.contract.approve_q")):
             provider.contracts.approve(n.id)
         else:

@@ -3,7 +3,8 @@
 A broker bound to 127.0.0.1 with the operator's generated configuration (mosquitto with its dynamic
 security plugin when installed, otherwise the embedded in-process broker), the operator and two
 nodes in temporary stores, all in this process: invitation, admission (one automatic, one after
-review), listing review, catalog sync to the other node, two contract negotiations (`edge/demo_contracts.py`), and a witnessed evidence checkpoint.
+review), listing review, catalog sync to the other node, two contract negotiations
+(`edge/demo_contracts.py`), and a witnessed evidence checkpoint.
 """
 
 from __future__ import annotations
@@ -89,7 +90,8 @@ def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None
         entry = {"@id": "urn:dsnode:demo:injection-temperature", "@type": "Dataset",
                  "dct:title": t("demo.space.dataset_title"), "dcat:keyword": [t("demo.space.keyword")],
                  "hasPolicy": [{"@type": "odrl:Offer", "permission": [{"action": "use"}]}]}
-        a.membership.request_listing(SPACE, "injection-temperature", entry, pricing={"price": "200", "unit": "CNY/month"},
+        a.membership.request_listing(SPACE, "injection-temperature", entry,
+                                     pricing={"price": "200", "unit": "CNY/month"},
                                      compliance=t("demo.space.compliance"))
         pending = []
         wait_for(lambda: pending.extend(operator.operator.listings("pending")) or pending)
@@ -115,8 +117,9 @@ def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None
         size = a.evidence.size()
         ok = wait_for(lambda: any(s == size for s, _ in a.membership.witnessed(SPACE)))
         report = a.verify_evidence()
-        print(t("demo.space.witnessed", size, len(a.membership.witnessed_notes()), "OK" if report.ok else report.problems)
-              if ok else t("demo.space.timeout"))
+        verdict = t("demo.yes") if report.ok else "; ".join(report.messages())
+        witnessed = len(a.membership.witnessed_notes())
+        print(t("demo.space.witnessed", size, witnessed, verdict) if ok else t("demo.space.timeout"))
     finally:
         for node in reversed(nodes):
             node.close()

@@ -20,15 +20,31 @@ def test_demo_runs_the_space_on_the_embedded_broker_without_mosquitto(cli):
     assert "the embedded MQTT 5 broker" in out and "mosquitto on" not in out
     assert "admitted automatically" in out and "admitted after review" in out
     assert "finds in the space catalog: Injection moulding temperature" in out
-    assert "FINALIZED" in out and "its log verifies: OK" in out
+    assert "FINALIZED" in out and "its log verifies: yes" in out
     assert "(no answer in time)" not in out and "the broker was stopped" in out
     assert "Traceback" not in proc.stderr
+    assert "\x1b" not in out + proc.stderr  # not a terminal: no escape codes in what is captured or logged
 
 
 def test_the_demo_says_which_broker_in_chinese_too(cli):
     cli.lang = "zh_CN"
     proc = cli.run("demo", "--yes", env=cli.env(DSNODE_MOSQUITTO="off"))
-    assert "内置 MQTT 5 消息代理" in proc.stdout and "消息代理已停止" in proc.stdout
+    out = proc.stdout
+    assert "内置 MQTT 5 消息代理" in out and "消息代理已停止" in out
+    # states and verdicts in words, not DSP names or an English "OK" inside Chinese sentences
+    assert "协议已生效" in out and "已申请 → 提供方已同意" in out and "日志校验：是" in out
+    assert "FINALIZED" not in out and "REQUESTED" not in out
+    assert "：OK" not in out  # (the invitation code may contain "OK" by chance)
+
+
+def test_the_demo_names_both_ids_of_the_negotiation_a_person_approves(cli):
+    out = cli.run("demo", "--yes", env=cli.env(DSNODE_MOSQUITTO="off")).stdout
+    waiting = next(line for line in out.splitlines() if "waiting for a person" in line)
+    asked = [line.split("negotiation ")[-1] for line in out.splitlines() if "asks for a contract" in line]
+    consumer_id = asked[1]  # the second request is the one a person approves
+    provider_id = waiting.split("Each side numbers this negotiation: ")[1].split(" at Workshop A")[0]
+    assert f"{consumer_id} at Workshop B" in waiting and provider_id != consumer_id
+    assert f"Workshop B's negotiation {consumer_id}: FINALIZED" in out
 
 
 def test_a_node_joins_a_space_whose_operator_serves_the_embedded_broker(tmp_path, cli):
