@@ -1,7 +1,8 @@
 """Contract negotiation: the Dataspace Protocol 2025-1 state machine as a table.
 
-Each message of the protocol is an ``Event``; who may send it is fixed (``SENDER``). ``step`` is
-pure: given the state, the event and the role of whoever sent it, it returns the next state or
+Each message of the protocol is an ``Event``; who may send it is fixed (``SENDER``). ``TRANSITIONS``
+is a ``machine.Table``; ``step`` is pure: given the state, the event and the role of whoever sent
+it, it returns the next state and the actions (none: the services send what each move says) or
 raises ``IllegalTransition`` naming both. ``moves`` says which messages one side may send now (what
 the CLI and GUI offer as buttons). Terminating is open to either side in every non-final state; a
 local timeout terminates too. The diagram in docs/state-machines/ is generated from this table.
@@ -10,7 +11,9 @@ local timeout terminates too. The diagram in docs/state-machines/ is generated f
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Never
 
+from appliance.domain.machine import Table
 from appliance.errors import IllegalTransition
 
 
@@ -50,41 +53,41 @@ SENDER: dict[Event, Role] = {
     Event.FINALIZE: Role.PROVIDER,
 }
 
-TRANSITIONS: dict[tuple[State, Event], State] = {
-    (State.INITIAL, Event.REQUEST): State.REQUESTED,  # consumer-initiated
-    (State.INITIAL, Event.OFFER): State.OFFERED,  # provider-initiated (e.g. answering a demand)
-    (State.REQUESTED, Event.OFFER): State.OFFERED,  # provider counter-offer
-    (State.REQUESTED, Event.AGREE): State.AGREED,
-    (State.OFFERED, Event.REQUEST): State.REQUESTED,  # consumer counter-request
-    (State.OFFERED, Event.ACCEPT): State.ACCEPTED,
-    (State.ACCEPTED, Event.AGREE): State.AGREED,
-    (State.AGREED, Event.VERIFY): State.VERIFIED,
-    (State.VERIFIED, Event.FINALIZE): State.FINALIZED,
-}
-
 FINAL = frozenset({State.FINALIZED, State.TERMINATED})
 
+_MESSAGES: dict[tuple[State, Event], tuple[State, tuple[Never, ...]]] = {
+    (State.INITIAL, Event.REQUEST): (State.REQUESTED, ()),  # consumer-initiated
+    (State.INITIAL, Event.OFFER): (State.OFFERED, ()),  # provider-initiated (e.g. answering a demand)
+    (State.REQUESTED, Event.OFFER): (State.OFFERED, ()),  # provider counter-offer
+    (State.REQUESTED, Event.AGREE): (State.AGREED, ()),
+    (State.OFFERED, Event.REQUEST): (State.REQUESTED, ()),  # consumer counter-request
+    (State.OFFERED, Event.ACCEPT): (State.ACCEPTED, ()),
+    (State.ACCEPTED, Event.AGREE): (State.AGREED, ()),
+    (State.AGREED, Event.VERIFY): (State.VERIFIED, ()),
+    (State.VERIFIED, Event.FINALIZE): (State.FINALIZED, ()),
+}
+TRANSITIONS: Table[State, Event, Never] = Table({
+    **_MESSAGES,
+    # either side (or the local clock) may end a negotiation that is not over; a person is offered
+    # it only once a message was exchanged (``moves``)
+    **{(state, event): (State.TERMINATED, ()) for event in (Event.TERMINATE, Event.TIMEOUT)
+       for state in State if state not in FINAL},
+}, refuse=lambda state, event: IllegalTransition(event.value, state.value))
 
-def step(state: State, event: Event, sender: Role | None) -> State:
-    """The state after ``event`` sent by ``sender`` (None for the local timeout)."""
-    if state in FINAL:
-        raise IllegalTransition(event.value, state.value)
-    if event in (Event.TERMINATE, Event.TIMEOUT):
-        return State.TERMINATED
-    if SENDER[event] is not sender:
-        raise IllegalTransition(event.value, state.value)
-    try:
-        return TRANSITIONS[(state, event)]
-    except KeyError:
-        raise IllegalTransition(event.value, state.value) from None
+
+def step(state: State, event: Event, sender: Role | None) -> tuple[State, tuple[Never, ...]]:
+    """The state after ``event`` sent by ``sender`` (None for the local timeout), and its actions (none).
+
+    A message must come from the side that sends it (``SENDER``); a termination from either."""
+    if event in SENDER and SENDER[event] is not sender:
+        raise TRANSITIONS.refuse(state, event)
+    return TRANSITIONS.step(state, event)
 
 
 def moves(state: State, role: Role) -> frozenset[Event]:
     """The messages ``role`` may send in ``state``."""
-    if state in FINAL:
-        return frozenset()
-    allowed = {event for (from_state, event) in TRANSITIONS if from_state is state and SENDER[event] is role}
-    if state is not State.INITIAL:
+    allowed = {event for event in TRANSITIONS.events(state) if SENDER.get(event) is role}
+    if state is not State.INITIAL and TRANSITIONS.allows(state, Event.TERMINATE):
         allowed.add(Event.TERMINATE)
     return frozenset(allowed)
 
@@ -93,11 +96,13 @@ def dot() -> str:
     """The state machine as Graphviz text (docs/state-machines/negotiation.dot is generated from it)."""
     lines = ["digraph negotiation {", "  rankdir=LR;", '  node [shape=box, style=rounded, fontname="sans"];',
              '  INITIAL [shape=point];', "  FINALIZED [peripheries=2];", "  TERMINATED [peripheries=2];"]
-    for (source, event), target in TRANSITIONS.items():
+    for (source, event), (target, _) in TRANSITIONS.items():
+        if event not in SENDER:
+            continue
         label = f"{event.value.replace('ContractNegotiation', '').replace('Contract', '')}\\n({SENDER[event].value})"
         lines.append(f'  {source.value} -> {target.value} [label="{label}"];')
     for state in State:
-        if state not in FINAL and state is not State.INITIAL:
+        if state is not State.INITIAL and TRANSITIONS.allows(state, Event.TERMINATE):
             lines.append(f'  {state.value} -> TERMINATED [label="Termination / timeout\\n(either)", style=dashed];')
     lines.append("}")
     return "\n".join(lines) + "\n"

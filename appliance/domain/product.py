@@ -6,8 +6,9 @@ A product packages pinned resource versions with a description and ODRL offers. 
 * its listing in one space: ``requested -> listed | rejected``, ``-> delisted`` (with a notice
   period during which the entry stays visible, marked with the date it disappears).
 
-``step_product`` and ``step_listing`` are pure; an illegal pair raises ListingStateInvalid naming
-both. The diagram is in ``docs/catalog-products.md``.
+Both are ``machine.Table``s; ``step_product`` and ``step_listing`` are pure, return the next state
+and the actions (``Effect``), and an illegal pair raises ListingStateInvalid naming both. The
+diagram is in ``docs/catalog-products.md``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Never
 
 from appliance.clock import parse_rfc3339
+from appliance.domain.machine import Table
 from appliance.domain.odrl import Policy
 from appliance.errors import ListingStateInvalid, LocalText
 
@@ -46,19 +49,25 @@ class ProductEvent(StrEnum):
     WITHDRAWN = "withdrawn"  # no space lists it or is asked to any more
 
 
-PRODUCT_TRANSITIONS: dict[tuple[ProductStatus, ProductEvent], ProductStatus] = {
-    (ProductStatus.DRAFT, ProductEvent.CHANGED): ProductStatus.DRAFT,
-    (ProductStatus.DRAFT, ProductEvent.ACCEPTED): ProductStatus.LISTED,
-    (ProductStatus.DRAFT, ProductEvent.WITHDRAWN): ProductStatus.DRAFT,  # a pending request taken back
-    (ProductStatus.LISTED, ProductEvent.CHANGED): ProductStatus.UPDATED,
-    (ProductStatus.LISTED, ProductEvent.ACCEPTED): ProductStatus.LISTED,
-    (ProductStatus.LISTED, ProductEvent.WITHDRAWN): ProductStatus.DELISTED,
-    (ProductStatus.UPDATED, ProductEvent.CHANGED): ProductStatus.UPDATED,
-    (ProductStatus.UPDATED, ProductEvent.ACCEPTED): ProductStatus.LISTED,
-    (ProductStatus.UPDATED, ProductEvent.WITHDRAWN): ProductStatus.DELISTED,
-    (ProductStatus.DELISTED, ProductEvent.CHANGED): ProductStatus.DELISTED,
-    (ProductStatus.DELISTED, ProductEvent.ACCEPTED): ProductStatus.LISTED,
-}
+def _product_refused(state: ProductStatus, event: ProductEvent, *, product_id: str) -> ListingStateInvalid:
+    return ListingStateInvalid(product_id, state_text(state), LocalText("product.space.any"), event_text(event))
+
+
+_DRAFT, _LISTED, _UPDATED, _DELISTED = (ProductStatus.DRAFT, ProductStatus.LISTED, ProductStatus.UPDATED,
+                                        ProductStatus.DELISTED)
+PRODUCT_TRANSITIONS: Table[ProductStatus, ProductEvent, Never] = Table({
+    (_DRAFT, ProductEvent.CHANGED): (_DRAFT, ()),
+    (_DRAFT, ProductEvent.ACCEPTED): (_LISTED, ()),
+    (_DRAFT, ProductEvent.WITHDRAWN): (_DRAFT, ()),  # a pending request taken back
+    (_LISTED, ProductEvent.CHANGED): (_UPDATED, ()),
+    (_LISTED, ProductEvent.ACCEPTED): (_LISTED, ()),
+    (_LISTED, ProductEvent.WITHDRAWN): (_DELISTED, ()),
+    (_UPDATED, ProductEvent.CHANGED): (_UPDATED, ()),
+    (_UPDATED, ProductEvent.ACCEPTED): (_LISTED, ()),
+    (_UPDATED, ProductEvent.WITHDRAWN): (_DELISTED, ()),
+    (_DELISTED, ProductEvent.CHANGED): (_DELISTED, ()),
+    (_DELISTED, ProductEvent.ACCEPTED): (_LISTED, ()),
+}, refuse=_product_refused)
 
 
 class ListingStatus(StrEnum):
@@ -83,7 +92,12 @@ class Effect(StrEnum):
 
 
 _R, _L, _J, _D = ListingStatus.REQUESTED, ListingStatus.LISTED, ListingStatus.REJECTED, ListingStatus.DELISTED
-LISTING_TRANSITIONS: dict[tuple[ListingStatus | None, ListingEvent], tuple[ListingStatus, tuple[Effect, ...]]] = {
+def _listing_refused(state: ListingStatus | None, event: ListingEvent, *, product_id: str,
+                     space_id: str) -> ListingStateInvalid:
+    return ListingStateInvalid(product_id, state_text(state), space_id, event_text(event))
+
+
+LISTING_TRANSITIONS: Table[ListingStatus | None, ListingEvent, Effect] = Table({
     (None, ListingEvent.REQUEST): (_R, (Effect.SEND_REQUEST,)),
     (_R, ListingEvent.REQUEST): (_R, (Effect.SEND_REQUEST,)),  # again, e.g. for a new version
     (_R, ListingEvent.ACCEPT): (_L, ()),
@@ -96,23 +110,18 @@ LISTING_TRANSITIONS: dict[tuple[ListingStatus | None, ListingEvent], tuple[Listi
     (_J, ListingEvent.REQUEST): (_R, (Effect.SEND_REQUEST,)),
     (_J, ListingEvent.REJECT): (_J, ()),
     (_D, ListingEvent.REQUEST): (_R, (Effect.SEND_REQUEST,)),
-}
+}, refuse=_listing_refused)
 
 
-def step_product(product_id: str, state: ProductStatus, event: ProductEvent) -> ProductStatus:
-    try:
-        return PRODUCT_TRANSITIONS[(state, event)]
-    except KeyError:
-        raise ListingStateInvalid(product_id, state_text(state), LocalText("product.space.any"),
-                                  event_text(event)) from None
+def step_product(product_id: str, state: ProductStatus, event: ProductEvent) -> tuple[ProductStatus, tuple[Never, ...]]:
+    """The product's next status (no actions: its listings carry them)."""
+    return PRODUCT_TRANSITIONS.step(state, event, product_id=product_id)
 
 
 def step_listing(product_id: str, space_id: str, state: ListingStatus | None,
                  event: ListingEvent) -> tuple[ListingStatus, tuple[Effect, ...]]:
-    try:
-        return LISTING_TRANSITIONS[(state, event)]
-    except KeyError:
-        raise ListingStateInvalid(product_id, state_text(state), space_id, event_text(event)) from None
+    """The listing's next status in ``space_id`` (None: never asked) and what to send."""
+    return LISTING_TRANSITIONS.step(state, event, product_id=product_id, space_id=space_id)
 
 
 def state_text(state: str | None) -> LocalText:

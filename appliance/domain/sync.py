@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass, field
 from enum import Enum, StrEnum
 
+from appliance.domain.machine import Table
+
 TOPIC_ROOT = "tds/v1"
 SPACE_ID_RE = re.compile(r"[a-z0-9-]{3,64}", re.ASCII)
 JOIN_USERNAME_PREFIX = "join-"
@@ -234,7 +236,7 @@ class LinkAction(Enum):
 
 
 _S, _E, _A = LinkState, LinkEvent, LinkAction
-TRANSITIONS: dict[tuple[LinkState, LinkEvent], tuple[LinkState, tuple[LinkAction, ...]]] = {
+TRANSITIONS: Table[LinkState, LinkEvent, LinkAction] = Table({
     (_S.STOPPED, _E.START): (_S.CONNECTING, (_A.CONNECT,)),
     (_S.CONNECTING, _E.CONNECTED): (_S.CONNECTED, (_A.RESET_BACKOFF, _A.SUBSCRIBE)),
     (_S.CONNECTING, _E.CONNECT_FAILED): (_S.OFFLINE, (_A.BACKOFF,)),
@@ -246,7 +248,7 @@ TRANSITIONS: dict[tuple[LinkState, LinkEvent], tuple[LinkState, tuple[LinkAction
     (_S.OFFLINE, _E.STOP): (_S.STOPPED, (_A.CLOSE,)),
     (_S.STOPPING, _E.CLOSED): (_S.STOPPED, (_A.CLOSE,)),
     (_S.STOPPING, _E.CONNECTION_LOST): (_S.STOPPED, (_A.CLOSE,)),
-}
+}, refuse=lambda state, event: IllegalTransition(event, state))
 
 
 class IllegalTransition(RuntimeError):
@@ -262,10 +264,7 @@ class IllegalTransition(RuntimeError):
 
 def step(state: LinkState, event: LinkEvent) -> tuple[LinkState, tuple[LinkAction, ...]]:
     """The next state and the actions for ``event`` in ``state``; IllegalTransition names both."""
-    try:
-        return TRANSITIONS[(state, event)]
-    except KeyError:
-        raise IllegalTransition(event, state) from None
+    return TRANSITIONS.step(state, event)
 
 
 def backoff_delay(attempt: int, initial: float, maximum: float, rand: float) -> float:

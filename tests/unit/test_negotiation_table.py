@@ -14,25 +14,26 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "state-machines" / "negoti
 def test_consumer_initiated_happy_path():
     s = State.INITIAL
     for event in (Event.REQUEST, Event.AGREE, Event.VERIFY, Event.FINALIZE):
-        s = step(s, event, SENDER[event])
+        s, actions = step(s, event, SENDER[event])
+        assert actions == ()
     assert s is State.FINALIZED
 
 
 def test_provider_initiated_path_with_counter_offers():
-    s = step(State.INITIAL, Event.OFFER, Role.PROVIDER)
-    s = step(s, Event.REQUEST, Role.CONSUMER)  # counter-request
-    s = step(s, Event.OFFER, Role.PROVIDER)  # counter-offer
-    s = step(s, Event.ACCEPT, Role.CONSUMER)
-    s = step(s, Event.AGREE, Role.PROVIDER)
-    s = step(s, Event.VERIFY, Role.CONSUMER)
-    assert step(s, Event.FINALIZE, Role.PROVIDER) is State.FINALIZED
+    s, _ = step(State.INITIAL, Event.OFFER, Role.PROVIDER)
+    s, _ = step(s, Event.REQUEST, Role.CONSUMER)  # counter-request
+    s, _ = step(s, Event.OFFER, Role.PROVIDER)  # counter-offer
+    s, _ = step(s, Event.ACCEPT, Role.CONSUMER)
+    s, _ = step(s, Event.AGREE, Role.PROVIDER)
+    s, _ = step(s, Event.VERIFY, Role.CONSUMER)
+    assert step(s, Event.FINALIZE, Role.PROVIDER) == (State.FINALIZED, ())
 
 
 @pytest.mark.parametrize("state", [s for s in State if s not in FINAL and s is not State.INITIAL])
 @pytest.mark.parametrize("who", list(Role))
 def test_either_side_may_terminate_any_open_negotiation(state, who):
-    assert step(state, Event.TERMINATE, who) is State.TERMINATED
-    assert step(state, Event.TIMEOUT, None) is State.TERMINATED
+    assert step(state, Event.TERMINATE, who) == (State.TERMINATED, ())
+    assert step(state, Event.TIMEOUT, None) == (State.TERMINATED, ())
     assert Event.TERMINATE in moves(state, who)
 
 
@@ -44,7 +45,7 @@ def test_every_pair_outside_the_table_is_refused_and_named():
         elif event in (Event.TERMINATE, Event.TIMEOUT):
             expected = State.TERMINATED
         elif who is SENDER.get(event) and (state, event) in TRANSITIONS:
-            expected = TRANSITIONS[(state, event)]
+            expected, _ = TRANSITIONS[(state, event)]
         else:
             expected = None
         if expected is None:
@@ -52,9 +53,19 @@ def test_every_pair_outside_the_table_is_refused_and_named():
                 step(state, event, who)
             assert event.value in err.value.message("en") and state.value in err.value.message("en")
         else:
-            assert step(state, event, who) is expected
+            assert step(state, event, who) == (expected, ())
             legal += 1
     assert legal > len(TRANSITIONS)
+
+
+def test_the_table_walks_every_allowed_move_and_refuses_one_outside_it():
+    for (state, event), (after, actions) in TRANSITIONS.items():
+        assert step(state, event, SENDER.get(event)) == (after, actions)
+    assert len(TRANSITIONS) == 9 + 2 * 6  # the messages; termination and timeout from each open state
+    with pytest.raises(IllegalTransition) as err:
+        step(State.FINALIZED, Event.TERMINATE, Role.PROVIDER)
+    assert err.value.args == (Event.TERMINATE.value, State.FINALIZED.value)
+    assert err.value.exit_code == 121
 
 
 def test_the_wrong_side_cannot_send_a_message():

@@ -11,13 +11,13 @@ from appliance.errors import ListingStateInvalid
 
 def test_the_product_lifecycle_draft_listed_updated_delisted():
     s = ProductStatus.DRAFT
-    s = step_product("p", s, ProductEvent.CHANGED)
-    assert s is ProductStatus.DRAFT
-    s = step_product("p", s, ProductEvent.ACCEPTED)
+    s, actions = step_product("p", s, ProductEvent.CHANGED)
+    assert s is ProductStatus.DRAFT and actions == ()
+    s, _ = step_product("p", s, ProductEvent.ACCEPTED)
     assert s is ProductStatus.LISTED
-    s = step_product("p", s, ProductEvent.CHANGED)
+    s, _ = step_product("p", s, ProductEvent.CHANGED)
     assert s is ProductStatus.UPDATED
-    s = step_product("p", s, ProductEvent.WITHDRAWN)
+    s, _ = step_product("p", s, ProductEvent.WITHDRAWN)
     assert s is ProductStatus.DELISTED
     with pytest.raises(ListingStateInvalid):
         step_product("p", s, ProductEvent.WITHDRAWN)

@@ -26,11 +26,12 @@ from appliance import dsp_schema
 from appliance.clock import Clock, rfc3339
 from appliance.crypto.jcs import canonical
 from appliance.domain import dcat, odrl
-from appliance.domain.product import (Effect, LineageLink, Listing, ListingEvent, ListingRequested, ListingStatus,
-                                      ListingWithdrawn, Offer, Product, ProductAction, ProductChanged, ProductEvent,
-                                      ProductStatus, ResourcePin, event_text, state_text, step_listing, step_product)
-from appliance.errors import (ListingStateInvalid, LocalText, NotInSpace, ProductError, ProductNotFound,
-                              ProductNotListed, ProductNotReady, ResourceNotUsable)
+from appliance.domain.product import (LISTING_TRANSITIONS, PRODUCT_TRANSITIONS, Effect, LineageLink, Listing,
+                                      ListingEvent, ListingRequested, ListingStatus, ListingWithdrawn, Offer, Product,
+                                      ProductAction, ProductChanged, ProductEvent, ProductStatus, ResourcePin,
+                                      step_listing, step_product)
+from appliance.errors import (LocalText, NotInSpace, ProductError, ProductNotFound, ProductNotListed, ProductNotReady,
+                              ResourceNotUsable)
 from appliance.events import EventBus
 from appliance.services.catalog import product_rows as rows
 from appliance.services.catalog.offers import OfferTemplates
@@ -160,7 +161,7 @@ class ProductService:
         def work(conn) -> Product:
             p = self._load(conn, product_id)
             new, detail = mutate(conn, p)
-            status = step_product(p.id, p.status, ProductEvent.CHANGED)
+            status, _ = step_product(p.id, p.status, ProductEvent.CHANGED)
             new = dataclasses.replace(new, version=p.version + 1, status=status, updated=ts)
             active = [x for x in p.listings if x.status in ACTIVE]
             if active:
@@ -233,7 +234,9 @@ class ProductService:
             p = self._load(conn, product_id)
             current = rows.listing(conn, p.id, space_id)
             if current and current.status is ListingStatus.LISTED and current.version == p.version:
-                raise ListingStateInvalid(p.id, state_text(current.status), space_id, event_text(ListingEvent.REQUEST))
+                # the same version again: a guard the table cannot see, refused in the table's words
+                raise LISTING_TRANSITIONS.refuse(current.status, ListingEvent.REQUEST, product_id=p.id,
+                                                 space_id=space_id)
             self._ready(conn, p)
             out.extend(self._request(conn, p, space_id, ts))
             return rows.listing(conn, p.id, space_id)
@@ -269,7 +272,7 @@ class ProductService:
             self._evidence.append(conn, action=action, subject=p.id,
                                   payload={"space": space_id, "version": new.version, "reason": new.reason})
             if event is ListingEvent.ACCEPT:
-                rows.set_status(conn, p.id, step_product(p.id, p.status, ProductEvent.ACCEPTED), ts)
+                rows.set_status(conn, p.id, step_product(p.id, p.status, ProductEvent.ACCEPTED)[0], ts)
             else:
                 self._withdrawn_everywhere(conn, p, ts)
             return new
@@ -296,9 +299,9 @@ class ProductService:
             p = self._load(conn, product_id)
             targets = [x for x in p.listings if x.status in ACTIVE and space_id in (None, x.space_id)]
             if not targets:
-                if space_id is not None and rows.listing(conn, p.id, space_id) is not None:
-                    x = rows.listing(conn, p.id, space_id)
-                    raise ListingStateInvalid(p.id, state_text(x.status), space_id, event_text(ListingEvent.WITHDRAW))
+                x = rows.listing(conn, p.id, space_id) if space_id is not None else None
+                if x is not None:  # a listing this does not apply to: the table says why
+                    step_listing(p.id, x.space_id, x.status, ListingEvent.WITHDRAW)
                 where = LocalText("product.space.in", space_id) if space_id else LocalText("product.space.anywhere")
                 raise ProductNotListed(p.id, where)
             done = []
@@ -391,8 +394,8 @@ class ProductService:
         if any(x.status in ACTIVE for x in rows.listings(conn, p.id)):
             return
         status = rows.load(conn, p.id).status
-        if status is not ProductStatus.DELISTED:
-            rows.set_status(conn, p.id, step_product(p.id, status, ProductEvent.WITHDRAWN), ts)
+        if PRODUCT_TRANSITIONS.allows(status, ProductEvent.WITHDRAWN):  # (delisted already: nothing to do)
+            rows.set_status(conn, p.id, step_product(p.id, status, ProductEvent.WITHDRAWN)[0], ts)
 
     def _emit(self, events: list, product: Product) -> None:
         for event in events:

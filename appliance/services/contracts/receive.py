@@ -120,7 +120,7 @@ class Receiver:
     def _apply(self, conn, n: Negotiation, msg, event: Event, *, listed: list[dict] | None = None) -> None:
         steps, body = self.steps, msg.body
         sender = SENDER.get(event, Role.CONSUMER if n.role == Role.PROVIDER else Role.PROVIDER)
-        after = step(State(n.state), event, sender)
+        after, _ = step(State(n.state), event, sender)
         common = {"who": msg.sender, "direction": "received", "message": body}
         if event is Event.REQUEST:  # we are the provider: the offer's constraints, then a rule or a person
             now = steps.clock.now()

@@ -63,7 +63,7 @@ class Transitions:
     def move(self, conn, n: Negotiation, event: Event, body: dict, *, reason: str | LocalText = "",
              **changes) -> Negotiation:
         """This node sends ``body`` (carrying ``event``): step, persist, evidence and outbox together."""
-        after = step(State(n.state), event, Role(n.role) if event is not Event.TERMINATE else None)
+        after, _ = step(State(n.state), event, Role(n.role) if event is not Event.TERMINATE else None)
         new = self.commit(conn, n, event, after, who=self.did, direction="sent", reason=reason, message=body,
                           **changes)
         self.sync.send(conn, n.space_id, to=n.peer, type=messages.wire_type(body), body=body)
@@ -72,7 +72,7 @@ class Transitions:
     def local(self, conn, n: Negotiation, event: Event, reason: str | LocalText, *,
               message: dict | None = None) -> Negotiation:
         """A step no message caused (a timeout); ``message`` is what this node tells the peer about it."""
-        after = step(State(n.state), event, None)
+        after, _ = step(State(n.state), event, None)
         return self.commit(conn, n, event, after, who=self.did, direction="local", reason=reason, message=message)
 
     def termination(self, n: Negotiation, code: str, reason: str | LocalText) -> dict:
