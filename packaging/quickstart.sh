@@ -21,7 +21,12 @@ DEBIAN_PACKAGES=(
   strace                                             # tests count the store's disk flushes
 )
 
-say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+# bold only on a terminal, and not for NO_COLOR users (https://no-color.org): no escape codes in logs
+if [ -t 1 ] && [ -z "${NO_COLOR:-}" ] && [ "${TERM:-}" != dumb ]; then
+  say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+else
+  say() { printf '==> %s\n' "$*"; }
+fi
 
 missing_packages() {
   local pkg missing=()
@@ -60,7 +65,10 @@ install_python_env() {
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
     # every dependency at the version and hash the lock file names (bash packaging/lock.sh refreshes it)
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r packaging/requirements.lock
-    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+    # setuptools says "Editable installation" in a box of stars on every editable install: that one
+    # warning (by its text) is hidden; other warnings and errors still show
+    PYTHONWARNINGS="ignore:Editable installation" \
+      .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
     echo "$want" > "$stamp"
   fi
 }
