@@ -60,6 +60,10 @@ class WatchFolder:
                 if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 86400:
                     raise ValueError(f"watch setting {name} must be a number of seconds from 0 to 86400, not {v!r}")
                 out[name] = float(v)
+        try:
+            out.get("title", "{stem}").format(name="x.csv", stem="x")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("watch setting title may use {name} and {stem} only, e.g. \"Line 3 {stem}\"") from None
         if out.get("mode", "hosted") not in ("hosted", "referenced"):
             raise ValueError(f"watch setting mode must be hosted or referenced, not {out['mode']!r}")
         if "sensitivity" in values:

@@ -242,3 +242,25 @@ def test_the_headless_daemon_never_loads_qt(box):
     finally:
         daemon.stop()
     assert "PySide6" not in maps and "libQt" not in maps
+
+
+def test_a_file_dropped_into_a_watched_folder_shows_up_through_the_running_node(box, tmp_path):
+    inbox = tmp_path / "line3"
+    inbox.mkdir()
+    config = tmp_path / "dsnode.toml"
+    config.write_text(f'[[watch]]\nfolder = "{inbox}"\npattern = "*.csv"\nsettle_seconds = 0.5\n'
+                      'poll_seconds = 0.2\ntitle = "Line 3 {stem}"\n', encoding="utf-8")
+    env = box.env(DSNODE_CONFIG=str(config))
+    assert "are valid" in box.run("config", "check", env=env).stdout
+    daemon = Daemon(box, env=env)
+    try:
+        (inbox / "part.csv.tmp").write_text("machine,temp\nM1,20\n", encoding="utf-8")
+        (inbox / "part.csv.tmp").rename(inbox / "hour-07.csv")  # the machine's writer renames when done
+        deadline = time.monotonic() + 30
+        titles: list[str] = []
+        while "Line 3 hour-07" not in titles and time.monotonic() < deadline:
+            titles = [r["title"] for r in json.loads(box.run("resource", "list", "--json", env=env).stdout)]
+            time.sleep(0.3)
+    finally:
+        daemon.stop()
+    assert titles == ["Line 3 hour-07"]
