@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict
 import socket
 from pathlib import Path
@@ -87,7 +88,10 @@ def invite(args, settings: Settings) -> int:
         invitation = node.operator.invite(org=args.org, days=args.expires)
     code = invitation.code()
     if args.out:
-        args.out.write_text(code + "\n", encoding="utf-8")
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a one-time secret
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(code + "\n")
+        os.chmod(args.out, 0o600)
         print(t("operator.invite_saved", args.out))
     if args.qr:
         invitation.write_qr(args.qr)

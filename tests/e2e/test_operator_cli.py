@@ -54,6 +54,7 @@ def test_a_node_joins_a_space_run_by_the_operator_daemon(operator_cli, cli, tmp_
                                 "--qr", str(tmp_path / "invite.png"))
         code = proc.stdout.strip().splitlines()[-1]
         assert code.startswith("DSI1-") and (tmp_path / "invite.png").read_bytes()[:4] == b"\x89PNG"
+        assert (tmp_path / "invite.txt").stat().st_mode & 0o077 == 0, "a one-time code is readable by its owner only"
         daemon = subprocess.Popen([sys.executable, "-m", "edge", "operator", "run"], cwd=ROOT, env=operator_cli.env(),
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         cli.run("init", "--name", "box-1", "--org", "示例制造", "--kdf", "minimum")

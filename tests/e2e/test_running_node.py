@@ -108,6 +108,7 @@ def test_while_the_node_runs_staff_register_package_back_up_and_checkpoint_throu
         rid = json.loads(added.stdout)["resource"]["id"]
         made = box.run("product", "create", "--title", "Line 1 readings", "--resource", rid, "--json")
         assert json.loads(made.stdout)["id"]
+        assert '"event"' not in made.stderr, "the node's own event log stays in the node's log"
         backup = _run_in(env_cli, work, "backup", "box.bak")
         assert backup.returncode == 0, backup.stderr
         assert (work / "box.bak").stat().st_size > 0, "a relative path is the caller's folder, not the daemon's"
