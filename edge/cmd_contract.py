@@ -71,12 +71,13 @@ def show(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps({**asdict(n), "agreement": signed, "moves": moves}, ensure_ascii=False, indent=2))
         return 0
+    agreement = signed["agreement"]["@id"] + f" ({_status(signed['status'])})" if signed else "-"
     print_pairs([(t("contract.field.id"), n.id), (t("contract.field.role"), t(ROLE_KEYS[n.role])),
             (t("contract.field.state"), n.state + (" " + t("contract.pending") if n.pending else "")),
             (t("contract.field.space"), n.space_id), (t("contract.field.peer"), n.peer),
             (t("contract.field.dataset"), n.dataset_id), (t("contract.field.offer"), n.offer.get("@id", "-")),
             (t("contract.field.deadline"), n.deadline or "-"), (t("contract.field.reason"), reason or "-"),
-            (t("contract.field.agreement"), signed["agreement"]["@id"] + f" ({_status(signed['status'])})" if signed else "-")])
+            (t("contract.field.agreement"), agreement)])
     return 0
 
 

@@ -236,8 +236,10 @@ def _print_json(data) -> int:
 
 
 def _offer_options(p) -> None:
-    p.add_argument("--offer", action="append", default=[], metavar="TEMPLATE[:NAME=VALUE,…]", help=t("cli.product.opt.offer"))
-    p.add_argument("--offer-file", action="append", default=[], type=Path, metavar="FILE", help=t("cli.product.opt.offer_file"))
+    p.add_argument("--offer", action="append", default=[], metavar="TEMPLATE[:NAME=VALUE,…]",
+                   help=t("cli.product.opt.offer"))
+    p.add_argument("--offer-file", action="append", default=[], type=Path, metavar="FILE",
+                   help=t("cli.product.opt.offer_file"))
 
 
 def register(sub) -> None:

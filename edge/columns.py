@@ -36,4 +36,4 @@ def print_columns(rows: list[list[str]]) -> None:
         return
     widths = [max(display_width(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        print("  ".join(pad(cell, w) for cell, w in zip(r, widths)).rstrip())
+        print("  ".join(pad(cell, w) for cell, w in zip(r, widths, strict=False)).rstrip())

@@ -37,7 +37,8 @@ def anonymous_config(port: int, folder: Path, *, persistence: bool = True) -> st
 
 
 class Mosquitto(BrokerProcess):
-    """One mosquitto process in ``tmp_dir``. ``.port``, ``.host``, ``.start()``, ``.stop()``, ``.restart()``, ``.kill()``."""
+    """One mosquitto process in ``tmp_dir``.
+    ``.port``, ``.host``, ``.start()``, ``.stop()``, ``.restart()``, ``.kill()``."""
 
     def __init__(
         self,

@@ -1,8 +1,8 @@
 """Shared test fixtures.
 
 Autouse guards (after python-zeroconf's and magic-wormhole's): a test fails if it leaves a thread
-running, leaves a child process running (it is killed), or logs an error nobody looked at. A test that expects error logs takes ``observed_errors``
-and asserts on them.
+running, leaves a child process running (it is killed), or logs an error nobody looked at. A test
+that expects error logs takes ``observed_errors`` and asserts on them.
 """
 
 from __future__ import annotations

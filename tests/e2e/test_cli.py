@@ -104,7 +104,8 @@ def test_verify_against_a_saved_checkpoint_catches_a_rewrite(initialised, tmp_pa
                 conn.execute(f"DROP TRIGGER IF EXISTS {table}_append_only_delete")
                 conn.execute(f"DELETE FROM {table}")
             from appliance.services.evidence import append_entry
-            append_entry(conn, ts="2026-01-01T00:00:00.000Z", actor="x", action="node.created", subject="x", payload=None)
+            append_entry(conn, ts="2026-01-01T00:00:00.000Z", actor="x", action="node.created", subject="x",
+                         payload=None)
         node.store.db.write(forge)
     proc = initialised.run("evidence", "verify", "--checkpoint", str(saved), ok=False)
     assert proc.returncode == EvidenceTampered.exit_code
@@ -194,7 +195,7 @@ def test_demo_runs_and_cleans_up(cli):
 
 def test_a_flipped_byte_on_disk_is_reported_not_ignored(initialised, key_file):
     """Damage inside the encrypted file: SQLCipher's page MAC catches it; the user gets one line."""
-    for i in range(30):
+    for _ in range(30):
         initialised.run("identity", "rotate")
     db = initialised.home / "node.sqlite"
     initialised.run("status")  # checkpoints the WAL into the main file on close

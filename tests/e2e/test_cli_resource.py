@@ -62,8 +62,10 @@ BAD_INPUT = [  # arguments, exit code, words of the one line on stderr
     (("resource", "add", "{data}/old.xls"), 66, ".xlsx"),
     (("resource", "mask", "{rid}", "--column", "nope", "--rule", "drop"), 67, "no column nope"),
     (("--lang", "zh_CN", "resource", "mask", "{rid}", "--column", "金额", "--rule", "generalise"), 67, "脱敏规则无效"),
-    (("--lang", "zh_CN", "resource", "mask", "{rid}", "--column", "金额", "--rule", "generalise"), 67, "`to` 须为以下之一"),
-    (("--lang", "zh_CN", "resource", "add", "/etc/hostname"), 63, "如需允许其他文件夹，请把环境变量 `DSNODE_ALLOWED_ROOTS` 设为"),
+    (("--lang", "zh_CN", "resource", "mask", "{rid}", "--column", "金额", "--rule", "generalise"), 67,
+     "`to` 须为以下之一"),
+    (("--lang", "zh_CN", "resource", "add", "/etc/hostname"), 63,
+     "如需允许其他文件夹，请把环境变量 `DSNODE_ALLOWED_ROOTS` 设为"),
     (("--lang", "zh_CN", "resource", "add", "{data}/broken.csv"), 65, "从第 2 行开始的带引号的值缺少结束引号"),
 ]
 
@@ -71,7 +73,8 @@ BAD_INPUT = [  # arguments, exit code, words of the one line on stderr
 def test_bad_input_gives_one_clear_line_and_its_own_exit_code(initialised, data):
     (data / "broken.csv").write_text('a,b\n1,"open\n', encoding="utf-8")
     (data / "old.xls").write_bytes(b"\xd0\xcf\x11\xe0")
-    rid = json.loads(run(initialised, data, "resource", "add", str(data / "orders.csv"), "--json").stdout)["resource"]["id"]
+    added = run(initialised, data, "resource", "add", str(data / "orders.csv"), "--json")
+    rid = json.loads(added.stdout)["resource"]["id"]
     for args, code, words in BAD_INPUT:
         proc = run(initialised, data, *(a.format(data=data, rid=rid) for a in args), ok=False)
         assert proc.returncode == code, (args, proc.stderr)

@@ -46,7 +46,7 @@ def test_request_approve_show_and_timeline_through_the_cli(tmp_path):
         assert "offer urn:offer:paid:" in listed and "offer urn:offer:count:" in listed and "3" in listed
         unchosen = ccli.run("contract", "request", SPACE, "ds-1", ok=False)  # two offers: never pick one
         assert unchosen.returncode == 126
-        assert "urn:offer:paid" in unchosen.stderr and "urn:offer:count" in unchosen.stderr and "--offer" in unchosen.stderr
+        assert all(word in unchosen.stderr for word in ("urn:offer:paid", "urn:offer:count", "--offer"))
         assert json.loads(ccli.run("contract", "list", "--json").stdout) == []
         out = ccli.run("contract", "request", SPACE, "ds-1", "--offer", "urn:offer:paid").stdout
         cid = json.loads(ccli.run("contract", "list", "--json").stdout)[0]["id"]

@@ -108,8 +108,8 @@ def test_space_catalog_searches_the_cached_catalog_offline_and_shows_titles(init
                     "approval": listing_approval(operator, space_id=SPACE, operator_did=operator.did,
                                                  provider="did:key:zProvider", dataset_id=dataset, entry=entry,
                                                  approved_at="2026-11-01T00:00:00Z")}
-            node.store.db.write(lambda c: catalog_cache.upsert(c, SPACE, "did:key:zProvider", dataset, body,
-                                                               f"m-{dataset}", "2026-11-01T00:00:00Z"))
+            node.store.db.write(lambda c, dataset=dataset, body=body: catalog_cache.upsert(
+                c, SPACE, "did:key:zProvider", dataset, body, f"m-{dataset}", "2026-11-01T00:00:00Z"))
     out = initialised.run("space", "catalog", SPACE, "注塑").stdout
     assert "ds-1" in out and "注塑机温度数据" in out and "ds-2" not in out
     hits = json.loads(initialised.run("space", "catalog", SPACE, "能耗", "--json").stdout)

@@ -62,7 +62,8 @@ SEPARATORS = [",", "\t", ";", "|"]
 def delimited_texts(draw) -> str:
     sep = draw(st.sampled_from(SEPARATORS))
     end = draw(st.sampled_from(ENDS))
-    cell = st.sampled_from(CELLS) | st.lists(st.sampled_from(CELLS + CONTROL + SEPARATORS + ENDS), max_size=4).map("".join)
+    pieces = st.sampled_from(CELLS + CONTROL + SEPARATORS + ENDS)
+    cell = st.sampled_from(CELLS) | st.lists(pieces, max_size=4).map("".join)
     rows = draw(st.lists(st.lists(cell, min_size=1, max_size=5), min_size=1, max_size=12))
     line_end = st.sampled_from(ENDS) if draw(st.booleans()) else st.just(end)
     return "".join(sep.join(r) + draw(line_end) for r in rows)

@@ -50,7 +50,8 @@ def changed_sheets(draw) -> bytes:
     part = PARTS[name]
     for _ in range(draw(st.integers(1, 3))):
         at = draw(st.integers(0, len(part)))
-        part = part[:at] + draw(st.sampled_from(XML_PIECES) | st.binary(max_size=8)) + part[at + draw(st.integers(0, 20)):]
+        inserted = draw(st.sampled_from(XML_PIECES) | st.binary(max_size=8))
+        part = part[:at] + inserted + part[at + draw(st.integers(0, 20)):]
     return _zipped({**PARTS, name: part})
 
 

@@ -107,7 +107,8 @@ def test_damaged_genuine_messages_are_dropped_without_a_bug(member, data):
     node, _intake, clock = member
     me = node.identity.did
     genuine = bytearray(sign_and_encode(PEER, from_did=PEER.did, type="dsnode.sync.card", space=SPACE, to=me, seq=3,
-                                        ts=rfc3339(clock.now()), body={"n": 1, "s": "车间"}, msg_id=secrets.token_hex(16)))
+                                        ts=rfc3339(clock.now()), body={"n": 1, "s": "车间"},
+                                        msg_id=secrets.token_hex(16)))
     for _ in range(data.draw(st.integers(1, 6), label="edits")):
         at = data.draw(st.integers(0, len(genuine) - 1), label="at")
         how = data.draw(st.sampled_from(["flip", "cut", "insert"]), label="how")

@@ -57,5 +57,5 @@ def _version(conn, rid: str, version: int, columns, ts: str) -> None:
     conn.execute(
         "INSERT INTO resource_version (resource_id, version, created, source, size, sha256, row_count, columns) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        (rid, version, ts, f"/data/{rid[-8:]}.csv", 1000 + version, hashlib.sha256(f"{rid}{version}".encode()).hexdigest(),
-         100 * version, json.dumps(cols, ensure_ascii=False)))
+        (rid, version, ts, f"/data/{rid[-8:]}.csv", 1000 + version,
+         hashlib.sha256(f"{rid}{version}".encode()).hexdigest(), 100 * version, json.dumps(cols, ensure_ascii=False)))

@@ -70,7 +70,7 @@ def send_pings(node: Node, to: str, numbers, *, space_id: str = SPACE, per_tx: i
     numbers = list(numbers)
     for i in range(0, len(numbers), per_tx):
         chunk = numbers[i : i + per_tx]
-        ids += node.store.db.write(lambda conn: [
+        ids += node.store.db.write(lambda conn, chunk=chunk: [
             node.sync.send(conn, space_id, to=to, type="test.ping", body={"n": n}) for n in chunk])
     return ids
 

@@ -71,7 +71,8 @@ def test_a_cell_holding_the_profilers_separator_is_text(node, data):
 
 
 def nested(levels: int) -> str:
-    return '{"a": ' * (levels // 2) + "[" * (levels - levels // 2) + "1" + "]" * (levels - levels // 2) + "}" * (levels // 2)
+    objects, arrays = levels // 2, levels - levels // 2
+    return '{"a": ' * objects + "[" * arrays + "1" + "]" * arrays + "}" * objects
 
 
 @pytest.mark.parametrize("name, content", [

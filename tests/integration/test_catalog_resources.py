@@ -40,7 +40,8 @@ def test_registering_a_gbk_csv(node, data):
     assert r.keywords == ("订单", "销售") and r.suggested_sensitivity == 4 and r.sensitivity is None
     assert (v.version, v.encoding, v.row_count, v.format) == (1, "gb18030", 3, "csv")
     assert {c.name: c.sensitive for c in v.columns} == {"客户姓名": "person_name", "手机号": "mobile",
-                                                        "身份证号": "cn_id", "金额": None, "下单日期": None, "备注": None}
+                                                        "身份证号": "cn_id", "金额": None, "下单日期": None,
+                                                        "备注": None}
     assert v.time_range == {"column": "下单日期", "min": "2026-01-05", "max": "2026-03-20"}
     assert v.samples[0][:3] == ("张*", "138****5678", "110*************2X")  # samples are masked
     assert events == [ResourceRegistered(r.id, 1)]
@@ -125,7 +126,8 @@ def test_paths_outside_the_allowed_folders_and_missing_paths_change_nothing(node
         node.resources.register(data / "link.csv")  # checked after resolving the link
     with pytest.raises(SourceUnreadable, match="does not exist") as missing:
         node.resources.register(data / "nope.csv")
-    assert missing.value.message("zh_CN").endswith("无法读取 " + str(data / "nope.csv") + "：它不存在。请确认它存在且 dsnode 有权读取；未登记任何内容。")
+    assert missing.value.message("zh_CN").endswith(
+        "无法读取 " + str(data / "nope.csv") + "：它不存在。请确认它存在且 dsnode 有权读取；未登记任何内容。")
     (data / "self").symlink_to(data / "self")
     with pytest.raises(SourceUnreadable, match="loop"):
         node.resources.register(data / "self")

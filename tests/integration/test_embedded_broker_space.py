@@ -53,4 +53,5 @@ def test_a_port_already_taken_is_said_in_the_operators_language(space):
     with pytest.raises(BrokerConfigError) as err:
         start_embedded_broker(space.operator, ListenerConfig(host="127.0.0.1", port=space.port))
     assert f"the embedded broker cannot listen on 127.0.0.1:{space.port}" in err.value.message("en")
-    assert err.value.message("zh_CN").startswith(f"无法生成消息代理（broker）配置：内置消息代理无法在 127.0.0.1:{space.port} 上监听（")
+    assert err.value.message("zh_CN").startswith(
+        f"无法生成消息代理（broker）配置：内置消息代理无法在 127.0.0.1:{space.port} 上监听（")

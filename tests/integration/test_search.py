@@ -11,7 +11,8 @@ from .resource_rows import add_resource, new_version, remove_resource, update_re
 @pytest.fixture
 def catalog(node):
     ids = {
-        "orders": add_resource(node, "采购订单明细表", description="每日采购订单，含供应商与金额", keywords=["订单", "采购"],
+        "orders": add_resource(node, "采购订单明细表", description="每日采购订单，含供应商与金额",
+                               keywords=["订单", "采购"],
                                domain="制造", columns=["order_id", "供应商名称", "金额"], category="important",
                                sensitivity=2),
         "sensors": add_resource(node, "设备传感器读数", description="Production line temperature readings every minute",

@@ -191,7 +191,8 @@ def test_the_poison_messages_fuzzing_found_are_refused_by_a_running_node_and_the
         dsp = {"@context": ["https://w3id.org/dspace/2025/1/context.jsonld"], "consumerPid": "urn:uuid:c"}
         credential = {"type": 7, "issuer": OPERATOR.did, "credentialSubject": {"id": me, "memberOf": SPACE}}
         poison = [
-            signed(a.keyring.signing_key(), clock, to=me, type=contract + "ContractAgreementMessage", body={"@type": []}),
+            signed(a.keyring.signing_key(), clock, to=me, type=contract + "ContractAgreementMessage",
+                   body={"@type": []}),
             signed(a.keyring.signing_key(), clock, to=me, type=contract + "ContractRequestMessage",
                    body={**dsp, "@type": "ContractRequestMessage", "offer": overflow_offer,
                          "callbackAddress": f"inbox/{a.identity.did}"}),

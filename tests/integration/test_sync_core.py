@@ -28,7 +28,8 @@ def test_a_direct_message_is_sealed_delivered_and_applied_once(pair):
     b.start()
     send_pings(a, b.identity.did, [1, 2, 3])
     eventually(lambda: sorted(applied()) == [1, 2, 3], what="three pings applied")
-    payload = a.store.db.read(lambda c: c.execute("SELECT payload FROM sync_outbox WHERE type = 'test.ping'").fetchone()[0])
+    payload = a.store.db.read(
+        lambda c: c.execute("SELECT payload FROM sync_outbox WHERE type = 'test.ping'").fetchone()[0])
     assert b'"sealed"' in bytes(payload) and b'"n"' not in bytes(payload)  # the broker never sees the body
     eventually(lambda: queued(a) == 0, what="outbox drained")
     a.stop()
@@ -135,7 +136,8 @@ def test_status_presence_and_events(pair, mosquitto):
     b.start()
     eventually(lambda: a.sync.status()[0].connected and a.sync.status()[0].queued == 0, what="a connected, sent")
     st = a.sync.status()[0]
-    assert st.last_sync and st.last_error is None and st.membership == "member" and st.broker.endswith(str(mosquitto.port))
+    assert st.last_sync and st.last_error is None and st.membership == "member"
+    assert st.broker.endswith(str(mosquitto.port))
     assert states[:2] == ["connecting", "connected"]
     peers = eventually(lambda: {p.did: p for p in b.sync.peers(SPACE) if p.presence == "online" and p.card},
                        what="a's card and status at b")
@@ -245,7 +247,8 @@ def test_a_node_may_publish_only_under_its_own_subtrees(pair):
     a, b = pair
     other = b.identity.did
     with pytest.raises(TopicNotAllowed):
-        a.store.db.write(lambda c: a.sync.publish(c, SPACE, topic=f"catalog/{other}/x", type="t", body={}, retained=True))
+        a.store.db.write(lambda c: a.sync.publish(c, SPACE, topic=f"catalog/{other}/x", type="t", body={},
+                                                  retained=True))
     with pytest.raises(TopicNotAllowed):
         a.store.db.write(lambda c: a.sync.publish(c, SPACE, topic="operator/revocations", type="t", body={}))
     with pytest.raises(SpaceExists):

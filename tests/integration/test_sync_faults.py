@@ -103,7 +103,8 @@ def test_a_gap_is_filled_by_a_resend_request(pair):
     eventually(lambda: sorted(applied()) == [1, 2, 3, 4, 5], what="the gap filled")
     assert applied()[:2] == [1, 3]  # 2 came later, on request
     b.sync.wait_settled(timeout=10)
-    gaps = b.store.db.read(lambda c: c.execute("SELECT contiguous, above FROM sync_stream_in WHERE stream LIKE 'inbox/%'").fetchall())
+    gaps = b.store.db.read(
+        lambda c: c.execute("SELECT contiguous, above FROM sync_stream_in WHERE stream LIKE 'inbox/%'").fetchall())
     assert gaps == [(5, "[]")]
 
 
@@ -144,7 +145,8 @@ def test_a_sender_killed_mid_sync_loses_and_duplicates_nothing(tmp_path, mosquit
         _wait_line(child, "sent", 150)
         _kill(child)
         a = Node.open(tmp_path / "a", PASSPHRASE, clock=clock, sync_timers=FAST)
-        committed = a.store.db.read(lambda c: c.execute("SELECT COUNT(*) FROM sync_outbox WHERE type = 'test.ping'").fetchone()[0])
+        committed = a.store.db.read(
+            lambda c: c.execute("SELECT COUNT(*) FROM sync_outbox WHERE type = 'test.ping'").fetchone()[0])
         assert committed >= 150
         a.start()
         eventually(lambda: len(applied()) >= committed, timeout=30, what=f"all {committed} committed messages")

@@ -13,7 +13,8 @@ import appliance
 from appliance.node import Node
 from appliance.services.sync import quarantine
 from appliance.services.sync.codec import Inspector
-from tests.integration.sync_helpers import FAST, PASSPHRASE, SPACE, eventually, join, make_node, record_pings, send_pings
+from tests.integration.sync_helpers import (FAST, PASSPHRASE, SPACE, eventually, join, make_node, record_pings,
+                                            send_pings)
 
 
 def _status(node: Node):

@@ -41,7 +41,7 @@ def _connections(*nodes) -> list[list[str]]:
 
 
 def _reconnected(space: SpaceHarness, nodes, connections) -> None:
-    for node, states in zip(nodes, connections):
+    for node, states in zip(nodes, connections, strict=True):
         wait_for(lambda s=states: s, timeout=20, what=f"{node.identity.name} to reconnect")
     space.settle(*nodes)
 

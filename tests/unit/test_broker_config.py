@@ -60,7 +60,8 @@ def test_a_refused_broker_configuration_is_said_in_the_readers_language(tmp_path
     with pytest.raises(BrokerConfigError) as e:
         bc.mosquitto_conf(tmp_path, bc.ListenerConfig(host="0.0.0.0", port=8883), mode="password-file")
     assert "a listener on 0.0.0.0 needs TLS (--tls-cert and --tls-key)" in e.value.message("en")
-    assert e.value.message("zh_CN") == ("无法生成消息代理（broker）配置：监听 0.0.0.0 需要 TLS（--tls-cert 和 --tls-key）；"
+    assert e.value.message("zh_CN") == ("无法生成消息代理（broker）配置：监听 0.0.0.0 需要 TLS"
+                                        "（--tls-cert 和 --tls-key）；"
                                         "不加密的 TCP 只能用于 127.0.0.1")
 
 

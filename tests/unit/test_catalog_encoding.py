@@ -6,7 +6,9 @@ import pytest
 
 from appliance.services.catalog.encoding import byte_oriented, chunk_codec, detect
 
-TEXT = "客户名称,联系电话,金额,备注\n上海某某精密机械有限公司,13812345678,1200.50,已付款\n深圳某某科技公司,13912345678,88.00,待发货\n"
+TEXT = ("客户名称,联系电话,金额,备注\n"
+        "上海某某精密机械有限公司,13812345678,1200.50,已付款\n"
+        "深圳某某科技公司,13912345678,88.00,待发货\n")
 
 
 def test_utf8():

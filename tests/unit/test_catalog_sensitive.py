@@ -9,7 +9,8 @@ from appliance.services.catalog import sensitive as s
 
 
 def make_id(rng: random.Random, region: str = "310115") -> str:
-    body = f"{region}{rng.randrange(1950, 2010)}{rng.randrange(1, 13):02d}{rng.randrange(1, 29):02d}{rng.randrange(1000):03d}"
+    year, month, day = rng.randrange(1950, 2010), rng.randrange(1, 13), rng.randrange(1, 29)
+    body = f"{region}{year}{month:02d}{day:02d}{rng.randrange(1000):03d}"
     return body + s.cn_id_check_char(body)
 
 
@@ -118,7 +119,8 @@ def test_ip_addresses(value, ok):
 
 @pytest.mark.parametrize("header,kind", [
     ("姓名", "person_name"), ("客户姓名", "person_name"), ("customer_name", "person_name"), ("product_name", None),
-    ("身份证号", "cn_id"), ("id_card", "cn_id"), ("手机号码", "mobile"), ("联系电话", "phone"), ("clientIp", "ip_address"),
+    ("身份证号", "cn_id"), ("id_card", "cn_id"), ("手机号码", "mobile"), ("联系电话", "phone"),
+    ("clientIp", "ip_address"),
     ("收货地址", "address"), ("address", "address"), ("统一社会信用代码", "uscc"), ("车牌号", "license_plate"),
     ("金额", None), ("amount", None),
 ])

@@ -46,7 +46,8 @@ def test_every_help_page_in_chinese_has_no_argparse_english(capsys):
     while stack:
         p = stack.pop()
         for action in p._actions:
-            for child in (getattr(action, "choices", None) or {}).values() if hasattr(action, "_name_parser_map") else ():
+            subparsers = (getattr(action, "choices", None) or {}) if hasattr(action, "_name_parser_map") else {}
+            for child in subparsers.values():
                 pages.append(child.format_help())
                 stack.append(child)
     assert len(pages) > 40

@@ -15,6 +15,6 @@ def test_display_width_counts_terminal_cells():
 def test_columns_line_up_whatever_the_script(capsys):
     print_columns([["名称", "类型"], ["车间一号温度", "表"], ["line-a", "file"]])
     lines = capsys.readouterr().out.splitlines()
-    starts = [display_width(line[: line.index(cell)]) for line, cell in zip(lines, ["类型", "表", "file"])]
+    starts = [display_width(line[: line.index(cell)]) for line, cell in zip(lines, ["类型", "表", "file"], strict=True)]
     assert len(set(starts)) == 1
     assert pad("表", 4) == "表  "

@@ -36,7 +36,8 @@ def message_bodies() -> list[dict]:
         request["dsnode:useContext"] = {"purpose": "research"}
         out += [request, messages.offer("p1", "c1", offer, callback=""),
                 messages.agreement("c1", "p1", doc, agreements.sign(key, doc))]
-    out += [messages.request("c1", "p1", SIMPLE, callback=""), messages.offer("p1", None, SIMPLE, callback="mqtt:inbox/y")]
+    out += [messages.request("c1", "p1", SIMPLE, callback=""),
+            messages.offer("p1", None, SIMPLE, callback="mqtt:inbox/y")]
     out += [messages.event("c1", "p1", "ACCEPTED"), messages.event("c1", "p1", "FINALIZED"),
             messages.verification("c1", "p1", {"type": "Ed25519Signature2020-jcs", "signature": "AA=="}),
             messages.termination("c1", "p1", "rejected", "不在服务区域")]
@@ -117,4 +118,5 @@ def test_the_compiled_check_agrees_with_jsonschema_on_datasets_and_policies():
 def test_a_rejected_document_gets_jsonschemas_messages():
     body = messages.event("c1", "p1", "FINALIZED")
     del body["consumerPid"]
-    assert dsp_schema.problems(body, messages.SCHEMAS[body["@type"]]) == ["(root): 'consumerPid' is a required property"]
+    problems = dsp_schema.problems(body, messages.SCHEMAS[body["@type"]])
+    assert problems == ["(root): 'consumerPid' is a required property"]

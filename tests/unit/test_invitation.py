@@ -89,7 +89,8 @@ def test_a_refused_invitation_is_said_in_the_readers_language():
     with pytest.raises(InvitationInvalid) as e:
         decode_code("DSI1-" + _b64url(b"not zlib"))
     assert "the code is damaged or incomplete; copy all of it" in e.value.message("en")
-    assert e.value.message("zh_CN") == "邀请无法使用：邀请码已损坏或不完整，请完整复制整段邀请码。请向数据空间运营方索取新的邀请。"
+    assert e.value.message("zh_CN") == ("邀请无法使用：邀请码已损坏或不完整，请完整复制整段邀请码。"
+                                        "请向数据空间运营方索取新的邀请。")
     forged = dict(_invite().document, org="别人")
     with pytest.raises(InvitationInvalid) as e:
         check_invitation(forged)

@@ -56,7 +56,8 @@ def test_a_rule_with_a_minimum_grade_matches_that_grade_and_above():
 
 
 def _unmet(constraint: dict, **ctx) -> list:
-    policy = odrl.parse({"@type": "Offer", "@id": "urn:o", "permission": [{"action": "use", "constraint": [constraint]}]})
+    policy = odrl.parse({"@type": "Offer", "@id": "urn:o",
+                         "permission": [{"action": "use", "constraint": [constraint]}]})
     return odrl.negotiable(policy, {"now": NOW, **ctx})
 
 

@@ -59,7 +59,8 @@ def test_a_credential_for_another_node_space_or_time_is_refused():
     with pytest.raises(CredentialInvalid, match="space"):
         st.check_credential(vc, operator_did=OPERATOR.did, space_id="other-space")
     with pytest.raises(CredentialInvalid, match="expired"):
-        st.check_credential(vc, operator_did=OPERATOR.did, space_id=SPACE, now=datetime(2027, 2, 1, tzinfo=timezone.utc))
+        st.check_credential(vc, operator_did=OPERATOR.did, space_id=SPACE,
+                            now=datetime(2027, 2, 1, tzinfo=timezone.utc))
 
 
 def test_a_revocation_list_verifies_and_names_the_revoked():
@@ -121,12 +122,14 @@ def test_space_ids_are_topic_safe(space_id):
 def test_why_a_credential_or_a_statement_is_refused_reads_in_chinese():
     vc = _credential()
     with pytest.raises(CredentialInvalid) as err:
-        st.check_credential(vc, operator_did=OPERATOR.did, space_id=SPACE, now=datetime(2027, 2, 1, tzinfo=timezone.utc))
+        st.check_credential(vc, operator_did=OPERATOR.did, space_id=SPACE,
+                            now=datetime(2027, 2, 1, tzinfo=timezone.utc))
     assert err.value.message("en") == "The credential cannot be accepted: it expired on 2027-01-01T00:00:00.000Z"
     assert err.value.message("zh_CN") == "凭证无法接受：它已于 2027-01-01T00:00:00.000Z 过期"
     stmt = st.revocation_list(OPERATOR, space_id=SPACE, operator_did=OPERATOR.did, seq=1, ts="2026-02-01T00:00:00.000Z",
                               revoked=[])
     with pytest.raises(MalformedMessage) as err:
         st.check_revocation_list({**stmt, "extra": 1}, space_id=SPACE, operator_did=OPERATOR.did)
-    assert err.value.message("en") == "A message could not be read: the dsnode.revocation-list statement has unknown field 'extra'"
+    assert err.value.message("en") == ("A message could not be read: "
+                                       "the dsnode.revocation-list statement has unknown field 'extra'")
     assert err.value.message("zh_CN") == "无法读取消息：声明 dsnode.revocation-list 含有未知字段 'extra'"

@@ -142,7 +142,8 @@ def failure_codes(policy, **kw):
 
 
 def test_a_validity_period_passes_inside_and_fails_outside_with_the_reason():
-    p = offer(use(Constraint("dateTime", "gteq", "2026-02-01T00:00:00Z"), Constraint("dateTime", "lt", "2026-04-01T00:00:00Z")))
+    p = offer(use(Constraint("dateTime", "gteq", "2026-02-01T00:00:00Z"),
+                  Constraint("dateTime", "lt", "2026-04-01T00:00:00Z")))
     assert odrl.evaluate(p, context()) == []
     (early,) = odrl.evaluate(p, context(now=datetime(2026, 1, 15, tzinfo=timezone.utc)))
     assert early.code == "not_yet_valid" and early.constraint == "dateTime gteq 2026-02-01T00:00:00Z"
@@ -232,7 +233,8 @@ def test_json_ld_round_trips_with_typed_values_and_big_integers_as_strings():
 def test_reading_accepts_the_usual_odrl_spellings():
     doc = {"uid": "urn:x", "@type": "odrl:Offer",
            "permission": {"action": {"@id": "http://www.w3.org/ns/odrl/2/use"},
-                          "constraint": {"leftOperand": "odrl:count", "operator": {"@id": "odrl:lteq"}, "rightOperand": 5}}}
+                          "constraint": {"leftOperand": "odrl:count", "operator": {"@id": "odrl:lteq"},
+                                         "rightOperand": 5}}}
     p = odrl.parse(doc)
     assert p.uid == "urn:x" and p.type == "Offer"
     assert p.permissions[0] == Rule("use", (Constraint("count", "lteq", "5"),))
@@ -240,7 +242,8 @@ def test_reading_accepts_the_usual_odrl_spellings():
 
 def test_purposes_and_regions_typed_by_people_become_the_terms_offers_use():
     from appliance.domain.odrl.vocab import DPV, purpose_term, region_term
-    for typed in ("学术研究", "academic research", "AcademicResearch", "dpv:academicresearch", DPV + "AcademicResearch"):
+    for typed in ("学术研究", "academic research", "AcademicResearch", "dpv:academicresearch",
+                  DPV + "AcademicResearch"):
         assert purpose_term(typed) == DPV + "AcademicResearch", typed
     assert purpose_term("质量改进") == "质量改进", "an unknown purpose is kept as written"
     assert [region_term(r) for r in ("上海", "shanghai", "cn-sh", "CN-SH", "us", "火星")] == \

@@ -37,7 +37,8 @@ SUMMARIES = [
     ("compute-only", {"uses": "20"}, ["只获得汇总结果（不交付原始数据）", "最多 20 次", "不得读取（查看、下载）数据"],
      ["receive only aggregated results", "at most 20 times", "You may not read (view and download) the data"]),
     ("research", {"days": "90"}, ["仅限用于学术研究或非商业研究", "在协议生效后 90 天内", "不得将数据用于商业目的"],
-     ["only for academic research or non-commercial research", "within 90 days", "You may not use the data commercially"]),
+     ["only for academic research or non-commercial research", "within 90 days",
+      "You may not use the data commercially"]),
 ]
 
 
