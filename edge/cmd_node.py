@@ -54,7 +54,8 @@ def status(args, settings: Settings) -> int:
         (t("status.key"), f"#{st.key_seq} {st.key_did}"), (t("status.created"), st.created),
         (t("status.home"), st.home), (t("status.schema"), str(st.schema_version)),
         (t("status.evidence"), str(st.evidence_entries)),
-        (t("status.checkpoint"), f"{st.checkpoint_size} @ {st.checkpoint_time}" if st.checkpoint_size is not None else "-"),
+        (t("status.checkpoint"),
+         f"{st.checkpoint_size} @ {st.checkpoint_time}" if st.checkpoint_size is not None else "-"),
         (t("status.store_file"), t("status.store_damaged") if st.store_damage else t("status.store_sound")),
     ]
     print_pairs(rows)
@@ -185,7 +186,8 @@ def register(sub) -> None:
     p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
     p.set_defaults(run=status)
 
-    ev = sub.add_parser("evidence", help=t("cli.evidence")).add_subparsers(dest="action", metavar="ACTION", required=True)
+    ev = sub.add_parser("evidence", help=t("cli.evidence")).add_subparsers(dest="action", metavar="ACTION",
+                                                                          required=True)
     p = ev.add_parser("list", help=t("cli.evidence.list"))
     p.add_argument("--limit", type=int, default=20, help=t("cli.opt.limit"))
     p.add_argument("--subject", help=t("cli.opt.subject"))
@@ -202,11 +204,13 @@ def register(sub) -> None:
     p.add_argument("--out", type=Path, help=t("cli.opt.out"))
     p.set_defaults(run=evidence_checkpoint)
 
-    idn = sub.add_parser("identity", help=t("cli.identity")).add_subparsers(dest="action", metavar="ACTION", required=True)
+    idn = sub.add_parser("identity", help=t("cli.identity")).add_subparsers(dest="action", metavar="ACTION",
+                                                                           required=True)
     idn.add_parser("show", help=t("cli.identity.show")).set_defaults(run=identity_show)
     idn.add_parser("rotate", help=t("cli.identity.rotate")).set_defaults(run=identity_rotate)
 
-    pw = sub.add_parser("passphrase", help=t("cli.passphrase")).add_subparsers(dest="action", metavar="ACTION", required=True)
+    pw = sub.add_parser("passphrase", help=t("cli.passphrase")).add_subparsers(dest="action", metavar="ACTION",
+                                                                              required=True)
     p = pw.add_parser("change", help=t("cli.passphrase.change"))
     p.add_argument("--new-key-file", type=Path, help=t("cli.opt.new_key_file"))
     p.set_defaults(run=passphrase_change, store_use=forward.EXCLUSIVE)

@@ -58,7 +58,8 @@ def _print_status(statuses, as_json: bool) -> None:
             print()
         dropped = ", ".join(f"{t(f'space.drop.{k}')} {v}" for k, v in sorted(s.dropped.items())) or "0"
         print_pairs([
-            (t("space.col.space"), f"{s.space_id} ({s.name})"), (t("space.col.status"), t(f"space.membership.{s.membership}")),
+            (t("space.col.space"), f"{s.space_id} ({s.name})"),
+            (t("space.col.status"), t(f"space.membership.{s.membership}")),
             (t("space.col.state"), t(f"space.state.{s.state}")), (t("space.col.broker"), s.broker),
             (t("space.col.queued"), str(s.queued)), (t("space.col.last_sync"), s.last_sync or t("space.never")),
             (t("space.col.error"), s.last_error or "-"), (t("space.col.dropped"), dropped),
