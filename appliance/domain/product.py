@@ -91,12 +91,12 @@ class Effect(StrEnum):
     SEND_WITHDRAWAL = "send_withdrawal"  # emit ListingWithdrawn
 
 
-_R, _L, _J, _D = ListingStatus.REQUESTED, ListingStatus.LISTED, ListingStatus.REJECTED, ListingStatus.DELISTED
 def _listing_refused(state: ListingStatus | None, event: ListingEvent, *, product_id: str,
                      space_id: str) -> ListingStateInvalid:
     return ListingStateInvalid(product_id, state_text(state), space_id, event_text(event))
 
 
+_R, _L, _J, _D = ListingStatus.REQUESTED, ListingStatus.LISTED, ListingStatus.REJECTED, ListingStatus.DELISTED
 LISTING_TRANSITIONS: Table[ListingStatus | None, ListingEvent, Effect] = Table({
     (None, ListingEvent.REQUEST): (_R, (Effect.SEND_REQUEST,)),
     (_R, ListingEvent.REQUEST): (_R, (Effect.SEND_REQUEST,)),  # again, e.g. for a new version
@@ -121,7 +121,9 @@ def step_product(product_id: str, state: ProductStatus, event: ProductEvent) -> 
 def step_listing(product_id: str, space_id: str, state: ListingStatus | None,
                  event: ListingEvent) -> tuple[ListingStatus, tuple[Effect, ...]]:
     """The listing's next status in ``space_id`` (None: never asked) and what to send."""
-    return LISTING_TRANSITIONS.step(state, event, product_id=product_id, space_id=space_id)
+    new, effects = LISTING_TRANSITIONS.step(state, event, product_id=product_id, space_id=space_id)
+    assert new is not None  # no move leads back to "never asked"
+    return new, effects
 
 
 def state_text(state: str | None) -> LocalText:
