@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     t = i18n.t
     argparse_text.install()
     parser = argparse.ArgumentParser(prog="dsnode", description=t("cli.description"))
-    parser.add_argument("--version", action="version", version=f"dsnode {__version__}")
+    parser.add_argument("--version", action="version", version=f"dsnode {__version__}", help=t("cli.opt.version"))
     _global_options(parser, argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in command_modules():
