@@ -87,3 +87,40 @@ def test_every_help_page_reads_in_chinese():
     english = {prog: runs for prog, (text, names) in pages.items() if (runs := english_runs(text, names))}
     assert not english, f"English inside zh_CN help pages: {english}"
     assert "用法" in pages["dsnode"][0]
+
+
+def test_a_failed_constraint_reads_in_words_in_chinese_and_keeps_its_raw_form_for_json():
+    from datetime import datetime, timezone
+
+    from appliance.domain import odrl
+    from appliance.domain.odrl import Constraint, Policy, Rule
+    from appliance.services.contracts import terms
+
+    now = datetime(2026, 3, 1, tzinfo=timezone.utc)
+    policy = Policy("urn:dsnode:offer:test", permissions=(Rule("use", (
+        Constraint("purpose", "isAnyOf", ["https://w3id.org/dpv#AcademicResearch"]),
+        Constraint("dateTime", "lt", "2026-02-01T00:00:00Z"), Constraint("count", "lteq", 3))),))
+    failures = odrl.evaluate(policy, {"now": now, "action": "use", "purpose": "marketing", "use_count": 3})
+    assert [f.code for f in failures] == ["mismatch", "expired", "count_used_up"]
+    for f in failures:
+        assert not english_runs(f.zh) and f.constraint.split()[0] not in f.zh, f.zh
+        assert f.constraint in f.en
+    assert "学术研究" in failures[0].zh
+    rows = [terms.failure_json(f) for f in failures]
+    assert rows[0]["constraint"].startswith("purpose isAnyOf") and rows[1]["constraint"].startswith("dateTime lt")
+    said = terms.explain("-", {terms.FAILURES: rows}, "zh_CN")
+    assert said.count("；") == 2 and "; " not in said
+    assert terms.explain("-", {terms.FAILURES: rows}, "en").count("; ") == 2
+
+
+def test_an_offer_summary_speaks_the_users_language():
+    from appliance.services.contracts import terms
+
+    offer = {"@context": "http://www.w3.org/ns/odrl.jsonld", "@type": "Offer", "@id": "urn:dsnode:offer:x",
+             "permission": [{"action": "use", "constraint": [
+                 {"leftOperand": "count", "operator": "lteq", "rightOperand": 5}]}]}
+    with i18n.using_lang("en"):
+        english = terms.offer_summary(offer)
+    with i18n.using_lang("zh_CN"):
+        chinese = terms.offer_summary(offer)
+    assert english != chinese and not english_runs(chinese) and english_runs(english)

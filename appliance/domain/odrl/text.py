@@ -68,22 +68,24 @@ PROBLEMS: dict[str, tuple[str, str]] = {
                            "parameter {name} = \"{value}\" is wrong: {detail}"),
 }
 
+# a zh failure says its condition in words only; the raw constraint stays in the English text and
+# in Failure.constraint (the timeline's JSON)
 FAILURES: dict[str, tuple[str, str]] = {
     "unknown_action": ("未知的动作“{action}”", "unknown action \"{action}\""),
     "not_permitted": ("本策略没有许可：{action}（{name}）", "this policy does not permit you to {action} ({name})"),
     "prohibited": ("本策略禁止：{action}（{name}，{where}）", "this policy forbids you to {action} ({name}, {where})"),
-    "not_yet_valid": ("尚未到有效期（{constraint}）：要求{condition}",
+    "not_yet_valid": ("尚未到有效期：要求{condition}",
                       "not valid yet ({constraint}): it may be used {condition}"),
-    "expired": ("已过有效期（{constraint}）：要求{condition}", "expired ({constraint}): it could be used {condition}"),
-    "count_used_up": ("使用次数已用完（{constraint}）：上限 {limit} 次，已用 {used} 次",
+    "expired": ("已过有效期：要求{condition}", "expired ({constraint}): it could be used {condition}"),
+    "count_used_up": ("使用次数已用完：上限 {limit} 次，已用 {used} 次",
                       "all uses are used up ({constraint}): the limit is {limit}, {used} used"),
-    "no_start": ("不知道协议何时生效，无法检查期限（{constraint}）",
+    "no_start": ("不知道协议何时生效，无法检查期限：要求{condition}",
                  "the agreement's start is unknown, so the time limit ({constraint}) cannot be checked"),
-    "elapsed": ("已超过期限（{constraint}）：要求{condition}",
+    "elapsed": ("已超过期限：要求{condition}",
                 "the time is over ({constraint}): it could be used {condition}"),
-    "not_stated": ("未说明{what}，而本策略要求：{condition}（{constraint}）",
+    "not_stated": ("未说明{what}，而本策略要求：{condition}",
                    "no {what} was given, but this policy allows use {condition} ({constraint})"),
-    "mismatch": ("{what}“{value}”不符合要求：{condition}（{constraint}）",
+    "mismatch": ("{what}“{value}”不符合要求：{condition}",
                  "{what} \"{value}\" does not meet the condition: {condition} ({constraint})"),
     "unknown_constraint": ("无法检查约束（{constraint}）", "cannot check the constraint ({constraint})"),
 }

@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
+from appliance import i18n
 from appliance.domain import odrl
 from appliance.domain.membership import GRADE_MIN, credential_grade
 from appliance.services.membership.statements import check_credential
@@ -33,10 +34,12 @@ class Member:
 
 
 def offer_summary(offer: object, lang: str | None = None) -> str:
-    """An offer's terms in plain words (a received offer that is not valid ODRL says so)."""
+    """An offer's terms in plain words, in ``lang`` (the user's language when not given); a received
+    offer that is not valid ODRL says so."""
+    lang = lang or i18n.get_lang()
     policy, problems = odrl.from_jsonld(offer)
     if policy is None or problems:
-        return "；".join(p.message(lang) for p in problems[:3]) or "-"
+        return ("; " if lang.startswith("en") else "；").join(p.message(lang) for p in problems[:3]) or "-"
     return odrl.summarize(policy, lang)
 
 
@@ -99,7 +102,7 @@ def explain(reason: str, message: dict | None, lang: str) -> str:
         key = "en" if lang.startswith("en") else "zh_CN"
         texts = [str(f.get(key) or f.get("en") or "") for f in failures if isinstance(f, dict)]
         if any(texts):
-            return "; ".join(t for t in texts if t)
+            return ("; " if key == "en" else "；").join(t for t in texts if t)
     coded = messages.reason_of(message)
     if coded is not None and coded.message("en") == reason:
         return coded.message("en" if lang.startswith("en") else "zh_CN")
