@@ -16,11 +16,31 @@ from appliance.domain.odrl import to_jsonld
 from appliance.services.contracts.terms import explain, offer_summary
 from appliance.settings import Settings
 from edge.cmd_node import open_node
-from edge.columns import print_pairs
+from edge.columns import display_width, pad, print_pairs
 
 t = i18n.t
 ROLE_KEYS = {"consumer": "contract.role.consumer", "provider": "contract.role.provider"}
 WHO_KEYS = {"sent": "contract.who.sent", "received": "contract.who.received", "local": "contract.who.local"}
+# a timeline step's event (a DSP message type, or a local one) -> its words (cli.contract_event.<key>)
+EVENT_KEYS = {"ContractRequestMessage": "request", "ContractOfferMessage": "offer",
+              "ContractNegotiationEventMessage:ACCEPTED": "accept", "ContractAgreementMessage": "agree",
+              "ContractAgreementVerificationMessage": "verify",
+              "ContractNegotiationEventMessage:FINALIZED": "finalize",
+              "ContractNegotiationTerminationMessage": "terminate", "timeout": "timeout", "AgreementRetired": "retire"}
+
+
+def state_text(state: str) -> str:
+    """A negotiation state (``REQUESTED``) in the user's words; --json keeps the raw value."""
+    key = f"cli.contract_state.{state.lower()}"
+    return t(key) if i18n.lookup(key, "en") else state or "-"
+
+
+def event_text(event: str) -> str:
+    """A timeline step's event in the user's words (``refused …`` for a message that did not fit)."""
+    if event.startswith("refused "):
+        return t("cli.contract_event.refused", event_text(event.removeprefix("refused ")))
+    key = EVENT_KEYS.get(event)
+    return t(f"cli.contract_event.{key}") if key else event
 
 
 def _offer(spec: str) -> dict:
@@ -58,7 +78,7 @@ def list_(args, settings: Settings) -> int:
         flag = t("contract.pending") if n.pending else ""
         if status[n.id] == "retired":
             flag = t("contract.agreement_retired")
-        print(f"{n.id}  {t(ROLE_KEYS[n.role])}  {n.dataset_id}  [{n.state}] {flag}".rstrip())
+        print(f"{n.id}  {t(ROLE_KEYS[n.role])}  {n.dataset_id}  [{state_text(n.state)}] {flag}".rstrip())
     return 0
 
 
@@ -73,7 +93,7 @@ def show(args, settings: Settings) -> int:
         return 0
     agreement = signed["agreement"]["@id"] + f" ({_status(signed['status'])})" if signed else "-"
     print_pairs([(t("contract.field.id"), n.id), (t("contract.field.role"), t(ROLE_KEYS[n.role])),
-            (t("contract.field.state"), n.state + (" " + t("contract.pending") if n.pending else "")),
+            (t("contract.field.state"), state_text(n.state) + (" " + t("contract.pending") if n.pending else "")),
             (t("contract.field.space"), n.space_id), (t("contract.field.peer"), n.peer),
             (t("contract.field.dataset"), n.dataset_id), (t("contract.field.offer"), n.offer.get("@id", "-")),
             (t("contract.field.deadline"), n.deadline or "-"), (t("contract.field.reason"), reason or "-"),
@@ -88,11 +108,13 @@ def timeline(args, settings: Settings) -> int:
         print(json.dumps([asdict(s) for s in steps], ensure_ascii=False, indent=2))
         return 0
     lang = i18n.get_lang()
-    for s in steps:
-        who = t(WHO_KEYS[s.direction])
+    rows = [(s, state_text(s.state_before), state_text(s.state_after), t(WHO_KEYS[s.direction])) for s in steps]
+    widths = [max((display_width(r[i]) for r in rows), default=0) for i in (1, 2, 3)]
+    for s, before, after, who in rows:
         reason = explain(s.reason, s.message, lang)
-        print(f"{s.ts}  {s.state_before:>10} → {s.state_after:<10}  {who:<6} {s.event}"
-              + (f"  {t('contract.field.reason')}: {reason}" if reason else ""))
+        print(f"{s.ts}  {' ' * (widths[0] - display_width(before))}{before} → {pad(after, widths[1])}  "
+              f"{pad(who, widths[2])} {event_text(s.event)}"
+              + ("  " + t("cli.contract_timeline.reason", reason) if reason else ""))
     return 0
 
 

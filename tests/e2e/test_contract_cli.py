@@ -67,7 +67,9 @@ def test_request_approve_show_and_timeline_through_the_cli(tmp_path):
         steps = json.loads(ccli.run("contract", "timeline", cid, "--json").stdout)
         assert [s["state_after"] for s in steps] == ["REQUESTED", "AGREED", "VERIFIED", "FINALIZED"]
         zh = _cli(tmp_path, consumer, "consumer", lang="zh_CN").run("contract", "timeline", cid).stdout
-        assert "FINALIZED" in zh and "对方" in zh
+        assert "协议已生效" in zh and "对方" in zh and "签署协议" in zh  # states and events in words
+        assert "FINALIZED" not in zh and "ContractAgreementMessage" not in zh
+        assert "[协议已生效]" in _cli(tmp_path, consumer, "consumer", lang="zh_CN").run("contract", "list").stdout
         assert _cli(tmp_path, consumer, "consumer").run("contract", "show", "urn:nope", ok=False).returncode == 122
     finally:
         space.close()
