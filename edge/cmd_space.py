@@ -36,8 +36,14 @@ def space_list(args, settings: Settings) -> int:
         print(t("space.list.empty"))
         return 0
     for s in spaces:
-        print(f"{s.space_id}  {s.name}  [{s.status}]  {s.broker_host}:{s.broker_port}")
+        print(f"{s.space_id}  {s.name}  [{_membership(s.status)}]  {s.broker_host}:{s.broker_port}")
     return 0
+
+
+def _membership(status: str) -> str:
+    """This node's standing in a space (``member``) in the user's words; --json keeps the raw value."""
+    key = f"space.membership.{status}"
+    return t(key) if i18n.lookup(key, "en") else status
 
 
 def space_status(args, settings: Settings) -> int:
@@ -59,7 +65,7 @@ def _print_status(statuses, as_json: bool) -> None:
         dropped = ", ".join(f"{t(f'space.drop.{k}')} {v}" for k, v in sorted(s.dropped.items())) or "0"
         print_pairs([
             (t("space.col.space"), f"{s.space_id} ({s.name})"),
-            (t("space.col.status"), t(f"space.membership.{s.membership}")),
+            (t("space.col.status"), _membership(s.membership)),
             (t("space.col.state"), t(f"space.state.{s.state}")), (t("space.col.broker"), s.broker),
             (t("space.col.queued"), str(s.queued)), (t("space.col.last_sync"), s.last_sync or t("space.never")),
             (t("space.col.error"), s.last_error or "-"), (t("space.col.dropped"), dropped),
@@ -104,12 +110,13 @@ def space_catalog(args, settings: Settings) -> int:
         return 0
     if not entries:
         print(t("space.catalog.empty", args.space))
+    lang = i18n.get_lang()
     for e in entries:
         dataset = e.entry.get("entry") if isinstance(e.entry, dict) else None
         title = dataset.get("dct:title") if isinstance(dataset, dict) else None
         print(f"{e.dataset_id}  {title if isinstance(title, str) else ''}  {e.provider}  {e.updated}")
         for offer in listed_offers(e.entry, e.dataset_id):  # what `contract request --offer ID` names
-            print(f"    {t('space.catalog.offer')} {offer['@id']}: {offer_summary(offer)}")
+            print(f"    {t('space.catalog.offer')} {offer['@id']}: {offer_summary(offer, lang)}")
     return 0
 
 

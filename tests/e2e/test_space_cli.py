@@ -52,7 +52,9 @@ def test_space_sync_once_sends_the_queue_and_reports(initialised, tmp_path):
         zh = initialised.run("space", "status", env=initialised.env(DSNODE_LANG="zh_CN")).stdout
         assert "成员" in zh and "member" not in zh  # the membership in words, not the stored value
         listed = initialised.run("space", "list", "--json").stdout
-        assert json.loads(listed)[0]["space_id"] == SPACE
+        assert json.loads(listed)[0]["space_id"] == SPACE and json.loads(listed)[0]["status"] == "member"
+        zh = initialised.run("space", "list", env=initialised.env(DSNODE_LANG="zh_CN")).stdout
+        assert "[成员]" in zh and "member" not in zh
     finally:
         broker.stop()
 
@@ -103,7 +105,9 @@ def test_space_catalog_searches_the_cached_catalog_offline_and_shows_titles(init
                           None)
         node.store.db.write(lambda c: node.sync.add_space(c, cfg))
         for dataset, title in (("ds-1", "注塑机温度数据"), ("ds-2", "冲压车间能耗")):
-            entry = {"@type": "Dataset", "dct:title": title}
+            entry = {"@type": "Dataset", "dct:title": title, "odrl:hasPolicy": [{
+                "@id": f"urn:offer:{dataset}", "@type": "odrl:Offer", "permission": [{"action": "use", "constraint": [
+                    {"leftOperand": "count", "operator": "lteq", "rightOperand": 3}]}]}]}
             body = {"dataset_id": dataset, "entry": entry,
                     "approval": listing_approval(operator, space_id=SPACE, operator_did=operator.did,
                                                  provider="did:key:zProvider", dataset_id=dataset, entry=entry,
@@ -112,5 +116,8 @@ def test_space_catalog_searches_the_cached_catalog_offline_and_shows_titles(init
                 c, SPACE, "did:key:zProvider", dataset, body, f"m-{dataset}", "2026-11-01T00:00:00Z"))
     out = initialised.run("space", "catalog", SPACE, "注塑").stdout
     assert "ds-1" in out and "注塑机温度数据" in out and "ds-2" not in out
+    assert "at most 3 times" in out  # the offer's terms in the user's language (English here)
+    zh = initialised.run("space", "catalog", SPACE, "注塑", env=initialised.env(DSNODE_LANG="zh_CN")).stdout
+    assert "最多 3 次" in zh and "times" not in zh
     hits = json.loads(initialised.run("space", "catalog", SPACE, "能耗", "--json").stdout)
     assert [h["dataset_id"] for h in hits] == ["ds-2"]
