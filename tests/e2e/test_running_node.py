@@ -177,6 +177,20 @@ def test_an_operator_admits_a_member_and_sees_live_counters_while_both_nodes_run
     op = member = None
     try:
         op = Daemon(operator, "operator", "run")
+        notices: list[dict] = []
+        events = ControlClient(operator.home).events(("RequestsWaiting",))
+        assert next(events)["event"] == "hello"
+
+        def watch() -> None:
+            for e in events:
+                if e.get("event") == "RequestsWaiting":
+                    notices.append(e)
+                    return
+
+        import threading
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
         code = operator.run("operator", "invite", "--org", "示例制造").stdout.strip().splitlines()[-1]
         cli.run("init", "--name", "box-1", "--org", "示例制造", "--kdf", "minimum")
         member = Daemon(cli)
@@ -188,6 +202,9 @@ def test_an_operator_admits_a_member_and_sees_live_counters_while_both_nodes_run
             pending = [a for a in pending if a["status"] == "pending"]
             time.sleep(0.3)
         assert pending, "the join request reached the running operator"
+        watcher.join(30)
+        assert notices and notices[0]["admissions"] == 1, "the event stream told that a join request waits"
+        events.close()
         operator.run("operator", "admit", str(pending[0]["id"]))  # against the running operator node
         deadline = time.monotonic() + 30
         status = {}
