@@ -14,12 +14,36 @@ from appliance.node import KDF_PROFILES, Node
 from appliance.operator.broker_config import ListenerConfig
 from appliance.domain.membership import GRADE_MIN, GRADES
 from appliance.operator.space import Policies
+from appliance.services.contracts.terms import offer_summary
 from appliance.settings import Settings
 from edge import forward
 from edge.cmd_node import open_node
+from edge.columns import display_width, pad
 from edge.secrets import new_passphrase
 
 t = i18n.t
+
+
+def _words(kind: str, values: list[str]) -> tuple[list[str], int]:
+    """Stored statuses (``member``, ``pending``…) in the user's words (``operator.<kind>.<value>``), and
+    the width of the widest; --json keeps the raw values."""
+    texts = [t(f"operator.{kind}.{v}") if i18n.lookup(f"operator.{kind}.{v}", "en") else v for v in values]
+    return texts, max((display_width(x) for x in texts), default=0)
+
+
+def _pricing(pricing: object) -> str:
+    """A listing's pricing: its ODRL offers in plain words, anything else as the provider wrote it."""
+    items = pricing if isinstance(pricing, list) else [] if pricing is None else [pricing]
+    lang = i18n.get_lang()
+    texts = [offer_summary(p, lang) if isinstance(p, dict) and ("permission" in p or "odrl:permission" in p)
+             else p if isinstance(p, str) else json.dumps(p, ensure_ascii=False) for p in items]
+    return ("; " if lang == "en" else "；").join(texts) or "-"
+
+
+def _compliance(statement: object) -> str:
+    if statement is None or statement == "":
+        return "-"
+    return statement if isinstance(statement, str) else json.dumps(statement, ensure_ascii=False)
 
 
 def _operator_node(settings: Settings) -> Node:
@@ -109,9 +133,10 @@ def members(args, settings: Settings) -> int:
                            "member_since": m.member_since, "ended": m.ended, "reason": m.reason} for m in rows],
                          ensure_ascii=False, indent=2))
         return 0
-    for m in rows:
-        print(f"{m.status:<8} {m.member_since[:10]}  {t('operator.grade', m.grade)}  {m.did}  {m.name} ({m.org or '-'})"
-              + (f"  — {m.reason}" if m.reason else ""))
+    statuses, width = _words("member_status", [m.status for m in rows])
+    for m, status in zip(rows, statuses, strict=True):
+        print(f"{pad(status, width)} {m.member_since[:10]}  {t('operator.grade', m.grade)}  {m.did}  "
+              f"{m.name} ({m.org or '-'})" + (f"  — {m.reason}" if m.reason else ""))
     if not rows:
         print(t("operator.none"))
     return 0
@@ -123,8 +148,9 @@ def admissions(args, settings: Settings) -> int:
     if args.json:
         print(json.dumps([asdict(a) for a in rows], ensure_ascii=False, indent=2))
         return 0
-    for a in rows:
-        print(f"#{a.id:<4} {a.status:<9} {a.requested[:16]}  {a.node_did}  {a.name} ({a.org or '-'})"
+    statuses, width = _words("admission_status", [a.status for a in rows])
+    for a, status in zip(rows, statuses, strict=True):
+        print(f"#{a.id:<4} {pad(status, width)} {a.requested[:16]}  {a.node_did}  {a.name} ({a.org or '-'})"
               + (f"  — {a.reason}" if a.reason else ""))
     if not rows:
         print(t("operator.none"))
@@ -157,15 +183,16 @@ def revoke(args, settings: Settings) -> int:
 def listings(args, settings: Settings) -> int:
     with _operator_node(settings) as node:
         rows = node.operator.listings(None if args.all else "pending")
-    for r in rows:
+    statuses, width = _words("listing_status", [r.status for r in rows])
+    for r, status in zip(rows, statuses, strict=True):
         title = r.entry.get("dct:title") or r.entry.get("title") or ""
         if isinstance(title, dict):
             title = title.get(i18n.get_lang()) or next(iter(title.values()), "")
-        print(f"#{r.id:<4} {r.status:<9} {r.provider}  {r.dataset_id}  {title}"
+        print(f"#{r.id:<4} {pad(status, width)} {r.provider}  {r.dataset_id}  {title}"
               + (f"  — {r.reason}" if r.reason else ""))
         if args.details:
-            print("      " + t("operator.pricing") + json.dumps(r.pricing, ensure_ascii=False))
-            print("      " + t("operator.compliance") + json.dumps(r.compliance, ensure_ascii=False))
+            print("      " + t("operator.pricing") + _pricing(r.pricing))
+            print("      " + t("operator.compliance") + _compliance(r.compliance))
     if not rows:
         print(t("operator.none"))
     return 0
@@ -188,8 +215,9 @@ def reject_listing(args, settings: Settings) -> int:
 def alerts(args, settings: Settings) -> int:
     with _operator_node(settings) as node:
         rows = node.operator.alerts()
-    for a in rows:
-        print(f"#{a.id:<4} {a.raised[:19]}  {a.kind:<10} {a.node_did}  {a.detail}")
+    kinds, width = _words("alert_kind", [a.kind for a in rows])
+    for a, kind in zip(rows, kinds, strict=True):
+        print(f"#{a.id:<4} {a.raised[:19]}  {pad(kind, width)} {a.node_did}  {a.detail}")
     if not rows:
         print(t("operator.no_alerts"))
     return 0
@@ -216,8 +244,9 @@ def grade(args, settings: Settings) -> int:
 def demands(args, settings: Settings) -> int:
     with _operator_node(settings) as node:
         rows = node.operator.demands(None if args.all else "open")
-    for d in rows:
-        print(f"{d.status:<9} {(d.expires or '-')[:10]}  {d.id}  {d.owner}  {d.title}")
+    statuses, width = _words("demand_status", [d.status for d in rows])
+    for d, status in zip(rows, statuses, strict=True):
+        print(f"{pad(status, width)} {(d.expires or '-')[:10]}  {d.id}  {d.owner}  {d.title}")
     if not rows:
         print(t("operator.none"))
     return 0

@@ -72,6 +72,11 @@ def test_a_node_joins_a_space_run_by_the_operator_daemon(operator_cli, cli, tmp_
     members = operator_cli.run("operator", "members").stdout
     assert "box-1" in members and "member" in members and "grade 2" in members  # the space's default grade
     (member,) = json.loads(operator_cli.run("operator", "members", "--json").stdout)
+    assert member["status"] == "member"  # --json keeps the stored value, zh output says it in words
+    zh = operator_cli.run("operator", "members", env=operator_cli.env(DSNODE_LANG="zh_CN")).stdout
+    assert "成员" in zh and "member" not in zh
+    admissions = operator_cli.run("operator", "admissions", "--all", env=operator_cli.env(DSNODE_LANG="zh_CN"))
+    assert "已准入" in admissions.stdout and "admitted" not in admissions.stdout
     assert "grade 4" in operator_cli.run("operator", "grade", member["did"], "4").stdout
     assert json.loads(operator_cli.run("operator", "members", "--json").stdout)[0]["grade"] == 4
     assert operator_cli.run("operator", "grade", member["did"], "9", ok=False).returncode == 2

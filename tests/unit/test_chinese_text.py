@@ -124,3 +124,19 @@ def test_an_offer_summary_speaks_the_users_language():
     with i18n.using_lang("zh_CN"):
         chinese = terms.offer_summary(offer)
     assert english != chinese and not english_runs(chinese) and english_runs(english)
+
+
+def test_a_listings_pricing_and_compliance_read_as_words():
+    from edge import cmd_operator
+
+    offer = {"@id": "urn:offer:x", "@type": "Offer", "permission": [{"action": "use", "constraint": [
+        {"leftOperand": "count", "operator": "lteq", "rightOperand": 5}]}]}
+    with i18n.using_lang("zh_CN"):
+        pricing = cmd_operator._pricing([offer, offer])
+        assert "5 次" in pricing and "；" in pricing and "permission" not in pricing
+        assert cmd_operator._pricing(None) == "-" and cmd_operator._compliance(None) == "-"
+        assert cmd_operator._words("listing_status", ["pending", "odd"]) == (["待审核", "odd"], 6)
+    with i18n.using_lang("en"):
+        assert cmd_operator._words("member_status", ["member", "revoked"])[0] == ["member", "revoked"]
+        assert "5 times" in cmd_operator._pricing(offer)
+    assert cmd_operator._compliance({"gdpr": True}) == '{"gdpr": true}'
