@@ -192,7 +192,7 @@ def _show(p: Product) -> None:
         rows.append((t("product.field.keywords"), ", ".join(p.keywords)))
     for i, pin in enumerate(p.resources):
         label = t("product.field.resources") if i == 0 else ""
-        rows.append((label, t("product.pin", pin.resource_id, pin.version, pin.title or "?", pin.kind or "?")))
+        rows.append((label, t("product.pin", pin.resource_id, pin.version, pin.title or "?", _kind(pin.kind))))
     for i, o in enumerate(p.offers, 1):
         rows.append((t("product.field.offer", i), _offer_title(o, lang)))
         rows.append(("", odrl.summarize(o.policy, lang, tz)))
@@ -217,6 +217,11 @@ def _offer_title(o: Offer, lang: str) -> str:
     except OfferTemplateError:  # a template removed since: its id is still meaningful
         title = o.template
     return f"{title} ({o.template}{' ' + params if params else ''})"
+
+
+def _kind(kind: str | None) -> str:
+    """A pinned resource's kind (``table``) in the user's words; --json keeps the raw value."""
+    return t(f"resource.type.{kind}") if kind and i18n.lookup(f"resource.type.{kind}", "en") else kind or "?"
 
 
 def _state(status: str) -> str:

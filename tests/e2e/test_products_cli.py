@@ -36,6 +36,10 @@ def test_create_show_list_search_in_chinese(with_resources):
     assert p["offers"][0]["summary"]["en"].startswith("You may use the data at most 10 times")
     shown = cli.run("product", "show", p["id"][-36:-28]).stdout
     assert "草稿（第 1 版）" in shown and "免费试用" in shown
+    assert "采购订单明细（表格）" in shown and "（table）" not in shown  # the resource's kind in words
+    assert p["resources"][0]["kind"] == "table"  # --json keeps the stored value
+    listed = cli.run("resource", "list").stdout
+    assert "表格" in listed and not any(word in listed for word in ("table", "hosted", "referenced"))
     found = cli.run("search", "订单").stdout
     assert "[产品] 订单数据包" in found and "[表格] 采购订单明细" in found
     hits = json.loads(cli.run("search", "供应商", "--kind", "resource", "--json").stdout)
