@@ -547,3 +547,36 @@ def shown(value: object, limit: int = 80) -> str:
     if isinstance(value, float):
         return repr(value)
     return {dict: "an object", list: "a list", tuple: "a list"}.get(type(value), type(value).__name__)
+
+
+# --- data delivery (issue 12; codes 150–159) ------------------------------------------------
+
+
+class DeliveryError(ApplianceError):
+    """The delivery cannot go ahead: {}"""
+
+    exit_code = 150
+
+
+class IllegalTransferMove(DeliveryError):
+    """A {} message is not allowed while the transfer is {}. Nothing was changed."""
+
+    exit_code = 151
+
+
+class ManifestInvalid(DeliveryError):
+    """The manifest of transfer {} cannot be accepted: {}. Nothing of it is kept as received data; ask the provider to deliver again."""  # noqa: E501
+
+    exit_code = 152
+
+
+class ReceiptInvalid(DeliveryError):
+    """The receipt for transfer {} cannot be accepted: {}. The delivery stays unconfirmed until the consumer sends a valid receipt."""  # noqa: E501
+
+    exit_code = 153
+
+
+class ChunkCorrupt(DeliveryError):
+    """Chunk {} of transfer {} does not match the manifest: {}. The data was changed or damaged on the way; if it happens again, check the network and start the transfer again."""  # noqa: E501
+
+    exit_code = 154

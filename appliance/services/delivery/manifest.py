@@ -1,0 +1,212 @@
+"""The manifest the provider signs for what it delivers, and the receipt the consumer signs for it.
+
+A manifest names the transfer, the agreement, the resource version, the chunk size, the SHA-256 of
+every chunk (of the bytes as delivered: masked already, when the agreement asks for masking) and
+of the whole. The consumer checks each chunk against it as it arrives (``check_chunk``: a damaged
+or reordered chunk is fetched again) and the whole at the end; then it signs a receipt that binds
+the manifest (its JCS SHA-256), the provider's signature and the SHA-256 it computed itself.
+
+Signatures are detached Ed25519 over the RFC 8785 (JCS) form, by the signer's node key, as the
+agreement's are (contracts/agreement.py). Both documents carry their ``@type`` and a version
+``v``, and both are inside what is signed, so neither can pass for the other or for an agreement.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Protocol
+
+from appliance.crypto.jcs import canonical
+from appliance.crypto.keys import SigningKey, public_key_from_did, verify as verify_sig
+from appliance.errors import (ApplianceError, ChunkCorrupt, DeliveryError, LocalText, ManifestInvalid,
+                              ReceiptInvalid, shown)
+
+VERSION = 1
+MANIFEST_TYPE = "dsnode:DeliveryManifest"
+RECEIPT_TYPE = "dsnode:DeliveryReceipt"
+SIGNATURE_TYPE = "Ed25519Signature2020-jcs"
+MIN_CHUNK_SIZE = 1024
+MAX_CHUNK_SIZE = 16 * 1024 * 1024
+_HEX = re.compile(r"[0-9a-f]{64}")
+_public_key = lru_cache(maxsize=256)(public_key_from_did)  # a pure function of the DID; errors are not cached
+
+class Readable(Protocol):
+    """A binary stream (a file, a pipe, the masking engine's output)."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+
+_MANIFEST_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "@type": str, "v": int, "transferId": str, "agreementId": str, "resource": str, "version": (str, int),
+    "chunkSize": int, "chunks": list, "size": int, "sha256": str, "masked": bool, "maskingRules": list,
+    "created": str,
+}
+_RECEIPT_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "@type": str, "v": int, "transferId": str, "agreementId": str, "manifest": str, "providerSignature": str,
+    "consumer": str, "received": str, "size": int, "sha256": str,
+}
+
+
+def digest(data: bytes | memoryview) -> str:
+    """The SHA-256 of ``data`` as the manifest writes it (lowercase hex)."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def chunk_hashes(stream: Readable, chunk_size: int) -> tuple[list[str], int, str]:
+    """Read ``stream`` to its end in chunks of ``chunk_size`` bytes (the last one shorter): the SHA-256
+    of each chunk, the size and the SHA-256 of the whole. Memory stays at one chunk."""
+    _check_chunk_size(chunk_size)
+    hashes, size, whole = [], 0, hashlib.sha256()
+    buffer = bytearray(chunk_size)
+    view = memoryview(buffer)
+    while True:
+        filled = 0
+        while filled < chunk_size:  # a pipe or socket may return less than asked before its end
+            got = stream.readinto(view[filled:])
+            if not got:
+                break
+            filled += got
+        if not filled:
+            break
+        chunk = view[:filled]
+        hashes.append(digest(chunk))
+        whole.update(chunk)
+        size += filled
+        if filled < chunk_size:
+            break
+    return hashes, size, whole.hexdigest()
+
+
+def _check_chunk_size(chunk_size: int) -> None:
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or not (
+            MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE):
+        raise ValueError(f"chunk size must be {MIN_CHUNK_SIZE}..{MAX_CHUNK_SIZE} bytes, not {chunk_size!r}")
+
+
+def chunk_count(size: int, chunk_size: int) -> int:
+    return -(-size // chunk_size)
+
+
+def build_manifest(*, transfer_id: str, agreement_id: str, resource_id: str, version: str | int, chunk_size: int,
+                   chunk_hashes: Sequence[str], size: int, sha256: str, masked: bool, created: str,
+                   masking_rules: Sequence[str] = ()) -> dict:
+    """The manifest of one delivered object; ``masking_rules`` names the rules applied (when ``masked``)."""
+    _check_chunk_size(chunk_size)
+    if len(chunk_hashes) != chunk_count(size, chunk_size):
+        raise ValueError(f"{len(chunk_hashes)} chunk hashes for {size} bytes in chunks of {chunk_size}")
+    return {"@type": MANIFEST_TYPE, "v": VERSION, "transferId": transfer_id, "agreementId": agreement_id,
+            "resource": resource_id, "version": version, "chunkSize": chunk_size, "chunks": list(chunk_hashes),
+            "size": size, "sha256": sha256, "masked": bool(masked), "maskingRules": list(masking_rules),
+            "created": created}
+
+
+def manifest_hash(manifest: dict) -> str:
+    """The SHA-256 of the manifest's JCS form: what a receipt and the operator's delivery record name."""
+    return digest(canonical(manifest))
+
+
+def sign(key: SigningKey, document: dict) -> dict:
+    """A detached signature by ``key`` over ``document`` (a manifest or a receipt)."""
+    return {"type": SIGNATURE_TYPE, "verificationMethod": key.did,
+            "signature": base64.b64encode(key.sign(canonical(document))).decode()}
+
+
+def _verify_signature(document: dict, signature: object, signer: str, error: type[DeliveryError],
+                      transfer: str) -> None:
+    if not isinstance(signature, dict) or not isinstance(signature.get("verificationMethod"), str):
+        raise error(transfer, LocalText("delivery.reason.signature_missing", signer))
+    if signature["verificationMethod"] != signer or signature.get("type") != SIGNATURE_TYPE:
+        raise error(transfer, LocalText("delivery.reason.signer", shown(signature["verificationMethod"]), signer))
+    try:
+        raw = base64.b64decode(str(signature.get("signature", "")), validate=True)
+        verify_sig(_public_key(signer), canonical(document), raw, "delivery")
+    except (ApplianceError, ValueError):
+        raise error(transfer, LocalText("delivery.reason.signature_invalid")) from None
+
+
+def _shape(document: object, fields: dict[str, type | tuple[type, ...]], doc_type: str,
+           error: type[DeliveryError], malformed: str) -> str:
+    """The transfer id of a document that has every field of the right JSON type (else ``error``)."""
+    transfer = document.get("transferId") if isinstance(document, dict) else None
+    named = transfer[:80] if isinstance(transfer, str) else "?"
+    if not isinstance(document, dict):
+        raise error(named, LocalText(malformed, shown(document)))
+    for name, kind in fields.items():
+        value = document.get(name)
+        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+            raise error(named, LocalText(malformed, name))
+    if document["@type"] != doc_type:
+        raise error(named, LocalText(malformed, "@type"))
+    if document["v"] != VERSION:
+        raise error(named, LocalText("delivery.reason.version", document["v"], VERSION))
+    return named
+
+
+def verify_manifest(manifest: object, signature: object, provider_did: str) -> None:
+    """Check ``manifest`` is well formed and signed by ``provider_did``; ManifestInvalid if not."""
+    transfer = _shape(manifest, _MANIFEST_FIELDS, MANIFEST_TYPE, ManifestInvalid, "delivery.reason.manifest_malformed")
+    assert isinstance(manifest, dict)
+    chunk_size, size, chunks = manifest["chunkSize"], manifest["size"], manifest["chunks"]
+    if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
+        raise ManifestInvalid(transfer, LocalText("delivery.reason.chunk_size", chunk_size, MIN_CHUNK_SIZE,
+                                                  MAX_CHUNK_SIZE))
+    if size < 0 or len(chunks) != chunk_count(size, chunk_size):
+        raise ManifestInvalid(transfer, LocalText("delivery.reason.chunk_count", len(chunks), size, chunk_size))
+    if not _HEX.fullmatch(manifest["sha256"]):
+        raise ManifestInvalid(transfer, LocalText("delivery.reason.manifest_malformed", "sha256"))
+    if not all(isinstance(h, str) and _HEX.fullmatch(h) for h in chunks):
+        raise ManifestInvalid(transfer, LocalText("delivery.reason.manifest_malformed", "chunks"))
+    if not all(isinstance(r, str) for r in manifest["maskingRules"]):
+        raise ManifestInvalid(transfer, LocalText("delivery.reason.manifest_malformed", "maskingRules"))
+    _verify_signature(manifest, signature, provider_did, ManifestInvalid, transfer)
+
+
+def chunk_length(manifest: dict, index: int) -> int:
+    """How many bytes chunk ``index`` of a verified manifest has (the last one may be shorter)."""
+    return min(manifest["chunkSize"], manifest["size"] - index * manifest["chunkSize"])
+
+
+def check_chunk(manifest: dict, index: int, data: bytes | memoryview) -> None:
+    """Check chunk ``index`` (from 0) of a verified manifest; ChunkCorrupt when it is not the one listed."""
+    transfer, chunks = manifest["transferId"], manifest["chunks"]
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < len(chunks):
+        raise ChunkCorrupt(shown(index), transfer, LocalText("delivery.reason.chunk_index", len(chunks)))
+    expected = chunk_length(manifest, index)
+    if len(data) != expected:
+        raise ChunkCorrupt(index, transfer, LocalText("delivery.reason.chunk_length", len(data), expected))
+    found = digest(data)
+    if found != chunks[index]:
+        raise ChunkCorrupt(index, transfer, LocalText("delivery.reason.chunk_hash", found, chunks[index]))
+
+
+def build_receipt(manifest: dict, signature: dict, *, consumer_did: str, received: str, sha256: str) -> dict:
+    """The consumer's receipt for the delivery of a verified ``manifest`` signed with ``signature``,
+    received at ``received`` with the SHA-256 ``sha256`` it computed over what it stored.
+    DeliveryError if that is not the manifest's: a receipt confirms a complete, intact delivery."""
+    if sha256 != manifest["sha256"]:
+        raise DeliveryError(LocalText("delivery.reason.received_differs", sha256, manifest["sha256"]))
+    return {"@type": RECEIPT_TYPE, "v": VERSION, "transferId": manifest["transferId"],
+            "agreementId": manifest["agreementId"], "manifest": manifest_hash(manifest),
+            "providerSignature": signature["signature"], "consumer": consumer_did, "received": received,
+            "size": manifest["size"], "sha256": sha256}
+
+
+def verify_receipt(receipt: object, signature: object, consumer_did: str, manifest: dict) -> None:
+    """Check ``receipt`` confirms ``manifest`` (the one this provider sent) and is signed by
+    ``consumer_did``; ReceiptInvalid if not."""
+    transfer = _shape(receipt, _RECEIPT_FIELDS, RECEIPT_TYPE, ReceiptInvalid, "delivery.reason.receipt_malformed")
+    assert isinstance(receipt, dict)
+    if (receipt["manifest"] != manifest_hash(manifest) or receipt["transferId"] != manifest["transferId"]
+            or receipt["agreementId"] != manifest["agreementId"] or receipt["size"] != manifest["size"]):
+        raise ReceiptInvalid(transfer, LocalText("delivery.reason.other_manifest"))
+    if receipt["sha256"] != manifest["sha256"]:
+        raise ReceiptInvalid(transfer, LocalText("delivery.reason.receipt_sha256", shown(receipt["sha256"]),
+                                                 manifest["sha256"]))
+    if receipt["consumer"] != consumer_did:
+        raise ReceiptInvalid(transfer, LocalText("delivery.reason.other_consumer", shown(receipt["consumer"]),
+                                                 consumer_did))
+    _verify_signature(receipt, signature, consumer_did, ReceiptInvalid, transfer)
