@@ -580,3 +580,33 @@ class ChunkCorrupt(DeliveryError):
     """Chunk {} of transfer {} does not match the manifest: {}. The data was changed or damaged on the way; if it happens again, check the network and start the transfer again."""  # noqa: E501
 
     exit_code = 154
+
+
+class ChannelRefused(DeliveryError):
+    """The data connection with {} could not be opened: {}. Check that it is the right node, that it is running and that it accepts this node, then try again."""  # noqa: E501
+
+    exit_code = 155
+
+
+class ChannelTimeout(DeliveryError):
+    """{} did not answer on the data connection within {} seconds. Check the network, then try again."""
+
+    exit_code = 156
+
+
+class ChannelClosed(DeliveryError):
+    """The data connection with {} was closed: {}."""
+
+    exit_code = 157
+
+
+class ChannelTampered(ChannelClosed):
+    """A frame from {} failed its integrity check ({}), so the data connection was closed. The data was changed on the way or the sender is faulty; try the transfer again."""  # noqa: E501
+
+    exit_code = 158
+
+
+class FrameTooLarge(ChannelClosed):
+    """{} announced a frame of {} bytes, more than the limit of {} bytes, so the data connection was closed."""
+
+    exit_code = 159
