@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from appliance import i18n
-from appliance.errors import EvidenceTampered, StoreCorrupt, StoreExists, StoreNotFound, store_reason
+from appliance.errors import EvidenceTampered, LocalText, StoreCorrupt, StoreExists, StoreNotFound, store_reason
 from appliance.node import KDF_PROFILES, Node
 from appliance.settings import Settings
 from appliance.storage.keysource import KeyFile
@@ -98,7 +98,7 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
-        raise EvidenceTampered(f"cannot read checkpoint file {path}: {e}") from None
+        raise EvidenceTampered(LocalText("evidence.reason.checkpoint_unreadable", path, type(e).__name__)) from None
 
 
 def evidence_export(args, settings: Settings) -> int:

@@ -9,7 +9,7 @@ import socket
 from pathlib import Path
 
 from appliance import i18n
-from appliance.errors import BrokerConfigError, NotAnOperator
+from appliance.errors import BrokerConfigError, LocalText, NotAnOperator
 from appliance.node import KDF_PROFILES, Node
 from appliance.operator.broker_config import ListenerConfig
 from appliance.domain.membership import GRADE_MIN, GRADES
@@ -60,7 +60,7 @@ def _read_pem(path: Path | None) -> str | None:
     try:
         return path.read_text(encoding="ascii")
     except (OSError, UnicodeDecodeError) as e:
-        raise BrokerConfigError(f"cannot read {path}: {e}") from None
+        raise BrokerConfigError(LocalText("operator.reason.cannot_read_pem", path, type(e).__name__)) from None
 
 
 def init(args, settings: Settings) -> int:

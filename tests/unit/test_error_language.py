@@ -23,9 +23,7 @@ WORDS = re.compile(r"[A-Za-z]{2,}[ ,;:'’-]+[A-Za-z]{2,}")
 ALLOWED = re.compile(r"`[^`]*`|--[a-z][a-z-]*|\bdid:key\b|\bdsnode\b [a-z-]+( [a-z-]+)?")
 
 # Files whose errors still carry English details, being converted; this set may only shrink.
-PENDING: set[str] = {
-    "edge/cmd_node.py", "edge/cmd_operator.py",
-}
+PENDING: set[str] = set()
 
 
 def _error_names() -> set[str]:
