@@ -546,7 +546,8 @@ def shown(value: object, limit: int = 80) -> str:
         return str(value) if value.bit_length() < 64 else "a number too large"
     if isinstance(value, float):
         return repr(value)
-    return {dict: "an object", list: "a list", tuple: "a list"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "an object", list: "a list", tuple: "a list"}
+    return names.get(type(value), type(value).__name__)
 
 
 # --- data delivery (issue 12; codes 150–159) ------------------------------------------------

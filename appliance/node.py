@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -220,7 +221,7 @@ class Node:
 
     # --- evidence -----------------------------------------------------------------------------
 
-    def verify_evidence(self, extra_notes: list[str] = ()) -> AuditReport:
+    def verify_evidence(self, extra_notes: Sequence[str] = ()) -> AuditReport:
         """Check the store file page by page, then every evidence entry, hash and checkpoint.
 
         A damaged file raises StoreCorrupt (restore a backup): that is not tampering, and the

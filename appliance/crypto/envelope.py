@@ -23,6 +23,7 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import lru_cache
+from typing import TypeGuard
 
 from appliance.clock import rfc3339 as format_ts  # the form of ``ts``
 from appliance.crypto import sealed
@@ -234,7 +235,7 @@ _CHECKS = {
 }
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import Any
 
 import rfc8785
 
 MAX_SAFE_INTEGER = 2**53 - 1
 
 
-def canonical(obj: object) -> bytes:
+def canonical(obj: Any) -> bytes:
     """Return the RFC 8785 canonical UTF-8 bytes of ``obj``.
 
     Raises ``ValueError`` for an integer outside ±(2**53 − 1) (naming where it is), and for
@@ -56,7 +57,7 @@ def _check_integers(obj: object) -> bool:
     unsafe integer does :func:`_unsafe_integer_path` walk again to name where it is.
     """
     fast = True
-    stack = [obj]
+    stack: list[Any] = [obj]
     pop, push, extend = stack.pop, stack.append, stack.extend
     while stack:
         value = pop()

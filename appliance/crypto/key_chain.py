@@ -60,10 +60,12 @@ def verify_key_chain(node_did: str, records: list[KeyRecord]) -> None:
     """Check that ``records`` is an unbroken chain of keys starting from the node's inception key."""
     check_chain_links(node_did, records)
     for prev, rec in itertools.pairwise(records):
-        message = canonical(rec.statement["body"])
+        statement = rec.statement
+        assert statement is not None  # check_chain_links saw it
+        message = canonical(statement["body"])
         what = LocalText("domain.reason.key_rotation", rec.seq)
         try:
-            verify(prev.public_key, message, _unb64(rec.statement["sig_previous"]), what=what)
-            verify(rec.public_key, message, _unb64(rec.statement["sig_next"]), what=what)
+            verify(prev.public_key, message, _unb64(statement["sig_previous"]), what=what)
+            verify(rec.public_key, message, _unb64(statement["sig_next"]), what=what)
         except (KeyError, ValueError) as e:
             raise BadSignature(what) from e

@@ -14,7 +14,7 @@ import nacl.exceptions
 import nacl.public
 import nacl.signing
 
-from appliance.errors import BadSignature, MalformedDid
+from appliance.errors import BadSignature, LocalText, MalformedDid
 
 DID_KEY_PREFIX = "did:key:"
 ED25519_PUB_MULTICODEC = b"\xed\x01"
@@ -116,7 +116,7 @@ def box_public_key_from_did(did: str) -> nacl.public.PublicKey:
 # --- signatures ------------------------------------------------------------------------------
 
 
-def verify(public_key: bytes, message: bytes, signature: bytes, what: str = "message") -> None:
+def verify(public_key: bytes, message: bytes, signature: bytes, what: str | LocalText = "message") -> None:
     """Check an Ed25519 detached signature; raise ``BadSignature(what)`` unless it is valid."""
     if (
         not isinstance(signature, bytes)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Mapping
 
 from appliance.crypto.jcs import canonical, sha256
 from appliance.crypto.keys import SigningKey, public_key_from_did, verify
@@ -29,7 +30,7 @@ def sign_statement(key: SigningKey, statement: dict) -> dict:
     return {**statement, "sig": _b64url(key.sign(canonical(statement)))}
 
 
-def verify_statement(statement: object, *, kind: str, signer: str, fields: dict[str, type]) -> dict:
+def verify_statement(statement: object, *, kind: str, signer: str, fields: Mapping[str, type]) -> dict:
     """Check a signed statement of type ``kind`` made by ``signer`` (a did:key); return it.
 
     ``fields`` names the fields besides ``v``/``type``/``sig`` and their JSON types; other fields

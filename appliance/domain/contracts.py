@@ -50,6 +50,11 @@ class Negotiation:
     def provider_pid(self) -> str | None:
         return self.id if self.role == "provider" else self.peer_pid
 
+    def pids(self) -> tuple[str, str]:
+        """(consumer pid, provider pid), once the peer's is known (its first message names it)."""
+        assert self.peer_pid is not None, "the peer has not named its process yet"
+        return (self.id, self.peer_pid) if self.role == "consumer" else (self.peer_pid, self.id)
+
 
 @dataclass(frozen=True)
 class Step:

@@ -21,9 +21,14 @@ STATEMENT_TYPE = "dsnode.key-rotation"
 
 
 class ChainLink(Protocol):
-    seq: int
-    did: str
-    statement: dict | None
+    @property
+    def seq(self) -> int: ...
+
+    @property
+    def did(self) -> str: ...
+
+    @property
+    def statement(self) -> dict | None: ...
 
 
 def rotation_body(node_did: str, seq: int, previous_did: str, next_did: str, ts: str) -> dict:

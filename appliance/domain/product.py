@@ -174,7 +174,8 @@ class Listing:
         """Whether the space shows the entry: listed (an accepted version, while a newer one is reviewed),
         or delisted but inside its notice period."""
         if self.status is ListingStatus.DELISTED:
-            return bool(self.notice_until) and now < parse_rfc3339(self.notice_until)
+            return self.notice_until is not None and self.notice_until != "" \
+                and now < parse_rfc3339(self.notice_until)
         return self.listed_version is not None
 
 

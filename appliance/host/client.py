@@ -109,7 +109,8 @@ class ControlClient:
             raise ControlUnavailable(self.home, type(e).__name__) from None
         if response.status >= 400:
             try:
-                raise ControlRefused(self._json(response).get("message") or response.reason)
+                answer = self._json(response)
+                raise ControlRefused((answer.get("message") if isinstance(answer, dict) else None) or response.reason)
             finally:
                 conn.close()
         return conn, response

@@ -185,7 +185,7 @@ def peer_uid(sock: socket.socket) -> int | None:
 class _Handler(BaseHTTPRequestHandler):
     server_version = "dsnode"
     protocol_version = "HTTP/1.0"
-    server: _Threads
+    server: _Threads  # type: ignore[assignment]  # the server it was made for
 
     def setup(self) -> None:
         super().setup()
@@ -231,8 +231,10 @@ class _Handler(BaseHTTPRequestHandler):
                     self._stream(endpoint.route, request)
                     return
                 result = endpoint.route(request)
+                assert result is not None  # only a stream answers with None
                 if endpoint.text:
                     status, text = result
+                    assert isinstance(text, str)
                     self._send(status, text.encode("utf-8"), "text/plain; version=0.0.4; charset=utf-8")
                 else:
                     status, payload = result

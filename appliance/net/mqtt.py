@@ -37,6 +37,7 @@ from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import MQTTErrorCode
@@ -222,10 +223,10 @@ class MqttConnection:
         c.on_message = self._on_message
         c.on_publish = self._on_publish
         c.on_subscribe = self._on_subscribe
-        c._sock_send = self._buffer_send  # noqa: SLF001 - see the module docstring (buffered socket I/O)
-        c._sock_recv = self._buffered_recv  # noqa: SLF001
+        c._sock_send = self._buffer_send  # type: ignore[method-assign]  # noqa: SLF001 - see the module docstring
+        c._sock_recv = self._buffered_recv  # type: ignore[method-assign]  # noqa: SLF001
         self._paho_puback = c._handle_pubackcomp  # noqa: SLF001
-        c._handle_pubackcomp = self._handle_puback  # noqa: SLF001
+        c._handle_pubackcomp = self._handle_puback  # type: ignore[method-assign]  # noqa: SLF001
         self._client = c
 
     # --- buffered socket I/O under paho -----------------------------------------------------
@@ -279,7 +280,7 @@ class MqttConnection:
         self._rpos = end
         return buf[pos:end]
 
-    def _handle_puback(self, cmd: str) -> MQTTErrorCode:
+    def _handle_puback(self, cmd: Literal["PUBACK", "PUBCOMP"]) -> MQTTErrorCode:
         """A PUBACK of one of our own PUBLISHes becomes a Published event here; the rest go to paho."""
         if cmd == "PUBACK":
             packet = self._client._in_packet["packet"]  # noqa: SLF001 - variable header and properties
@@ -359,7 +360,7 @@ class MqttConnection:
         """Wait up to ``timeout`` for network traffic or a wake-up, process it, return the events."""
         c = self._client
         sock = c.socket()
-        rlist = [self._waker] if self._waker else []
+        rlist: list[Any] = [self._waker] if self._waker else []
         if sock is not None and not self.closed:
             self._flush()
             rlist.append(sock)
@@ -411,9 +412,9 @@ class MqttConnection:
         self._flush()
         return info.mid
 
-    def subscribe(self, filters: list[str], qos: int = 1) -> int:
+    def subscribe(self, filters: list[str], qos: int = 1) -> int | None:
         """Subscribe with retain-as-published (so a receiver can tell retained state from streams) and
-        no-local (a node never needs its own messages back)."""
+        no-local (a node never needs its own messages back). The packet's id, None when not connected."""
         opts = SubscribeOptions(qos=qos, noLocal=True, retainAsPublished=True,
                                 retainHandling=SubscribeOptions.RETAIN_SEND_ON_SUBSCRIBE)
         _, mid = self._client.subscribe([(f, opts) for f in filters])

@@ -263,7 +263,8 @@ def members(ctx: OperatorContext) -> list[Member]:
     rows = ctx.db.read(lambda c: c.execute(
         "SELECT did, name, org, status, member_since, ended, reason, credential FROM operator_member "
         "ORDER BY member_since").fetchall())
-    return [Member(*row[:7], json.loads(row[7])) for row in rows]
+    return [Member(did, name, org, status, since, ended, reason, json.loads(credential))
+            for did, name, org, status, since, ended, reason, credential in rows]
 
 
 def handle_leave(ctx: OperatorContext, conn, msg) -> None:

@@ -36,7 +36,7 @@ from appliance.net.broker.limits import BrokerLimits
 try:
     import pwd
 except ImportError:  # Windows: no users to hand the folder to
-    pwd = None
+    pwd = None  # type: ignore[assignment]
 
 DEFAULT_ITERATIONS = 101  # mosquitto_passwd's default for $7$ hashes
 SALT_SIZE = 12
@@ -286,7 +286,7 @@ def mosquitto_conf(out_dir: Path, listener: ListenerConfig, *, mode: str = "dyns
     ]
     if (listener.tls_cert is None) != (listener.tls_key is None):
         raise BrokerConfigError(LocalText("operator.reason.tls_pair"))
-    if listener.tls_cert is not None:
+    if listener.tls_cert is not None and listener.tls_key is not None:
         lines += [f"certfile {Path(listener.tls_cert).resolve()}", f"keyfile {Path(listener.tls_key).resolve()}",
                   "tls_version tlsv1.2"]
         if listener.tls_ca is not None:

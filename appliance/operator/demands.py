@@ -32,7 +32,7 @@ class OperatorDemand:
     expires: str | None
 
 
-def topic_for(demand_id: str) -> str | None:
+def topic_for(demand_id: object) -> str | None:
     m = DEMAND_ID.fullmatch(demand_id) if isinstance(demand_id, str) else None
     return TOPIC.format(m.group(1)) if m else None
 
@@ -65,7 +65,7 @@ def handle_close(ctx: OperatorContext, conn, msg) -> None:
     row = conn.execute("SELECT topic, owner, status FROM operator_demand WHERE id = ?", (demand_id,)).fetchone()
     if row is None or row[1] != msg.sender or row[2] != "open":
         return  # not an open demand of the sender
-    _close(ctx, conn, demand_id, row[0], "withdrawn")
+    _close(ctx, conn, str(demand_id), row[0], "withdrawn")
 
 
 def _close(ctx: OperatorContext, conn, demand_id: str, topic: str, status: str) -> None:
@@ -94,7 +94,8 @@ def expire(ctx: OperatorContext) -> int:
 
 
 def demands(ctx: OperatorContext, status: str | None = "open") -> list[OperatorDemand]:
-    sql, args = "SELECT id, owner, demand, status, expires FROM operator_demand", ()
+    sql = "SELECT id, owner, demand, status, expires FROM operator_demand"
+    args: tuple[str, ...] = ()
     if status:
         sql, args = sql + " WHERE status = ?", (status,)
     rows = ctx.db.read(lambda c: c.execute(sql + " ORDER BY updated, id", args).fetchall())

@@ -77,7 +77,9 @@ def create_space(conn, *, space_id: str, name: str, broker_host: str, broker_por
         (space_id, name, json.dumps(policies.to_json()), broker_host, int(broker_port), tls_ca_pem, broker_mode,
          new_password(), new_password(), ts),
     )
-    return load_space(conn)
+    space = load_space(conn)
+    assert space is not None
+    return space
 
 
 class OperatorContext:

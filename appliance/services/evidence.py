@@ -151,7 +151,8 @@ class EvidenceLog:
     def entries(self, start: int = 0, stop: int | None = None, *, subject: str | None = None,
                 action: str | None = None, newest_first: bool = False) -> Iterator[EvidenceEntry]:
         """Entries in index order (or newest first), read a page at a time."""
-        where, args = ["idx >= ?", "idx < ?"], [start, stop if stop is not None else 2**62]
+        where = ["idx >= ?", "idx < ?"]
+        args: list[int | str] = [start, stop if stop is not None else 2**62]
         if subject is not None:
             where.append("subject = ?")
             args.append(subject)

@@ -36,7 +36,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Protocol, TypeGuard
 
 import nacl.bindings as sodium
 from nacl.exceptions import CryptoError
@@ -183,7 +183,7 @@ def read_preamble(f: BinaryIO, path: Path) -> Preamble:
     return Preamble(line + digest, header, schema, keycheck, chunk, version)
 
 
-def _integer(value: object) -> bool:
+def _integer(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -205,7 +205,15 @@ def check_key(pre: Preamble, store_key: bytes) -> None:
         raise WrongPassphrase()
 
 
-def decrypt_stream(f: BinaryIO, out: BinaryIO, pre: Preamble, store_key: bytes, path: Path) -> None:
+class Sink(Protocol):
+    """Where decrypted bytes go: a new file, or a :class:`SectionReader` that splits them into files."""
+
+    def write(self, data: bytes | memoryview, /) -> object: ...
+
+    def close(self) -> object: ...
+
+
+def decrypt_stream(f: BinaryIO, out: Sink, pre: Preamble, store_key: bytes, path: Path) -> None:
     """Write the plaintext of the stream at ``f``'s position to ``out``; BackupInvalid on any damage.
 
     ``out`` only ever receives chunks that have passed their MAC, in order.
@@ -300,11 +308,11 @@ class SectionReader:
     read and returns the entries. Any structural problem is BackupInvalid.
     """
 
-    def __init__(self, open_file: Callable[[str, str], BinaryIO], path: Path) -> None:
+    def __init__(self, open_file: Callable[[str, str], Sink], path: Path) -> None:
         self._open = open_file
         self._path = path
         self._line = bytearray()
-        self._file: BinaryIO | None = None
+        self._file: Sink | None = None
         self._section: tuple[str, str, int] | None = None
         self._left = 0
         self._hash = hashlib.sha256()
@@ -315,12 +323,13 @@ class SectionReader:
     def _invalid(self, why: LocalText) -> BackupInvalid:
         return BackupInvalid(self._path, why)
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         view = memoryview(data)
         while view:
             if self._manifest is not None:
                 raise self._invalid(LocalText("storage.reason.after_manifest"))
             if self._section is not None:
+                assert self._file is not None  # opened with the section
                 n = min(self._left, len(view))
                 self._file.write(view[:n])
                 self._hash.update(view[:n])
@@ -369,6 +378,7 @@ class SectionReader:
             self._end_section()
 
     def _end_section(self) -> None:
+        assert self._section is not None and self._file is not None
         kind, name, size = self._section
         self._file.close()
         self._file, self._section = None, None

@@ -79,6 +79,7 @@ def connect(path: Path, key: bytes | None, *, create: bool = False, plain: bool 
     try:
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000):d}")
         if not plain:
+            assert key is not None, "an encrypted store needs its key"
             conn.execute("PRAGMA cipher_log_level = NONE")
             conn.execute(key_pragma(key))
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()

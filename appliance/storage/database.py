@@ -42,7 +42,7 @@ import weakref
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from appliance.errors import LocalText, StoreCorrupt, StoreError, store_reason
 from appliance.storage import migrate
@@ -67,10 +67,11 @@ class _Job:
 
     def __init__(self, thunk: Callable[..., object], write: Callable[..., object] | None = None,
                  durable: bool = True) -> None:
-        self.thunk = thunk  # a write job's thunk runs a whole group: thunk(list_of_jobs)
-        self.write = write
+        # both dropped (None) once the job ran
+        self.thunk: Any = thunk  # a write job's thunk runs a whole group: thunk(list_of_jobs)
+        self.write: Any = write
         self.durable = durable
-        self.result: object = None
+        self.result: Any = None
         self.error: BaseException | None = None
         self.callbacks: list[Callable[[], object]] = []
         self.done = threading.Lock()
@@ -108,10 +109,10 @@ def _serve(jobs: queue.SimpleQueue) -> None:
             for j in group:
                 j.thunk = j.write = None  # they refer to the Database; keep nothing alive while idle
                 j.done.release()
-            job = group = None
+            del job, group
 
 
-def _reraise(exc: BaseException, path: Path):
+def _reraise(exc: BaseException, path: Path) -> NoReturn:
     mapped = map_error(exc, path)
     if mapped is None:
         raise exc
@@ -127,7 +128,7 @@ class Database:
         self._plain = plain
         self._synchronous = synchronous
         self._busy_timeout = busy_timeout
-        self._conn = None
+        self._conn: Any = None  # the owner thread's sqlcipher3 connection, once open
         self._schema_version = 0
         self._closed = False
         self._after_commit: list[Callable[[], object]] | None = None  # set while a write is open
@@ -239,6 +240,7 @@ class Database:
         if threading.get_ident() != self._thread.ident or self._batches is None:
             raise RuntimeError("savepoint() is only for use inside a write")
         conn, batches = self._conn, self._batches
+        assert batches is not None
         marks = {key: len(items) for key, (items, _) in batches.items()}
         conn.execute(f"SAVEPOINT {_INNER_SAVEPOINT}")
         try:
@@ -255,6 +257,7 @@ class Database:
 
     def _flush_batches(self) -> None:
         batches = self._batches
+        assert batches is not None, "only inside a write"
         while any(items for items, _ in batches.values()):  # a flush may add to another batch
             for items, flush in list(batches.values()):
                 if items:

@@ -17,7 +17,7 @@ import logging
 import threading
 from collections.abc import Callable
 from contextlib import contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,11 @@ MAX_IDLE = 4
 class ReadPool:
     """Borrowed read connections; ``opener(key)`` makes a configured read-only connection."""
 
-    def __init__(self, opener: Callable[[bytes | None], object], key: bytes | None) -> None:
+    def __init__(self, opener: Callable[[bytes | None], Any], key: bytes | None) -> None:
         self._opener = opener
         self._key = key
         self._lock = threading.Lock()
-        self._idle: list = []
+        self._idle: list[Any] = []  # sqlcipher3 connections
         self._generation = 0
         self._closed = False
         self._local = threading.local()

@@ -139,7 +139,7 @@ def _unpack_sections(f: BinaryIO, pre: Preamble, key: bytes, staging: Path, back
     vault = staging / "vault"
     vault.mkdir(mode=PRIVATE_DIR)
 
-    def open_file(kind: str, name: str) -> BinaryIO:
+    def open_file(kind: str, name: str) -> _StagedFile:
         return _StagedFile(vault / (name + VAULT_SUFFIX) if kind == VAULT else staging / DATABASE_NAME)
 
     reader = SectionReader(open_file, backup)
@@ -159,7 +159,7 @@ class _StagedFile:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), PRIVATE_FILE)
         self._f = os.fdopen(fd, "wb")
 
-    def write(self, data) -> int:
+    def write(self, data: bytes | memoryview) -> int:
         return self._f.write(data)
 
     def close(self) -> None:

@@ -52,7 +52,9 @@ def _select_secret(conn) -> bytes | None:
 def _ensure_secret(conn) -> bytes:
     conn.execute(SECRET_TABLE)
     conn.execute("INSERT OR IGNORE INTO store_secret (id, secret) VALUES (1, ?)", (secrets.token_bytes(32),))
-    return _select_secret(conn)
+    secret = _select_secret(conn)
+    assert secret is not None
+    return secret
 
 
 class Store:

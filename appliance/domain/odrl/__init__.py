@@ -28,6 +28,7 @@ def parse(doc: object) -> Policy:
         problems += validate(policy)
     if problems:
         raise PolicyInvalid(problems)
+    assert policy is not None  # from_jsonld gives no policy only with problems
     return policy
 
 

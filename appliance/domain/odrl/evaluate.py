@@ -72,7 +72,8 @@ def evaluate(policy: Policy, context: Context | Mapping) -> list[Failure]:
     else:
         results = [[f for c in p.constraints for f in _check(c, where, ctx)] for where, p in covering]
         if all(results):
-            failures += min(results, key=len)
+            shortest = min(results, key=len)
+            failures += shortest
     for i, q in enumerate(policy.prohibitions):
         if includes(q.action, action) and not any(_check(c, "", ctx) for c in q.constraints):
             failures.append(Failure("prohibited", f"prohibition[{i}]", _action_names(action)))

@@ -150,7 +150,7 @@ def _read_rule(rule, where: str, problems: list[Problem], permission: bool) -> R
     if not isinstance(rule, dict):
         problems.append(Problem("not_an_object", where))
         return Rule("")
-    duties = ()
+    duties: tuple[Duty, ...] = ()
     if permission:
         duties = tuple(_read_duty(d, f"{where}.duty[{j}]", problems)
                        for j, d in enumerate(_many(rule.get("duty"), f"{where}.duty", problems)))

@@ -68,7 +68,8 @@ def summarize(policy: Policy, lang: str | None = "zh_CN", tz: tzinfo | None = No
 
 
 def _sentence(kind: str, action: str, constraints, z: int, tz) -> str:
-    pre, post = [], []
+    pre: list[str] = []
+    post: list[str] = []
     for c in constraints:
         if c.left == "payAmount":
             continue

@@ -19,6 +19,7 @@ import copy
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from appliance.domain.odrl.jsonld import from_jsonld
 from appliance.domain.odrl.model import Policy
@@ -77,6 +78,7 @@ class TemplateParamError(ValueError):
 def coerce(param: Parameter, raw: object):
     """The parameter's value from text or a number; TemplateParamError when it does not fit."""
     text = str(raw).strip()
+    value: Any  # an int, a Decimal or text, by the parameter's type
     if param.type == "integer":
         if not re.fullmatch(r"\d+", text):
             raise TemplateParamError("template_bad_value", name=param.name, value=text, detail_zh="应为正整数",

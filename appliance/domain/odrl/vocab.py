@@ -143,12 +143,13 @@ def short(term: str) -> str:
 
 def includes(broader: str, action: str) -> bool:
     """Whether a rule on ``broader`` covers ``action`` (the same action or one included in it)."""
-    seen = set()
-    while action is not None and action not in seen:
-        if action == broader:
+    seen: set[str] = set()
+    current: str | None = action
+    while current is not None and current not in seen:
+        if current == broader:
             return True
-        seen.add(action)
-        action = RULE_ACTIONS.get(action)
+        seen.add(current)
+        current = RULE_ACTIONS.get(current)
     return False
 
 

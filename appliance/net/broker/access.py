@@ -149,7 +149,8 @@ class Access:
                 raise TypeError
         except (ValueError, KeyError, TypeError):
             return {"responses": [{"command": "Unknown command", "error": "Invalid/missing commands"}]}, set()
-        responses, removed = [], set()
+        responses: list[dict] = []
+        removed: set[str] = set()
         self.version += 1
         self._ordered.clear()
         self._decided.clear()
@@ -182,8 +183,8 @@ class Access:
             role = str(cmd["rolename"])
             if self.roles.pop(role, None) is None:
                 raise _Refused("Role not found")
-            for client in self.clients.values():
-                client.roles = [r for r in client.roles if r[0] != role]
+            for holder in self.clients.values():
+                holder.roles = [r for r in holder.roles if r[0] != role]
         elif name == "createClient":
             username = str(cmd["username"])
             if username in self.clients:

@@ -27,14 +27,16 @@ class BrokerLimits:
     def from_mapping(cls, values: Mapping[str, object]) -> BrokerLimits:
         """Limits from a settings table; ValueError naming the first unknown or bad entry."""
         known = {f.name for f in fields(cls)}
+        checked: dict[str, int] = {}
         for name, value in values.items():
             if name not in known:
                 raise ValueError(f"unknown broker limit {name!r} (known: {', '.join(sorted(known))})")
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**40:
                 raise ValueError(f"broker limit {name} must be a whole number from 1 to 2^40, not {value!r}")
-        if values.get("max_packet_size", cls.max_packet_size) > 268_435_455:
+            checked[name] = value
+        if checked.get("max_packet_size", cls.max_packet_size) > 268_435_455:
             raise ValueError("broker limit max_packet_size is at most 268435455 (MQTT's largest packet)")
-        return cls(**values)
+        return cls(**checked)
 
     def mosquitto_lines(self) -> list[str]:
         return [f"max_queued_messages {self.max_queued}", f"max_queued_bytes {self.max_queued_bytes}",

@@ -192,7 +192,8 @@ class Connection:
 
 class _RateLog:
     def __init__(self, interval: float = 10.0) -> None:
-        self._interval, self._last = interval, {}
+        self._interval = interval
+        self._last: dict[str, float] = {}
 
     def info(self, key: str, message: str, *args) -> None:
         now = time.monotonic()
@@ -259,6 +260,7 @@ class EmbeddedBroker:
             raise failure[0]
         self.host = host
         log.info("embedded MQTT broker listening on %s:%d", host, self.port)
+        assert self.port is not None  # the loop set it before it said it was ready
         return self.port
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -334,6 +336,7 @@ class EmbeddedBroker:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
+        assert task is not None
         self._tasks.add(task)
         conn = Connection(writer, self.limits.write_buffer)
         self._conns.add(conn)
@@ -454,17 +457,19 @@ class EmbeddedBroker:
         if session is None or session.conn is not conn:
             return
         session.conn = None
+        loop = self._loop
+        assert loop is not None  # this runs on it
         if conn.will is not None:
             will, delay = conn.will
             delay = min(delay, session.expiry)
             if delay > 0:
-                session.will_timer = self._loop.call_later(delay, self._publish_will, session.username, will)
+                session.will_timer = loop.call_later(delay, self._publish_will, session.username, will)
             else:
                 self._publish_will(session.username, will)
         if session.expiry == 0:
             self._discard(session)
         elif session.expiry != NEVER_EXPIRES:
-            session.expiry_timer = self._loop.call_later(session.expiry, self._expire, session)
+            session.expiry_timer = loop.call_later(session.expiry, self._expire, session)
 
     def _publish_will(self, username: str | None, will: Message) -> None:
         if self.access.allowed(username, SEND, will.topic) and not will.topic.startswith("$"):
@@ -503,6 +508,7 @@ class EmbeddedBroker:
 
     def _handle(self, conn: Connection, p) -> None:
         session = conn.session
+        assert session is not None  # packets after CONNECT only
         if isinstance(p, mqtt5.PublishPacket):
             self._on_publish(conn, session, p)
         elif isinstance(p, mqtt5.PubAckPacket):
@@ -553,11 +559,13 @@ class EmbeddedBroker:
         else:
             self._route(Message(p.topic, p.payload, qos, p.retain, session.client_id, _props(p)))
         if qos == 1:
+            assert p.packet_id is not None  # a QoS 1 PUBLISH has one
             conn.send(mqtt5.PubAckPacket(p.packet_id, reason_code=reason))
 
     def _on_subscribe(self, conn: Connection, session: Session, p: mqtt5.SubscribePacket) -> None:
         S = mqtt5.SubAckReasonCode
-        codes, send_retained = [], {}
+        codes: list[mqtt5.SubAckReasonCode] = []
+        send_retained: dict[str, int] = {}
         limits = self.limits
         for n, f in enumerate(p.topic_filters):
             pattern = f.pattern
@@ -589,9 +597,9 @@ class EmbeddedBroker:
                 if matches(pattern, msg.topic):
                     due[msg.topic] = max(due.get(msg.topic, 0), min(qos, msg.qos))
         for topic, qos in due.items():
-            msg = self.retained.get(topic)
-            if msg is not None and self.access.allowed(session.username, RECEIVE, topic):
-                self._deliver(session, msg, qos, True)
+            kept = self.retained.get(topic)
+            if kept is not None and self.access.allowed(session.username, RECEIVE, topic):
+                self._deliver(session, kept, qos, True)
 
     def _kick(self, username: str) -> None:
         """An account was deleted: close its connections and forget its sessions."""
@@ -707,6 +715,7 @@ class EmbeddedBroker:
             if session.conn is conn:
                 self._pump(session)
 
+        assert self._loop is not None  # this runs on it
         task = self._loop.create_task(drain())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

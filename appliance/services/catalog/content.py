@@ -132,6 +132,7 @@ class ResourceContent:
         if r.kind in (Kind.API, Kind.SQLITE_TABLE):
             raise ResourceError(LocalText("resource.reason.read_as_rows", r.id, LocalText(f"resource.type.{r.kind}")))
         if r.mode == Mode.HOSTED:
+            assert v.vault_object is not None  # a hosted version has its copy
             return self._vault.open_stream(v.vault_object)
         path = Path(v.source)
         self._check_unchanged(path, v, mtime_ns)

@@ -81,7 +81,8 @@ class DelimitedScan:
 
 def column_names(raw: list[str]) -> list[str]:
     """Header cells made usable: blanks named ``column_N``, repeats numbered."""
-    names, seen = [], Counter()
+    names: list[str] = []
+    seen: Counter[str] = Counter()
     for i, name in enumerate(raw):
         name = name.strip().lstrip("\ufeff") or f"column_{i + 1}"
         seen[name] += 1
@@ -106,12 +107,15 @@ class DelimitedScanner:
         self._delimiter = delimiter
         self._encoding = encoding
         self._exact = exact_bytes
-        self._sample = sample_bytes
+        self._sample_bytes = sample_bytes
         self._progress = progress
         self._rng = rng or random.Random(0)
         self._block_size = block_size
         self.skipped = SkipReport()
         self.rows = 0
+        self.delimiter = ""
+        self.columns: list[str] = []  # from the header line
+        self._header_seen = False
 
     def run(self) -> DelimitedScan:
         with HashingReader(self.path, block_size=self._block_size) as reader:
@@ -128,17 +132,18 @@ class DelimitedScanner:
                 data, codec = _transcode(data, codec), "utf-8"
             data = lone_cr_as_lf(data)
             self._codec = codec
-            self._fraction = 1.0 if total <= self._exact else self._sample / total
+            self._fraction = 1.0 if total <= self._exact else self._sample_bytes / total
             self._read_all(data, total)
         self._flush_sample()
         profile = self.profiler.finish(total_rows=self.rows, skipped_rows=self.skipped.count)
+        assert reader.sha256 is not None  # the whole file was read
         return DelimitedScan(reader.sha256, reader.size, self.encoding, self.delimiter, self.columns, self.rows,
                              profile, self.skipped)
 
     # --- the pass over the file ------------------------------------------------------------
 
     def _read_all(self, data: Iterator[bytes], total: int) -> None:
-        carry, done, self.line, self.columns = b"", 0, 1, None
+        carry, done, self.line, self._header_seen = b"", 0, 1, False
         for block in data:
             done += len(block)
             first_end = block.find(b"\n") + 1
@@ -157,14 +162,14 @@ class DelimitedScanner:
                 self._progress(min(done, total), total)
         if carry.strip():
             self._lines(carry + b"\n")
-        if self.columns is None:
+        if not self._header_seen:
             self._lines(b"\n")
         if self._pending:
             raise MalformedTable(self.path, LocalText("resource.reason.quote_not_closed", self.line))
 
     def _lines(self, raw: bytes) -> None:
         """Whole lines outside the block loop: the header, then the lines that straddle blocks."""
-        if self.columns is None:
+        if not self._header_seen:
             header_end = raw.index(b"\n") + 1
             self._header(self._decode_header(raw[:header_end]))
             self.line, raw = 2, raw[header_end:]
@@ -181,6 +186,7 @@ class DelimitedScanner:
         text = text.rstrip("\r\n")
         self.delimiter = self._delimiter or guess_delimiter(text, self.path.suffix.lower())
         self.columns = column_names(next(csv.reader([text], delimiter=self.delimiter), []))
+        self._header_seen = True
         self.profiler = TableProfiler(self.columns, rng=self._rng)
         self._pending = b""
         self._sample: list[str] = []

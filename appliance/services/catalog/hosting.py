@@ -42,12 +42,14 @@ def host(vault: Vault, scan: ScanResult, progress: Progress | None = None) -> Ho
         if scan.kind == Kind.FOLDER:
             _host_folder(vault, scan, copy, progress)
         elif scan.kind == Kind.SQLITE_TABLE:
+            assert scan.path is not None
             with readers.sqlite_rows(scan.path, scan.table) as rows:
                 obj = vault.put((readers.row_line(r) for r in rows), expected_size=scan.size, name=scan.source)
             copy.objects.append(obj)
             _same(obj, scan.sha256, scan.source)
             copy.object_id = obj.id
         else:
+            assert scan.path is not None  # only an API has none
             obj = vault.put_file(scan.path, progress=progress)
             copy.objects.append(obj)
             _same(obj, scan.sha256, scan.source)

@@ -279,7 +279,7 @@ class Preview:
 def preview(columns: Sequence[str], rows: Iterable[Sequence[Any]], rules: Iterable[MaskRule | dict], *,
             pseudonym_key: bytes | None = None, n: int = 5) -> Preview:
     masker = Masker(columns, rules, pseudonym_key=pseudonym_key)
-    pairs = []
+    pairs: list[tuple[list[Any], list[Any]]] = []
     for row in rows:
         if len(pairs) >= n:
             break

@@ -25,7 +25,7 @@ ROOTS_ENV = "DSNODE_ALLOWED_ROOTS"  # where the CLI takes the allowed folders fr
 
 _MISSING = LocalText("resource.reason.missing")
 _LOOP = LocalText("resource.reason.symlink_loop")
-_OS_REASONS = {
+_OS_REASONS: dict[int | None, LocalText] = {
     errno.ENOENT: _MISSING,
     errno.ELOOP: _LOOP,
     errno.EACCES: LocalText("resource.reason.permission_denied"),

@@ -123,6 +123,7 @@ def offers(conn, product_id: str) -> tuple[Offer, ...]:
             "SELECT uid, template, params, policy FROM product_offer WHERE product_id = ? ORDER BY position",
             (product_id,)):
         parsed, _ = odrl.from_jsonld(json.loads(policy))
+        assert parsed is not None  # checked before it was stored
         out.append(Offer(uid, parsed, template, json.loads(params)))
     return tuple(out)
 

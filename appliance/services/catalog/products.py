@@ -15,12 +15,14 @@ Whether the node has joined a space is space sync's knowledge: it hands it over 
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import hashlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
+from typing import Any
 
 from appliance import dsp_schema
 from appliance.clock import Clock, rfc3339
@@ -104,7 +106,7 @@ class ProductService:
                 "offers": [o.uid for o in p.offers]})
             if p.offers:
                 self._offer_evidence(conn, p)
-            return rows.load(conn, product_id)
+            return self._load(conn, product_id)
 
         product = self._db.write(work)
         self._bus.emit(ProductChanged(product.id, product.version, product.status))
@@ -116,8 +118,8 @@ class ProductService:
         """A new version: changed description, or resources pinned again at their current versions
         (``resource_ids`` replaces the set; ``repin`` re-pins the same resources)."""
         given = (("title", title), ("description", description), ("domain", domain))
-        changes = {k: v for k, v in given if v is not None}
-        if "title" in changes and not changes["title"].strip():
+        changes: dict[str, Any] = {k: v for k, v in given if v is not None}
+        if title is not None and not title.strip():
             raise ProductError(LocalText("product.reason.no_title"))
         if keywords is not None:
             changes["keywords"] = _clean(keywords)
@@ -125,7 +127,8 @@ class ProductService:
             raise ProductError(LocalText("product.reason.nothing_to_change"))
 
         def mutate(conn, p: Product) -> tuple[Product, dict]:
-            new = dataclasses.replace(p, **{k: v.strip() if isinstance(v, str) else v for k, v in changes.items()})
+            stripped: dict[str, Any] = {k: v.strip() if isinstance(v, str) else v for k, v in changes.items()}
+            new = dataclasses.replace(p, **stripped)
             detail: dict = {"changed": sorted(changes)}
             if resource_ids is not None or repin:
                 refs = resource_ids if resource_ids is not None else [r.resource_id for r in p.resources]
@@ -172,10 +175,10 @@ class ProductService:
                 self._offer_evidence(conn, new)
             else:
                 self._evidence.append(conn, action=action, subject=p.id, payload={"version": new.version, **detail})
-            new = rows.load(conn, p.id)
+            new = self._load(conn, p.id)
             for listing in active:  # a listed product goes back to its spaces for review
                 out.extend(self._request(conn, new, listing.space_id, ts))
-            return rows.load(conn, p.id)
+            return self._load(conn, p.id)
 
         product = self._db.write(work)
         self._emit(out, product)
@@ -195,12 +198,12 @@ class ProductService:
     def get(self, product_id: str, version: int | None = None) -> Product:
         """The product (resources of ``version``, the current one by default)."""
         product_id = self.resolve(product_id)
-        return self._db.read(lambda c: rows.load(c, product_id, version))
+        return self._db.read(lambda c: self._load(c, product_id, version))
 
     def list(self, status: str | None = None) -> list[Product]:
-        return self._db.read(lambda c: [rows.load(c, pid) for pid in rows.product_ids(c, status)])
+        return self._db.read(lambda c: [self._load(c, pid) for pid in rows.product_ids(c, status)])
 
-    def lineage(self, resource_id: str, *, version: int | None = None) -> list[LineageLink]:
+    def lineage(self, resource_id: str, *, version: int | None = None) -> builtins.list[LineageLink]:
         """Which products (and product versions) were made from ``resource_id`` (``version`` only)."""
         return self._db.read(lambda c: rows.lineage(c, resource_id, version))
 
@@ -212,10 +215,10 @@ class ProductService:
         """The product as a DSP 2025-1 DCAT ``Dataset`` (JSON-LD)."""
         return dcat.dataset(self.get(product_id), self._node_did)
 
-    def listings(self, status: str | None = None) -> list[Listing]:
+    def listings(self, status: str | None = None) -> builtins.list[Listing]:
         return self._db.read(lambda c: rows.all_listings(c, status))
 
-    def pending_requests(self) -> list[ListingRequested]:
+    def pending_requests(self) -> builtins.list[ListingRequested]:
         """Listing requests not answered yet, as events (for space sync to re-send after a restart)."""
         return [ListingRequested(x.product_id, x.space_id, x.version, self.dataset(x.product_id))
                 for x in self.listings(ListingStatus.REQUESTED)]
@@ -239,7 +242,9 @@ class ProductService:
                                                  space_id=space_id)
             self._ready(conn, p)
             out.extend(self._request(conn, p, space_id, ts))
-            return rows.listing(conn, p.id, space_id)
+            listing = rows.listing(conn, p.id, space_id)
+            assert listing is not None  # _request saved it
+            return listing
 
         listing = self._db.write(work)
         self._emit(out, self.get(product_id))
@@ -265,6 +270,7 @@ class ProductService:
                 log.info("ignoring a stale listing answer for version %s (latest sent: %s)", version, current.version)
                 return current
             new_state, _ = step_listing(p.id, space_id, current.status if current else None, event)
+            assert current is not None  # the table refuses an answer to a listing never asked for
             shown = current.version if event is ListingEvent.ACCEPT else None
             new = Listing(p.id, space_id, new_state, current.version, shown, reason.strip(), None, ts)
             rows.save_listing(conn, new)
@@ -282,7 +288,7 @@ class ProductService:
         return listing
 
     def delist(self, product_id: str, space_id: str | None = None, *, reason: str,
-               notice_days: int = DEFAULT_NOTICE_DAYS) -> list[Listing]:
+               notice_days: int = DEFAULT_NOTICE_DAYS) -> builtins.list[Listing]:
         """Withdraw the product from ``space_id`` (every space when None). A listed entry stays visible,
         marked with its end date, for ``notice_days``; a request not yet answered is simply taken back."""
         reason = reason.strip()
@@ -328,8 +334,8 @@ class ProductService:
     def _now(self) -> str:
         return rfc3339(self._clock.now())
 
-    def _load(self, conn, product_id: str) -> Product:
-        p = rows.load(conn, product_id)
+    def _load(self, conn, product_id: str, version: int | None = None) -> Product:
+        p = rows.load(conn, product_id, version)
         if p is None:
             raise ProductNotFound(product_id)
         return p
@@ -342,7 +348,9 @@ class ProductService:
                 raise ResourceNotUsable(ref, LocalText("product.reason.resource_missing" if not found
                                                        else "product.reason.resource_ambiguous"))
             rid = found[0]
-            removed, version, has_version = rows.resource_state(conn, rid)
+            state = rows.resource_state(conn, rid)
+            assert state is not None  # resolve found it
+            removed, version, has_version = state
             if removed:
                 raise ResourceNotUsable(rid, LocalText("product.reason.resource_removed"))
             if not has_version:
@@ -376,7 +384,7 @@ class ProductService:
             if state is None or state[0]:
                 raise ProductNotReady(p.id, LocalText("product.reason.resource_gone", pin.resource_id))
 
-    def _request(self, conn, p: Product, space_id: str, ts: str) -> list[ListingRequested]:
+    def _request(self, conn, p: Product, space_id: str, ts: str) -> builtins.list[ListingRequested]:
         current = rows.listing(conn, p.id, space_id)
         new_state, effects = step_listing(p.id, space_id, current.status if current else None, ListingEvent.REQUEST)
         shown = current.listed_version if current and current.status is not ListingStatus.DELISTED else None
@@ -393,11 +401,11 @@ class ProductService:
         """If no space lists the product or is asked to any more, the product is withdrawn."""
         if any(x.status in ACTIVE for x in rows.listings(conn, p.id)):
             return
-        status = rows.load(conn, p.id).status
+        status = self._load(conn, p.id).status
         if PRODUCT_TRANSITIONS.allows(status, ProductEvent.WITHDRAWN):  # (delisted already: nothing to do)
             rows.set_status(conn, p.id, step_product(p.id, status, ProductEvent.WITHDRAWN)[0], ts)
 
-    def _emit(self, events: list, product: Product) -> None:
+    def _emit(self, events: builtins.list, product: Product) -> None:
         for event in events:
             self._bus.emit(event)
         self._bus.emit(ProductChanged(product.id, product.version, product.status))

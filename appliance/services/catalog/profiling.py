@@ -376,10 +376,12 @@ def _iso_normal(v: str) -> str:
 
 
 def _parsed_stamps(st: _ColumnState, distinct: set[str], cells: list[str]) -> list[str]:
-    stamps, cache = [], st.stamps
+    stamps: list[str] = []
+    cache = st.stamps
     for v in distinct:
-        stamp = cache.get(v, False)
-        if stamp is False:
+        if v in cache:
+            stamp = cache[v]
+        else:
             m = _DATE_PARTS.match(v)
             stamp = _normal_time(m) if m else ""
             if len(cache) < STAMP_CACHE:
@@ -415,7 +417,7 @@ def _column(st: _ColumnState) -> Column:
         chosen, valid_count = max(("date", "datetime"), key=lambda t: st.valid[t]), when
     valid = 1.0 if chosen == "text" or not n else max(0, valid_count - st.bad_dates) / n
     lo = hi = None
-    if chosen in ("integer", "decimal") and st.num_min is not None:
+    if chosen in ("integer", "decimal") and st.num_min is not None and st.num_max is not None:
         lo, hi = _fmt_number(st.num_min, chosen == "integer"), _fmt_number(st.num_max, chosen == "integer")
     elif chosen in ("date", "datetime") and st.when_min is not None:
         lo, hi = st.when_min, st.when_max

@@ -251,8 +251,9 @@ def _json_records(path: Path, texts: Iterator[str]) -> RowSource:
 
 def _records(path: Path, values: Iterator[object]) -> RowSource:
     head = list(islice(values, KEY_SCAN))
-    if head and all(isinstance(v, dict) for v in head):
-        columns = list(dict.fromkeys(k for v in head for k in v))
+    records = [v for v in head if isinstance(v, dict)]
+    if head and len(records) == len(head):
+        columns = list(dict.fromkeys(k for v in records for k in v))
         return RowSource(columns, ([_flat(v.get(c)) if isinstance(v, dict) else None for c in columns]
                                    for v in chain(head, values)))
     return RowSource(["value"], ([_flat(v)] for v in chain(head, values)))
@@ -269,7 +270,7 @@ def _json_lines(src: Source, label: Path, encoding: str | None = None) -> RowSou
     codec, _ = _text_encoding(src, encoding)
     if enc.byte_oriented(codec):
         per_line = "utf-8-sig" if codecs.lookup(codec).name == "utf-8" else codec  # a BOM on any line is dropped
-        texts = (line.decode(per_line, errors="replace") for line in _stream_lines(src))
+        texts: Iterator[str] = (line.decode(per_line, errors="replace") for line in _stream_lines(src))
     else:
         texts = _wide_text(src, codec)
     rows = _json_records(label, texts)
@@ -355,15 +356,18 @@ def _array_items(src: Source, path: Path, codec: str) -> Iterator[object]:
 def _xlsx(src: Source, path: Path, sheet: str | None) -> RowSource:
     import openpyxl  # imported on first use: it is a large package
 
-    if not isinstance(src, Path):
+    workbook: Path | BinaryIO
+    if isinstance(src, Path):
+        workbook = src
+    else:
         with _open(src) as f:
             data = f.read(XLSX_MEMORY_LIMIT + 1)
         if len(data) > XLSX_MEMORY_LIMIT:
             raise MalformedTable(path, LocalText("resource.reason.xlsx_hosted_too_large", XLSX_MEMORY_LIMIT >> 20))
-        src = io.BytesIO(data)
-    _check_zip(src, path)
+        workbook = io.BytesIO(data)
+    _check_zip(workbook, path)
     try:
-        wb = openpyxl.load_workbook(src, read_only=True, data_only=True)
+        wb = openpyxl.load_workbook(workbook, read_only=True, data_only=True)
     except Exception as e:  # noqa: BLE001 - openpyxl raises zipfile, KeyError and its own errors for damaged files
         raise MalformedTable(path, LocalText("resource.reason.xlsx_unreadable", type(e).__name__)) from None
     try:

@@ -9,11 +9,13 @@ orphans at the next open).
 
 from __future__ import annotations
 
+import builtins
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from appliance.clock import Clock, rfc3339
 from appliance.domain.catalog import (
@@ -109,8 +111,8 @@ class ResourceService:
         meta["title"] = meta["title"] or scan.title_hint
         options = {"path": str(scan.path) if scan.path else None, "table": scan.table, "include": list(include),
                    "exclude": list(exclude), "encoding": encoding, "delimiter": delimiter, "exact": exact}
-        resource = Resource(id=RESOURCE_URN + str(self._new_uuid()), kind=scan.kind, mode=mode, source=scan.source,
-                            current_version=1, created=self._now(), updated=self._now(),
+        resource = Resource(id=RESOURCE_URN + str(self._new_uuid()), kind=scan.kind, mode=Mode(mode),
+                            source=scan.source, current_version=1, created=self._now(), updated=self._now(),
                             suggested_sensitivity=scan.suggested_sensitivity, **meta)
         copy = hosting.host(self._vault, scan, progress) if mode == Mode.HOSTED else hosting.HostedCopy()
         version = self._version(resource, 1, scan, copy)
@@ -212,7 +214,7 @@ class ResourceService:
 
     def get(self, resource_id: str) -> Resource:
         rid = self.resolve(resource_id)
-        return self._db.read(lambda c: store.load_resource(c, rid))
+        return self._db.read(lambda c: _load(c, rid))
 
     def list(self, *, include_removed: bool = False) -> list[Resource]:
         return self._db.read(lambda c: store.list_resources(c, include_removed))
@@ -220,7 +222,7 @@ class ResourceService:
     def version(self, resource_id: str, version: int | None = None) -> ResourceVersion:
         return self._version_row(resource_id, version)[0]
 
-    def versions(self, resource_id: str) -> list[ResourceVersion]:
+    def versions(self, resource_id: str) -> builtins.list[ResourceVersion]:
         rid = self.resolve(resource_id)
         return self._db.read(lambda c: store.load_versions(c, rid))
 
@@ -250,7 +252,7 @@ class ResourceService:
         """Set the GB/T 43697-2024 category and/or the sensitivity level (1-4)."""
         if category is None and sensitivity is None:
             raise InvalidLabel(LocalText("resource.reason.label_nothing"))
-        fields = {}
+        fields: dict[str, Any] = {}
         if category is not None:
             if category not in {c.value for c in Category}:
                 raise InvalidLabel(LocalText("resource.reason.unknown_category", shown(category)))
@@ -303,11 +305,11 @@ class ResourceService:
         now = self._now()
 
         def work(conn) -> Resource:
-            if store.load_resource(conn, rid).removed and action != ResourceAction.REMOVED:
+            if _load(conn, rid).removed and action != ResourceAction.REMOVED:
                 raise ResourceNotFound(resource_id)
             store.update_resource(conn, rid, **fields, updated=now)
             self._evidence.append(conn, action=action, subject=rid, payload=payload)
-            return store.load_resource(conn, rid)
+            return _load(conn, rid)
 
         updated = self._db.write(work)
         self._bus.emit(event(rid))
@@ -344,7 +346,7 @@ class ResourceService:
             return masking.preview(src.columns, src, r.masking if rules is None else rules, n=n,
                                    pseudonym_key=self.content.pseudonym_key(content_mod.PREVIEW_AGREEMENT))
 
-    def samples(self, resource_id: str) -> tuple[list[str], list[list[str]]]:
+    def samples(self, resource_id: str) -> tuple[builtins.list[str], builtins.list[builtins.list[str]]]:
         """Columns and sample rows of the current version as a catalog may show them (rules applied)."""
         r = self.get(resource_id)
         v = self.version(r.id)
@@ -361,8 +363,15 @@ def _choice(enum, value, what: str):
                                       shown(value))) from None
 
 
+def _load(conn, rid: str) -> Resource:
+    r = store.load_resource(conn, rid)
+    if r is None:
+        raise ResourceNotFound(rid)
+    return r
+
+
 def _metadata(**fields) -> dict:
-    out = {}
+    out: dict[str, Any] = {}
     for name, value in fields.items():
         if name == "keywords":
             words = value.split(",") if isinstance(value, str) else list(value)

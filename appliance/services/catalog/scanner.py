@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from appliance.domain.catalog import Column, Kind, suggest_sensitivity
@@ -146,7 +147,8 @@ class Scanner:
 
     def _folder(self, path: Path, options: ScanOptions, progress: Progress | None) -> ScanResult:
         listing = paths.walk_folder(path, self.roots, options.include, options.exclude)
-        total, done, files = sum(f.size for f in listing.files), [0], []
+        total, done = sum(f.size for f in listing.files), [0]
+        files: list[dict[str, Any]] = []
         skipped = list(listing.skipped)
 
         def step(n: int) -> None:

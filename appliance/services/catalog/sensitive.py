@@ -213,8 +213,8 @@ def header_kind(name: str) -> str | None:
         if any(w in lowered for w in words):
             return kind
     squashed = _SPLIT.sub("", lowered)
-    for kind, words in _HEADER_EN.items():
-        if squashed in words:
+    for kind, names in _HEADER_EN.items():
+        if squashed in names:
             return kind
     tokens = set(_SPLIT.split(re.sub(r"([a-z])([A-Z])", r"\1 \2", name.strip()).lower()))
     for kind in ("ip_address", "email", "mobile", "phone"):

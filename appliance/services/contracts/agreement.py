@@ -10,6 +10,7 @@ agreement whose rules differ from the offer that was on the table.
 from __future__ import annotations
 
 import base64
+from typing import Any
 from functools import lru_cache
 
 from appliance.crypto.jcs import canonical
@@ -43,7 +44,7 @@ def same_terms(agreement: dict, offer: dict) -> bool:
     return True
 
 
-def _identical(a: object, b: object) -> bool:
+def _identical(a: Any, b: Any) -> bool:
     """Equal JSON made of the same types, with no numbers (so no JCS number rules apply): such
     values always have the same canonical form. Anything else is left to ``canonical``."""
     if type(a) is not type(b):

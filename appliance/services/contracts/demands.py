@@ -10,6 +10,7 @@ retained message, which closes the demand at every member (appliance/operator/de
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import uuid
@@ -114,7 +115,7 @@ class DemandService:
 
         return self.db.read(read)
 
-    def matches(self, space_id: str) -> list[Match]:
+    def matches(self, space_id: str) -> builtins.list[Match]:
         """Open demands of others that this node's listings in ``space_id`` could serve, best first."""
         listings = self.db.read(lambda c: c.execute(
             "SELECT dataset_id, entry FROM membership_listing WHERE space_id = ? AND status IN ('requested', "
@@ -159,7 +160,7 @@ class DemandService:
             raise ContractError(LocalText("contract.reason.demand_unknown", demand_id))
         return found[0]
 
-    def _all(self, conn) -> list[Demand]:
+    def _all(self, conn) -> builtins.list[Demand]:
         return [Demand(i, s, o, json.loads(doc).get("title", ""), st, e, json.loads(doc)) for i, s, o, doc, st, e in
                 conn.execute("SELECT id, space_id, owner, demand, status, expires FROM contract_demand")]
 

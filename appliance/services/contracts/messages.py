@@ -166,6 +166,7 @@ def parse(body: object) -> Event:
     found = problems(body)
     if found:
         raise ContractError(LocalText("contract.reason.not_dsp", "; ".join(found[:3])))
+    assert isinstance(body, dict)  # problems() says so of anything else
     dsp_type = body["@type"]
     if dsp_type == "ContractNegotiationEventMessage":
         return Event(f"{dsp_type}:{body['eventType']}")

@@ -13,6 +13,7 @@ transaction that finalizes, and the receipt (``filing(id)``) arrives on its own 
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import threading
@@ -74,11 +75,11 @@ class ContractService:
     def list(self, *, state: str | None = None, pending: bool | None = None) -> list[Negotiation]:
         return self.db.read(lambda c: store.all_rows(c, state=state, pending=pending))
 
-    def pending(self) -> list[Negotiation]:
+    def pending(self) -> builtins.list[Negotiation]:
         """Negotiations waiting for a person on this side (approve, reject, counter)."""
         return self.list(pending=True)
 
-    def timeline(self, negotiation_id: str) -> list[Step]:
+    def timeline(self, negotiation_id: str) -> builtins.list[Step]:
         return self.db.read(lambda c: (store.get(c, negotiation_id), store.steps(c, negotiation_id))[1])
 
     def agreement(self, negotiation_id: str) -> dict | None:
@@ -101,7 +102,7 @@ class ContractService:
 
         return self.db.write(write)
 
-    def rules(self) -> list[approvals.Rule]:
+    def rules(self) -> builtins.list[approvals.Rule]:
         return self.db.read(approvals.rules)
 
     # --- starting ------------------------------------------------------------------------------
@@ -163,7 +164,7 @@ class ContractService:
             if n.role == Role.PROVIDER and n.state == State.REQUESTED:
                 self._steps.agree(conn, n)
             elif n.role == Role.CONSUMER and n.state == State.OFFERED:
-                self._steps.move(conn, n, Event.ACCEPT, messages.event(n.consumer_pid, n.provider_pid, "ACCEPTED"))
+                self._steps.move(conn, n, Event.ACCEPT, messages.event(*n.pids(), "ACCEPTED"))
             else:
                 raise NotYourMove(negotiation_id, n.state, "approve")
 
@@ -176,10 +177,10 @@ class ContractService:
             proposed = message_offer(offer, n.dataset_id)
             n = replace(n, offer=proposed)
             if n.role == Role.PROVIDER and n.state == State.REQUESTED:
-                body = messages.offer(n.provider_pid, n.consumer_pid, proposed, callback="")
+                body = messages.offer(n.id, n.consumer_pid, proposed, callback="")  # n.id: the provider's
                 self._steps.move(conn, n, Event.OFFER, body)
             elif n.role == Role.CONSUMER and n.state == State.OFFERED:
-                body = messages.request(n.consumer_pid, n.provider_pid, proposed, callback="")
+                body = messages.request(n.id, n.provider_pid, proposed, callback="")  # n.id: the consumer's
                 self._introduce(conn, n.space_id, body)
                 self._steps.move(conn, n, Event.REQUEST, body)
             else:
@@ -234,7 +235,7 @@ class ContractService:
 
     # --- timeouts ------------------------------------------------------------------------------
 
-    def expire_stale(self, now: datetime | None = None) -> list[str]:
+    def expire_stale(self, now: datetime | None = None) -> builtins.list[str]:
         """Terminate every negotiation whose current step ran past its deadline; returns their ids."""
         def write(conn) -> list[str]:
             done = []

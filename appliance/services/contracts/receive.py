@@ -153,7 +153,7 @@ class Receiver:
             n = steps.commit(conn, n, event, after, **common)
             mine = steps.sign(doc)
             store.set_agreement(conn, n.id, steps.now(), status="agreed", consumer_sig=mine)
-            steps.move(conn, n, Event.VERIFY, messages.verification(n.consumer_pid, n.provider_pid, mine))
+            steps.move(conn, n, Event.VERIFY, messages.verification(*n.pids(), mine))
         elif event is Event.VERIFY:  # check the countersignature, finalize, file with the operator
             saved = store.agreement(conn, n.id)
             if saved is None:
@@ -162,7 +162,7 @@ class Receiver:
             agreements.verify(saved["agreement"], signature, signer_keys=steps.peer_keys(msg.sender))
             store.set_agreement(conn, n.id, steps.now(), status="active", consumer_sig=signature)
             n = steps.commit(conn, n, event, after, **common)
-            steps.move(conn, n, Event.FINALIZE, messages.event(n.consumer_pid, n.provider_pid, "FINALIZED"))
+            steps.move(conn, n, Event.FINALIZE, messages.event(*n.pids(), "FINALIZED"))
             steps.file_agreement(conn, n.space_id, {
                 "agreement": saved["agreement"], "provider_signature": saved["provider_signature"],
                 "consumer_signature": signature})

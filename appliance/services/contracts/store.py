@@ -48,7 +48,8 @@ def by_peer_pid(conn, space_id: str, peer: str, peer_pid: str) -> Negotiation | 
 
 
 def all_rows(conn, *, state: str | None = None, pending: bool | None = None) -> list[Negotiation]:
-    sql, args = f"SELECT {_COLS} FROM contract_negotiation WHERE 1", []
+    sql = f"SELECT {_COLS} FROM contract_negotiation WHERE 1"
+    args: list[str | int] = []
     if state:
         sql, args = sql + " AND state = ?", [*args, state]
     if pending is not None:

@@ -94,7 +94,7 @@ class Transitions:
                                assigner=self.did, assignee=n.peer, timestamp=self.now())
         signature = self.sign(doc)
         store.save_agreement(conn, n.id, n.space_id, doc, signature, self.now())
-        return self.move(conn, n, Event.AGREE, messages.agreement(n.consumer_pid, n.provider_pid, doc, signature))
+        return self.move(conn, n, Event.AGREE, messages.agreement(*n.pids(), doc, signature))
 
     def sign(self, statement: dict) -> dict:
         """This node's detached signature over ``statement`` (an agreement, a retirement notice)."""

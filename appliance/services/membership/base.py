@@ -10,6 +10,8 @@ from appliance.domain.sync import SpaceConfig
 from appliance.errors import MemberRevoked, NotInSpace
 from appliance.events import EventBus
 
+CATALOG_ENTRY = "dsnode.catalog.entry"
+
 
 class MembershipBase:
     def __init__(self, db, keyring, identity, evidence, clock: Clock, bus: EventBus, sync, revocations) -> None:
@@ -46,6 +48,13 @@ class MembershipBase:
     def is_member(self, space_id: str) -> bool:
         space = self._space(space_id)
         return space is not None and space.status == "member"
+
+    def _clear_entry(self, conn, space_id: str, dataset_id: str, status: str) -> None:
+        """Mark our listing ``status`` and clear its retained catalog entry (withdrawn, or we left)."""
+        conn.execute("UPDATE membership_listing SET status = ?, updated = ? WHERE space_id = ? AND dataset_id = ?",
+                     (status, self._now(), space_id, dataset_id))
+        self._sync.publish(conn, space_id, topic=f"catalog/{self.did}/{dataset_id}", type=CATALOG_ENTRY, body=None,
+                           retained=True)
 
     def _emit_after_commit(self, event: object) -> None:
         """Tell the adapters once the handler's transaction has committed, never before."""

@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import threading
+from typing import TypeGuard
 
 from appliance.crypto import checkpoint as notes
 from appliance.crypto.keys import public_key_from_did
@@ -165,7 +166,7 @@ class GovernanceClient(MembershipBase):
         body = _body(msg)
         old, new = body.get("old_size"), body.get("new_size")
         size = conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM evidence_entry").fetchone()[0]
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (old, new)) or not 0 < old <= new <= size:
+        if not (_whole(old) and _whole(new)) or not 0 < old <= new <= size:
             raise MalformedMessage(LocalText("membership.reason.consistency_sizes"))
         proof = self._evidence.consistency_proof(old, new)
         self._sync.send(conn, space.space_id, to=space.operator_did, type=str(MessageType.CONSISTENCY_PROOF),
@@ -233,7 +234,8 @@ class GovernanceClient(MembershipBase):
         receipt = body.get("receipt")
         if not isinstance(digest, str):
             raise MalformedMessage(LocalText("membership.reason.receipt_no_agreement"))
-        check_filing_receipt(receipt, space_id=space.space_id, operator_did=space.operator_did, agreement_sha256=digest)
+        receipt = check_filing_receipt(receipt, space_id=space.space_id, operator_did=space.operator_did,
+                                       agreement_sha256=digest)  # the same dict, verified
         if receipt["filed_by"] != self.did:
             raise MalformedMessage(LocalText("membership.reason.receipt_other_node"))
         changed = conn.execute("UPDATE membership_filing SET receipt = ?, filed = ? WHERE space_id = ? AND "
@@ -243,3 +245,7 @@ class GovernanceClient(MembershipBase):
             self._evidence.append(conn, action=str(Action.AGREEMENT_FILED), subject=f"urn:sha256:{digest}",
                                   payload={"space": space.space_id, "receipt": receipt})
             self._emit_after_commit(AgreementFiled(space.space_id, digest))
+
+
+def _whole(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)

@@ -197,6 +197,7 @@ def load_invitation(code_or_file: str, *, now: datetime | None = None) -> Invita
         except (OSError, UnicodeDecodeError, ValueError):
             raise InvitationInvalid(LocalText("membership.reason.not_code_nor_file",
                                               repr(code_or_file[:40]))) from None
+    document: object
     if text.startswith(CODE_PREFIX):
         document = decode_code(text)
     else:

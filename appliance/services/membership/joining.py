@@ -94,6 +94,7 @@ class JoinFlow(MembershipBase):
         credential = _body(msg).get("credential")
         subject = check_credential(credential, operator_did=space.operator_did, space_id=space.space_id,
                                    node_did=self.did, now=self._clock.now())
+        assert isinstance(credential, dict)  # check_credential says so
         grade = credential_grade(subject)
         self._sync.update_space(conn, space.space_id, credential=credential)
         self._sync.queue_card(conn, space.space_id)
@@ -110,6 +111,7 @@ class JoinFlow(MembershipBase):
         credential = body.get("credential")
         check_credential(credential, operator_did=space.operator_did, space_id=space.space_id, node_did=self.did,
                          now=self._clock.now())
+        assert isinstance(credential, dict)  # check_credential says so
         if not isinstance(body.get("username"), str) or not isinstance(body.get("password"), str):
             raise MalformedMessage(LocalText("membership.reason.admission_no_account"))
         self._sync.update_space(conn, space.space_id, username=body["username"], password=body["password"],

@@ -10,11 +10,9 @@ from appliance.crypto.statement import entry_sha256
 from appliance.domain.membership import Action, ListingDecided, Listing, MessageType
 from appliance.services.membership.statements import check_listing_approval
 from appliance.errors import ApplianceError
-from appliance.services.membership.base import MembershipBase, _body
+from appliance.services.membership.base import CATALOG_ENTRY, MembershipBase, _body
 
 log = logging.getLogger("appliance.services.membership")
-
-CATALOG_ENTRY = "dsnode.catalog.entry"
 
 
 class ListingClient(MembershipBase):
@@ -84,12 +82,6 @@ class ListingClient(MembershipBase):
                                   payload={"space": space_id})
 
         work(conn) if conn is not None else self._db.write(work)
-
-    def _clear_entry(self, conn, space_id: str, dataset_id: str, status: str) -> None:
-        conn.execute("UPDATE membership_listing SET status = ?, updated = ? WHERE space_id = ? AND dataset_id = ?",
-                     (status, self._now(), space_id, dataset_id))
-        self._sync.publish(conn, space_id, topic=f"catalog/{self.did}/{dataset_id}", type=CATALOG_ENTRY, body=None,
-                           retained=True)
 
     def listings(self, space_id: str | None = None) -> list[Listing]:
         sql = "SELECT space_id, dataset_id, status, reason, approval FROM membership_listing"

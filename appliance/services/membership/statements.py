@@ -35,7 +35,7 @@ def check_credential(credential: object, *, operator_did: str, space_id: str, no
 
     Returns the credential subject. Raises CredentialInvalid saying why not.
     """
-    m.check_credential_issuer(credential, operator_did=operator_did)
+    credential = m.check_credential_issuer(credential, operator_did=operator_did)
     verify_credential(credential)
     return m.check_credential_subject(credential, space_id=space_id, node_did=node_did, now=now)
 
@@ -62,7 +62,7 @@ def listing_approval(key: SigningKey, *, space_id: str, operator_did: str, provi
 
 
 def check_listing_approval(approval: object, *, space_id: str, operator_did: str, provider: str,
-                           dataset_id: str, entry: dict) -> dict:
+                           dataset_id: str, entry: object) -> dict:
     """Verify that ``approval`` is the operator's approval of exactly this entry by this provider."""
     stmt = verify_statement(approval, kind=m.LISTING_APPROVAL, signer=operator_did, fields=m.APPROVAL_FIELDS)
     return m.check_listing_approval_body(stmt, space_id=space_id, operator_did=operator_did, provider=provider,

@@ -9,6 +9,7 @@ into another envelope, by another sender, or replayed under a new message id.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
@@ -156,8 +157,8 @@ class Inspector:
     space_id: str
     my_did: str
     operator_did: str
-    key: object  # () -> SigningKey: the node's current key (it opens bodies sealed to it)
-    resolve_key: object
+    key: Callable[[], SigningKey]  # the node's current key (it opens bodies sealed to it)
+    resolve_key: Callable[[str, str, str, dict], bytes]
     dedup_window: float
     max_future_skew: float
     max_size: int

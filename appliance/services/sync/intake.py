@@ -17,7 +17,7 @@ from datetime import datetime
 from appliance.clock import rfc3339
 from appliance.domain.sync import DropReason, SpaceConfig, absolute, relative
 from appliance.services.sync import quarantine
-from appliance.services.sync.codec import Drop, Inspector
+from appliance.services.sync.codec import Checked, Drop, Inspector
 from appliance.services.sync.receiver import BatchResult
 
 log = logging.getLogger("appliance.services.sync")
@@ -62,7 +62,10 @@ class Intake:
     def take(self, arrivals: list[Arrival]) -> Taken:
         """Check and apply ``arrivals`` in order. Raises ApplianceError only when the store failed."""
         svc, taken = self.svc, Taken()
-        checked, retried, failed, released = [], [], [], []
+        checked: list[Checked] = []
+        retried: list[int | None] = []  # each checked message's quarantine row, if it was kept
+        failed: list[tuple[str, Arrival, str]] = []
+        dropped: list[int | None] = []
         for a in arrivals:
             topic = relative(self.space_id, a.topic)
             try:
@@ -71,17 +74,17 @@ class Intake:
                 item = self._inspector.inspect(topic, a.payload, a.retained, a.received)
             except Drop as d:
                 taken.drops.append((str(d.reason), d.detail, d.sender, topic or a.topic))
-                released.append(a.kept)
+                dropped.append(a.kept)
                 continue
             except Exception as e:  # noqa: BLE001 - a bug in the checks: keep the message, go on with the others
-                failed.append((topic, a, quarantine.describe(e)))
+                failed.append((topic or a.topic, a, quarantine.describe(e)))
                 continue
             if item is None:
-                released.append(a.kept)
+                dropped.append(a.kept)
             else:
                 checked.append(item)
                 retried.append(a.kept)
-        released = [r for r in released if r is not None]
+        released = [r for r in dropped if r is not None]
         if not (checked or failed or released):
             return taken
         now = rfc3339(svc.clock.now())

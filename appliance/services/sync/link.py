@@ -185,7 +185,7 @@ class Link:
 
     def _turn(self) -> None:
         """One round on a live connection: wait for traffic, then act on what happened."""
-        conn = self._conn
+        conn = self._live()
         events = conn.poll(self._timeout())
         incoming, lost = [], None
         for ev in events:
@@ -244,6 +244,11 @@ class Link:
             timeout = 0.0
         return timeout
 
+    def _live(self) -> MqttConnection:
+        """The connection, while the link has one (connecting, connected or saying goodbye)."""
+        assert self._conn is not None, "the link has no connection"
+        return self._conn
+
     def _window(self) -> int:
         return max(1, min(self.timers.window, self._conn.receive_maximum if self._conn else self.timers.window))
 
@@ -291,7 +296,7 @@ class Link:
                                msg_id=secrets.token_hex(16))
 
     def _subscribe(self) -> None:
-        conn = self._conn
+        conn = self._live()
         self._inflight.clear()
         self._buffer.clear()
         self._cursor = 0
@@ -367,7 +372,7 @@ class Link:
         """Before going: publish what is queued (e.g. the last messages of a space being left,
         committed just before the link was told to stop) and wait for their PUBACKs, until
         ``deadline``. What is left stays queued for the next connection."""
-        conn = self._conn
+        conn = self._live()
         self._outbox_dirty = True
         while conn.socket_open and time.monotonic() < deadline:
             self._fill()
@@ -406,7 +411,7 @@ class Link:
             return
         if not self._buffer and (self._outbox_dirty or self._rescan):
             self._read_outbox()
-        conn, space = self._conn, self.space_id
+        conn, space = self._live(), self.space_id
         sent = 0
         with conn.corked():  # the window goes to the socket in one write
             while sent < room and self._buffer:

@@ -106,8 +106,8 @@ class KeyDirectory:
 
 
 def save_card(conn, space_id: str, did: str, body: dict, keys: list[KeyRecord], updated: str) -> None:
-    name = body.get("name") if isinstance(body.get("name"), str) else ""
-    org = body.get("org") if isinstance(body.get("org"), str) else ""
+    name = body["name"] if isinstance(body.get("name"), str) else ""
+    org = body["org"] if isinstance(body.get("org"), str) else ""
     conn.execute(
         "INSERT INTO sync_peer (space_id, did, name, org, card, keys, updated) VALUES (?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (space_id, did) DO UPDATE SET name = excluded.name, org = excluded.org, card = excluded.card, "

@@ -120,7 +120,11 @@ class SyncService:
         self._supervisor: threading.Thread | None = None
         self._wakeup = threading.Event()
         self._stopping = threading.Event()
-        keyring.on_retire(lambda conn, key: (self.flush_outbox(conn), outbox.sign_unsigned(conn, key)))
+        def retired(conn, key) -> None:
+            self.flush_outbox(conn)
+            outbox.sign_unsigned(conn, key)
+
+        keyring.on_retire(retired)
         self.on(RESEND_TYPE, self._on_resend)
         self.on(GONE_TYPE, self._on_gone)
         self.on(ACK_TYPE, self._on_ack)
@@ -227,14 +231,14 @@ class SyncService:
         The space's status and account are remembered between writes (``add_space`` and
         ``update_space`` forget them; so does any rollback, which may have taken a change back)."""
         epoch = self._epoch()
-        rights = self._rights.get(space_id)
+        rights: tuple[str, str, int | None] | None = self._rights.get(space_id)
         if rights is None or rights[2] != epoch:  # epoch None (no write of ours): never a hit
             row = conn.execute("SELECT status, username FROM sync_space WHERE space_id = ?", (space_id,)).fetchone()
             if row is None:
                 raise SpaceNotFound(space_id)
             rights = (row[0], row[1], epoch)
             if epoch is not None:
-                self._rights[space_id] = rights
+                self._rights[space_id] = (row[0], row[1], epoch)
         if not may_publish_as(rights[0], rights[1], self.node_did, topic):
             raise TopicNotAllowed(topic, space_id, rights[0])
 
