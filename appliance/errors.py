@@ -611,3 +611,24 @@ class FrameTooLarge(ChannelClosed):
     """{} announced a frame of {} bytes, more than the limit of {} bytes, so the data connection was closed."""
 
     exit_code = 159
+
+
+# --- finding nodes on the local network (issue 12; codes 145–149) ----------------------------
+
+
+class DiscoveryError(HostError):
+    """Finding nodes on the local network failed: {}"""
+
+    exit_code = 145
+
+
+class DiscoveryAddressInvalid(DiscoveryError):
+    """{} cannot be used to find nodes on the local network: {}. Name addresses that this computer has on its network interfaces."""  # noqa: E501
+
+    exit_code = 146
+
+
+class DiscoveryUnavailable(DiscoveryError):
+    """Finding nodes on the local network could not start on {}: {}."""
+
+    exit_code = 147
