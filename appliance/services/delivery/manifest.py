@@ -121,8 +121,11 @@ def _verify_signature(document: dict, signature: object, signer: str, error: typ
         raise error(transfer, LocalText("delivery.reason.signature_missing", signer))
     if signature["verificationMethod"] != signer or signature.get("type") != SIGNATURE_TYPE:
         raise error(transfer, LocalText("delivery.reason.signer", shown(signature["verificationMethod"]), signer))
+    value = signature.get("signature")
     try:
-        raw = base64.b64decode(str(signature.get("signature", "")), validate=True)
+        if not isinstance(value, str) or len(value) > 128:  # base64 of 64 bytes is 88 characters
+            raise ValueError("not a signature")
+        raw = base64.b64decode(value, validate=True)
         verify_sig(_public_key(signer), canonical(document), raw, "delivery")
     except (ApplianceError, ValueError):
         raise error(transfer, LocalText("delivery.reason.signature_invalid")) from None
@@ -132,7 +135,7 @@ def _shape(document: object, fields: dict[str, type | tuple[type, ...]], doc_typ
            error: type[DeliveryError], malformed: str) -> str:
     """The transfer id of a document that has every field of the right JSON type (else ``error``)."""
     transfer = document.get("transferId") if isinstance(document, dict) else None
-    named = transfer[:80] if isinstance(transfer, str) else "?"
+    named = transfer[:80].encode("utf-8", "backslashreplace").decode() if isinstance(transfer, str) else "?"
     if not isinstance(document, dict):
         raise error(named, LocalText(malformed, shown(document)))
     for name, kind in fields.items():
@@ -142,7 +145,7 @@ def _shape(document: object, fields: dict[str, type | tuple[type, ...]], doc_typ
     if document["@type"] != doc_type:
         raise error(named, LocalText(malformed, "@type"))
     if document["v"] != VERSION:
-        raise error(named, LocalText("delivery.reason.version", document["v"], VERSION))
+        raise error(named, LocalText("delivery.reason.version", shown(document["v"]), VERSION))
     return named
 
 
@@ -152,10 +155,10 @@ def verify_manifest(manifest: object, signature: object, provider_did: str) -> N
     assert isinstance(manifest, dict)
     chunk_size, size, chunks = manifest["chunkSize"], manifest["size"], manifest["chunks"]
     if not MIN_CHUNK_SIZE <= chunk_size <= MAX_CHUNK_SIZE:
-        raise ManifestInvalid(transfer, LocalText("delivery.reason.chunk_size", chunk_size, MIN_CHUNK_SIZE,
+        raise ManifestInvalid(transfer, LocalText("delivery.reason.chunk_size", shown(chunk_size), MIN_CHUNK_SIZE,
                                                   MAX_CHUNK_SIZE))
     if size < 0 or len(chunks) != chunk_count(size, chunk_size):
-        raise ManifestInvalid(transfer, LocalText("delivery.reason.chunk_count", len(chunks), size, chunk_size))
+        raise ManifestInvalid(transfer, LocalText("delivery.reason.chunk_count", len(chunks), shown(size), chunk_size))
     if not _HEX.fullmatch(manifest["sha256"]):
         raise ManifestInvalid(transfer, LocalText("delivery.reason.manifest_malformed", "sha256"))
     if not all(isinstance(h, str) and _HEX.fullmatch(h) for h in chunks):

@@ -165,15 +165,28 @@ def reason_of(body: object) -> LocalText | None:
     key, args = REASON_PREFIX + coded["code"], coded.get("args", [])
     if i18n.lookup(key, "en") is None or not isinstance(args, list) or len(args) > _MAX_ARGS:
         return None
+    if not all(_plain(a) or (isinstance(a, list) and len(a) <= _MAX_ARGS and all(map(_plain, a))) for a in args):
+        return None
     try:
         return LocalText(key, *(_arg(a) for a in args))
     except ValueError:
         return None
 
 
+def _plain(arg: object) -> bool:
+    """A reason parameter a person can read: a text, a number that prints, or a text in both languages."""
+    if isinstance(arg, bool):
+        return False
+    if isinstance(arg, int):
+        return abs(arg) < 2**53
+    return isinstance(arg, (str, float)) or (isinstance(arg, dict) and len(arg) <= 2)
+
+
 def reason_text(body: dict) -> str:
+    """A reason's words as received (DSP lets them be any JSON: what is not text is named by its type)."""
     reasons = body.get("reason") or []
-    return "; ".join(str(r) for r in reasons)[:_MAX_TEXT] or str(body.get("code", ""))[:_MAX_TEXT]
+    text = "; ".join(r if isinstance(r, str) else shown(r) for r in reasons[:_MAX_ARGS])
+    return text[:_MAX_TEXT] or str(body.get("code", ""))[:_MAX_TEXT]
 
 
 def problems(body: object) -> list[str]:
