@@ -613,6 +613,12 @@ class FrameTooLarge(ChannelClosed):
     exit_code = 159
 
 
+
+class TransferNotFound(DeliveryError):
+    """There is no transfer {} on this node. `dsnode transfer list` shows the transfers."""
+
+    exit_code = 160
+
 # --- finding nodes on the local network (issue 12; codes 145–149) ----------------------------
 
 

@@ -20,6 +20,7 @@ from appliance.services.catalog.resources import ResourceService
 from appliance.services.catalog.search import SearchIndex
 from appliance.services.contracts import ContractService
 from appliance.services.contracts.demands import DemandService
+from appliance.services.delivery.service import TransferService
 from appliance.services.evidence import EvidenceLog, append_entry
 from appliance.services.evidence_audit import AuditReport, audit_log
 from appliance.services.evidence_bundle import write_bundle
@@ -87,6 +88,9 @@ class Node:
         self.contracts = ContractService(store.db, self.keyring, self.evidence, self.clock, self.bus, self.sync,
                                          self.membership)
         self.demands = DemandService(store.db, self.evidence, self.clock, self.sync, self.contracts)
+        self.transfers = TransferService(store.db, self.keyring, self.evidence, self.clock, self.bus, self.sync,
+                                         self.contracts, self.products, self.resources, self.vault, store.subkey,
+                                         self.home)
         self.health = StoreHealth(store.db, self.bus)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -132,11 +136,13 @@ class Node:
         self.sync.start()
         self.operator.start()
         self.contracts.start()
+        self.transfers.start()
         self.health.start()
 
     def stop(self) -> None:
         """Stop background work: says goodbye in each space and joins the sync threads."""
         self.health.stop()
+        self.transfers.stop()
         self.contracts.stop()
         self.operator.stop()
         self.sync.stop()

@@ -18,9 +18,11 @@ from appliance.domain.membership import Action, MessageType
 from appliance.domain.sync import SpaceConfig
 from appliance.errors import ApplianceError, BrokerConfigError, LocalText
 from appliance.net.broker.limits import BrokerLimits
-from appliance.operator import admission, demands, filing, listings, revocation, templates, witness
+from appliance.operator import admission, deliveries, demands, filing, listings, revocation, templates, witness
+from appliance.services.delivery.service import DELIVERY_RECORD
 from appliance.operator import broker_config as bc
 from appliance.operator.accounts import BrokerAccounts, accounts_for_files
+from appliance.services.membership.governance import RevocationRegistry
 from appliance.services.membership.invitation import Invitation
 from appliance.operator.space import OperatorContext, OperatorSpace, Policies, create_space, load_space
 
@@ -30,7 +32,7 @@ SPACE_TOPIC = "operator/space"
 
 
 class OperatorService:
-    def __init__(self, ctx: OperatorContext, revocations, *, worker_interval: float = 1.0) -> None:
+    def __init__(self, ctx: OperatorContext, revocations: RevocationRegistry, *, worker_interval: float = 1.0) -> None:
         self._ctx = ctx
         self._revocations = revocations
         self.accounts = BrokerAccounts(ctx)
@@ -179,6 +181,10 @@ class OperatorService:
     def filings(self) -> list[filing.Filing]:
         return filing.filings(self._ctx)
 
+    def deliveries(self) -> list[deliveries.DeliveryRecord]:
+        """The delivery records members filed: each consumer's signed receipt."""
+        return deliveries.records(self._ctx)
+
     def demands(self, status: str | None = "open") -> list[demands.OperatorDemand]:
         """Demands members published in the space (retained on ``operator/demands/…`` while open)."""
         return demands.demands(self._ctx, status)
@@ -202,6 +208,7 @@ class OperatorService:
         sync.on(str(MessageType.DEMAND_CLOSE), self._mine(lambda c, m: demands.handle_close(self._ctx, c, m)))
         sync.on(str(MessageType.CONSISTENCY_PROOF), self._mine(lambda c, m: witness.handle_proof(self._ctx, c, m)))
         sync.on(str(MessageType.LEAVE), self._mine(self._on_leave))
+        sync.on(DELIVERY_RECORD, self._mine(lambda c, m: deliveries.handle_record(self._ctx, c, m)))
         sync.on_topic("evidence/+", self._mine(lambda c, m: witness.handle_checkpoint(self._ctx, c, m)))
 
     def load_revocations(self) -> None:

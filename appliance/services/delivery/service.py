@@ -1,0 +1,992 @@
+"""TransferService (``node.transfers``): delivering a product's data under a finalized agreement.
+
+The Dataspace Protocol transfer process (domain/transfer.py) runs over the same sealed inbox
+messages as negotiation: the consumer sends a TransferRequestMessage naming the agreement; the
+provider checks the agreement (finalized, not retired, not expired, and its terms permit delivery:
+a compute-only offer does not), prepares the payload (the product's resource, masked by the
+resource's rules with this agreement's pseudonym key), keeps it in its vault, signs a manifest of
+per-chunk and whole-object SHA-256 and answers with a TransferStartMessage carrying the manifest
+and the address of its data channel. Each step is one write transaction: state, timeline, evidence
+and the outgoing message together (a crash takes all of it back or none).
+
+The data itself does not go through the store's transactions:
+- direct: the consumer opens an authenticated, encrypted channel to the provider
+  (net/channel.py; both node keys proven, no trust in addresses) and asks for the chunks it lacks;
+- relay, when no direct route exists (or ``path="relay"``): the chunks travel as sealed inbox
+  messages through the space's broker, a window of them at a time, each acknowledged.
+Either way the consumer checks each chunk against the manifest, keeps it encrypted in a staging
+folder and records it, so an interrupted transfer (network cut, either process killed, broker
+restart) goes on from the chunks it has. Once all are there the object goes into the vault, its
+whole hash is checked, and the consumer signs a receipt that travels in its
+TransferCompletionMessage. The provider checks the receipt, keeps it, and files it with the space
+operator (the delivery record).
+
+The received data is a vault object listed in ``received_data``: encrypted at rest, opened only
+through the node (:meth:`TransferService.open_received`), where usage control will decide later.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import os
+import queue
+import secrets
+import shutil
+import threading
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nacl.exceptions
+import nacl.secret
+import nacl.utils
+
+from appliance.clock import Clock, rfc3339
+from appliance.domain.transfer import FINAL, Event, Role, State, moves, step
+from appliance.errors import (ApplianceError, ChunkCorrupt, DeliveryError, LocalText, ManifestInvalid,
+                              TransferNotFound)
+from appliance.events import EventBus
+from appliance.net import channel as ch
+from appliance.services.delivery import manifest as mf
+from appliance.services.delivery import messages as msgs
+
+log = logging.getLogger(__name__)
+
+CHUNK_SIZE = 128 * 1024  # fits a sealed relay message under the broker's 300,000-byte packet limit
+RELAY_WINDOW = 8  # relay chunks in flight per transfer
+CONNECT_TRIES = 3  # direct connection attempts before the consumer asks for the relay
+RELAY_CHUNK = "dsnode.transfer.chunk"
+RELAY_ASK = "dsnode.transfer.relay"
+DELIVERY_RECORD = "dsnode.delivery.record"
+COMPUTE_ONLY = "urn:dsnode:odrl:aggregateOnly"
+DELIVERY_PROHIBITED = {"read", "reproduce", "transfer", "odrl:read", "odrl:reproduce", "odrl:transfer"}
+
+
+class Actions:
+    REQUESTED = "transfer.requested"
+    STARTED = "transfer.started"
+    SUSPENDED = "transfer.suspended"
+    COMPLETED = "transfer.completed"
+    TERMINATED = "transfer.terminated"
+    REFUSED = "transfer.refused"
+    RECEIVED = "data.received"
+    RECEIPT = "transfer.receipt_filed"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    id: str
+    peer_pid: str | None
+    role: str
+    space_id: str
+    peer: str
+    negotiation_id: str
+    agreement_id: str
+    dataset_id: str
+    resource_id: str | None
+    version: int | None
+    state: str
+    path: str | None
+    chunks_done: int
+    chunks_total: int | None
+    bytes_done: int
+    bytes_total: int | None
+    reason: str | None
+    created: str
+    updated: str
+    object_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TransferStep:
+    ts: str
+    event: str
+    direction: str
+    state_before: str
+    state_after: str
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class ReceivedData:
+    object_id: str
+    transfer_id: str
+    negotiation_id: str
+    agreement_id: str
+    provider: str
+    dataset_id: str
+    resource_id: str
+    version: int
+    size: int
+    sha256: str
+    received: str
+
+
+@dataclass(frozen=True)
+class TransferChanged:
+    transfer_id: str
+    role: str
+    state: str
+    path: str | None
+
+
+@dataclass(frozen=True)
+class TransferProgress:
+    transfer_id: str
+    chunks_done: int
+    chunks_total: int
+    bytes_done: int
+    bytes_total: int
+
+
+_COLS = ("id, peer_pid, role, space_id, peer, negotiation_id, agreement_id, dataset_id, resource_id, version, "
+         "state, path, chunks_done, manifest, bytes_done, reason, created, updated, object_id")
+
+
+def _transfer(r) -> Transfer:
+    m = json.loads(r[13]) if r[13] else None
+    return Transfer(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
+                    len(m["chunks"]) if m else None, r[14], m["size"] if m else None, r[15], r[16], r[17], r[18])
+
+
+class TransferService:
+    def __init__(self, db, keyring, evidence, clock: Clock, bus: EventBus, sync, contracts, products, resources,
+                 vault, subkey: Callable[[str], bytes], home: Path, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.db, self._keyring, self._evidence, self.clock, self.bus = db, keyring, evidence, clock, bus
+        self.sync, self.contracts, self.products = sync, contracts, products
+        self.resources, self.vault = resources, vault
+        self.did: str = keyring.node_did
+        self.host, self.port = host, port
+        self._staging = Path(home) / "incoming"
+        self._box = nacl.secret.SecretBox(subkey("incoming"))
+        self._server: ch.ChannelServer | None = None
+        self._jobs: queue.Queue = queue.Queue()
+        self._worker: threading.Thread | None = None
+        self._fetches: dict[str, threading.Thread] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self.relay_only = False  # tests and sites without a direct route: never try the channel
+        for wire_type in msgs.TYPES:
+            sync.on(wire_type, self._on_message)
+        sync.on(RELAY_CHUNK, self._on_chunk)
+        sync.on(RELAY_ASK, self._on_relay_ask)
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._stop.clear()
+        if self._server is None and not self.relay_only:
+            self._server = ch.ChannelServer(self._keyring.signing_key(), self._serve, host=self.host, port=self.port,
+                                            allow=self._known_peer)
+            self._server.start()
+        if self._worker is None:
+            self._worker = threading.Thread(target=self._work, name="dsnode-delivery", daemon=True)
+            self._worker.start()
+        self._jobs.put(("resume_all", None))
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._worker is not None:
+            self._jobs.put(("stop", None))
+            self._worker.join(timeout=30)
+            self._worker = None
+        with self._lock:
+            fetches = list(self._fetches.values())
+        for t in fetches:
+            t.join(timeout=30)
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    @property
+    def channel_port(self) -> int | None:
+        return self._server.port if self._server is not None else None
+
+    # --- reading --------------------------------------------------------------------------------
+
+    def list(self) -> list[Transfer]:
+        return self.db.read(lambda c: [_transfer(r) for r in c.execute(
+            f"SELECT {_COLS} FROM transfer ORDER BY created, id")])
+
+    def get(self, transfer_id: str) -> Transfer:
+        return self.db.read(lambda c: self._get(c, transfer_id))
+
+    def _get(self, conn, transfer_id: str) -> Transfer:
+        r = conn.execute(f"SELECT {_COLS} FROM transfer WHERE id = ?", (transfer_id,)).fetchone()
+        if r is None:
+            r = conn.execute(f"SELECT {_COLS} FROM transfer WHERE id LIKE ? || '%'", (transfer_id,)).fetchall()
+            if len(r) != 1:
+                raise TransferNotFound(transfer_id)
+            r = r[0]
+        return _transfer(r)
+
+    def timeline(self, transfer_id: str) -> list[TransferStep]:
+        t = self.get(transfer_id)
+        return self.db.read(lambda c: [TransferStep(*r) for r in c.execute(
+            "SELECT ts, event, direction, state_before, state_after, reason FROM transfer_step "
+            "WHERE transfer_id = ? ORDER BY id", (t.id,))])
+
+    def manifest(self, transfer_id: str) -> tuple[dict, dict] | None:
+        t = self.get(transfer_id)
+        row = self.db.read(lambda c: c.execute("SELECT manifest, manifest_sig FROM transfer WHERE id = ?",
+                                               (t.id,)).fetchone())
+        return (json.loads(row[0]), json.loads(row[1])) if row and row[0] else None
+
+    def receipt(self, transfer_id: str) -> tuple[dict, dict] | None:
+        t = self.get(transfer_id)
+        row = self.db.read(lambda c: c.execute("SELECT receipt, receipt_sig FROM transfer WHERE id = ?",
+                                               (t.id,)).fetchone())
+        return (json.loads(row[0]), json.loads(row[1])) if row and row[0] else None
+
+    def received(self) -> list[ReceivedData]:
+        return self.db.read(lambda c: [ReceivedData(*r) for r in c.execute(
+            "SELECT object_id, transfer_id, negotiation_id, agreement_id, provider, dataset_id, resource_id, version, "
+            "size, sha256, received FROM received_data WHERE deleted IS NULL ORDER BY received")])
+
+    def open_received(self, object_id: str) -> Iterator[bytes]:
+        """The bytes of received data, decrypted as they are read: the only way to them."""
+        if not any(r.object_id == object_id for r in self.received()):
+            raise TransferNotFound(object_id)
+        return self.vault.open(object_id)
+
+    # --- the consumer's commands ----------------------------------------------------------------
+
+    def request(self, negotiation_id: str, *, path: str = "auto") -> str:
+        """Consumer: ask for the data of a finalized agreement. Returns the transfer id."""
+        n = self.contracts.get(negotiation_id)
+        saved = self.contracts.agreement(n.id)
+        if n.role != Role.CONSUMER.value:
+            raise DeliveryError(LocalText("delivery.reason.not_consumer", n.id))
+        self._check_agreement(n, saved)
+        fmt = msgs.RELAY if path == "relay" or self.relay_only else msgs.DIRECT
+        pid = "urn:uuid:" + secrets.token_hex(16)
+
+        def write(conn) -> str:
+            now = self._now()
+            conn.execute(
+                "INSERT INTO transfer (id, role, space_id, peer, negotiation_id, agreement_id, dataset_id, state, "
+                "path, created, updated) VALUES (?, 'consumer', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (pid, n.space_id, n.peer, n.id, saved["agreement"]["@id"], n.dataset_id, State.INITIAL.value,
+                 "relay" if fmt == msgs.RELAY else "direct", now, now))
+            body = msgs.request(pid, saved["agreement"]["@id"], format=fmt, callback=f"mqtt:inbox/{self.did}")
+            self._move(conn, pid, Event.REQUEST, Role.CONSUMER, "sent", body=body)
+            return pid
+
+        return self.db.write(write)
+
+    def pause(self, transfer_id: str) -> None:
+        self._say(transfer_id, Event.SUSPEND, "paused", LocalText("delivery.reason.paused"))
+
+    def resume(self, transfer_id: str) -> None:
+        """Ask the provider to go on (consumer), or go on (provider) with a suspended transfer."""
+        t = self.get(transfer_id)
+        if t.state != State.SUSPENDED.value:
+            raise DeliveryError(LocalText("delivery.reason.not_suspended", t.id, t.state))
+
+        def write(conn) -> None:
+            if t.role == Role.CONSUMER.value:
+                self._move(conn, t.id, Event.RESUME, Role.CONSUMER, "sent",
+                           body=msgs.start(t.id, t.peer_pid))
+            else:
+                self._start(conn, self._get(conn, t.id))
+
+        self.db.write(write)
+
+    def cancel(self, transfer_id: str, reason: str = "") -> None:
+        self._say(transfer_id, Event.TERMINATE, "cancelled", reason or LocalText("delivery.reason.cancelled"))
+
+    def _say(self, transfer_id: str, event: Event, code: str, reason) -> None:
+        t = self.get(transfer_id)
+        role = Role(t.role)
+        if event not in moves(State(t.state), role) or not t.peer_pid:
+            raise DeliveryError(LocalText("delivery.reason.cannot_now", t.id, t.state))
+
+        def write(conn) -> None:
+            consumer_pid, provider_pid = (t.id, t.peer_pid) if role is Role.CONSUMER else (t.peer_pid, t.id)
+            build = msgs.suspension if event is Event.SUSPEND else msgs.termination
+            self._move(conn, t.id, event, role, "sent", body=build(consumer_pid, provider_pid, code, reason),
+                       reason=str(reason))
+
+        self.db.write(write)
+
+    # --- state changes --------------------------------------------------------------------------
+
+    def _now(self) -> str:
+        return rfc3339(self.clock.now())
+
+    def _move(self, conn, transfer_id: str, event: Event, sender: Role | None, direction: str, *,
+              body: dict | None = None, reason: str | None = None) -> State:
+        t = self._get(conn, transfer_id)
+        before = State(t.state)
+        after, _ = step(before, event, sender)
+        now = self._now()
+        conn.execute("UPDATE transfer SET state = ?, updated = ?, reason = COALESCE(?, reason) WHERE id = ?",
+                     (after.value, now, reason if after is State.TERMINATED else None, t.id))
+        conn.execute("INSERT INTO transfer_step (transfer_id, ts, event, direction, state_before, state_after, reason)"
+                     " VALUES (?, ?, ?, ?, ?, ?, ?)", (t.id, now, event.value, direction, before.value, after.value,
+                                                      reason))
+        action = {State.REQUESTED: Actions.REQUESTED, State.STARTED: Actions.STARTED,
+                  State.SUSPENDED: Actions.SUSPENDED, State.COMPLETED: Actions.COMPLETED,
+                  State.TERMINATED: Actions.TERMINATED}.get(after)
+        if action and after is not before:
+            self._evidence.append(conn, action=action, subject=t.id,
+                                  payload={"role": t.role, "peer": t.peer, "agreement": t.agreement_id,
+                                           "negotiation": t.negotiation_id, "reason": reason or ""})
+        if body is not None:
+            self.sync.send(conn, t.space_id, to=t.peer, type=msgs.wire_type(body), body=body)
+        changed = TransferChanged(t.id, t.role, after.value, t.path)
+        self.db.after_commit(lambda: self.bus.emit(changed))
+        return after
+
+    def _refuse(self, conn, space_id: str, peer: str, consumer_pid: str, provider_pid: str | None,
+                reason: LocalText) -> None:
+        """Tell the peer why (a termination it can match), and keep evidence of the refusal."""
+        self._evidence.append(conn, action=Actions.REFUSED, subject=consumer_pid,
+                              payload={"peer": peer, "reason": reason.message("en")})
+        if provider_pid:
+            body = msgs.termination(consumer_pid, provider_pid, "refused", reason)
+            self.sync.send(conn, space_id, to=peer, type=msgs.wire_type(body), body=body)
+
+    # --- received messages (inside the sync inbox transaction) ----------------------------------
+
+    def _on_message(self, conn, msg) -> None:
+        body = msg.body
+        sender = msg.sender
+        try:
+            role_of_sender = Role.CONSUMER if body.get("@type") == "TransferRequestMessage" else None
+            if body.get("@type") == "TransferStartMessage":
+                mine = self._mine(conn, sender, body)
+                role_of_sender = Role.CONSUMER if mine is not None and mine.role == "provider" else Role.PROVIDER
+            event, fields = msgs.parse(body, role_of_sender)
+        except DeliveryError as e:
+            log.warning("transfer message from %s refused: %s", sender, e.message("en"))
+            return
+        if event is Event.REQUEST:
+            self._on_request(conn, msg, fields)
+            return
+        t = self._mine(conn, sender, body)
+        if t is None:
+            log.warning("transfer message %s from %s for no transfer here", event.value, sender)
+            return
+        if t.peer_pid is None and t.role == Role.CONSUMER.value and fields.get("provider_pid"):
+            conn.execute("UPDATE transfer SET peer_pid = ? WHERE id = ?", (fields["provider_pid"], t.id))
+        sender_role = Role.CONSUMER if t.role == Role.PROVIDER.value else Role.PROVIDER
+        try:
+            if event is Event.START:
+                self._on_start(conn, t, fields)
+            elif event is Event.RESUME:
+                self._move(conn, t.id, Event.RESUME, sender_role, "received")
+                self._start(conn, self._get(conn, t.id))
+            elif event is Event.COMPLETE:
+                self._on_complete(conn, t, fields)
+            else:
+                self._move(conn, t.id, event, sender_role, "received", reason=str(fields.get("reason") or ""))
+        except (DeliveryError, ApplianceError) as e:
+            log.warning("transfer %s: %s refused: %s", t.id, event.value, e.message("en"))
+            conn.execute("INSERT INTO transfer_step (transfer_id, ts, event, direction, state_before, state_after, "
+                         "reason) VALUES (?, ?, ?, 'refused', ?, ?, ?)",
+                         (t.id, self._now(), event.value, t.state, t.state, e.message("en")))
+
+    def _mine(self, conn, sender: str, body: dict) -> Transfer | None:
+        """This node's transfer a message is about: its consumerPid or providerPid is ours, with that peer."""
+        for pid in (body.get("consumerPid"), body.get("providerPid")):
+            if isinstance(pid, str):
+                r = conn.execute(f"SELECT {_COLS} FROM transfer WHERE id = ? AND peer = ?", (pid, sender)).fetchone()
+                if r is not None:
+                    return _transfer(r)
+        return None
+
+    def _check_agreement(self, n, saved: dict | None) -> None:
+        if n.state != "FINALIZED" or saved is None:
+            raise DeliveryError(LocalText("delivery.reason.not_finalized", n.id, n.state))
+        if saved["status"] != "active":
+            raise DeliveryError(LocalText("delivery.reason.retired", n.id))
+        agreement = saved["agreement"]
+        if not permits_delivery(agreement):
+            raise DeliveryError(LocalText("delivery.reason.compute_only", n.id))
+        ends = expires(agreement)
+        if ends is not None and ends <= self._now():
+            raise DeliveryError(LocalText("delivery.reason.expired", n.id, ends))
+
+    def _on_request(self, conn, msg, fields: dict) -> None:
+        consumer_pid = fields["consumer_pid"]
+        known = "SELECT 1 FROM transfer WHERE peer = ? AND peer_pid = ?"
+        if conn.execute(known, (msg.sender, consumer_pid)).fetchone():
+            return  # a resent request: already answered
+        row = conn.execute("SELECT negotiation_id FROM contract_agreement WHERE id = ?",
+                           (fields["agreement_id"],)).fetchone()
+        pid = "urn:uuid:" + secrets.token_hex(16)
+        n = self.contracts.get(row[0]) if row else None
+        try:
+            if n is None or n.role != Role.PROVIDER.value:
+                raise DeliveryError(LocalText("delivery.reason.no_agreement", fields["agreement_id"]))
+            if n.peer != msg.sender:
+                raise DeliveryError(LocalText("delivery.reason.other_party", fields["agreement_id"]))
+            self._check_agreement(n, self.contracts.agreement(n.id))
+        except DeliveryError as e:
+            reason = e.args[0] if e.args and isinstance(e.args[0], LocalText) else LocalText(
+                "delivery.reason.no_agreement", fields["agreement_id"])
+            self._refuse(conn, msg.space_id, msg.sender, consumer_pid, pid, reason)
+            return
+        now = self._now()
+        path = "relay" if fields["format"] == msgs.RELAY or self.relay_only else "direct"
+        conn.execute(
+            "INSERT INTO transfer (id, peer_pid, role, space_id, peer, negotiation_id, agreement_id, dataset_id, "
+            "state, path, created, updated) VALUES (?, ?, 'provider', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (pid, consumer_pid, n.space_id, msg.sender, n.id, fields["agreement_id"], n.dataset_id,
+             State.INITIAL.value, path, now, now))
+        self._move(conn, pid, Event.REQUEST, Role.CONSUMER, "received")
+        self.db.after_commit(lambda: self._jobs.put(("prepare", pid)))
+
+    def _on_start(self, conn, t: Transfer, fields: dict) -> None:
+        signed = fields.get("manifest")
+        if signed is None:
+            raise ManifestInvalid(t.id, LocalText("delivery.reason.no_manifest"))
+        mf.verify_manifest(signed["manifest"], signed["signature"], self._peer_key(t.peer, signed["signature"]))
+        m = signed["manifest"]
+        if m["agreementId"] != t.agreement_id:
+            raise ManifestInvalid(t.id, LocalText("delivery.reason.other_agreement"))
+        address = fields.get("data_address")
+        conn.execute("UPDATE transfer SET manifest = ?, manifest_sig = ?, resource_id = ?, version = ?, "
+                     "path = COALESCE(?, path) WHERE id = ?",
+                     (json.dumps(m), json.dumps(signed["signature"]), m["resource"], int(m["version"]),
+                      None if address is not None else "relay", t.id))
+        if address is not None:
+            host, port, _ = msgs.direct_endpoint(address)
+            conn.execute("UPDATE transfer SET path = ? WHERE id = ?", (f"direct:{host}:{port}", t.id))
+        self._move(conn, t.id, Event.START, Role.PROVIDER, "received")
+        self.db.after_commit(lambda: self._jobs.put(("fetch", t.id)))
+
+    def _on_complete(self, conn, t: Transfer, fields: dict) -> None:
+        if t.role != Role.PROVIDER.value:  # the provider ended it: nothing more will come
+            self._move(conn, t.id, Event.COMPLETE, Role.PROVIDER, "received")
+            return
+        signed = fields.get("receipt")
+        m, sig = self._manifest(conn, t.id)
+        if signed is None:
+            raise DeliveryError(LocalText("delivery.reason.no_receipt"))
+        mf.verify_receipt(signed["receipt"], signed["signature"], self._peer_key(t.peer, signed["signature"]), m)
+        conn.execute("UPDATE transfer SET receipt = ?, receipt_sig = ?, chunks_done = ?, bytes_done = ? WHERE id = ?",
+                     (json.dumps(signed["receipt"]), json.dumps(signed["signature"]), len(m["chunks"]), m["size"],
+                      t.id))
+        self._move(conn, t.id, Event.COMPLETE, Role.CONSUMER, "received")
+        self._file_receipt(conn, t, signed)
+
+    def _file_receipt(self, conn, t: Transfer, signed: dict) -> None:
+        """The delivery record at the space operator: the consumer's signed receipt."""
+        space = self.sync.space(t.space_id)
+        self._evidence.append(conn, action=Actions.RECEIPT, subject=t.id,
+                              payload={"operator": space.operator_did, "receipt_sha256": mf.manifest_hash(
+                                  signed["receipt"])})
+        if space.operator_did != self.did:
+            m, msig = self._manifest(conn, t.id)
+            self.sync.send(conn, t.space_id, to=space.operator_did, type=DELIVERY_RECORD,
+                           body={"transfer": t.id, "consumer": t.peer, "agreement": t.agreement_id,
+                                 "manifest": m, "manifest_signature": msig,
+                                 "receipt": signed["receipt"], "signature": signed["signature"]})
+
+    def _peer_key(self, peer: str, signature: object) -> str:
+        """The did that signed: the peer's node did or its current key (after a rotation)."""
+        method = signature.get("verificationMethod") if isinstance(signature, dict) else None
+        return method if method in (peer, self.sync.keys.current(peer)) else peer
+
+    def _known_peer(self, did: str) -> bool:
+        """The channel serves only nodes this node has a transfer with."""
+        return bool(self._transfers_of(did))
+
+    def _transfers_of(self, key_did: str) -> list[Transfer]:
+        return [t for t in self.list() if t.role == "provider" and key_did in (t.peer, self.sync.keys.current(t.peer))
+                and t.state == State.STARTED.value]
+
+    def _manifest(self, conn, transfer_id: str) -> tuple[dict, dict]:
+        row = conn.execute("SELECT manifest, manifest_sig FROM transfer WHERE id = ?", (transfer_id,)).fetchone()
+        if not row or not row[0]:
+            raise DeliveryError(LocalText("delivery.reason.no_manifest_yet", transfer_id))
+        return json.loads(row[0]), json.loads(row[1])
+
+    # --- the provider: prepare, start, serve ----------------------------------------------------
+
+    def _prepare(self, transfer_id: str) -> None:
+        """Make the payload (masked), keep it in the vault, sign its manifest, start the transfer."""
+        t = self.get(transfer_id)
+        if t.state != State.REQUESTED.value or t.object_id:
+            return
+        try:
+            product = self.products.get(t.dataset_id)
+            pins = product.resources
+            if not pins:
+                raise DeliveryError(LocalText("delivery.reason.nothing_to_deliver", t.dataset_id))
+            blocks, masked, rules, check = self._payload(product, t.agreement_id)
+            chunked = _Chunker(blocks, CHUNK_SIZE)
+            obj = self.vault.put(chunked, name="delivery")
+            try:
+                check()
+            except ApplianceError:
+                self.vault.discard(obj)
+                raise
+        except ApplianceError as e:
+            reason = e.args[0] if e.args and isinstance(e.args[0], LocalText) else LocalText(
+                "delivery.reason.cannot_prepare", e.message("en"))
+            self.db.write(lambda conn: self._terminate_here(conn, t.id, reason))
+            return
+        hashes, size, sha = chunked.hashes, obj.size, obj.sha256
+        resource = pins[0].resource_id if len(pins) == 1 else product.id
+        version = pins[0].version if len(pins) == 1 else product.version
+        m = mf.build_manifest(transfer_id=t.id, agreement_id=t.agreement_id, resource_id=resource, version=version,
+                              chunk_size=CHUNK_SIZE, chunk_hashes=hashes, size=size, sha256=sha, masked=masked,
+                              created=self._now(), masking_rules=rules)
+        sig = mf.sign(self._keyring.signing_key(), m)
+
+        def write(conn) -> None:
+            now = self._now()
+            self.vault.record(conn, obj, now)
+            conn.execute("UPDATE transfer SET object_id = ?, manifest = ?, manifest_sig = ?, resource_id = ?, "
+                         "version = ? WHERE id = ?", (obj.id, json.dumps(m), json.dumps(sig), resource,
+                                                     int(version), t.id))
+            self._start(conn, self._get(conn, t.id))
+
+        self.db.write(write)
+
+    def _payload(self, product, agreement_id: str) -> tuple[Iterator[bytes], bool, list[str], Callable[[], None]]:
+        """The bytes to deliver, as a stream, and a check to run once they were read: one resource as
+        it is (a table with masking rules as CSV with the rules applied, pseudonymised for this
+        agreement; a table without bytes of its own, such as an SQLite table, as CSV), several as a
+        ZIP of them. A referenced source that changed since registration is refused, never sent."""
+        pins = product.resources
+        rules = [f"{m['column']}:{m['rule']}" for pin in pins for m in self.resources.get(pin.resource_id).masking]
+        if len(pins) == 1:
+            r = self.resources.get(pins[0].resource_id)
+            blocks, masked, check = self._resource_stream(r, pins[0].version, agreement_id)
+            return blocks, masked, rules, check
+        buf = io.BytesIO()
+        masked_any = False
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            for i, pin in enumerate(pins):
+                r = self.resources.get(pin.resource_id)
+                stream, masked, check = self._resource_stream(r, pin.version, agreement_id)
+                data = b"".join(stream)
+                check()
+                masked_any |= masked
+                safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in (r.title or r.id))[:80]
+                z.writestr(f"{i + 1:02d}-{safe}{'.csv' if masked or r.kind == 'sqlite_table' else ''}", data)
+        return iter([buf.getvalue()]), masked_any, rules, lambda: None
+
+    def _resource_stream(self, r, version: int, agreement_id: str):
+        """``(blocks, masked, check)`` for one resource version."""
+        if r.masking or r.kind == "sqlite_table":
+            src = self.resources.open_masked_rows(r.id, agreement_id=agreement_id, version=version)
+            return _csv_blocks(src), bool(r.masking), lambda: None
+        v = self.resources.version(r.id, version)
+        h = hashlib.sha256()
+        stream = self.resources.open_bytes(r.id, version)
+
+        def blocks() -> Iterator[bytes]:
+            with stream as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+                    yield block
+
+        def check() -> None:
+            if h.hexdigest() != v.sha256:
+                raise DeliveryError(LocalText("delivery.reason.source_changed", r.id, version))
+
+        return blocks(), False, check
+
+    def _start(self, conn, t: Transfer) -> None:
+        m, sig = self._manifest(conn, t.id)
+        address = None
+        if t.path == "direct" and self._server is not None:
+            address = msgs.direct_address(self.host, self._server.port, t.id)
+        body = msgs.start(t.peer_pid, t.id, address, manifest=m, signature=sig)
+        self._move(conn, t.id, Event.START, Role.PROVIDER, "sent", body=body)
+
+    def _terminate_here(self, conn, transfer_id: str, reason: LocalText) -> None:
+        t = self._get(conn, transfer_id)
+        if State(t.state) in FINAL:
+            return
+        role = Role(t.role)
+        body = None
+        if t.peer_pid:
+            consumer_pid, provider_pid = (t.id, t.peer_pid) if role is Role.CONSUMER else (t.peer_pid, t.id)
+            body = msgs.termination(consumer_pid, provider_pid, "failed", reason)
+        self._move(conn, t.id, Event.TERMINATE, role, "sent" if body else "local", body=body,
+                   reason=reason.message("en"))
+
+    def _serve(self, channel: ch.Channel) -> None:
+        """A consumer fetching chunks: {"fetch": transfer id, "chunks": [i, …]} → a DATA frame each."""
+        while not self._stop.is_set():
+            try:
+                ask = channel.recv_json(timeout=60)
+            except ApplianceError:
+                return
+            transfer_id, wanted = ask.get("fetch"), ask.get("chunks")
+            mine = {t.id: t for t in self._transfers_of(channel.peer_did)}
+            t = mine.get(transfer_id) if isinstance(transfer_id, str) else None
+            if t is None or not isinstance(wanted, list) or not all(isinstance(i, int) for i in wanted):
+                channel.send_json({"error": "unknown_transfer"})
+                return
+            m, _ = self.db.read(lambda c, tid=t.id: self._manifest(c, tid))
+            for i in wanted:
+                if not 0 <= i < len(m["chunks"]):
+                    channel.send_json({"error": "bad_chunk"})
+                    return
+                channel.send(ch.FRAME_DATA, i.to_bytes(4, "big") + self._chunk(t.object_id, m, i))
+            channel.send_json({"done": len(wanted)})
+
+    def _chunk(self, object_id: str, m: dict, index: int) -> bytes:
+        size = m["chunkSize"]
+        with self.vault.open_stream(object_id) as stream:
+            skip = index * size
+            while skip:
+                got = stream.read(min(skip, 1 << 20))
+                if not got:
+                    break
+                skip -= len(got)
+            return stream.read(mf.chunk_length(m, index))
+
+    # --- the relay path -------------------------------------------------------------------------
+
+    def _on_relay_ask(self, conn, msg) -> None:
+        """The consumer asks for chunks through the broker: {"transfer": provider pid, "chunks": [...]}
+        (the first window, then one more for each chunk it received)."""
+        body = msg.body if isinstance(msg.body, dict) else {}
+        t = self._mine(conn, msg.sender, {"providerPid": body.get("transfer")})
+        if t is None or t.role != "provider" or t.state != State.STARTED.value:
+            return
+        wanted = [i for i in body.get("chunks", []) if isinstance(i, int) and not isinstance(i, bool)]
+        conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
+        m, _ = self._manifest(conn, t.id)
+        for i in wanted[:RELAY_WINDOW]:
+            if 0 <= i < len(m["chunks"]):
+                self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_CHUNK,
+                               body={"transfer": t.peer_pid, "index": i, "data": _b64(self._chunk(t.object_id, m, i))})
+
+    def _on_chunk(self, conn, msg) -> None:
+        body = msg.body if isinstance(msg.body, dict) else {}
+        t = self._mine(conn, msg.sender, {"consumerPid": body.get("transfer")})
+        if t is None or t.role != "consumer" or t.state != State.STARTED.value:
+            return
+        m, _ = self._manifest(conn, t.id)
+        index = body.get("index")
+        try:
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise ValueError("no chunk index")
+            data = _unb64(body.get("data"))
+            mf.check_chunk(m, index, data)
+        except (ChunkCorrupt, ValueError) as e:
+            log.warning("transfer %s: a relayed chunk was refused: %s", t.id,
+                        e.message("en") if isinstance(e, ApplianceError) else e)
+            return
+        if conn.execute("SELECT 1 FROM transfer_chunk WHERE transfer_id = ? AND idx = ?", (t.id, index)).fetchone():
+            return  # a copy of one already kept
+        self._keep_chunk(t.id, index, data)
+        self._record_chunk(conn, t.id, index, len(data))
+        have = {r[0] for r in conn.execute("SELECT idx FROM transfer_chunk WHERE transfer_id = ?", (t.id,))}
+        missing = [i for i in range(len(m["chunks"])) if i not in have]
+        done, total = len(have), len(m["chunks"])
+        self.db.after_commit(lambda: self._progress(t.id, done, total, min(done * m["chunkSize"], m["size"]),
+                                                    m["size"]))
+        if not missing:
+            self.db.after_commit(lambda: self._jobs.put(("finish", t.id)))
+        elif len(missing) >= RELAY_WINDOW:  # the window moves on by one: the chunks before it are in flight
+            self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
+                           body={"transfer": t.peer_pid, "chunks": [missing[RELAY_WINDOW - 1]]})
+
+    # --- the consumer: fetch, keep, finish ------------------------------------------------------
+
+    def _chunk_path(self, transfer_id: str, index: int) -> Path:
+        return self._staging / hashlib.sha256(transfer_id.encode()).hexdigest()[:32] / f"{index:08d}"
+
+    def _keep_chunk(self, transfer_id: str, index: int, data: bytes) -> None:
+        path = self._chunk_path(transfer_id, index)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(self._box.encrypt(data, nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE)))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def _read_chunk(self, transfer_id: str, index: int) -> bytes:
+        try:
+            return self._box.decrypt(self._chunk_path(transfer_id, index).read_bytes())
+        except (OSError, nacl.exceptions.CryptoError):
+            return b""
+
+    def _fetch(self, transfer_id: str) -> None:
+        try:
+            self._fetch_direct(transfer_id)
+        finally:
+            with self._lock:
+                self._fetches.pop(transfer_id, None)
+
+    def _missing(self, t: Transfer, m: dict) -> list[int]:
+        have = self.db.read(lambda c: {r[0] for r in c.execute("SELECT idx FROM transfer_chunk WHERE transfer_id = ?",
+                                                                 (t.id,))})
+        return [i for i in range(len(m["chunks"])) if i not in have]
+
+    def _fetch_direct(self, transfer_id: str) -> None:
+        t = self.get(transfer_id)
+        m, _ = self.db.read(lambda c: self._manifest(c, t.id))
+        missing = self._missing(t, m)
+        if not missing:
+            self._jobs.put(("finish", t.id))
+            return
+        if not (t.path or "").startswith("direct:"):
+            self._ask_relay(t, missing)
+            return
+        _, host, port = t.path.split(":", 2)
+        for attempt in range(CONNECT_TRIES):
+            if self._stop.is_set():
+                return
+            try:
+                channel = ch.connect(host, int(port), self._keyring.signing_key(),
+                                     expect_did=None, timeout=10)
+            except ApplianceError as e:
+                log.info("transfer %s: direct connection failed (%s), try %d", t.id, e.message("en"), attempt + 1)
+                self._stop.wait(0.5 * (attempt + 1))
+                continue
+            try:
+                if channel.peer_did not in (t.peer, self.sync.keys.current(t.peer)):
+                    log.warning("transfer %s: the data channel is not the provider's", t.id)
+                    return
+                if self._pull(channel, t, m, missing):
+                    self._jobs.put(("finish", t.id))
+                    return
+                missing = self._missing(t, m)
+            except ApplianceError as e:
+                log.info("transfer %s: direct transfer interrupted: %s", t.id, e.message("en"))
+                missing = self._missing(t, m)
+            finally:
+                channel.close()
+        if not self._stop.is_set():
+            self._ask_relay(t, missing)
+
+    def _pull(self, channel: ch.Channel, t: Transfer, m: dict, missing: list[int]) -> bool:
+        """Ask for the missing chunks in batches; keep each verified one. True when none is missing."""
+        total = len(m["chunks"])
+        while missing and not self._stop.is_set():
+            if State(self.get(t.id).state) is not State.STARTED:
+                return False
+            batch = missing[:64]
+            channel.send_json({"fetch": t.peer_pid, "chunks": batch})
+            got = 0
+            while got < len(batch):
+                kind, payload = channel.recv(timeout=60)
+                if kind == ch.FRAME_JSON:
+                    answer = json.loads(payload)
+                    if "error" in answer:
+                        raise DeliveryError(LocalText("delivery.reason.provider_refused", answer["error"]))
+                    break
+                index = int.from_bytes(payload[:4], "big")
+                data = payload[4:]
+                mf.check_chunk(m, index, data)  # ChunkCorrupt: the batch is asked for again
+                self._keep_chunk(t.id, index, data)
+                size = len(data)
+                self.db.write(lambda c, i=index, n=size: self._record_chunk(c, t.id, i, n), durable=False)
+                got += 1
+            done = total - len(self._missing(t, m))
+            self._progress(t.id, done, total, min(done * m["chunkSize"], m["size"]), m["size"])
+            channel.recv_json(timeout=60) if got == len(batch) else None
+            missing = self._missing(t, m)
+        return not missing
+
+    def _record_chunk(self, conn, transfer_id: str, index: int, size: int) -> None:
+        if conn.execute("INSERT OR IGNORE INTO transfer_chunk (transfer_id, idx) VALUES (?, ?)",
+                        (transfer_id, index)).rowcount:
+            conn.execute("UPDATE transfer SET chunks_done = chunks_done + 1, bytes_done = bytes_done + ? WHERE id = ?",
+                         (size, transfer_id))
+
+    def _ask_relay(self, t: Transfer, missing: list[int]) -> None:
+        def write(conn) -> None:
+            conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
+            self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
+                           body={"transfer": t.peer_pid, "chunks": missing[:RELAY_WINDOW]})
+        log.info("transfer %s: asking for %d chunk(s) through the broker", t.id, len(missing))
+        self.db.write(write)
+
+    def _finish(self, transfer_id: str) -> None:
+        """All chunks are here: the object into the vault, its hash checked, the receipt sent."""
+        t = self.get(transfer_id)
+        if t.state != State.STARTED.value or t.role != "consumer":
+            return
+        m, sig = self.db.read(lambda c: self._manifest(c, t.id))
+        if self._missing(t, m):
+            return
+        chunks = (self._read_chunk(t.id, i) for i in range(len(m["chunks"])))
+        try:
+            obj = self.vault.put(chunks, expected_size=m["size"], name="received")
+        except ApplianceError:
+            obj = None
+        size, sha = (obj.size, obj.sha256) if obj is not None else (0, "")
+        if obj is None or sha != m["sha256"] or size != m["size"]:
+            if obj is not None:
+                self.vault.discard(obj)
+            self.db.write(lambda conn: (conn.execute("DELETE FROM transfer_chunk WHERE transfer_id = ?", (t.id,)),
+                                        conn.execute("UPDATE transfer SET chunks_done = 0, bytes_done = 0 WHERE id = ?",
+                                                     (t.id,))))
+            log.warning("transfer %s: the whole object does not match its manifest; fetching it again", t.id)
+            self._jobs.put(("fetch", t.id))
+            return
+        now = self._now()
+        receipt = mf.build_receipt(m, sig, consumer_did=self.did, received=now, sha256=sha)
+        rsig = mf.sign(self._keyring.signing_key(), receipt)
+
+        def write(conn) -> None:
+            self.vault.record(conn, obj, now)
+            conn.execute("UPDATE transfer SET object_id = ?, receipt = ?, receipt_sig = ? WHERE id = ?",
+                         (obj.id, json.dumps(receipt), json.dumps(rsig), t.id))
+            conn.execute("INSERT INTO received_data (object_id, transfer_id, negotiation_id, agreement_id, provider, "
+                         "dataset_id, resource_id, version, size, sha256, received) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (obj.id, t.id, t.negotiation_id, t.agreement_id, t.peer, t.dataset_id, m["resource"],
+                          int(m["version"]), size, sha, now))
+            self._evidence.append(conn, action=Actions.RECEIVED, subject=t.id,
+                                  payload={"object": obj.id, "sha256": sha, "size": size, "provider": t.peer,
+                                           "agreement": t.agreement_id})
+            self._move(conn, t.id, Event.COMPLETE, Role.CONSUMER, "sent",
+                       body=msgs.completion(t.id, t.peer_pid, receipt=receipt, signature=rsig))
+
+        self.db.write(write)
+        shutil.rmtree(self._chunk_path(t.id, 0).parent, ignore_errors=True)
+
+    def _progress(self, transfer_id: str, done: int, total: int, bytes_done: int, bytes_total: int) -> None:
+        self.bus.emit(TransferProgress(transfer_id, done, total, bytes_done, bytes_total))
+
+    # --- the worker -----------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        while True:
+            job, arg = self._jobs.get()
+            if job == "stop":
+                return
+            if self._stop.is_set():
+                continue
+            try:
+                if job == "prepare":
+                    self._prepare(arg)
+                elif job == "fetch":
+                    self._spawn_fetch(arg)
+                elif job == "finish":
+                    self._finish(arg)
+                elif job == "resume_all":
+                    self._resume_all()
+            except Exception:  # noqa: BLE001 - one transfer's bug must not stop the others; it is logged
+                log.exception("delivery job %s failed", job)
+
+    def _spawn_fetch(self, transfer_id: str) -> None:
+        with self._lock:
+            if transfer_id in self._fetches:
+                return
+            t = threading.Thread(target=self._fetch, args=(transfer_id,), name="dsnode-fetch", daemon=True)
+            self._fetches[transfer_id] = t
+        t.start()
+
+    def _resume_all(self) -> None:
+        """After a restart: prepare what was requested, fetch what was started."""
+        for t in self.list():
+            if t.role == "provider" and t.state == State.REQUESTED.value:
+                self._prepare(t.id)
+            elif t.role == "consumer" and t.state == State.STARTED.value:
+                self._spawn_fetch(t.id)
+
+
+class _Chunker:
+    """Re-cuts a stream of blocks into chunks of ``size`` bytes, keeping each chunk's SHA-256."""
+
+    def __init__(self, blocks, size: int) -> None:
+        self._blocks, self._size = blocks, size
+        self.hashes: list[str] = []
+
+    def __iter__(self) -> Iterator[bytes]:
+        pending = bytearray()
+        for block in self._blocks:
+            pending += block
+            while len(pending) >= self._size:
+                chunk = bytes(pending[:self._size])
+                del pending[:self._size]
+                self.hashes.append(mf.digest(chunk))
+                yield chunk
+        if pending:
+            chunk = bytes(pending)
+            self.hashes.append(mf.digest(chunk))
+            yield chunk
+
+
+def _csv_blocks(src) -> Iterator[bytes]:
+    """The rows of ``src`` as UTF-8 CSV, a block every 2,000 rows (closed when done)."""
+    with src:
+        out = io.StringIO()
+        w = csv.writer(out, lineterminator="\n")
+        w.writerow(src.columns)
+        for n, row in enumerate(src, 1):
+            w.writerow(["" if v is None else v for v in row])
+            if n % 2000 == 0:
+                yield out.getvalue().encode("utf-8")
+                out.seek(0)
+                out.truncate()
+        yield out.getvalue().encode("utf-8")
+
+
+def permits_delivery(agreement: dict) -> bool:
+    """Whether the agreed terms let the data itself go to the consumer (a compute-only offer does not)."""
+    def actions(rules) -> set[str]:
+        out = set()
+        for rule in rules or []:
+            a = rule.get("action") if isinstance(rule, dict) else None
+            a = a.get("@id") if isinstance(a, dict) else a
+            if isinstance(a, str):
+                out.add(a)
+        return out
+
+    permitted, prohibited = actions(agreement.get("permission")), actions(agreement.get("prohibition"))
+    if prohibited & DELIVERY_PROHIBITED:
+        return False
+    return bool(permitted - {COMPUTE_ONLY})
+
+
+def expires(agreement: dict) -> str | None:
+    """When the agreement ends, from an elapsedTime (a duration from its timestamp) or a dateTime limit."""
+    from datetime import datetime, timedelta
+
+    ends = None
+    for rule in agreement.get("permission") or []:
+        for c in (rule.get("constraint") or []) if isinstance(rule, dict) else []:
+            if not isinstance(c, dict) or c.get("operator") not in ("lteq", "lt"):
+                continue
+            value = c.get("rightOperand")
+            value = value.get("@value") if isinstance(value, dict) else value
+            if c.get("leftOperand") == "elapsedTime" and isinstance(value, str) and value.startswith("P") \
+                    and value.endswith("D") and value[1:-1].isdigit():
+                try:
+                    start = datetime.fromisoformat(str(agreement.get("timestamp")).replace("Z", "+00:00"))
+                except ValueError:
+                    continue
+                end = rfc3339(start + timedelta(days=int(value[1:-1])))
+            elif c.get("leftOperand") == "dateTime" and isinstance(value, str):
+                end = value
+            else:
+                continue
+            ends = end if ends is None or end < ends else ends
+    return ends
+
+
+def _b64(data: bytes) -> str:
+    import base64
+
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: object) -> bytes:
+    import base64
+
+    if not isinstance(text, str):
+        raise ValueError("chunk data is not text")
+    return base64.b64decode(text, validate=True)
+

@@ -1,0 +1,147 @@
+"""Data delivery under a finalized contract between two members of a real space (mosquitto, the
+operator, members): direct over the encrypted channel, relayed through the broker, falling back
+by itself, resumed after an interruption, refused when the agreement does not permit it."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+
+import pytest
+
+from appliance.errors import DeliveryError
+from tests.spaces import SPACE, finalized, wait_for
+
+pytestmark = pytest.mark.slow
+
+ROWS = 40000  # about 1.6 MB: a dozen chunks
+
+
+@pytest.fixture
+def market(space, tmp_path):
+    """A provider with a listed product (a CSV whose phone column is masked) and a consumer that sees it."""
+    provider, consumer = space.member("provider"), space.member("consumer")
+    data = tmp_path / "data"
+    data.mkdir()
+    provider.resources.allowed_roots = [data]
+    resources: dict[int, str] = {}
+
+    def resource(rows: int) -> str:
+        if rows not in resources:
+            with open(data / f"line3-{rows}.csv", "w", newline="", encoding="utf-8") as f:
+                w = csv.writer(f)
+                w.writerow(["time", "machine", "temperature", "phone"])
+                w.writerows([f"2026-11-01T{i % 24:02d}:{i % 60:02d}:00", f"M{i % 7}", 20 + i % 9, f"1380013{i:04d}"]
+                            for i in range(rows))
+            r = provider.resources.register(str(data / f"line3-{rows}.csv"), title="Line 3", mode="hosted").resource
+            provider.resources.set_masking(r.id, [{"column": "phone", "rule": "mask", "keep_first": 3,
+                                                   "keep_last": 2}])
+            resources[rows] = r.id
+        return resources[rows]
+
+    def product(template: str, rows: int):
+        offer = provider.products.offer_from_template(template)
+        p = provider.products.create(title=f"Line 3 ({template})", resource_ids=[resource(rows)], offers=[offer])
+        provider.products.request_listing(p.id, SPACE)
+        pending = wait_for(lambda: [r for r in space.operator.operator.listings("pending") if r.dataset_id == p.id],
+                           what="the listing request")
+        space.operator.operator.approve_listing(pending[0].id)
+        wait_for(lambda: [e for e in consumer.sync.catalog(SPACE) if e.dataset_id == p.id], what="the catalog entry")
+        provider.contracts.add_rule({"dataset": p.id})
+        return p
+
+    def contract(template: str = "free-trial", rows: int = ROWS) -> tuple[str, str]:
+        p = product(template, rows)
+        cid = consumer.contracts.request(SPACE, p.id)
+        return cid, finalized(provider, consumer, cid)
+
+    return provider, consumer, contract
+
+
+def _received_bytes(consumer, transfer_id: str) -> bytes:
+    (item,) = [r for r in consumer.transfers.received() if r.transfer_id == transfer_id]
+    return b"".join(consumer.transfers.open_received(item.object_id))
+
+
+def _completed(provider, consumer, tid: str, timeout: float = 60):
+    wait_for(lambda: consumer.transfers.get(tid).state in ("COMPLETED", "TERMINATED"), timeout, "the consumer's end")
+    assert consumer.transfers.get(tid).state == "COMPLETED", consumer.transfers.timeline(tid)
+    ours = wait_for(lambda: [t for t in provider.transfers.list() if t.peer_pid == tid], what="the provider's side")[0]
+    wait_for(lambda: provider.transfers.get(ours.id).state == "COMPLETED", timeout, "the provider to see the receipt")
+    return ours
+
+
+def test_a_finalized_contract_delivers_the_masked_data_directly_with_manifest_receipt_and_record(market, space):
+    provider, consumer, contract = market
+    cid, pid = contract()
+    tid = consumer.transfers.request(cid)
+    ours = _completed(provider, consumer, tid)
+    data = _received_bytes(consumer, tid)
+    rows = list(csv.reader(data.decode("utf-8").splitlines()))
+    assert rows[0] == ["time", "machine", "temperature", "phone"] and len(rows) == ROWS + 1
+    assert rows[1][3] == "138******00" or rows[1][3].startswith("138") and "*" in rows[1][3], rows[1]
+    assert not any(r[3] == f"1380013{i:04d}" for i, r in enumerate(rows[1:])), "no phone number in clear"
+    assert consumer.transfers.get(tid).path.startswith("direct:")
+    manifest, _ = consumer.transfers.manifest(tid)
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest() and manifest["masked"] is True
+    receipt, _ = provider.transfers.receipt(ours.id)
+    assert receipt["sha256"] == manifest["sha256"] and receipt["consumer"] == consumer.identity.did
+    wait_for(lambda: space.operator.operator.deliveries(), what="the operator's delivery record")
+    (record,) = space.operator.operator.deliveries()
+    assert (record.provider, record.consumer, record.transfer_id) == (provider.identity.did, consumer.identity.did,
+                                                                      ours.id)
+    assert [e.action for e in consumer.evidence.entries() if e.subject == tid] == [
+        "transfer.requested", "transfer.started", "data.received", "transfer.completed"]
+    assert "transfer.receipt_filed" in [e.action for e in provider.evidence.entries() if e.subject == ours.id]
+    assert not (consumer.home / "incoming").exists() or not any((consumer.home / "incoming").iterdir())
+
+
+def test_the_relay_path_through_the_broker_delivers_the_same_bytes(market):
+    provider, consumer, contract = market
+    cid, _ = contract()
+    tid = consumer.transfers.request(cid, path="relay")
+    _completed(provider, consumer, tid, timeout=90)
+    assert consumer.transfers.get(tid).path == "relay"
+    manifest, _ = consumer.transfers.manifest(tid)
+    assert hashlib.sha256(_received_bytes(consumer, tid)).hexdigest() == manifest["sha256"]
+
+
+def test_without_a_direct_route_the_consumer_falls_back_to_the_relay_by_itself(market):
+    provider, consumer, contract = market
+    cid, _ = contract()
+    provider.transfers._server.stop()  # the provider's data port is not reachable (a firewall, another site)
+    tid = consumer.transfers.request(cid)
+    _completed(provider, consumer, tid, timeout=90)
+    assert consumer.transfers.get(tid).path == "relay"
+
+
+def test_a_compute_only_agreement_is_refused_with_the_reason(market):
+    provider, consumer, contract = market
+    cid, _ = contract("compute-only")
+    with pytest.raises(DeliveryError) as refused:
+        consumer.transfers.request(cid)
+    assert "computation" in refused.value.message("en") and "计算" in refused.value.message("zh_CN")
+
+
+def test_an_interrupted_transfer_resumes_from_the_chunks_it_has(market):
+    provider, consumer, contract = market
+    cid, _ = contract(rows=250_000)  # about 10 MB: 75 chunks
+    seen = []
+    stop_at = 3
+
+    def on_progress(e):
+        if type(e).__name__ == "TransferProgress":
+            seen.append(e.chunks_done)
+
+    consumer.bus.subscribe(on_progress)
+    consumer.transfers.relay_only = True  # chunks one by one, so the stop falls in the middle
+    tid = consumer.transfers.request(cid)
+    wait_for(lambda: any(n >= stop_at for n in seen), 60, "a few chunks")
+    consumer.stop()
+    kept = consumer.transfers.get(tid).chunks_done
+    assert 0 < kept < consumer.transfers.get(tid).chunks_total
+    consumer.start()
+    _completed(provider, consumer, tid, timeout=90)
+    manifest, _ = consumer.transfers.manifest(tid)
+    assert hashlib.sha256(_received_bytes(consumer, tid)).hexdigest() == manifest["sha256"]
+    assert min(n for n in seen if n > kept) == kept + 1, "it went on from the chunks it kept"
