@@ -1,0 +1,183 @@
+"""`dsnode transfer …` and `dsnode received list`: delivering data under finalized contracts.
+
+The data moves while the node runs (`dsnode run`, the desktop app): `transfer start` asks for it,
+and the running node fetches, checks and stores it. Without a running node, `--wait SECONDS`
+runs the node for as long as the transfer takes (or SECONDS).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from dataclasses import asdict
+
+from appliance import i18n
+from appliance.settings import Settings
+from edge.cmd_node import open_node
+from edge.columns import print_columns, print_pairs
+
+t = i18n.t
+FINAL = ("COMPLETED", "TERMINATED")
+
+
+def _state(state: str) -> str:
+    return t(f"transfer.state.{state.lower()}")
+
+
+def _path(path: str | None) -> str:
+    if not path:
+        return "-"
+    return t("transfer.path.direct") if path.startswith("direct") else t("transfer.path.relay")
+
+
+def _progress(tr) -> str:
+    if not tr.chunks_total:
+        return "-"
+    percent = 100 if tr.state == "COMPLETED" else int(100 * tr.chunks_done / tr.chunks_total)
+    return f"{percent}% ({tr.chunks_done}/{tr.chunks_total})"
+
+
+def start(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        tid = node.transfers.request(node.contracts.get(args.negotiation).id, path="relay" if args.relay else "auto")
+        print(t("transfer.started", tid, args.negotiation), flush=True)
+        if args.wait <= 0:
+            return 0
+        done = threading.Event()
+
+        def on_event(event) -> None:
+            if getattr(event, "transfer_id", None) == tid and getattr(event, "state", None) in FINAL:
+                done.set()
+
+        unsubscribe = node.bus.subscribe(on_event)
+        node.start()
+        try:
+            deadline = time.monotonic() + args.wait
+            while not done.is_set() and time.monotonic() < deadline:
+                if node.transfers.get(tid).state in FINAL:
+                    break
+                done.wait(0.5)
+        finally:
+            unsubscribe()
+            node.stop()
+        tr = node.transfers.get(tid)
+    if tr.state not in FINAL:
+        print(t("transfer.timed_out", tid, int(args.wait), tid), file=sys.stderr)
+        return 1
+    print(t("transfer.state_now", tid, _state(tr.state)))
+    return 0 if tr.state == "COMPLETED" else 1
+
+
+def list_(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        rows = node.transfers.list()
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print(t("transfer.none"))
+        return 0
+    table = [[t("transfer.col.id"), t("transfer.col.role"), t("transfer.col.state"), t("transfer.col.path"),
+              t("transfer.col.progress"), t("transfer.col.peer")]]
+    for r in rows:
+        table.append([r.id, t(f"transfer.role.{r.role}"), _state(r.state), _path(r.path), _progress(r), r.peer])
+    print_columns(table)
+    return 0
+
+
+def show(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        tr = node.transfers.get(args.transfer)
+        manifest = node.transfers.manifest(tr.id)
+        receipt = node.transfers.receipt(tr.id)
+        steps = node.transfers.timeline(tr.id)
+    if args.json:
+        print(json.dumps({**asdict(tr), "manifest": manifest[0] if manifest else None,
+                          "receipt": receipt[0] if receipt else None, "timeline": [asdict(s) for s in steps]},
+                         ensure_ascii=False, indent=2))
+        return 0
+    m = manifest[0] if manifest else {}
+    rows = [(t("transfer.col.id"), tr.id), (t("transfer.col.role"), t(f"transfer.role.{tr.role}")),
+            (t("transfer.col.state"), _state(tr.state)), (t("transfer.col.path"), _path(tr.path)),
+            (t("transfer.col.progress"), _progress(tr)), (t("transfer.col.peer"), tr.peer),
+            (t("transfer.field.negotiation"), tr.negotiation_id), (t("transfer.field.agreement"), tr.agreement_id),
+            (t("transfer.field.resource"), f"{tr.resource_id or '-'} v{tr.version or '-'}"),
+            (t("transfer.field.size"), str(m.get("size", "-"))), (t("transfer.field.sha256"), m.get("sha256", "-")),
+            (t("transfer.field.masked"), ", ".join(m.get("maskingRules", [])) or "-"),
+            (t("transfer.field.receipt"), t("transfer.receipt.signed", receipt[0]["received"]) if receipt
+             else t("transfer.receipt.none"))]
+    if tr.reason:
+        rows.append((t("transfer.field.reason"), tr.reason))
+    print_pairs(rows)
+    for s in steps:
+        print(f"  {s.ts}  {s.direction:<8} {s.event}  {_state(s.state_before)} → {_state(s.state_after)}"
+              + (f"  {s.reason}" if s.reason else ""))
+    return 0
+
+
+def pause(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        node.transfers.pause(args.transfer)
+        tr = node.transfers.get(args.transfer)
+    print(t("transfer.state_now", tr.id, _state(tr.state)))
+    return 0
+
+
+def resume(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        node.transfers.resume(args.transfer)
+        tr = node.transfers.get(args.transfer)
+    print(t("transfer.state_now", tr.id, _state(tr.state)))
+    return 0
+
+
+def cancel(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        node.transfers.cancel(args.transfer, args.reason or "")
+        tr = node.transfers.get(args.transfer)
+    print(t("transfer.state_now", tr.id, _state(tr.state)))
+    return 0
+
+
+def received(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        rows = node.transfers.received()
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print(t("received.none"))
+        return 0
+    print_columns([[r.received[:19], r.resource_id, f"v{r.version}", f"{r.size} B", r.sha256[:16], r.provider]
+                   for r in rows])
+    return 0
+
+
+def register(sub) -> None:
+    group = sub.add_parser("transfer", help=t("cli.transfer")).add_subparsers(dest="action", metavar="ACTION",
+                                                                            required=True)
+    p = group.add_parser("start", help=t("cli.transfer.start"))
+    p.add_argument("negotiation", metavar="NEGOTIATION", help=t("cli.opt.negotiation"))
+    p.add_argument("--relay", action="store_true", help=t("cli.opt.relay"))
+    p.add_argument("--wait", type=float, default=0, metavar="SECONDS", help=t("cli.opt.wait_transfer"))
+    p.set_defaults(run=start)
+    p = group.add_parser("list", help=t("cli.transfer.list"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=list_)
+    p = group.add_parser("show", help=t("cli.transfer.show"))
+    p.add_argument("transfer", metavar="TRANSFER", help=t("cli.opt.transfer"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=show)
+    for name, fn in (("pause", pause), ("resume", resume), ("cancel", cancel)):
+        p = group.add_parser(name, help=t(f"cli.transfer.{name}"))
+        p.add_argument("transfer", metavar="TRANSFER", help=t("cli.opt.transfer"))
+        if name == "cancel":
+            p.add_argument("--reason", help=t("cli.opt.reason"))
+        p.set_defaults(run=fn)
+    group = sub.add_parser("received", help=t("cli.received")).add_subparsers(dest="action", metavar="ACTION",
+                                                                             required=True)
+    p = group.add_parser("list", help=t("cli.received.list"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=received)

@@ -1,0 +1,60 @@
+"""`dsnode transfer …` and `dsnode received list` in child processes: the consumer's node runs as
+the daemon (`dsnode run`) and the CLI beside it asks for the data of a finalized contract, follows
+it and lists what arrived; the provider is a member of a real space (tests/spaces.py)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+
+from tests.e2e.conftest import Cli
+from tests.e2e.test_running_node import Daemon
+from tests.spaces import SPACE, SpaceHarness, finalized, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+def test_the_consumer_asks_for_the_data_through_its_running_node_and_sees_it_arrive(tmp_path):
+    space = SpaceHarness(tmp_path / "space")
+    daemon = None
+    try:
+        provider, consumer = space.member("provider"), space.member("consumer")
+        data = tmp_path / "data"
+        data.mkdir()
+        with open(data / "line3.csv", "w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([["machine", "temperature", "operator"]] +
+                                    [[f"M{i % 5}", 20 + i % 9, f"张{i}"] for i in range(5000)])
+        provider.resources.allowed_roots = [data]
+        rid = provider.resources.register(str(data / "line3.csv"), title="Line 3", mode="hosted").resource.id
+        provider.resources.set_masking(rid, [{"column": "operator", "rule": "pseudonymise"}])
+        product = provider.products.create(title="Line 3", resource_ids=[rid],
+                                           offers=[provider.products.offer_from_template("free-trial")])
+        provider.products.request_listing(product.id, SPACE)
+        space.operator.operator.approve_listing(wait_for(lambda: space.operator.operator.listings("pending"))[0].id)
+        wait_for(lambda: consumer.sync.catalog(SPACE), what="the catalog entry")
+        provider.contracts.add_rule({"dataset": product.id})
+        cid = consumer.contracts.request(SPACE, product.id)
+        finalized(provider, consumer, cid)
+        consumer.close()
+        key = tmp_path / "consumer.key"
+        key.write_text("passphrase consumer")
+        key.chmod(0o600)
+        cli = Cli(consumer.home, key)
+        assert "No transfers yet" in cli.run("transfer", "list").stdout
+        daemon = Daemon(cli)
+        started = cli.run("transfer", "start", cid, "--wait", "60")
+        assert "completed" in started.stdout, started.stdout + started.stderr
+        (tr,) = json.loads(cli.run("transfer", "list", "--json").stdout)
+        assert tr["state"] == "COMPLETED" and tr["path"].startswith("direct:")
+        (item,) = json.loads(cli.run("received", "list", "--json").stdout)
+        assert item["resource_id"] == rid and item["transfer_id"] == tr["id"]
+        zh = Cli(consumer.home, key, lang="zh_CN").run("transfer", "show", tr["id"]).stdout
+        assert "已完成" in zh and "直连" in zh and "operator:pseudonymise" in zh and "使用方已于" in zh
+        gone = cli.run("transfer", "show", "urn:uuid:nope", ok=False)
+        assert gone.returncode == 160 and "dsnode transfer list" in gone.stderr
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        space.close()
