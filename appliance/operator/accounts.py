@@ -58,10 +58,12 @@ class BrokerAccounts:
         admin = self.admin(space)
         for kind, key, password in todo:
             if kind == "add_join":
+                assert password is not None  # an account to add comes with its password
                 admin.add_join_account(space.space_id, key, password)
             elif kind == "remove_join":
                 admin.remove_join_account(key)
             elif kind == "add_member":
+                assert password is not None
                 admin.add_member(space.space_id, key, password)
             else:
                 admin.remove_member(key)

@@ -46,6 +46,7 @@ def handle_submit(ctx: OperatorContext, conn, msg) -> None:
     if not is_member(conn, msg.sender):
         raise MalformedMessage(LocalText("operator.reason.demand_not_member", msg.sender))
     topic = topic_for(demand["id"])
+    assert topic is not None  # checked above
     expires = demand.get("expires") if isinstance(demand.get("expires"), str) else None
     if expires is not None and expires <= ctx.now():
         return  # already expired: nothing to publish

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from appliance.clock import Clock, rfc3339
 from appliance.crypto.keys import SigningKey
@@ -11,6 +12,10 @@ from appliance.domain.membership import GRADE_MIN, Action, check_grade, check_sp
 from appliance.errors import NotAnOperator, OperatorExists
 from appliance.events import EventBus
 from appliance.operator.broker_config import MODES, new_password
+from appliance.services.evidence import EvidenceLog
+from appliance.services.identity import KeyRing
+from appliance.services.sync import SyncService
+from appliance.storage.database import Database
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,8 @@ def create_space(conn, *, space_id: str, name: str, broker_host: str, broker_por
 class OperatorContext:
     """What the operator modules share: the store, the node's key, the clock, sync and the event bus."""
 
-    def __init__(self, db, evidence, keyring, clock: Clock, bus: EventBus, sync, home) -> None:
+    def __init__(self, db: Database, evidence: EvidenceLog, keyring: KeyRing, clock: Clock, bus: EventBus,
+                 sync: SyncService, home: Path) -> None:
         self.db = db
         self.evidence = evidence
         self.keyring = keyring

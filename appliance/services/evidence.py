@@ -11,11 +11,13 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from appliance.clock import Clock, rfc3339
 from appliance.crypto import checkpoint as notes
 from appliance.crypto import merkle
 from appliance.crypto.jcs import canonical
+from appliance.crypto.keys import SigningKey
 from appliance.crypto.evidence_entry import EMPTY_DETAILS, EvidenceEntry
 from appliance.errors import EvidenceError, EvidenceWriteFailed, LocalText
 from appliance.storage.database import Database
@@ -104,8 +106,17 @@ def append_entry(conn, *, ts: str, actor: str, action: str, subject: str, payloa
     return entry
 
 
+class NodeKeys(Protocol):
+    """What the log needs of the node's key ring (:class:`appliance.services.identity.KeyRing`, which
+    imports this module): who signs, and the current key."""
+
+    node_did: str
+
+    def signing_key(self) -> SigningKey: ...
+
+
 class EvidenceLog:
-    def __init__(self, db: Database, keyring, clock: Clock) -> None:
+    def __init__(self, db: Database, keyring: NodeKeys, clock: Clock) -> None:
         self._db = db
         self._keys = keyring
         self._clock = clock

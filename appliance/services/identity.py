@@ -12,6 +12,7 @@ from appliance.domain.evidence import Action
 from appliance.crypto.key_chain import KeyRecord, rotation_statement
 from appliance.errors import IdentityError, LocalText
 from appliance.events import EventBus
+from appliance.services.evidence import EvidenceLog
 from appliance.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -87,7 +88,7 @@ class KeyRing:
 
 
 class IdentityService:
-    def __init__(self, db: Database, keyring: KeyRing, evidence, clock: Clock, bus: EventBus) -> None:
+    def __init__(self, db: Database, keyring: KeyRing, evidence: EvidenceLog, clock: Clock, bus: EventBus) -> None:
         self._db = db
         self._keys = keyring
         self._evidence = evidence

@@ -13,6 +13,9 @@ import logging
 import threading
 from dataclasses import dataclass
 
+from appliance.events import EventBus
+from appliance.storage.database import Database
+
 log = logging.getLogger(__name__)
 
 DAY = 24 * 3600.0
@@ -24,7 +27,7 @@ class StoreDamaged:
 
 
 class StoreHealth:
-    def __init__(self, db, bus, *, first: float = 60.0, interval: float = DAY) -> None:
+    def __init__(self, db: Database, bus: EventBus, *, first: float = 60.0, interval: float = DAY) -> None:
         self._db, self._bus = db, bus
         self._first, self._interval = first, interval
         self._stop = threading.Event()

@@ -37,6 +37,7 @@ from appliance.errors import (LocalText, NotInSpace, ProductError, ProductNotFou
 from appliance.events import EventBus
 from appliance.services.catalog import product_rows as rows
 from appliance.services.catalog.offers import OfferTemplates
+from appliance.services.evidence import EvidenceLog
 from appliance.storage.database import Database
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ def _sha256(doc: object) -> str:
 
 
 class ProductService:
-    def __init__(self, db: Database, evidence, clock: Clock, bus: EventBus, *, node_did: str,
+    def __init__(self, db: Database, evidence: EvidenceLog, clock: Clock, bus: EventBus, *, node_did: str,
                  templates: OfferTemplates | None = None, new_id: Callable[[], str] = _new_uuid) -> None:
         self._db = db
         self._evidence = evidence

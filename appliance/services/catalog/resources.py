@@ -34,6 +34,7 @@ from appliance.services.catalog import resource_store as store
 from appliance.services.catalog.delimited import EXACT_BYTES, SAMPLE_BYTES
 from appliance.services.catalog.readers import RowSource
 from appliance.services.catalog.scanner import Progress, ScanOptions, ScanResult, Scanner
+from appliance.services.evidence import EvidenceLog
 from appliance.storage.database import Database
 from appliance.storage.vault import Vault
 
@@ -59,7 +60,7 @@ class RescanOutcome:
 
 
 class ResourceService:
-    def __init__(self, db: Database, evidence, clock: Clock, bus: EventBus, vault: Vault,
+    def __init__(self, db: Database, evidence: EvidenceLog, clock: Clock, bus: EventBus, vault: Vault,
                  subkey: Callable[[str], bytes], *, allowed_roots: Sequence[Path] | None = None,
                  exact_bytes: int = EXACT_BYTES, sample_bytes: int = SAMPLE_BYTES,
                  new_uuid: Callable[[], uuid.UUID] = uuid.uuid4) -> None:

@@ -21,6 +21,10 @@ from appliance.clock import Clock, rfc3339
 from appliance.domain.contracts import Action
 from appliance.domain.membership import MessageType
 from appliance.errors import ContractError, LocalText, NotInSpace
+from appliance.services.contracts.negotiation import ContractService
+from appliance.services.evidence import EvidenceLog
+from appliance.services.sync import SyncService
+from appliance.storage.database import Database
 
 SUBMIT = str(MessageType.DEMAND_SUBMIT)
 CLOSE = str(MessageType.DEMAND_CLOSE)
@@ -57,7 +61,8 @@ def _words(*values) -> set[str]:
 
 
 class DemandService:
-    def __init__(self, db, evidence, clock: Clock, sync, contracts) -> None:
+    def __init__(self, db: Database, evidence: EvidenceLog, clock: Clock, sync: SyncService,
+                 contracts: ContractService) -> None:
         self.db = db
         self._evidence = evidence
         self.clock = clock

@@ -32,13 +32,18 @@ from appliance.services.contracts.messages import answer_pid
 from appliance.services.contracts.offers import listed_offers, message_offer
 from appliance.services.contracts.receive import Receiver
 from appliance.services.contracts.transitions import Transitions
+from appliance.services.evidence import EvidenceLog
+from appliance.services.identity import KeyRing
+from appliance.services.membership import MembershipService
+from appliance.services.sync import SyncService
 from appliance.storage.database import Database
 
 log = logging.getLogger(__name__)
 
 
 class ContractService:
-    def __init__(self, db: Database, keyring, evidence, clock: Clock, bus: EventBus, sync, membership, *,
+    def __init__(self, db: Database, keyring: KeyRing, evidence: EvidenceLog, clock: Clock, bus: EventBus,
+                 sync: SyncService, membership: MembershipService, *,
                  step_timeout: timedelta = timedelta(days=1), decision_timeout: timedelta = timedelta(days=7),
                  poll: float = 30.0) -> None:
         self.db = db

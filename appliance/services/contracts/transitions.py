@@ -20,12 +20,17 @@ from appliance.errors import LocalText
 from appliance.events import EventBus
 from appliance.services.contracts import agreement as agreements
 from appliance.services.contracts import messages, store, terms
+from appliance.services.evidence import EvidenceLog
+from appliance.services.identity import KeyRing
+from appliance.services.membership import MembershipService
+from appliance.services.sync import SyncService
 from appliance.services.sync.drops import RateLimitedLog
 from appliance.storage.database import Database
 
 
 class Transitions:
-    def __init__(self, db: Database, keyring, evidence, clock: Clock, bus: EventBus, sync, membership, *,
+    def __init__(self, db: Database, keyring: KeyRing, evidence: EvidenceLog, clock: Clock, bus: EventBus,
+                 sync: SyncService, membership: MembershipService, *,
                  step_timeout: timedelta, decision_timeout: timedelta) -> None:
         self.db = db
         self.clock = clock

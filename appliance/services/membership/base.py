@@ -4,17 +4,35 @@ the adapters after a handler's transaction commits."""
 from __future__ import annotations
 
 import threading
+from typing import Protocol
 
 from appliance.clock import Clock, rfc3339
 from appliance.domain.sync import SpaceConfig
 from appliance.errors import MemberRevoked, NotInSpace
 from appliance.events import EventBus
+from appliance.services.evidence import EvidenceLog
+from appliance.services.identity import IdentityService, KeyRing
+from appliance.services.sync import SyncService
+from appliance.storage.database import Database
+
+
+class Revocations(Protocol):
+    """The spaces' revocation lists (:class:`~appliance.services.membership.governance.RevocationRegistry`,
+    whose module imports this one)."""
+
+    def set(self, space_id: str, statement: dict) -> None: ...
+
+    def is_revoked(self, space_id: str, did: str | None) -> bool: ...
+
+    def accept(self, space_id: str, sender_did: str) -> bool: ...
+
 
 CATALOG_ENTRY = "dsnode.catalog.entry"
 
 
 class MembershipBase:
-    def __init__(self, db, keyring, identity, evidence, clock: Clock, bus: EventBus, sync, revocations) -> None:
+    def __init__(self, db: Database, keyring: KeyRing, identity: IdentityService, evidence: EvidenceLog, clock: Clock,
+                 bus: EventBus, sync: SyncService, revocations: Revocations) -> None:
         self._db = db
         self._keys = keyring
         self._identity = identity

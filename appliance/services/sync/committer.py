@@ -9,6 +9,7 @@ from appliance.clock import rfc3339
 from appliance.domain.sync import MessagesSent
 from appliance.errors import ApplianceError
 from appliance.services.sync import outbox
+from appliance.services.sync.owner import SyncOwner
 
 log = logging.getLogger("appliance.services.sync")
 
@@ -18,7 +19,7 @@ class Committer:
     while the transaction commits. Marking late is harmless: at worst a row is sent again after a
     crash, and receivers drop the duplicate by its id."""
 
-    def __init__(self, svc, space_id: str) -> None:
+    def __init__(self, svc: SyncOwner, space_id: str) -> None:
         self._svc = svc
         self._space_id = space_id
         self._cond = threading.Condition()

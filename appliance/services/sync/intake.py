@@ -18,6 +18,7 @@ from appliance.clock import rfc3339
 from appliance.domain.sync import DropReason, SpaceConfig, absolute, relative
 from appliance.services.sync import quarantine
 from appliance.services.sync.codec import Checked, Drop, Inspector
+from appliance.services.sync.owner import SyncOwner
 from appliance.services.sync.receiver import BatchResult
 
 log = logging.getLogger("appliance.services.sync")
@@ -54,7 +55,7 @@ def inspector(svc, config: SpaceConfig) -> Inspector:
 
 
 class Intake:
-    def __init__(self, svc, config: SpaceConfig) -> None:
+    def __init__(self, svc: SyncOwner, config: SpaceConfig) -> None:
         self.svc = svc
         self.space_id = config.space_id
         self._inspector = inspector(svc, config)

@@ -46,6 +46,7 @@ from appliance.services.sync import inbox, outbox, presence, quarantine
 from appliance.services.sync.codec import sign_and_encode, sign_stored
 from appliance.services.sync.intake import Arrival, Intake, arrivals_of
 from appliance.services.sync.committer import Committer
+from appliance.services.sync.owner import SyncOwner
 
 log = logging.getLogger("appliance.services.sync")
 
@@ -57,7 +58,7 @@ PREFETCH = 1000  # outbox rows read per transaction
 class Link:
     """The connection of one space. ``start()``, ``stop()``; everything else runs on its thread."""
 
-    def __init__(self, svc, config: SpaceConfig) -> None:
+    def __init__(self, svc: SyncOwner, config: SpaceConfig) -> None:
         self.svc = svc
         self.config = config
         self.space_id = config.space_id

@@ -27,6 +27,7 @@ from appliance.errors import ApplianceError
 from appliance.services.sync import catalog_cache, inbox, presence, quarantine
 from appliance.services.sync.drops import RateLimitedLog
 from appliance.storage.connection import map_error
+from appliance.storage.database import Database
 
 log = logging.getLogger("appliance.services.sync")
 
@@ -70,7 +71,7 @@ class BatchResult:
 
 
 class Receiver:
-    def __init__(self, *, handlers: Handlers, keys: presence.KeyDirectory, db,
+    def __init__(self, *, handlers: Handlers, keys: presence.KeyDirectory, db: Database,
                  sender_allowed: Callable[[str, str], bool],
                  peer_online: Callable[[object, str, str], None], ratelog: RateLimitedLog) -> None:
         self._handlers = handlers

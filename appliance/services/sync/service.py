@@ -52,6 +52,8 @@ from appliance.errors import (
     TopicNotAllowed,
 )
 from appliance.events import EventBus
+from appliance.services.evidence import EvidenceLog
+from appliance.services.identity import KeyRing
 from appliance.services.sync import catalog_cache, inbox, outbox, presence, quarantine
 from appliance.services.sync.codec import SIGNED_EXTRA, checked_did, encode_unsigned, seal
 from appliance.services.sync.drops import Counters, RateLimitedLog
@@ -92,7 +94,7 @@ def _load_all(conn) -> list[SpaceConfig]:
 
 
 class SyncService:
-    def __init__(self, db: Database, keyring, evidence, clock: Clock, bus: EventBus, *,
+    def __init__(self, db: Database, keyring: KeyRing, evidence: EvidenceLog, clock: Clock, bus: EventBus, *,
                  timers: SyncTimers | None = None, rand: random.Random | None = None) -> None:
         self.db = db
         self._keyring = keyring
