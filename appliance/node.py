@@ -20,6 +20,7 @@ from appliance.services.catalog.resources import ResourceService
 from appliance.services.catalog.search import SearchIndex
 from appliance.services.contracts import ContractService
 from appliance.services.contracts.demands import DemandService
+from appliance.services.delivery.peers import PeerService
 from appliance.services.delivery.service import TransferService
 from appliance.services.evidence import EvidenceLog, append_entry
 from appliance.services.evidence_audit import AuditReport, audit_log
@@ -77,7 +78,7 @@ class Node:
         self.search = SearchIndex(store.db)
         self.sync = SyncService(store.db, self.keyring, self.evidence, self.clock, self.bus, timers=sync_timers)
         self.sync.counters.restore(store.db.read(load_counters))  # the figures of the last run go on
-        revocations = RevocationRegistry()
+        revocations = self.revocations = RevocationRegistry()
         self.membership = MembershipService(store.db, self.keyring, self.identity, self.evidence, self.clock, self.bus,
                                             self.sync, revocations)
         self.operator = OperatorService(OperatorContext(store.db, self.evidence, self.keyring, self.clock, self.bus,
@@ -91,6 +92,9 @@ class Node:
         self.transfers = TransferService(store.db, self.keyring, self.evidence, self.clock, self.bus, self.sync,
                                          self.contracts, self.products, self.resources, self.vault, store.subkey,
                                          self.home)
+        self.peers = PeerService(store.db, self.keyring, self.clock, self.sync, revocations, self.transfers,
+                                 self.identity)
+        self.transfers.peers = self.peers
         self.health = StoreHealth(store.db, self.bus)
 
     # --- lifecycle ----------------------------------------------------------------------------
@@ -142,6 +146,7 @@ class Node:
     def stop(self) -> None:
         """Stop background work: says goodbye in each space and joins the sync threads."""
         self.health.stop()
+        self.peers.stop()
         self.transfers.stop()
         self.contracts.stop()
         self.operator.stop()

@@ -104,6 +104,7 @@ class Settings:
     key_credential: str | None = None
     broker: BrokerLimits = BrokerLimits()  # the ``[broker]`` table: what the space's broker bounds
     watch: tuple[WatchFolder, ...] = ()  # the ``[[watch]]`` tables: folders that become resources
+    interfaces: tuple[str, ...] = ()  # IP addresses of this machine to find peers and serve data on (none: off)
 
     def with_(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
@@ -149,6 +150,12 @@ def _coerce(name: str, value: Any) -> Any:
             return tuple(WatchFolder.from_mapping(w) for w in value)
         except ValueError as e:
             raise ConfigError(LocalText("settings.reason.watch", str(e))) from None
+    if name == "interfaces":
+        if isinstance(value, tuple):
+            return value
+        if not isinstance(value, list) or not all(isinstance(a, str) and a for a in value):
+            raise ConfigError(LocalText("settings.reason.interfaces"))
+        return tuple(value)
     if name == "kdf_profile" and value not in KDF_PROFILES:
         raise ConfigError(LocalText("settings.reason.kdf_profile", ", ".join(KDF_PROFILES), repr(value)))
     if not isinstance(value, str):
@@ -193,7 +200,7 @@ class ConfigProblem:
 
 
 # what an unset setting means, for `dsnode config show` (catalog keys config.default.<name>)
-UNSET_MEANS = ("home", "lang", "node_name", "key_file", "key_env", "key_credential")
+UNSET_MEANS = ("home", "lang", "node_name", "key_file", "key_env", "key_credential", "interfaces")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 

@@ -60,7 +60,9 @@ def show(args, settings: Settings) -> int:
             for limit in fields(value):
                 print(f"    {limit.name:<26} {getattr(value, limit.name)}")
             continue
-        if value in (None, "") and f.name in UNSET_MEANS:
+        if f.name == "watch":
+            value = ", ".join(str(w.folder) for w in value) or "-"
+        if value in (None, "", ()) and f.name in UNSET_MEANS:
             value = t(f"config.default.{f.name}")
         print(f"  {f.name:<15} {value}  [{source}]")
     return 0

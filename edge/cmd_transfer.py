@@ -155,7 +155,26 @@ def received(args, settings: Settings) -> int:
     return 0
 
 
+def peers(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        rows = node.peers.peers()
+    if args.json:
+        print(json.dumps([asdict(p) for p in rows], ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print(t("peers.none"))
+        return 0
+    now = time.monotonic()
+    print_columns([[p.name or "-", p.org or "-", ",".join(p.spaces), f"{p.address}:{p.port}",
+                    t("peers.verified") if p.verified else t("peers.unverified"), f"{int(now - p.last_seen)}s",
+                    p.did] for p in rows])
+    return 0
+
+
 def register(sub) -> None:
+    p = sub.add_parser("peers", help=t("cli.peers"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=peers)
     group = sub.add_parser("transfer", help=t("cli.transfer")).add_subparsers(dest="action", metavar="ACTION",
                                                                             required=True)
     p = group.add_parser("start", help=t("cli.transfer.start"))

@@ -89,7 +89,8 @@ def serve(node, settings: Settings, *, config_path=None, tcp_port: int | None = 
 
     handlers = {signal.SIGTERM: on(stop), signal.SIGINT: on(stop), signal.SIGHUP: on(reload)}
     previous = {s: signal.signal(s, h) for s, h in handlers.items()}
-    host = NodeHost(node, runner=command_runner(node, settings), tcp_port=tcp_port, watch=settings.watch)
+    host = NodeHost(node, runner=command_runner(node, settings), tcp_port=tcp_port, watch=settings.watch,
+                    interfaces=settings.interfaces)
     log_stream = sys.stderr  # the daemon's own; a command served for a client writes to that client
     node.bus.subscribe(lambda event: print(json.dumps(event_line(event), ensure_ascii=False, default=str),
                                            file=log_stream, flush=True))

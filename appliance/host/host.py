@@ -53,7 +53,8 @@ class NodeHost:
     """Runs ``node`` and serves its control API until :meth:`stop`."""
 
     def __init__(self, node, *, runner: Runner | None = None, tcp_port: int | None = None,
-                 counters_every: float = 5.0, notices_every: float = 2.0, watch=()) -> None:
+                 counters_every: float = 5.0, notices_every: float = 2.0, watch=(),
+                 interfaces: tuple[str, ...] = ()) -> None:
         self.node = node
         self.runner = runner
         self.home = Path(node.home)
@@ -66,6 +67,9 @@ class NodeHost:
         self._seen_listings: set[int] | None = None
         self.metrics = NodeMetrics(self)
         self.watchers = Watchers(node, watch)
+        self.interfaces = tuple(interfaces)
+        if self.interfaces:  # data is served where peers find this node, not on every address
+            node.transfers.host = self.interfaces[0]
         token = self._token() if tcp_port is not None else None
         self.control = ControlServer(self._endpoints(), paths.socket_path(self.home), tcp_port=tcp_port, token=token)
         self.requests_served = 0
@@ -86,6 +90,12 @@ class NodeHost:
             raise
         _write_private(self.home / paths.PID_NAME, f"{os.getpid()}\n")
         self.watchers.start()
+        try:
+            node_peers = getattr(self.node, "peers", None)
+            if node_peers is not None and self.interfaces:
+                node_peers.start(self.interfaces)
+        except ApplianceError as e:  # discovery is a convenience: the node runs without it
+            log.warning("finding peers on the local network is off: %s", e.message("en"))
         for name, fn in (("counters", self._keep_counters), ("notices", self._watch_requests)):
             t = threading.Thread(target=fn, name=f"dsnode-host-{name}", daemon=True)
             t.start()

@@ -171,6 +171,7 @@ class TransferService:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.relay_only = False  # tests and sites without a direct route: never try the channel
+        self.peers = None  # the PeerService, which answers a peer's hello with this node's credentials
         for wire_type in msgs.TYPES:
             sync.on(wire_type, self._on_message)
         sync.on(RELAY_CHUNK, self._on_chunk)
@@ -181,8 +182,7 @@ class TransferService:
     def start(self) -> None:
         self._stop.clear()
         if self._server is None and not self.relay_only:
-            self._server = ch.ChannelServer(self._keyring.signing_key(), self._serve, host=self.host, port=self.port,
-                                            allow=self._known_peer)
+            self._server = ch.ChannelServer(self._keyring.signing_key(), self._serve, host=self.host, port=self.port)
             self._server.start()
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="dsnode-delivery", daemon=True)
@@ -495,10 +495,6 @@ class TransferService:
         method = signature.get("verificationMethod") if isinstance(signature, dict) else None
         return method if method in (peer, self.sync.keys.current(peer)) else peer
 
-    def _known_peer(self, did: str) -> bool:
-        """The channel serves only nodes this node has a transfer with."""
-        return bool(self._transfers_of(did))
-
     def _transfers_of(self, key_did: str) -> list[Transfer]:
         return [t for t in self.list() if t.role == "provider" and key_did in (t.peer, self.sync.keys.current(t.peer))
                 and t.state == State.STARTED.value]
@@ -624,6 +620,10 @@ class TransferService:
                 ask = channel.recv_json(timeout=60)
             except ApplianceError:
                 return
+            if ask.get("type") == "hello":  # a peer checking who this node is (discovery): show our credentials
+                peers = self.peers
+                channel.send_json({"type": "hello", "credentials": peers.credentials() if peers else {}})
+                continue
             transfer_id, wanted = ask.get("fetch"), ask.get("chunks")
             mine = {t.id: t for t in self._transfers_of(channel.peer_did)}
             t = mine.get(transfer_id) if isinstance(transfer_id, str) else None
