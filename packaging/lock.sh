@@ -11,6 +11,6 @@ python3 -m venv "$tools/venv"
 "$tools/venv/bin/python" -m pip install --quiet --disable-pip-version-check pip-tools==7.4.1
 cd "$root"
 CUSTOM_COMPILE_COMMAND="bash packaging/lock.sh" "$tools/venv/bin/pip-compile" --quiet --generate-hashes \
-  --extra test --strip-extras --no-emit-index-url --no-emit-find-links \
+  --all-extras --strip-extras --no-emit-index-url --no-emit-find-links \
   --output-file packaging/requirements.lock pyproject.toml
 echo "wrote packaging/requirements.lock"
