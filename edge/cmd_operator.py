@@ -234,6 +234,21 @@ def filings(args, settings: Settings) -> int:
     return 0
 
 
+def deliveries(args, settings: Settings) -> int:
+    """The delivery records members filed: who delivered what to whom under which agreement (never content)."""
+    with _operator_node(settings) as node:
+        rows = node.operator.deliveries()
+    if args.json:
+        print(json.dumps([asdict(r) for r in rows], ensure_ascii=False, indent=2))
+        return 0
+    for r in rows:
+        print(t("operator.delivery_line", r.filed[:19], r.provider, r.consumer, r.agreement_id, r.receipt.get("size"),
+                r.receipt.get("sha256", "")[:16]))
+    if not rows:
+        print(t("operator.none"))
+    return 0
+
+
 def grade(args, settings: Settings) -> int:
     with _operator_node(settings) as node:
         node.operator.set_grade(args.did, args.grade)
@@ -337,6 +352,9 @@ def register(sub) -> None:
 
     op.add_parser("alerts", help=t("cli.operator.alerts")).set_defaults(run=alerts)
     op.add_parser("filings", help=t("cli.operator.filings")).set_defaults(run=filings)
+    p = op.add_parser("deliveries", help=t("cli.operator.deliveries"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=deliveries)
     p = op.add_parser("demands", help=t("cli.operator.demands"))
     p.add_argument("--all", action="store_true", help=t("cli.opt.all"))
     p.set_defaults(run=demands)

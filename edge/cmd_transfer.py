@@ -1,4 +1,4 @@
-"""`dsnode transfer …` and `dsnode received list`: delivering data under finalized contracts.
+"""`dsnode transfer …` and `dsnode data list|show`: delivering data under finalized contracts.
 
 The data moves while the node runs (`dsnode run`, the desktop app): `transfer start` asks for it,
 and the running node fetches, checks and stores it. Without a running node, `--wait SECONDS`
@@ -39,6 +39,33 @@ def _progress(tr) -> str:
     return f"{percent}% ({tr.chunks_done}/{tr.chunks_total})"
 
 
+class _Bar:
+    """A one-line progress bar with rate and time left, on a terminal only (quiet in logs and pipes)."""
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self._on = stream.isatty()
+        self._start = time.monotonic()
+        self._shown = False
+
+    def show(self, done: int, total: int) -> None:
+        if not self._on or total <= 0:
+            return
+        elapsed = max(time.monotonic() - self._start, 1e-3)
+        rate = done / elapsed
+        left = (total - done) / rate if rate > 0 else 0
+        filled = int(30 * done / total)
+        self._stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {100 * done // total:3d}%  "
+                           f"{rate / 1e6:6.1f} MB/s  {int(left):4d} s ")
+        self._stream.flush()
+        self._shown = True
+
+    def end(self) -> None:
+        if self._shown:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
 def start(args, settings: Settings) -> int:
     with open_node(settings) as node:
         tid = node.transfers.request(node.contracts.get(args.negotiation).id, path="relay" if args.relay else "auto")
@@ -51,7 +78,14 @@ def start(args, settings: Settings) -> int:
             if getattr(event, "transfer_id", None) == tid and getattr(event, "state", None) in FINAL:
                 done.set()
 
+        bar = _Bar(sys.stderr)
+
+        def on_progress(event) -> None:
+            if type(event).__name__ == "TransferProgress" and event.transfer_id == tid:
+                bar.show(event.bytes_done, event.bytes_total)
+
         unsubscribe = node.bus.subscribe(on_event)
+        stop_progress = node.bus.subscribe(on_progress)
         node.start()
         try:
             deadline = time.monotonic() + args.wait
@@ -61,6 +95,8 @@ def start(args, settings: Settings) -> int:
                 done.wait(0.5)
         finally:
             unsubscribe()
+            stop_progress()
+            bar.end()
             node.stop()
         tr = node.transfers.get(tid)
     if tr.state not in FINAL:
@@ -141,6 +177,31 @@ def cancel(args, settings: Settings) -> int:
     return 0
 
 
+def data_show(args, settings: Settings) -> int:
+    with open_node(settings) as node:
+        rows = [r for r in node.transfers.received() if r.object_id == args.id or r.object_id.startswith(args.id)]
+        if len(rows) != 1:
+            from appliance.errors import TransferNotFound
+
+            raise TransferNotFound(args.id)
+        item = rows[0]
+        manifest = node.transfers.manifest(item.transfer_id)
+        receipt = node.transfers.receipt(item.transfer_id)
+    if args.json:
+        print(json.dumps({**asdict(item), "manifest": manifest[0] if manifest else None,
+                          "receipt": receipt[0] if receipt else None}, ensure_ascii=False, indent=2))
+        return 0
+    m = manifest[0] if manifest else {}
+    print_pairs([(t("data.field.object"), item.object_id), (t("transfer.field.resource"),
+                                                             f"{item.resource_id} v{item.version}"),
+                 (t("transfer.col.peer"), item.provider), (t("transfer.field.agreement"), item.agreement_id),
+                 (t("transfer.field.size"), f"{item.size} B"), (t("transfer.field.sha256"), item.sha256),
+                 (t("transfer.field.masked"), ", ".join(m.get("maskingRules", [])) or "-"),
+                 (t("data.field.received"), item.received), (t("transfer.col.id"), item.transfer_id)])
+    print(t("data.only_through_node"))
+    return 0
+
+
 def received(args, settings: Settings) -> int:
     with open_node(settings) as node:
         rows = node.transfers.received()
@@ -150,7 +211,7 @@ def received(args, settings: Settings) -> int:
     if not rows:
         print(t("received.none"))
         return 0
-    print_columns([[r.received[:19], r.resource_id, f"v{r.version}", f"{r.size} B", r.sha256[:16], r.provider]
+    print_columns([[r.object_id, r.received[:19], r.resource_id, f"v{r.version}", f"{r.size} B", r.provider]
                    for r in rows])
     return 0
 
@@ -195,8 +256,12 @@ def register(sub) -> None:
         if name == "cancel":
             p.add_argument("--reason", help=t("cli.opt.reason"))
         p.set_defaults(run=fn)
-    group = sub.add_parser("received", help=t("cli.received")).add_subparsers(dest="action", metavar="ACTION",
-                                                                             required=True)
+    group = sub.add_parser("data", help=t("cli.received")).add_subparsers(dest="action", metavar="ACTION",
+                                                                         required=True)
     p = group.add_parser("list", help=t("cli.received.list"))
     p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
     p.set_defaults(run=received)
+    p = group.add_parser("show", help=t("cli.data.show"))
+    p.add_argument("id", metavar="OBJECT", help=t("cli.opt.data_object"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=data_show)

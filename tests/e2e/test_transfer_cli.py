@@ -1,4 +1,4 @@
-"""`dsnode transfer …` and `dsnode received list` in child processes: the consumer's node runs as
+"""`dsnode transfer …` and `dsnode data list|show` in child processes: the consumer's node runs as
 the daemon (`dsnode run`) and the CLI beside it asks for the data of a finalized contract, follows
 it and lists what arrived; the provider is a member of a real space (tests/spaces.py)."""
 
@@ -48,8 +48,10 @@ def test_the_consumer_asks_for_the_data_through_its_running_node_and_sees_it_arr
         assert "completed" in started.stdout, started.stdout + started.stderr
         (tr,) = json.loads(cli.run("transfer", "list", "--json").stdout)
         assert tr["state"] == "COMPLETED" and tr["path"].startswith("direct:")
-        (item,) = json.loads(cli.run("received", "list", "--json").stdout)
+        (item,) = json.loads(cli.run("data", "list", "--json").stdout)
         assert item["resource_id"] == rid and item["transfer_id"] == tr["id"]
+        shown = cli.run("data", "show", item["object_id"][:12]).stdout
+        assert item["sha256"] in shown and "only through the node" in shown
         zh = Cli(consumer.home, key, lang="zh_CN").run("transfer", "show", tr["id"]).stdout
         assert "已完成" in zh and "直连" in zh and "operator:pseudonymise" in zh and "使用方已于" in zh
         gone = cli.run("transfer", "show", "urn:uuid:nope", ok=False)

@@ -145,3 +145,19 @@ def test_an_interrupted_transfer_resumes_from_the_chunks_it_has(market):
     manifest, _ = consumer.transfers.manifest(tid)
     assert hashlib.sha256(_received_bytes(consumer, tid)).hexdigest() == manifest["sha256"]
     assert min(n for n in seen if n > kept) == kept + 1, "it went on from the chunks it kept"
+
+
+def test_sensitive_columns_without_a_masking_decision_are_not_delivered(market, space, tmp_path):
+    provider, consumer, contract = market
+    cid, _ = contract()
+    rid = provider.products.get(consumer.contracts.get(cid).dataset_id).resources[0].resource_id
+    provider.resources.set_masking(rid, [])  # the phone column is flagged, and now nobody decided
+    tid = consumer.transfers.request(cid)
+    wait_for(lambda: consumer.transfers.get(tid).state == "TERMINATED", 30, "the refusal")
+    reason = consumer.transfers.get(tid).reason
+    assert "phone" in reason and "keep" in reason, reason
+    assert consumer.transfers.received() == []
+    provider.resources.set_masking(rid, [{"column": "phone", "rule": "keep"}])  # a decision: deliver in clear
+    tid = consumer.transfers.request(cid)
+    _completed(provider, consumer, tid)
+    assert b"13800130000" in _received_bytes(consumer, tid)

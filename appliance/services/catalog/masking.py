@@ -10,6 +10,7 @@ A rule is a JSON object naming a column, the rule and its parameters::
     {"column": "address", "rule": "generalise", "to": "city"}                   广东省深圳市
     {"column": "remark",  "rule": "truncate", "length": 10}
     {"column": "secret",  "rule": "drop"}
+    {"column": "plate",   "rule": "keep"}                                        as it is (delivered in clear)
 
 ``Masker(columns, rules, pseudonym_key=...)`` compiles them once; ``masker.apply(rows)`` maps an
 iterable of rows (sequences in column order) to masked rows lazily, so memory does not grow with
@@ -34,7 +35,7 @@ from typing import Any
 from appliance.errors import InvalidMaskingRule, LocalText, shown
 
 UNKNOWN = "*"
-RULES = ("mask", "replace", "pseudonymise", "generalise", "truncate", "drop")
+RULES = ("mask", "replace", "pseudonymise", "generalise", "truncate", "drop", "keep")
 GENERALISE_TO = ("month", "year", "range", "city", "province")
 _PARAMS: dict[str, dict[str, type | tuple]] = {
     "mask": {"keep_first": int, "keep_last": int, "char": str},
@@ -43,6 +44,7 @@ _PARAMS: dict[str, dict[str, type | tuple]] = {
     "generalise": {"to": str, "width": (int, float)},
     "truncate": {"length": int},
     "drop": {},
+    "keep": {},  # the provider decided this sensitive column goes in clear (delivery asks for a decision)
 }
 
 
@@ -248,7 +250,8 @@ class Masker:
             raise InvalidMaskingRule(LocalText("resource.reason.no_column", ", ".join(unknown)))
         dropped = {index[r.column] for r in self.rules if r.rule == "drop"}
         self._keep = [i for i in range(len(columns)) if i not in dropped] if dropped else None
-        self._steps = [(index[r.column], _compile(r, pseudonym_key)) for r in self.rules if r.rule != "drop"]
+        self._steps = [(index[r.column], _compile(r, pseudonym_key)) for r in self.rules
+                       if r.rule not in ("drop", "keep")]
         self.columns = [c for i, c in enumerate(columns) if i not in dropped]
 
     def row(self, row: Sequence[Any]) -> list[Any]:

@@ -168,6 +168,7 @@ class TransferService:
         self._jobs: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
         self._fetches: dict[str, threading.Thread] = {}
+        self._readers: dict[str, _ChunkReader] = {}  # object id -> a reader positioned in it
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.relay_only = False  # tests and sites without a direct route: never try the channel
@@ -202,6 +203,10 @@ class TransferService:
         if self._server is not None:
             self._server.stop()
             self._server = None
+        with self._lock:
+            readers, self._readers = list(self._readers.values()), {}
+        for reader in readers:
+            reader.close()
 
     @property
     def channel_port(self) -> int | None:
@@ -573,7 +578,13 @@ class TransferService:
         return iter([buf.getvalue()]), masked_any, rules, lambda: None
 
     def _resource_stream(self, r, version: int, agreement_id: str):
-        """``(blocks, masked, check)`` for one resource version."""
+        """``(blocks, masked, check)`` for one resource version. A column the sensitive-data scan
+        flagged must have a masking decision (a rule, or ``keep`` to deliver it in clear): else the
+        delivery is refused and the provider is told what to decide."""
+        flagged = {f.get("column") for f in self.resources.version(r.id, version).sensitive if isinstance(f, dict)}
+        undecided = sorted(c for c in flagged - {m["column"] for m in r.masking} if c)
+        if undecided:
+            raise DeliveryError(LocalText("delivery.reason.sensitive_undecided", r.id, ", ".join(undecided)))
         if r.masking or r.kind == "sqlite_table":
             src = self.resources.open_masked_rows(r.id, agreement_id=agreement_id, version=version)
             return _csv_blocks(src), bool(r.masking), lambda: None
@@ -630,6 +641,11 @@ class TransferService:
             if t is None or not isinstance(wanted, list) or not all(isinstance(i, int) for i in wanted):
                 channel.send_json({"error": "unknown_transfer"})
                 return
+            if not self.contracts.in_force(t.negotiation_id):  # retired (or ended) while the data moved
+                channel.send_json({"error": "agreement_not_in_force"})
+                reason = LocalText("delivery.reason.retired", t.negotiation_id)
+                self.db.write(lambda conn, tid=t.id, why=reason: self._terminate_here(conn, tid, why))
+                return
             m, _ = self.db.read(lambda c, tid=t.id: self._manifest(c, tid))
             for i in wanted:
                 if not 0 <= i < len(m["chunks"]):
@@ -639,15 +655,27 @@ class TransferService:
             channel.send_json({"done": len(wanted)})
 
     def _chunk(self, object_id: str, m: dict, index: int) -> bytes:
-        size = m["chunkSize"]
-        with self.vault.open_stream(object_id) as stream:
-            skip = index * size
-            while skip:
-                got = stream.read(min(skip, 1 << 20))
-                if not got:
-                    break
-                skip -= len(got)
-            return stream.read(mf.chunk_length(m, index))
+        """Chunk ``index`` of a prepared payload. The vault decrypts an object front to back, so a
+        reader is kept per object and moves forward; asking for an earlier chunk opens it again."""
+        with self._lock:
+            reader = self._readers.pop(object_id, None)
+        if reader is None or reader.next_index > index:
+            if reader is not None:
+                reader.close()
+            reader = _ChunkReader(self.vault.open_stream(object_id), m["chunkSize"])
+        try:
+            data = reader.read(index, mf.chunk_length(m, index))
+        except BaseException:
+            reader.close()
+            raise
+        with self._lock:
+            old = self._readers.pop(object_id, None)
+            self._readers[object_id] = reader
+            while len(self._readers) > 16:
+                self._readers.pop(next(iter(self._readers))).close()
+        if old is not None:
+            old.close()
+        return data
 
     # --- the relay path -------------------------------------------------------------------------
 
@@ -895,6 +923,28 @@ class TransferService:
                 self._prepare(t.id)
             elif t.role == "consumer" and t.state == State.STARTED.value:
                 self._spawn_fetch(t.id)
+
+
+class _ChunkReader:
+    """Reads chunks of one vault object in order, skipping forward when asked for a later one."""
+
+    def __init__(self, stream, chunk_size: int) -> None:
+        self._stream, self._size = stream, chunk_size
+        self.next_index = 0
+
+    def read(self, index: int, length: int) -> bytes:
+        skip = (index - self.next_index) * self._size
+        while skip > 0:
+            got = self._stream.read(min(skip, 1 << 20))
+            if not got:
+                break
+            skip -= len(got)
+        data = self._stream.read(length)
+        self.next_index = index + 1
+        return data
+
+    def close(self) -> None:
+        self._stream.close()
 
 
 class _Chunker:
