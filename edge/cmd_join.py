@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-import threading
 
 from appliance import i18n
 from appliance.domain.membership import JoinPending, JoinRejected, SpaceJoined
+from appliance.host.flows import join_and_wait
 from appliance.settings import Settings
 from edge.cmd_node import open_node
 from edge import forward
@@ -28,39 +28,16 @@ def join(args, settings: Settings) -> int:
             if input(t("join.confirm")).strip().lower() not in ("y", "yes", "是", "好"):
                 print(t("join.cancelled"))
                 return 0
-        outcome: list[object] = []
-        grade = None
-        done = threading.Event()
-
-        def on_event(event) -> None:
-            if isinstance(event, (JoinPending, SpaceJoined, JoinRejected)) and event.space_id == invitation.space_id:
-                outcome.append(event)
-                if not isinstance(event, JoinPending):
-                    done.set()
-
-        unsubscribe = node.bus.subscribe(on_event)
-        try:
-            node.membership.join(args.invitation)
-            print(t("join.sent"))
-            if args.wait > 0:
-                node.start()
-                try:
-                    done.wait(args.wait)
-                    if any(isinstance(e, SpaceJoined) for e in outcome):
-                        grade = node.membership.grade(invitation.space_id)
-                finally:
-                    node.stop()
-        finally:
-            unsubscribe()
-    for event in outcome:
+        outcome = join_and_wait(node, args.invitation, wait=args.wait, on_sent=lambda: print(t("join.sent")))
+    for event in outcome.events:
         if isinstance(event, JoinPending):
             print(t("join.pending"))
         elif isinstance(event, SpaceJoined):
-            print(t("join.admitted", invitation.space_id, grade if grade is not None else "-"))
+            print(t("join.admitted", invitation.space_id, outcome.grade if outcome.grade is not None else "-"))
         elif isinstance(event, JoinRejected):
             print(t("join.rejected", event.reason))
             return 1
-    if args.wait > 0 and not done.is_set():
+    if args.wait > 0 and not outcome.decided:
         print(t("join.later"))
     return 0
 
