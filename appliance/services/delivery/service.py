@@ -35,7 +35,6 @@ import logging
 import os
 import queue
 import secrets
-import shutil
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
@@ -60,6 +59,7 @@ log = logging.getLogger(__name__)
 CHUNK_SIZE = 128 * 1024  # fits a sealed relay message under the broker's 300,000-byte packet limit
 RELAY_WINDOW = 8  # relay chunks in flight per transfer
 CONNECT_TRIES = 3  # direct connection attempts before the consumer asks for the relay
+_SEAL = nacl.secret.SecretBox.NONCE_SIZE + nacl.secret.SecretBox.MACBYTES  # what sealing adds to a chunk
 RELAY_CHUNK = "dsnode.transfer.chunk"
 RELAY_ASK = "dsnode.transfer.relay"
 DELIVERY_RECORD = "dsnode.delivery.record"
@@ -344,6 +344,8 @@ class TransferService:
                                            "negotiation": t.negotiation_id, "reason": reason or ""})
         if body is not None:
             self.sync.send(conn, t.space_id, to=t.peer, type=msgs.wire_type(body), body=body)
+        if after is State.TERMINATED and t.role == Role.CONSUMER.value:  # nothing half-received is kept
+            self.db.after_commit(lambda: self._staging_file(t.id).unlink(missing_ok=True))
         changed = TransferChanged(t.id, t.role, after.value, t.path)
         self.db.after_commit(lambda: self.bus.emit(changed))
         return after
@@ -712,8 +714,8 @@ class TransferService:
             return
         if conn.execute("SELECT 1 FROM transfer_chunk WHERE transfer_id = ? AND idx = ?", (t.id, index)).fetchone():
             return  # a copy of one already kept
-        self._keep_chunk(t.id, index, data)
-        self._record_chunk(conn, t.id, index, len(data))
+        self._keep_chunk(t.id, index, data, m["chunkSize"])
+        self._record_chunks(conn, t.id, [(index, len(data))])
         have = {r[0] for r in conn.execute("SELECT idx FROM transfer_chunk WHERE transfer_id = ?", (t.id,))}
         missing = [i for i in range(len(m["chunks"])) if i not in have]
         done, total = len(have), len(m["chunks"])
@@ -727,25 +729,39 @@ class TransferService:
 
     # --- the consumer: fetch, keep, finish ------------------------------------------------------
 
-    def _chunk_path(self, transfer_id: str, index: int) -> Path:
-        return self._staging / hashlib.sha256(transfer_id.encode()).hexdigest()[:32] / f"{index:08d}"
+    def _staging_file(self, transfer_id: str) -> Path:
+        """One file per incoming transfer: chunk ``i`` sealed (SecretBox) in slot ``i`` of fixed size."""
+        return self._staging / (hashlib.sha256(transfer_id.encode()).hexdigest()[:32] + ".part")
 
-    def _keep_chunk(self, transfer_id: str, index: int, data: bytes) -> None:
-        path = self._chunk_path(transfer_id, index)
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(self._box.encrypt(data, nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE)))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-
-    def _read_chunk(self, transfer_id: str, index: int) -> bytes:
+    def _keep_chunk(self, transfer_id: str, index: int, data: bytes, chunk_size: int, fd: int | None = None) -> None:
+        """Seal chunk ``index`` into its slot. No fsync: a chunk a power cut loses fails the whole-object
+        check at the end, and the transfer fetches it again."""
+        own = fd is None
+        if own:
+            fd = self._open_staging(transfer_id)
         try:
-            return self._box.decrypt(self._chunk_path(transfer_id, index).read_bytes())
-        except (OSError, nacl.exceptions.CryptoError):
-            return b""
+            sealed = self._box.encrypt(data, nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE))
+            os.pwrite(fd, sealed, index * (chunk_size + _SEAL))
+        finally:
+            if own:
+                os.close(fd)
+
+    def _open_staging(self, transfer_id: str) -> int:
+        self._staging.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return os.open(self._staging_file(transfer_id), os.O_RDWR | os.O_CREAT, 0o600)
+
+    def _staged_chunks(self, transfer_id: str, m: dict) -> Iterator[bytes]:
+        """The staged chunks in order, opened (a damaged one reads as empty: the whole check fails)."""
+        slot = m["chunkSize"] + _SEAL
+        fd = os.open(self._staging_file(transfer_id), os.O_RDONLY)
+        try:
+            for i in range(len(m["chunks"])):
+                try:
+                    yield self._box.decrypt(os.pread(fd, mf.chunk_length(m, i) + _SEAL, i * slot))
+                except nacl.exceptions.CryptoError:
+                    yield b""
+        finally:
+            os.close(fd)
 
     def _fetch(self, transfer_id: str) -> None:
         try:
@@ -797,39 +813,48 @@ class TransferService:
             self._ask_relay(t, missing)
 
     def _pull(self, channel: ch.Channel, t: Transfer, m: dict, missing: list[int]) -> bool:
-        """Ask for the missing chunks in batches; keep each verified one. True when none is missing."""
+        """Ask for the missing chunks in batches; keep each verified one (recorded once a batch is in).
+        True when none is missing."""
         total = len(m["chunks"])
-        while missing and not self._stop.is_set():
-            if State(self.get(t.id).state) is not State.STARTED:
-                return False
-            batch = missing[:64]
-            channel.send_json({"fetch": t.peer_pid, "chunks": batch})
-            got = 0
-            while got < len(batch):
-                kind, payload = channel.recv(timeout=60)
-                if kind == ch.FRAME_JSON:
-                    answer = json.loads(payload)
-                    if "error" in answer:
-                        raise DeliveryError(LocalText("delivery.reason.provider_refused", answer["error"]))
-                    break
-                index = int.from_bytes(payload[:4], "big")
-                data = payload[4:]
-                mf.check_chunk(m, index, data)  # ChunkCorrupt: the batch is asked for again
-                self._keep_chunk(t.id, index, data)
-                size = len(data)
-                self.db.write(lambda c, i=index, n=size: self._record_chunk(c, t.id, i, n), durable=False)
-                got += 1
-            done = total - len(self._missing(t, m))
-            self._progress(t.id, done, total, min(done * m["chunkSize"], m["size"]), m["size"])
-            channel.recv_json(timeout=60) if got == len(batch) else None
-            missing = self._missing(t, m)
+        fd = self._open_staging(t.id)
+        try:
+            while missing and not self._stop.is_set():
+                if State(self.get(t.id).state) is not State.STARTED:
+                    return False
+                batch = missing[:64]
+                channel.send_json({"fetch": t.peer_pid, "chunks": batch})
+                kept: list[tuple[int, int]] = []
+                try:
+                    while len(kept) < len(batch):
+                        kind, payload = channel.recv(timeout=60)
+                        if kind == ch.FRAME_JSON:
+                            answer = json.loads(payload)
+                            if "error" in answer:
+                                raise DeliveryError(LocalText("delivery.reason.provider_refused", answer["error"]))
+                            break
+                        index = int.from_bytes(payload[:4], "big")
+                        data = payload[4:]
+                        mf.check_chunk(m, index, data)  # ChunkCorrupt: the rest of the batch is asked for again
+                        self._keep_chunk(t.id, index, data, m["chunkSize"], fd)
+                        kept.append((index, len(data)))
+                finally:
+                    if kept:
+                        self.db.write(lambda c, k=kept: self._record_chunks(c, t.id, k), durable=False)
+                if len(kept) == len(batch):
+                    channel.recv_json(timeout=60)  # the provider's end of the batch
+                missing = self._missing(t, m)
+                done = total - len(missing)
+                self._progress(t.id, done, total, min(done * m["chunkSize"], m["size"]), m["size"])
+        finally:
+            os.close(fd)
         return not missing
 
-    def _record_chunk(self, conn, transfer_id: str, index: int, size: int) -> None:
-        if conn.execute("INSERT OR IGNORE INTO transfer_chunk (transfer_id, idx) VALUES (?, ?)",
-                        (transfer_id, index)).rowcount:
-            conn.execute("UPDATE transfer SET chunks_done = chunks_done + 1, bytes_done = bytes_done + ? WHERE id = ?",
-                         (size, transfer_id))
+    def _record_chunks(self, conn, transfer_id: str, chunks: list[tuple[int, int]]) -> None:
+        for index, size in chunks:
+            if conn.execute("INSERT OR IGNORE INTO transfer_chunk (transfer_id, idx) VALUES (?, ?)",
+                            (transfer_id, index)).rowcount:
+                conn.execute("UPDATE transfer SET chunks_done = chunks_done + 1, bytes_done = bytes_done + ? "
+                             "WHERE id = ?", (size, transfer_id))
 
     def _ask_relay(self, t: Transfer, missing: list[int]) -> None:
         def write(conn) -> None:
@@ -847,7 +872,7 @@ class TransferService:
         m, sig = self.db.read(lambda c: self._manifest(c, t.id))
         if self._missing(t, m):
             return
-        chunks = (self._read_chunk(t.id, i) for i in range(len(m["chunks"])))
+        chunks = self._staged_chunks(t.id, m)
         try:
             obj = self.vault.put(chunks, expected_size=m["size"], name="received")
         except ApplianceError:
@@ -882,7 +907,7 @@ class TransferService:
                        body=msgs.completion(t.id, t.peer_pid, receipt=receipt, signature=rsig))
 
         self.db.write(write)
-        shutil.rmtree(self._chunk_path(t.id, 0).parent, ignore_errors=True)
+        self._staging_file(t.id).unlink(missing_ok=True)
 
     def _progress(self, transfer_id: str, done: int, total: int, bytes_done: int, bytes_total: int) -> None:
         self.bus.emit(TransferProgress(transfer_id, done, total, bytes_done, bytes_total))
