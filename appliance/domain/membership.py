@@ -91,6 +91,7 @@ class Action(StrEnum):
     OPERATOR_LISTING_APPROVED = "operator.listing_approved"
     OPERATOR_LISTING_REJECTED = "operator.listing_rejected"
     OPERATOR_FILED = "operator.agreement_filed"
+    OPERATOR_DELIVERY_FILED = "operator.delivery_filed"
     OPERATOR_GRADE_CHANGED = "operator.member_grade_changed"
     OPERATOR_FILING_RETIRED = "operator.filing_retired"
     OPERATOR_DEMAND_PUBLISHED = "operator.demand_published"

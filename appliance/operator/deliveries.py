@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from appliance.domain.membership import Action
 from appliance.errors import ApplianceError, LocalText, MalformedMessage
 from appliance.operator.admission import is_member
 from appliance.operator.space import OperatorContext
 from appliance.services.delivery import manifest as mf
 
-ACTION = "operator.delivery_filed"
+ACTION = Action.OPERATOR_DELIVERY_FILED
 
 
 @dataclass(frozen=True)

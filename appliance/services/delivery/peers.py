@@ -64,7 +64,7 @@ class PeerService:
     def _spaces(self) -> list[str]:
         return sorted(self.credentials())
 
-    def shared_member(self, did: str, offered: dict) -> bool:
+    def shared_member(self, did: str, offered: object) -> bool:
         """Whether ``did`` showed a valid, unrevoked credential of a space this node is a member of."""
         mine = self.credentials()
         now = self.clock.now()

@@ -27,6 +27,7 @@ through the node (:meth:`TransferService.open_received`), where usage control wi
 
 from __future__ import annotations
 
+import builtins
 import csv
 import hashlib
 import io
@@ -40,6 +41,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import nacl.exceptions
 import nacl.secret
@@ -172,7 +174,7 @@ class TransferService:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.relay_only = False  # tests and sites without a direct route: never try the channel
-        self.peers = None  # the PeerService, which answers a peer's hello with this node's credentials
+        self.peers: Any = None  # the PeerService (peers.py), which answers a peer's hello with our credentials
         for wire_type in msgs.TYPES:
             sync.on(wire_type, self._on_message)
         sync.on(RELAY_CHUNK, self._on_chunk)
@@ -214,7 +216,7 @@ class TransferService:
 
     # --- reading --------------------------------------------------------------------------------
 
-    def list(self) -> list[Transfer]:
+    def list(self) -> builtins.list[Transfer]:
         return self.db.read(lambda c: [_transfer(r) for r in c.execute(
             f"SELECT {_COLS} FROM transfer ORDER BY created, id")])
 
@@ -230,7 +232,7 @@ class TransferService:
             r = r[0]
         return _transfer(r)
 
-    def timeline(self, transfer_id: str) -> list[TransferStep]:
+    def timeline(self, transfer_id: str) -> builtins.list[TransferStep]:
         t = self.get(transfer_id)
         return self.db.read(lambda c: [TransferStep(*r) for r in c.execute(
             "SELECT ts, event, direction, state_before, state_after, reason FROM transfer_step "
@@ -248,7 +250,7 @@ class TransferService:
                                                (t.id,)).fetchone())
         return (json.loads(row[0]), json.loads(row[1])) if row and row[0] else None
 
-    def received(self) -> list[ReceivedData]:
+    def received(self) -> builtins.list[ReceivedData]:
         return self.db.read(lambda c: [ReceivedData(*r) for r in c.execute(
             "SELECT object_id, transfer_id, negotiation_id, agreement_id, provider, dataset_id, resource_id, version, "
             "size, sha256, received FROM received_data WHERE deleted IS NULL ORDER BY received")])
@@ -294,6 +296,7 @@ class TransferService:
             raise DeliveryError(LocalText("delivery.reason.not_suspended", t.id, t.state))
 
         def write(conn) -> None:
+            assert t.peer_pid is not None  # a suspended transfer had both pids
             if t.role == Role.CONSUMER.value:
                 self._move(conn, t.id, Event.RESUME, Role.CONSUMER, "sent",
                            body=msgs.start(t.id, t.peer_pid))
@@ -312,6 +315,7 @@ class TransferService:
             raise DeliveryError(LocalText("delivery.reason.cannot_now", t.id, t.state))
 
         def write(conn) -> None:
+            assert t.peer_pid is not None
             consumer_pid, provider_pid = (t.id, t.peer_pid) if role is Role.CONSUMER else (t.peer_pid, t.id)
             build = msgs.suspension if event is Event.SUSPEND else msgs.termination
             self._move(conn, t.id, event, role, "sent", body=build(consumer_pid, provider_pid, code, reason),
@@ -502,7 +506,7 @@ class TransferService:
         method = signature.get("verificationMethod") if isinstance(signature, dict) else None
         return method if method in (peer, self.sync.keys.current(peer)) else peer
 
-    def _transfers_of(self, key_did: str) -> list[Transfer]:
+    def _transfers_of(self, key_did: str) -> builtins.list[Transfer]:
         return [t for t in self.list() if t.role == "provider" and key_did in (t.peer, self.sync.keys.current(t.peer))
                 and t.state == State.STARTED.value]
 
@@ -555,7 +559,8 @@ class TransferService:
 
         self.db.write(write)
 
-    def _payload(self, product, agreement_id: str) -> tuple[Iterator[bytes], bool, list[str], Callable[[], None]]:
+    def _payload(self, product, agreement_id: str) -> tuple[Iterator[bytes], bool, builtins.list[str],
+                                                           Callable[[], None]]:
         """The bytes to deliver, as a stream, and a check to run once they were read: one resource as
         it is (a table with masking rules as CSV with the rules applied, pseudonymised for this
         agreement; a table without bytes of its own, such as an SQLite table, as CSV), several as a
@@ -607,6 +612,7 @@ class TransferService:
         return blocks(), False, check
 
     def _start(self, conn, t: Transfer) -> None:
+        assert t.peer_pid is not None  # the provider's transfer knows the consumer's pid from the request
         m, sig = self._manifest(conn, t.id)
         address = None
         if t.path == "direct" and self._server is not None:
@@ -656,9 +662,11 @@ class TransferService:
                 channel.send(ch.FRAME_DATA, i.to_bytes(4, "big") + self._chunk(t.object_id, m, i))
             channel.send_json({"done": len(wanted)})
 
-    def _chunk(self, object_id: str, m: dict, index: int) -> bytes:
+    def _chunk(self, object_id: str | None, m: dict, index: int) -> bytes:
         """Chunk ``index`` of a prepared payload. The vault decrypts an object front to back, so a
         reader is kept per object and moves forward; asking for an earlier chunk opens it again."""
+        if object_id is None:  # a started transfer always has its prepared payload
+            raise DeliveryError(LocalText("delivery.reason.no_manifest_yet", "-"))
         with self._lock:
             reader = self._readers.pop(object_id, None)
         if reader is None or reader.next_index > index:
@@ -736,15 +744,13 @@ class TransferService:
     def _keep_chunk(self, transfer_id: str, index: int, data: bytes, chunk_size: int, fd: int | None = None) -> None:
         """Seal chunk ``index`` into its slot. No fsync: a chunk a power cut loses fails the whole-object
         check at the end, and the transfer fetches it again."""
-        own = fd is None
-        if own:
-            fd = self._open_staging(transfer_id)
+        handle = self._open_staging(transfer_id) if fd is None else fd
         try:
             sealed = self._box.encrypt(data, nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE))
-            os.pwrite(fd, sealed, index * (chunk_size + _SEAL))
+            os.pwrite(handle, sealed, index * (chunk_size + _SEAL))
         finally:
-            if own:
-                os.close(fd)
+            if fd is None:
+                os.close(handle)
 
     def _open_staging(self, transfer_id: str) -> int:
         self._staging.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -770,7 +776,7 @@ class TransferService:
             with self._lock:
                 self._fetches.pop(transfer_id, None)
 
-    def _missing(self, t: Transfer, m: dict) -> list[int]:
+    def _missing(self, t: Transfer, m: dict) -> builtins.list[int]:
         have = self.db.read(lambda c: {r[0] for r in c.execute("SELECT idx FROM transfer_chunk WHERE transfer_id = ?",
                                                                  (t.id,))})
         return [i for i in range(len(m["chunks"])) if i not in have]
@@ -782,7 +788,7 @@ class TransferService:
         if not missing:
             self._jobs.put(("finish", t.id))
             return
-        if not (t.path or "").startswith("direct:"):
+        if t.path is None or not t.path.startswith("direct:"):
             self._ask_relay(t, missing)
             return
         _, host, port = t.path.split(":", 2)
@@ -812,7 +818,7 @@ class TransferService:
         if not self._stop.is_set():
             self._ask_relay(t, missing)
 
-    def _pull(self, channel: ch.Channel, t: Transfer, m: dict, missing: list[int]) -> bool:
+    def _pull(self, channel: ch.Channel, t: Transfer, m: dict, missing: builtins.list[int]) -> bool:
         """Ask for the missing chunks in batches; keep each verified one (recorded once a batch is in).
         True when none is missing."""
         total = len(m["chunks"])
@@ -823,7 +829,7 @@ class TransferService:
                     return False
                 batch = missing[:64]
                 channel.send_json({"fetch": t.peer_pid, "chunks": batch})
-                kept: list[tuple[int, int]] = []
+                kept: builtins.list[tuple[int, int]] = []
                 try:
                     while len(kept) < len(batch):
                         kind, payload = channel.recv(timeout=60)
@@ -849,14 +855,14 @@ class TransferService:
             os.close(fd)
         return not missing
 
-    def _record_chunks(self, conn, transfer_id: str, chunks: list[tuple[int, int]]) -> None:
+    def _record_chunks(self, conn, transfer_id: str, chunks: builtins.list[tuple[int, int]]) -> None:
         for index, size in chunks:
             if conn.execute("INSERT OR IGNORE INTO transfer_chunk (transfer_id, idx) VALUES (?, ?)",
                             (transfer_id, index)).rowcount:
                 conn.execute("UPDATE transfer SET chunks_done = chunks_done + 1, bytes_done = bytes_done + ? "
                              "WHERE id = ?", (size, transfer_id))
 
-    def _ask_relay(self, t: Transfer, missing: list[int]) -> None:
+    def _ask_relay(self, t: Transfer, missing: builtins.list[int]) -> None:
         def write(conn) -> None:
             conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
             self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
@@ -903,6 +909,7 @@ class TransferService:
             self._evidence.append(conn, action=Actions.RECEIVED, subject=t.id,
                                   payload={"object": obj.id, "sha256": sha, "size": size, "provider": t.peer,
                                            "agreement": t.agreement_id})
+            assert t.peer_pid is not None  # the provider's start named its pid
             self._move(conn, t.id, Event.COMPLETE, Role.CONSUMER, "sent",
                        body=msgs.completion(t.id, t.peer_pid, receipt=receipt, signature=rsig))
 
@@ -977,7 +984,7 @@ class _Chunker:
 
     def __init__(self, blocks, size: int) -> None:
         self._blocks, self._size = blocks, size
-        self.hashes: list[str] = []
+        self.hashes: builtins.list[str] = []
 
     def __iter__(self) -> Iterator[bytes]:
         pending = bytearray()
