@@ -19,6 +19,7 @@ from appliance.operator.broker_config import ListenerConfig, find_dynsec_plugin
 from appliance.operator.space import Policies
 from edge.broker_process import BrokerProcess, find_mosquitto, free_port, start_embedded_broker
 from edge.demo_contracts import run_contract_demo, wait_for
+from edge.demo_delivery import run_delivery_demo
 
 t = i18n.t
 SPACE = "demo-space"
@@ -110,6 +111,7 @@ def run_space_demo(workdir: Path, step, *, yes: bool, passphrase: bytes) -> None
         else:
             run_contract_demo(SPACE, a, b, "injection-temperature", step, lambda q: _ask(q, yes),
                               min_grade=REVIEWED_GRADE)
+            run_delivery_demo(SPACE, operator, a, b, step, workdir)
 
         step(t("demo.space.step.witness"))
         a.evidence.record("demo.step", "urn:dsnode:demo:witness", {"step": "after listing"})
