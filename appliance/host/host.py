@@ -263,17 +263,21 @@ class NodeHost:
         if self.runner is None:
             raise RequestRefused(HTTPStatus.NOT_IMPLEMENTED, "no_cli", "control.refused.no_cli")
 
+        gone = False
+
         def write(stream: str, text: str) -> None:
-            if text:
-                emit({stream: text})
+            nonlocal gone
+            if text and not gone:
+                try:
+                    emit({stream: text})
+                except OSError:  # the client went away (Ctrl-C): the command still finishes, unheard
+                    gone = True
 
         emit({"started": True})
-        try:
-            code = self.runner(argv, cwd, lang, write)
-        except OSError:  # the client went away while the command wrote
-            raise
+        code = self.runner(argv, cwd, lang, write)
         self.requests_served += 1
-        emit({"exit": int(code)})
+        if not gone:
+            emit({"exit": int(code)})
 
 
 def _cli_body(body: object) -> tuple[list[str], str, str]:
