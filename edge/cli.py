@@ -103,6 +103,9 @@ def _main(argv: list[str]) -> int:
     except ApplianceError as e:
         print(f"dsnode: {e.message()}", file=sys.stderr)
         return e.exit_code
+    except KeyboardInterrupt:  # the running node finishes what it started; we stop listening
+        print(f"dsnode: {i18n.t('cli.interrupted')}", file=sys.stderr)
+        return 130
     return code if code is not None else execute(args, settings)
 
 
