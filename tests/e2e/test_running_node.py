@@ -282,3 +282,17 @@ def test_a_file_dropped_into_a_watched_folder_shows_up_through_the_running_node(
     finally:
         daemon.stop()
     assert titles == ["Line 3 hour-07"]
+
+
+def test_ctrl_c_on_a_command_served_by_the_running_node_is_one_line_and_exit_130(box):
+    daemon = Daemon(box)
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "edge", "space", "sync", "--for", "4"], cwd=ROOT,
+                                env=box.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert box.run("identity", "show").returncode == 0, "the running node goes on serving"
+    finally:
+        daemon.stop()
+    assert proc.returncode == 130 and "Traceback" not in err, err
