@@ -1,0 +1,131 @@
+"""What every page has: the app's context, a title, a refresh that a core event can ask for."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
+                               QVBoxLayout, QWidget)
+
+from appliance.i18n import t
+from ui.dialogs import show_error
+
+
+class Page(QWidget):
+    key = ""  # ui.page.<key> is its name in the sidebar
+    watches: tuple[type, ...] = ()  # core events after which the page reads the node again
+
+    def __init__(self, ctx) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.node = ctx.node
+        self.setObjectName(f"page_{self.key}")
+        self.layout_ = QVBoxLayout(self)
+        heading = QLabel(self.title())
+        heading.setObjectName("heading")
+        heading.setStyleSheet("font-size: 18px; font-weight: bold; padding-bottom: 4px")
+        self.layout_.addWidget(heading)
+        self._pending = QTimer(self)
+        self._pending.setSingleShot(True)
+        self._pending.setInterval(300)
+        self._pending.timeout.connect(self.safe_refresh)
+
+    def title(self) -> str:
+        return t(f"ui.page.{self.key}")
+
+    def on_event(self, event: object) -> None:
+        if self.ctx.closed:
+            return
+        if self.watches and isinstance(event, self.watches) and self.isVisible():
+            if not self._pending.isActive():
+                self._pending.start()
+
+    def halt(self) -> None:
+        self._pending.stop()
+
+    def safe_refresh(self) -> None:
+        if self.ctx.closed:
+            return
+        try:
+            self.refresh()
+        except Exception as e:  # noqa: BLE001 - shown as a dialog (a core error) or an apology (a bug)
+            show_error(self, e)
+
+    def refresh(self) -> None:
+        pass
+
+    def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().showEvent(event)
+        self.safe_refresh()
+
+    def act(self, fn, *args, then=None) -> None:
+        """Do a quick core action now; its error becomes a dialog; refresh after."""
+        try:
+            result = fn(*args)
+        except Exception as e:  # noqa: BLE001 - shown as a dialog (a core error) or an apology (a bug)
+            show_error(self, e)
+            return
+        if then is not None:
+            then(result)
+        self.safe_refresh()
+
+
+def button(key: str, slot, *args, name: str | None = None) -> QPushButton:
+    b = QPushButton(t(key, *args))
+    b.setObjectName(name or key.rsplit(".", 1)[-1])
+    b.clicked.connect(lambda *_: slot())
+    return b
+
+
+def table(headers: list[str], name: str) -> QTableWidget:
+    w = QTableWidget(0, len(headers))
+    w.setObjectName(name)
+    w.setHorizontalHeaderLabels(headers)
+    w.verticalHeader().setVisible(False)
+    w.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    w.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+    w.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    w.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+    w.horizontalHeader().setStretchLastSection(True)
+    w.setAlternatingRowColors(True)
+    return w
+
+
+def fill(w: QTableWidget, rows: list[list[object]], keys: list[object] | None = None) -> None:
+    """Put ``rows`` in the table; ``keys[i]`` is kept on row i (Qt.UserRole of column 0)."""
+    w.setRowCount(len(rows))
+    for i, row in enumerate(rows):
+        for j, value in enumerate(row):
+            item = QTableWidgetItem("" if value is None else str(value))
+            if j == 0 and keys is not None:
+                item.setData(Qt.ItemDataRole.UserRole, keys[i])
+            w.setItem(i, j, item)
+    w.resizeColumnsToContents()
+
+
+def selected_key(w: QTableWidget):
+    rows = w.selectionModel().selectedRows() if w.selectionModel() else []
+    if not rows:
+        return None
+    item = w.item(rows[0].row(), 0)
+    return item.data(Qt.ItemDataRole.UserRole) if item is not None else None
+
+
+def empty_hint(key: str) -> QLabel:
+    label = QLabel(t(key))
+    label.setObjectName("empty_hint")
+    label.setWordWrap(True)
+    label.setStyleSheet("color: #666; padding: 12px")
+    return label
+
+
+def short(did_or_id: str | None, n: int = 12) -> str:
+    if not did_or_id:
+        return "-"
+    text = did_or_id.rsplit(":", 1)[-1]
+    return text if len(text) <= n else text[:n] + "…"
+
+
+def state_text(prefix: str, value: str) -> str:
+    """A state name in the user's language (``ui.state.<prefix>.<value>``), the value itself when unknown."""
+    text = t(f"ui.state.{prefix}.{value}")
+    return value if text == f"ui.state.{prefix}.{value}" else text

@@ -1,0 +1,77 @@
+"""Catalog: what the members of a space offer; search it and request a product (a negotiation starts)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit
+
+from appliance.i18n import t
+from ui.pages.base import Page, button, empty_hint, fill, selected_key, short, table
+
+
+def entry_title(entry: dict) -> str:
+    title = entry.get("dct:title") or entry.get("title") or ""
+    if isinstance(title, dict):
+        title = title.get("@value", "")
+    if isinstance(title, list):
+        title = next((x.get("@value", "") if isinstance(x, dict) else str(x) for x in title), "")
+    return str(title)
+
+
+class CatalogPage(Page):
+    key = "catalog"
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        row = QHBoxLayout()
+        row.addWidget(QLabel(t("ui.pr.space")))
+        self.space = QComboBox()
+        self.space.setObjectName("space")
+        self.space.currentIndexChanged.connect(lambda *_: self.search_now())
+        row.addWidget(self.space, 1)
+        self.query = QLineEdit()
+        self.query.setObjectName("query")
+        self.query.setPlaceholderText(t("ui.cat.search"))
+        self.query.returnPressed.connect(self.search_now)
+        row.addWidget(self.query, 2)
+        row.addWidget(button("ui.cat.search_button", self.search_now))
+        self.layout_.addLayout(row)
+        self.results = table([t("ui.pr.col.title"), t("ui.col.dataset"), t("ui.cat.col.provider"),
+                              t("ui.col.updated")], "results")
+        self.layout_.addWidget(self.results, 1)
+        self.empty = empty_hint("ui.cat.empty")
+        self.layout_.addWidget(self.empty)
+        bottom = QHBoxLayout()
+        bottom.addWidget(button("ui.cat.request", self.request))
+        bottom.addStretch(1)
+        self.layout_.addLayout(bottom)
+
+    def refresh(self) -> None:
+        keep = self.space.currentData()
+        self.space.blockSignals(True)
+        self.space.clear()
+        for s in self.node.sync.spaces():
+            self.space.addItem(s.name or s.space_id, s.space_id)
+        i = self.space.findData(keep)
+        self.space.setCurrentIndex(i if i >= 0 else 0)
+        self.space.blockSignals(False)
+        self.search_now()
+
+    def search_now(self) -> None:
+        space = self.space.currentData()
+        entries = self.node.sync.catalog(space, self.query.text().strip() or None) if space else []
+        mine = self.node.identity.did
+        entries = [e for e in entries if e.provider != mine]
+        fill(self.results, [[entry_title(e.entry), short(e.dataset_id, 28), short(e.provider),
+                             e.updated[:19].replace("T", " ")] for e in entries],
+             [(e.space_id, e.dataset_id) for e in entries])
+        self.results.setVisible(bool(entries))
+        self.empty.setText(t("ui.cat.empty") if space else t("ui.cat.no_space"))
+        self.empty.setVisible(not entries)
+
+    def request(self) -> None:
+        key = selected_key(self.results)
+        if key:
+            space, dataset = key
+            self.act(self.node.contracts.request, space, dataset,
+                     then=lambda nid: (self.ctx.window.status(t("ui.cat.requested", short(nid))),
+                                       self.ctx.window.show_page("contracts")))

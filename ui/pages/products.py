@@ -1,0 +1,131 @@
+"""Products: the node's data products, a new one from a template (with the offer's plain-language
+summary as you fill it in), and asking a space to list one."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
+                               QListWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtCore import Qt
+
+from appliance.domain.odrl.summary import summarize
+from appliance.errors import ApplianceError
+from appliance.i18n import get_lang, t
+from ui.pages.base import Page, button, empty_hint, fill, selected_key, short, state_text, table
+
+
+class ProductsPage(Page):
+    key = "products"
+    watches = (object,)
+
+    def __init__(self, ctx) -> None:
+        super().__init__(ctx)
+        self.list = table([t("ui.pr.col.title"), t("ui.col.state"), t("ui.res.col.version"), t("ui.pr.col.offers"),
+                           t("ui.pr.col.listings")], "products")
+        self.layout_.addWidget(self.list, 1)
+        self.empty = empty_hint("ui.pr.empty")
+        self.layout_.addWidget(self.empty)
+        row = QHBoxLayout()
+        row.addWidget(QLabel(t("ui.pr.space")))
+        self.space = QComboBox()
+        self.space.setObjectName("space")
+        row.addWidget(self.space, 1)
+        row.addWidget(button("ui.pr.list_in", self.list_in))
+        row.addStretch(1)
+        self.layout_.addLayout(row)
+        self.layout_.addWidget(self._new_form())
+
+    def _new_form(self) -> QWidget:
+        box = QGroupBox(t("ui.pr.new"))
+        outer = QHBoxLayout(box)
+        form = QFormLayout()
+        self.title_edit = QLineEdit()
+        self.title_edit.setObjectName("title")
+        form.addRow(t("ui.pr.col.title"), self.title_edit)
+        self.resources = QListWidget()
+        self.resources.setObjectName("resources")
+        self.resources.setMaximumHeight(110)
+        form.addRow(t("ui.pr.resources"), self.resources)
+        self.template = QComboBox()
+        self.template.setObjectName("template")
+        for tpl in self.node.products.templates.all():
+            self.template.addItem(tpl.title.get(get_lang()) or tpl.title.get("en") or tpl.id, tpl.id)
+        self.template.currentIndexChanged.connect(self._template_changed)
+        form.addRow(t("ui.pr.template"), self.template)
+        self.params = QFormLayout()
+        form.addRow(self.params)
+        form.addRow(button("ui.pr.create", self.create))
+        outer.addLayout(form, 3)
+        side = QVBoxLayout()
+        side.addWidget(QLabel(t("ui.pr.summary")))
+        self.summary = QLabel()
+        self.summary.setObjectName("summary")
+        self.summary.setWordWrap(True)
+        self.summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.summary.setStyleSheet("background: #f4f6f8; padding: 8px")
+        side.addWidget(self.summary, 1)
+        outer.addLayout(side, 2)
+        self.param_edits: dict[str, QLineEdit] = {}
+        self._template_changed()
+        return box
+
+    def _template_changed(self) -> None:
+        while self.params.rowCount():
+            self.params.removeRow(0)
+        self.param_edits = {}
+        tid = self.template.currentData()
+        if tid is None:
+            return
+        tpl = self.node.products.templates.get(tid)
+        for p in tpl.parameters:
+            edit = QLineEdit("" if p.default is None else str(p.default))
+            edit.setObjectName(f"param_{p.name}")
+            edit.textChanged.connect(self._update_summary)
+            self.param_edits[p.name] = edit
+            self.params.addRow(p.text(get_lang()), edit)
+        self._update_summary()
+
+    def _offer(self):
+        params = {k: e.text().strip() for k, e in self.param_edits.items() if e.text().strip()}
+        return self.node.products.offer_from_template(self.template.currentData(), params)
+
+    def _update_summary(self) -> None:
+        try:
+            self.summary.setText(summarize(self._offer().policy, get_lang()))
+            self.summary.setStyleSheet("background: #f4f6f8; padding: 8px")
+        except ApplianceError as e:  # a parameter that does not fit, or terms that contradict each other
+            self.summary.setStyleSheet("background: #fdecea; color: #922b21; padding: 8px")
+            self.summary.setText(e.message())
+
+    def refresh(self) -> None:
+        products = self.node.products.list()
+        fill(self.list, [[p.title, state_text("product", str(p.status)), p.version, len(p.offers),
+                          "、".join(f"{x.space_id}（{state_text('listing', str(x.status))}）" for x in p.listings)
+                          or "-"] for p in products], [p.id for p in products])
+        self.list.setVisible(bool(products))
+        self.empty.setVisible(not products)
+        self.space.clear()
+        for s in self.node.sync.spaces():
+            self.space.addItem(s.name or s.space_id, s.space_id)
+        chosen = {self.resources.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.resources.count())
+                  if self.resources.item(i).checkState() == Qt.CheckState.Checked}
+        self.resources.clear()
+        for r in self.node.resources.list():
+            item = QListWidgetItem(f"{r.title} ({short(r.id, 8)})")
+            item.setData(Qt.ItemDataRole.UserRole, r.id)
+            item.setCheckState(Qt.CheckState.Checked if r.id in chosen else Qt.CheckState.Unchecked)
+            self.resources.addItem(item)
+
+    def create(self) -> None:
+        ids = [self.resources.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.resources.count())
+               if self.resources.item(i).checkState() == Qt.CheckState.Checked]
+
+        def make():
+            return self.node.products.create(title=self.title_edit.text(), resource_ids=ids, offers=[self._offer()])
+
+        self.act(make, then=lambda p: self.ctx.window.status(t("ui.pr.created", p.title)))
+
+    def list_in(self) -> None:
+        pid, space = selected_key(self.list), self.space.currentData()
+        if pid and space:
+            self.act(self.node.products.request_listing, pid, space,
+                     then=lambda _x: self.ctx.window.status(t("ui.pr.listing_sent", space)))
