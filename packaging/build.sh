@@ -1,0 +1,66 @@
+#!/bin/sh
+# Build the installers into dist/ (one command, from anywhere in the checkout):
+#   dist/dsnode/                  the headless `dsnode`, one-dir bundle (PyInstaller)
+#   dist/dsnode-edge              the same, one file
+#   dist/dsnode-edge_<v>_<arch>.deb   the Debian package of the one-dir bundle
+# Usage: packaging/build.sh [edge|deb|all]  (default: all; "deb" packs an existing dist/dsnode/)
+# Needs the virtual environment with the "build" extra (bash packaging/quickstart.sh setup, then
+# .venv/bin/pip install -e '.[build]'), and dpkg-deb for the package (Debian, Ubuntu, UOS, Kylin).
+set -eu
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+PYTHON=${PYTHON:-$ROOT/.venv/bin/python}
+DIST=$ROOT/dist
+WORK=$ROOT/build
+WHAT=${1:-all}
+
+version() {
+    "$PYTHON" -c 'import appliance; print(appliance.__version__)'
+}
+
+build_edge() {
+    "$PYTHON" -m PyInstaller --noconfirm --log-level WARN --distpath "$DIST" --workpath "$WORK/pyinstaller" \
+        packaging/pyinstaller/dsnode-edge.spec
+    "$DIST/dsnode/dsnode" --version
+}
+
+build_deb() {
+    bundle=$DIST/dsnode
+    [ -x "$bundle/dsnode" ] || { echo "build.sh: no $bundle/dsnode: build the bundle first" >&2; exit 1; }
+    version=$(version)
+    arch=$(dpkg --print-architecture)
+    stage=$WORK/deb/dsnode-edge
+    rm -rf "$stage"
+    install -d "$stage/DEBIAN" "$stage/usr/lib" "$stage/usr/bin" "$stage/lib/systemd/system" \
+        "$stage/etc/dsnode" "$stage/usr/share/doc/dsnode-edge"
+    cp -a "$bundle" "$stage/usr/lib/dsnode"
+    ln -s ../lib/dsnode/dsnode "$stage/usr/bin/dsnode"
+    install -m 0644 packaging/systemd/dsnode.service "$stage/lib/systemd/system/dsnode.service"
+    install -m 0644 packaging/dsnode.toml "$stage/etc/dsnode/dsnode.toml"
+    for doc in docs/install.md docs/operations.md docs/running-node.md; do
+        [ -f "$doc" ] && install -m 0644 "$doc" "$stage/usr/share/doc/dsnode-edge/"
+    done
+    install -m 0644 packaging/debian/dsnode-edge/copyright "$stage/usr/share/doc/dsnode-edge/copyright"
+    src=packaging/debian/dsnode-edge
+    install -m 0644 "$src/conffiles" "$stage/DEBIAN/conffiles"
+    for script in postinst prerm postrm; do
+        install -m 0755 "$src/$script" "$stage/DEBIAN/$script"
+    done
+    size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+    sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" "$src/control.in" \
+        > "$stage/DEBIAN/control"
+    find "$stage" -path "$stage/DEBIAN" -prune -o -type f -print | sort | sed "s|^$stage/||" \
+        | grep -v '^etc/' | xargs -d '\n' sh -c 'cd "$0" && md5sum "$@"' "$stage" > "$stage/DEBIAN/md5sums"
+    mkdir -p "$DIST"
+    deb=$DIST/dsnode-edge_${version}_${arch}.deb
+    dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+    echo "$deb"
+}
+
+case "$WHAT" in
+edge) build_edge ;;
+deb) build_deb ;;
+all) build_edge; build_deb ;;
+*) echo "usage: packaging/build.sh [edge|deb|all]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,74 @@
+"""The frozen headless `dsnode` (PyInstaller, one-dir and one-file) does what the checkout does:
+its version, the selftest, a new store and its status, and the daemon up and down again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from appliance.host import ControlClient
+
+pytestmark = pytest.mark.slow
+
+
+def env_for(home: Path, key_file: Path, **extra: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DSNODE_", "PYTHON", "VIRTUAL_ENV"))}
+    env.update({"DSNODE_HOME": str(home), "DSNODE_KEY_FILE": str(key_file), "DSNODE_LANG": "en",
+                "DSNODE_CONFIG": str(home.parent / "none.toml")}, **extra)
+    return env
+
+
+@pytest.fixture
+def key_file(tmp_path) -> Path:
+    path = tmp_path / "store.key"
+    path.write_text("frozen box passphrase\n")
+    path.chmod(0o600)
+    return path
+
+
+@pytest.mark.parametrize("kind", ["one-dir", "one-file"])
+def test_the_frozen_program_says_its_version_and_passes_its_selftest(bundle, kind, tmp_path, key_file):
+    program = bundle / "dsnode" / "dsnode" if kind == "one-dir" else bundle / "dsnode-edge"
+    env = env_for(tmp_path / "home", key_file)
+    version = subprocess.run([program, "--version"], capture_output=True, text=True, env=env, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("dsnode "), version.stderr
+    check = subprocess.run([program, "selftest"], capture_output=True, text=True, env=env, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    assert "Qt not checked" in check.stdout  # the headless bundle holds no Qt
+
+
+def test_the_frozen_program_creates_a_store_and_runs_the_node(bundle, tmp_path, key_file):
+    program = str(bundle / "dsnode" / "dsnode")
+    home = tmp_path / "home"
+    env = env_for(home, key_file)
+
+    def dsnode(*args: str) -> subprocess.CompletedProcess:
+        proc = subprocess.run([program, *args], capture_output=True, text=True, env=env, timeout=120)
+        assert proc.returncode == 0, f"dsnode {' '.join(args)}: {proc.stderr}"
+        return proc
+
+    assert "Created node did:key:" in dsnode("init", "--name", "frozen-box", "--kdf", "minimum").stdout
+    assert "frozen-box" in dsnode("status").stdout
+
+    notify = tmp_path / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(notify))
+    sock.settimeout(30)
+    try:
+        daemon = subprocess.Popen([program, "run"], env={**env, "NOTIFY_SOCKET": str(notify)},
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            assert sock.recv(4096).decode().startswith("READY=1")
+            assert ControlClient(home).running()
+            assert "frozen-box" in dsnode("status").stdout  # answered by the running node
+        finally:
+            daemon.send_signal(signal.SIGTERM)
+            out, err = daemon.communicate(timeout=30)
+        assert daemon.returncode == 0, err
+    finally:
+        sock.close()
