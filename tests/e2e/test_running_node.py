@@ -287,9 +287,9 @@ def test_a_file_dropped_into_a_watched_folder_shows_up_through_the_running_node(
 def test_ctrl_c_on_a_command_served_by_the_running_node_is_one_line_and_exit_130(box):
     daemon = Daemon(box)
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "edge", "space", "sync", "--for", "4"], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "-m", "edge", "space", "sync", "--for", "8"], cwd=ROOT,
                                 env=box.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        time.sleep(1.5)
+        time.sleep(3)  # the command is under way in the running node (a slow start is not what is tested)
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=20)
         assert box.run("identity", "show").returncode == 0, "the running node goes on serving"
