@@ -105,6 +105,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_known_args(argv)[0]
 
 
+def apply_font(app: QApplication) -> None:
+    """A font with Chinese glyphs first (whatever the system has), so no text shows as boxes."""
+    font = QFont(app.font())
+    font.setFamilies(["Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC",
+                      app.font().family()])
+    app.setFont(font)
+
+
 def _excepthook(kind, error, tb) -> None:
     if issubclass(kind, KeyboardInterrupt):
         QApplication.instance().quit()
@@ -128,9 +136,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     app = QApplication.instance() or QApplication([sys.argv[0]])
     app.setApplicationName("dsnode")
-    if i18n.get_lang() == "zh_CN":
-        app.setFont(QFont(["Noto Sans CJK SC", "WenQuanYi Micro Hei", "Microsoft YaHei", "PingFang SC",
-                           app.font().family()], 10))
+    apply_font(app)
     sys.excepthook = _excepthook
     desktop = DesktopApp(settings, prefs)
     app.aboutToQuit.connect(desktop.stop)

@@ -76,7 +76,8 @@ def button(key: str, slot, *args, name: str | None = None) -> QPushButton:
     return b
 
 
-def table(headers: list[str], name: str) -> QTableWidget:
+def table(headers: list[str], name: str, stretch: int = 0) -> QTableWidget:
+    """A read-only table; column ``stretch`` takes the room left (-1: the last), the others fit their text."""
     w = QTableWidget(0, len(headers))
     w.setObjectName(name)
     w.setHorizontalHeaderLabels(headers)
@@ -84,8 +85,11 @@ def table(headers: list[str], name: str) -> QTableWidget:
     w.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     w.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     w.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    w.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-    w.horizontalHeader().setStretchLastSection(True)
+    header = w.horizontalHeader()
+    header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    header.setStretchLastSection(stretch == -1 or stretch == len(headers) - 1)
+    if 0 <= stretch < len(headers):
+        header.setSectionResizeMode(stretch, QHeaderView.ResizeMode.Stretch)
     w.setAlternatingRowColors(True)
     return w
 
@@ -99,7 +103,6 @@ def fill(w: QTableWidget, rows: list[list[object]], keys: list[object] | None = 
             if j == 0 and keys is not None:
                 item.setData(Qt.ItemDataRole.UserRole, keys[i])
             w.setItem(i, j, item)
-    w.resizeColumnsToContents()
 
 
 def selected_key(w: QTableWidget):
@@ -115,6 +118,7 @@ def empty_hint(key: str) -> QLabel:
     label.setObjectName("empty_hint")
     label.setWordWrap(True)
     label.setStyleSheet("color: #666; padding: 12px")
+    label.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
     return label
 
 

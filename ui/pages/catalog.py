@@ -9,6 +9,7 @@ from ui.pages.base import Page, button, empty_hint, fill, selected_key, short, t
 
 
 def entry_title(entry: dict) -> str:
+    entry = entry.get("entry", entry) if isinstance(entry.get("entry"), dict) else entry  # a listing wraps it
     title = entry.get("dct:title") or entry.get("title") or ""
     if isinstance(title, dict):
         title = title.get("@value", "")
@@ -39,7 +40,7 @@ class CatalogPage(Page):
                               t("ui.col.updated")], "results")
         self.layout_.addWidget(self.results, 1)
         self.empty = empty_hint("ui.cat.empty")
-        self.layout_.addWidget(self.empty)
+        self.layout_.addWidget(self.empty, 1)
         bottom = QHBoxLayout()
         bottom.addWidget(button("ui.cat.request", self.request))
         bottom.addStretch(1)

@@ -20,11 +20,11 @@ class ContractsPage(Page):
         tv = QVBoxLayout(top)
         tv.setContentsMargins(0, 0, 0, 0)
         self.list = table([t("ui.col.id"), t("ui.col.role"), t("ui.col.dataset"), t("ui.col.peer"),
-                           t("ui.col.state"), t("ui.con.col.waiting"), t("ui.col.updated")], "negotiations")
+                           t("ui.col.state"), t("ui.con.col.waiting"), t("ui.col.updated")], "negotiations", stretch=2)
         self.list.itemSelectionChanged.connect(self.show_detail)
         tv.addWidget(self.list)
         self.empty = empty_hint("ui.con.empty")
-        tv.addWidget(self.empty)
+        tv.addWidget(self.empty, 1)
         row = QHBoxLayout()
         self.approve_b = button("ui.con.approve", self.approve)
         self.reject_b = button("ui.con.reject", self.reject)
@@ -42,7 +42,8 @@ class ContractsPage(Page):
         self.explain.setWordWrap(True)
         bv.addWidget(self.explain)
         self.timeline = table([t("ui.con.col.step"), t("ui.col.time"), t("ui.con.col.event"),
-                               t("ui.con.col.direction"), t("ui.col.state"), t("ui.con.col.reason")], "timeline")
+                               t("ui.con.col.direction"), t("ui.col.state"), t("ui.con.col.reason")], "timeline",
+                              stretch=-1)
         bv.addWidget(self.timeline)
         split.addWidget(bottom)
         self.layout_.addWidget(split, 1)

@@ -43,18 +43,22 @@ class DashboardPage(Page):
         self.layout_.addWidget(QLabel(t("ui.dash.per_space")))
         self.spaces = table([t("ui.dash.col.space"), t("ui.dash.col.membership"), t("ui.dash.col.state"),
                              t("ui.dash.col.queued"), t("ui.dash.col.peers"), t("ui.dash.col.last_sync")], "spaces")
+        self.spaces.setMaximumHeight(170)
         self.layout_.addWidget(self.spaces)
         self.no_space = empty_hint("ui.dash.no_space")
         self.layout_.addWidget(self.no_space)
         self.layout_.addWidget(QLabel(t("ui.dash.recent")))
         self.recent = table([t("ui.col.id"), t("ui.col.role"), t("ui.col.dataset"), t("ui.col.state"),
-                             t("ui.col.progress")], "recent")
-        self.recent.setMaximumHeight(160)
+                             t("ui.col.progress")], "recent", stretch=2)
+        self.recent.setMaximumHeight(170)
         self.layout_.addWidget(self.recent)
+        self.no_transfers = empty_hint("ui.dash.no_transfers")
+        self.layout_.addWidget(self.no_transfers)
         row = QHBoxLayout()
         row.addWidget(button("ui.dash.join", self.ctx.window.ask_join))
         row.addStretch(1)
         self.layout_.addLayout(row)
+        self.layout_.addStretch(1)
 
     def refresh(self) -> None:
         node = self.node
@@ -86,3 +90,5 @@ class DashboardPage(Page):
         fill(self.recent, [[short(x.id), state_text("role", x.role), short(x.dataset_id, 24),
                             state_text("transfer", x.state),
                             f"{x.chunks_done}/{x.chunks_total}" if x.chunks_total else "-"] for x in transfers[:5]])
+        self.recent.setVisible(bool(transfers))
+        self.no_transfers.setVisible(not transfers)

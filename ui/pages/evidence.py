@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit
 
 from appliance.i18n import get_lang, t
 from ui.dialogs import info, show_error
-from ui.pages.base import Page, button, fill, short, table
+from ui.pages.base import Page, button, fill, short, state_text, table
 from ui.tasks import run_task
 
 PAGE = 200
@@ -39,7 +39,7 @@ class EvidencePage(Page):
         self.where = QLabel()
         self.layout_.addWidget(self.where)
         self.log = table([t("ui.ev.col.index"), t("ui.ev.col.time"), t("ui.ev.col.action"), t("ui.ev.col.subject"),
-                          t("ui.ev.col.actor")], "log")
+                          t("ui.ev.col.actor")], "log", stretch=3)
         self.layout_.addWidget(self.log, 1)
         self.stop: int | None = None  # None: the newest page
 
@@ -51,8 +51,8 @@ class EvidencePage(Page):
         needle = self.search.text().strip().lower()
         if needle:
             entries = [e for e in entries if needle in f"{e.action} {e.subject} {e.actor}".lower()]
-        fill(self.log, [[e.index, e.ts[:19].replace("T", " "), e.action, short(e.subject, 28), short(e.actor)]
-                        for e in reversed(entries)])
+        fill(self.log, [[e.index, e.ts[:19].replace("T", " "), state_text("action", e.action), short(e.subject, 28),
+                         short(e.actor)] for e in reversed(entries)])
         self.where.setText(t("ui.ev.range", start + 1 if stop else 0, stop, size))
 
     def older(self) -> None:

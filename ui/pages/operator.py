@@ -17,7 +17,7 @@ class OperatorPage(Page):
         super().__init__(ctx)
         self.layout_.addWidget(QLabel(t("ui.op.admissions")))
         self.admissions = table([t("ui.col.id"), t("ui.op.col.name"), t("ui.op.col.org"), t("ui.col.peer"),
-                                 t("ui.col.time")], "admissions")
+                                 t("ui.col.time")], "admissions", stretch=1)
         self.layout_.addWidget(self.admissions, 1)
         row = QHBoxLayout()
         row.addWidget(button("ui.op.admit", self.admit))
@@ -26,7 +26,7 @@ class OperatorPage(Page):
         self.layout_.addLayout(row)
         self.layout_.addWidget(QLabel(t("ui.op.listings")))
         self.listings = table([t("ui.col.id"), t("ui.col.dataset"), t("ui.cat.col.provider"), t("ui.col.time")],
-                              "listings")
+                              "listings", stretch=1)
         self.layout_.addWidget(self.listings, 1)
         row = QHBoxLayout()
         row.addWidget(button("ui.op.approve", self.approve))

@@ -23,7 +23,7 @@ class ProductsPage(Page):
                            t("ui.pr.col.listings")], "products")
         self.layout_.addWidget(self.list, 1)
         self.empty = empty_hint("ui.pr.empty")
-        self.layout_.addWidget(self.empty)
+        self.layout_.addWidget(self.empty, 1)
         row = QHBoxLayout()
         row.addWidget(QLabel(t("ui.pr.space")))
         self.space = QComboBox()
@@ -51,8 +51,7 @@ class ProductsPage(Page):
             self.template.addItem(tpl.title.get(get_lang()) or tpl.title.get("en") or tpl.id, tpl.id)
         self.template.currentIndexChanged.connect(self._template_changed)
         form.addRow(t("ui.pr.template"), self.template)
-        self.params = QFormLayout()
-        form.addRow(self.params)
+        self.form = form  # the template's parameters go in as rows below its choice
         form.addRow(button("ui.pr.create", self.create))
         outer.addLayout(form, 3)
         side = QVBoxLayout()
@@ -69,8 +68,8 @@ class ProductsPage(Page):
         return box
 
     def _template_changed(self) -> None:
-        while self.params.rowCount():
-            self.params.removeRow(0)
+        for edit in self.param_edits.values():
+            self.form.removeRow(edit)
         self.param_edits = {}
         tid = self.template.currentData()
         if tid is None:
@@ -81,7 +80,7 @@ class ProductsPage(Page):
             edit.setObjectName(f"param_{p.name}")
             edit.textChanged.connect(self._update_summary)
             self.param_edits[p.name] = edit
-            self.params.addRow(p.text(get_lang()), edit)
+            self.form.insertRow(self.form.rowCount() - 1, p.text(get_lang()), edit)
         self._update_summary()
 
     def _offer(self):
@@ -98,9 +97,14 @@ class ProductsPage(Page):
 
     def refresh(self) -> None:
         products = self.node.products.list()
-        fill(self.list, [[p.title, state_text("product", str(p.status)), p.version, len(p.offers),
-                          "、".join(f"{x.space_id}（{state_text('listing', str(x.status))}）" for x in p.listings)
-                          or "-"] for p in products], [p.id for p in products])
+        names = {s.space_id: s.name or s.space_id for s in self.node.sync.spaces()}
+
+        def listed(p) -> str:
+            return "、".join(t("ui.pr.listing_in", names.get(x.space_id, x.space_id),
+                              state_text("listing", str(x.status))) for x in p.listings) or "-"
+
+        fill(self.list, [[p.title, state_text("product", str(p.status)), p.version, len(p.offers), listed(p)]
+                         for p in products], [p.id for p in products])
         self.list.setVisible(bool(products))
         self.empty.setVisible(not products)
         self.space.clear()

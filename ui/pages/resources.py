@@ -47,7 +47,7 @@ class ResourcesPage(Page):
         lv.setContentsMargins(0, 0, 0, 0)
         lv.addWidget(self.list)
         self.empty = empty_hint("ui.res.empty")
-        lv.addWidget(self.empty)
+        lv.addWidget(self.empty, 1)
         split.addWidget(left)
         self.detail = QTabWidget()
         self.detail.setObjectName("detail")
@@ -65,9 +65,10 @@ class ResourcesPage(Page):
         rows = []
         for r in resources:
             v = self.node.resources.version(r.id)
+            suggested = t("ui.res.suggested", r.suggested_sensitivity) if r.suggested_sensitivity else "-"
+            level = r.sensitivity or suggested
             rows.append([r.title, state_text("kind", str(r.kind)), v.row_count if v.row_count is not None else "-",
-                         r.sensitivity or (f"({r.suggested_sensitivity})" if r.suggested_sensitivity else "-"),
-                         r.current_version])
+                         level, r.current_version])
         keep = selected_key(self.list)
         fill(self.list, rows, [r.id for r in resources])
         self.list.setVisible(bool(rows))
@@ -136,7 +137,7 @@ class ResourcesPage(Page):
         self.about = QFormLayout(about)
         self.detail.addTab(about, t("ui.res.tab.about"))
         self.schema = table([t("ui.res.col.column"), t("ui.res.col.type"), t("ui.res.col.sensitive"),
-                             t("ui.res.col.nulls")], "schema")
+                             t("ui.res.col.nulls")], "schema", stretch=-1)
         self.detail.addTab(self.schema, t("ui.res.tab.schema"))
         labels = QWidget()
         lf = QFormLayout(labels)
@@ -174,8 +175,8 @@ class ResourcesPage(Page):
         mv.addLayout(add)
         box = QGroupBox(t("ui.res.preview"))
         pv = QVBoxLayout(box)
-        self.before = table([], "before")
-        self.after = table([], "after")
+        self.before = table([], "before", stretch=-1)
+        self.after = table([], "after", stretch=-1)
         pv.addWidget(QLabel(t("ui.res.before")))
         pv.addWidget(self.before)
         pv.addWidget(QLabel(t("ui.res.after")))

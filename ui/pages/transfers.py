@@ -27,10 +27,10 @@ class TransfersPage(Page):
         start.addWidget(self.start_b)
         self.layout_.addLayout(start)
         self.list = table([t("ui.col.id"), t("ui.col.role"), t("ui.col.dataset"), t("ui.col.state"),
-                           t("ui.col.progress"), t("ui.tr.col.rate")], "transfers")
+                           t("ui.col.progress"), t("ui.tr.col.rate")], "transfers", stretch=4)
         self.layout_.addWidget(self.list, 2)
         self.empty = empty_hint("ui.tr.empty")
-        self.layout_.addWidget(self.empty)
+        self.layout_.addWidget(self.empty, 1)
         row = QHBoxLayout()
         for key, slot in (("ui.tr.pause", self.pause), ("ui.tr.resume", self.resume), ("ui.tr.cancel", self.cancel)):
             row.addWidget(button(key, slot))
@@ -38,7 +38,7 @@ class TransfersPage(Page):
         self.layout_.addLayout(row)
         self.layout_.addWidget(QLabel(t("ui.tr.received")))
         self.received = table([t("ui.tr.col.object"), t("ui.col.dataset"), t("ui.tr.col.size"),
-                               t("ui.col.time")], "received")
+                               t("ui.col.time")], "received", stretch=1)
         self.layout_.addWidget(self.received, 1)
         self.bars: dict[str, QProgressBar] = {}
         self.rates: dict[str, tuple[float, int]] = {}

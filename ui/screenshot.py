@@ -1,0 +1,122 @@
+"""``python -m ui.screenshot OUT_DIR``: the main pages of a demo node, as PNG files, for the docs.
+
+A throwaway space on this machine (the embedded broker, an operator and this node, admitted at
+once), a few registered files with Chinese data, a product listed in the space; then the app hosts
+the node and each page is rendered into ``OUT_DIR/<page>-<lang>.png``. Run it under Xvfb
+(``xvfb-run -a python -m ui.screenshot docs/screenshots``) or with ``QT_QPA_PLATFORM=offscreen``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+from PySide6.QtWidgets import QApplication
+
+from appliance import i18n
+from appliance.domain.sync import SyncTimers
+from appliance.node import KDF_PROFILES, Node
+from appliance.operator.broker_config import ListenerConfig
+from appliance.operator.space import Policies
+from appliance.settings import Settings
+
+PASSPHRASE = b"demo passphrase 2026"
+TIMERS = SyncTimers(backoff_initial=0.1, backoff_max=1.0, reconcile_poll=1.0, stop_timeout=1.0)
+ROWS = ["工单号,车间,操作员,手机号,温度,时间",
+        *(f"W{1000 + i},注塑{i % 3 + 1}车间,{'张李王赵'[i % 4]}师傅,1380013{i:04d},{210 + i % 7}.5,2026-11-0{i % 9 + 1}"
+          for i in range(40))]
+
+
+def _wait(predicate, seconds: float = 15.0) -> bool:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        QApplication.processEvents()
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def build_demo(workdir: Path):
+    """(operator, broker, this node's Node): a space with this node admitted and a product listed."""
+    from edge.broker_process import free_port, start_embedded_broker
+
+    kdf = KDF_PROFILES["minimum"]()
+    port = free_port()
+    operator = Node.init(workdir / "operator", PASSPHRASE, name=i18n.t("demo.space.operator_name"),
+                         org=i18n.t("demo.space.operator_org"), kdf=kdf, sync_timers=TIMERS)
+    operator.operator.create_space(space_id="auto-parts", name=i18n.t("demo.space.space_name"),
+                                   broker_host="127.0.0.1", broker_port=port, policies=Policies(auto_admit=True))
+    broker = start_embedded_broker(operator, ListenerConfig(port=port), workdir / "broker")
+    operator.start()
+    node = Node.init(workdir / "home", PASSPHRASE, name=i18n.t("demo.space.node_a"), org=i18n.t("demo.space.org_a"),
+                     kdf=kdf, sync_timers=TIMERS)
+    node.membership.join(operator.operator.invite(org=i18n.t("demo.space.org_a")).code())
+    data = workdir / "data"
+    data.mkdir()
+    for name in ("注塑温度-11月.csv", "设备点检记录.csv"):
+        (data / name).write_text("\n".join(ROWS) + "\n", encoding="utf-8")
+    node.resources.allowed_roots = [data]
+    first = node.resources.register(data / "注塑温度-11月.csv").resource.id
+    node.resources.register(data / "设备点检记录.csv")
+    node.resources.set_column_rule(first, {"column": "手机号", "rule": "mask"})
+    node.resources.set_column_rule(first, {"column": "操作员", "rule": "pseudonymise"})
+    node.resources.label(first, category="important", sensitivity=3)
+    template = node.products.templates.all()[0].id
+    product = node.products.create(title=i18n.t("demo.space.dataset_title"), resource_ids=[first],
+                                   offers=[node.products.offer_from_template(template)])
+    node.close()
+    node = Node.open(workdir / "home", PASSPHRASE, sync_timers=TIMERS)
+    node.resources.allowed_roots = [data]
+    return operator, broker, node, product.id
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ui.screenshot")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--lang", action="append", choices=i18n.LANGS)
+    parser.add_argument("--size", default="1280x800")
+    args = parser.parse_args(argv)
+    width, height = (int(x) for x in args.size.split("x"))
+    app = QApplication.instance() or QApplication(["dsnode"])
+    from ui.app import DesktopApp, apply_font
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="dsnode-shots-") as tmp:
+        os.environ["DSNODE_ALLOWED_ROOTS"] = str(Path(tmp) / "data")
+        i18n.set_lang((args.lang or ["zh_CN"])[0])
+        operator, broker, node, product_id = build_demo(Path(tmp))
+        desktop = DesktopApp(Settings(home=Path(tmp) / "home", kdf_profile="minimum"))
+        try:
+            desktop.run(node)
+            _wait(lambda: any(s.connected and s.membership == "member" for s in node.sync.status()))
+            node.products.request_listing(product_id, "auto-parts")
+            _wait(lambda: bool(operator.operator.listings("pending")))
+            for request in operator.operator.listings("pending"):
+                operator.operator.approve_listing(request.id)
+            for lang in args.lang or ["zh_CN", "en"]:
+                i18n.set_lang(lang)
+                apply_font(app)
+                window = desktop.window
+                window.build()
+                window.resize(width, height)
+                window.show()
+                for i, page in enumerate(window.pages):
+                    window.sidebar.setCurrentRow(i)
+                    if page.key == "resources":
+                        page.list.selectRow(0)
+                        page.detail.setCurrentIndex(3)
+                    _wait(lambda: False, 0.6)
+                    window.grab().save(str(args.out / f"{page.key}-{lang}.png"))
+        finally:
+            desktop.stop()
+            operator.close()
+            broker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
