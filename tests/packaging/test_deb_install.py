@@ -8,7 +8,7 @@ The clean root is made once with debootstrap (minbase) and cached outside the ch
 private mount namespace (unshare) so nothing stays mounted. Needs root and debootstrap (installed
 with apt-get when missing); the first run also needs a Debian mirror (DSNODE_TEST_MIRROR).
 Measured on this project's 2-core CI machine kind: cold (debootstrap about 30 s, bundle and
-package about 45 s) about 100 s; warm (cached root, dist/ up to date) about 20 s.
+package about 45 s) about 110 s; warm (cached root, dist/ up to date) about 30 s for both tests.
 """
 
 from __future__ import annotations
@@ -152,3 +152,35 @@ def test_the_package_installs_runs_upgrades_and_purges_cleanly(deb, tmp_path):
     assert left == [], f"left behind after the purge: {left}"
     assert box.sh("getent passwd dsnode").stdout.startswith("dsnode:")  # policy: the system user stays
     assert "dsnode-edge" not in box.sh("dpkg-query -W -f '${Package} ${Status}\\n' || true").stdout
+
+
+FIXTURE_STORE = Path(__file__).resolve().parents[1] / "fixtures" / "stores" / "schema1"  # a released store
+
+
+def test_an_upgrade_migrates_a_released_store_and_an_older_program_refuses_a_newer_one(deb, tmp_path):
+    from appliance.storage import Store, latest_version
+
+    if os.geteuid() != 0:
+        pytest.skip("installing into a chroot needs root")
+    box = Chroot(clean_root(), tmp_path)
+    box.sh(f"DSNODE_NO_INIT=1 dpkg -i {box.put(deb)}")
+    assert box.sh("ls -A /var/lib/dsnode").stdout == ""  # the operator makes (here: restores) the store
+    for name in ("node.header", "node.sqlite"):
+        box.put(FIXTURE_STORE / name)
+    box.sh("install -o dsnode -g dsnode -m 0600 /tmp/node.header /tmp/node.sqlite /var/lib/dsnode/ && "
+           "printf 'fixture passphrase v1\\n' > /etc/dsnode/store.key")
+
+    box.sh(f"dpkg -i {box.put(newer_package(deb, tmp_path))}")
+    status = box.sh(f"{AS_DSNODE} dsnode status --json").stdout
+    assert f'"schema_version": {latest_version()}' in status  # the new program ran the migrations
+
+    # a store written by a newer dsnode than the one installed: refused, untouched
+    home = box.root / "var" / "lib" / "dsnode"
+    with Store.open(home, b"fixture passphrase v1") as store:
+        store.db.write(lambda conn: conn.execute(f"PRAGMA user_version = {latest_version() + 1}"))
+    box.sh("chown -R dsnode:dsnode /var/lib/dsnode")
+    before = (home / "node.sqlite").read_bytes()
+    refused = box.sh(f"{AS_DSNODE} dsnode identity show", ok=False)
+    assert refused.returncode == 24, refused.stderr
+    assert f"written by a newer dsnode (schema {latest_version() + 1}" in refused.stderr
+    assert (home / "node.sqlite").read_bytes() == before
