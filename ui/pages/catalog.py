@@ -1,9 +1,12 @@
-"""Catalog: what the members of a space offer; search it and request a product (a negotiation starts)."""
+"""Catalog: what the other members of a space offer; search it, read an offer's terms in plain
+words, and request the product on those terms (a negotiation starts)."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit
 
+from ui import offers as odrl_text
 from appliance.i18n import t
 from ui.pages.base import Page, button, empty_hint, fill, selected_key, short, table
 
@@ -38,13 +41,24 @@ class CatalogPage(Page):
         self.layout_.addLayout(row)
         self.results = table([t("ui.pr.col.title"), t("ui.col.dataset"), t("ui.cat.col.provider"),
                               t("ui.col.updated")], "results")
+        self.results.itemSelectionChanged.connect(self.show_offers)
         self.layout_.addWidget(self.results, 1)
         self.empty = empty_hint("ui.cat.empty")
         self.layout_.addWidget(self.empty, 1)
         bottom = QHBoxLayout()
+        bottom.addWidget(QLabel(t("ui.cat.offer")))
+        self.offer = QComboBox()
+        self.offer.setObjectName("offer")
+        self.offer.currentIndexChanged.connect(self.show_terms)
+        bottom.addWidget(self.offer, 1)
         bottom.addWidget(button("ui.cat.request", self.request))
-        bottom.addStretch(1)
         self.layout_.addLayout(bottom)
+        self.terms = QLabel()
+        self.terms.setObjectName("terms")
+        self.terms.setWordWrap(True)
+        self.terms.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        self.layout_.addWidget(self.terms)
+        self.entries: dict = {}
 
     def refresh(self) -> None:
         keep = self.space.currentData()
@@ -62,17 +76,33 @@ class CatalogPage(Page):
         entries = self.node.sync.catalog(space, self.query.text().strip() or None) if space else []
         mine = self.node.identity.did
         entries = [e for e in entries if e.provider != mine]
+        self.entries = {(e.space_id, e.dataset_id): e for e in entries}
         fill(self.results, [[entry_title(e.entry), short(e.dataset_id, 28), short(e.provider),
                              e.updated[:19].replace("T", " ")] for e in entries],
              [(e.space_id, e.dataset_id) for e in entries])
         self.results.setVisible(bool(entries))
         self.empty.setText(t("ui.cat.empty") if space else t("ui.cat.no_space"))
         self.empty.setVisible(not entries)
+        self.show_offers()
+
+    def show_offers(self) -> None:
+        self.offer.clear()
+        entry = self.entries.get(selected_key(self.results))
+        if entry is None:
+            self.terms.setText("")
+            return
+        for i, offer in enumerate(odrl_text.offers_of(entry.entry, entry.dataset_id), 1):
+            self.offer.addItem(t("ui.cat.offer_n", i, short(offer["@id"], 32)), offer)
+        self.show_terms()
+
+    def show_terms(self) -> None:
+        offer = self.offer.currentData()
+        self.terms.setText(odrl_text.summary(offer) if offer else "")
 
     def request(self) -> None:
-        key = selected_key(self.results)
-        if key:
+        key, offer = selected_key(self.results), self.offer.currentData()
+        if key and offer:
             space, dataset = key
-            self.act(self.node.contracts.request, space, dataset,
+            self.act(lambda: self.node.contracts.request(space, dataset, offer_id=offer["@id"]),
                      then=lambda nid: (self.ctx.window.status(t("ui.cat.requested", short(nid))),
                                        self.ctx.window.show_page("contracts")))
