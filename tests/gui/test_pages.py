@@ -122,3 +122,12 @@ def test_the_cli_works_against_the_running_app(qtbot, desktop, tmp_path):
     proc = result[0]
     assert proc.returncode == 0, proc.stderr
     assert "shipments" in proc.stdout, "no key was given: the running app answered"
+
+
+def test_a_backup_from_the_settings_page_runs_while_the_node_runs(qtbot, desktop, tmp_path, english):
+    page = desktop.window.show_page("settings")
+    page.backup_to(tmp_path / "box.bak")
+    qtbot.waitUntil(lambda: page.backup_b.isEnabled(), timeout=30000)
+    assert (tmp_path / "box.bak").stat().st_size > 0
+    assert "Backup written to" in page.backup_state.text()
+    assert "store.backup_created" in [e.action for e in desktop.node.evidence.entries()]

@@ -5,9 +5,10 @@ provider approves the request, and the consumer's contract is in force."""
 from __future__ import annotations
 
 import pytest
+from PySide6.QtWidgets import QDialogButtonBox
 
 from appliance.settings import Settings
-from tests.spaces import SPACE, SpaceHarness
+from tests.spaces import SPACE, SpaceHarness, wait_for
 from ui.app import DesktopApp
 
 PAID = {"@id": "urn:offer:paid", "@type": "odrl:Offer", "permission": [{"action": "use"}],
@@ -68,3 +69,34 @@ def test_a_listing_review_a_request_and_an_approval_end_in_a_contract_in_force(q
     assert contracts.timeline.rowCount() >= 3
     transfers = consumer_app.window.show_page("transfers")
     assert transfers.agreements.count() == 1, "the agreement in force can start a transfer"
+
+
+def test_the_provider_counters_with_terms_from_a_template_and_the_consumer_accepts(qtbot, space, english):
+    provider, consumer = space.member("provider"), space.member("consumer")
+    provider.membership.request_listing(SPACE, "ds-1", ENTRY)
+    request = wait_for(lambda: space.operator.operator.listings("pending"))[0]
+    space.operator.operator.approve_listing(request.id)
+    wait_for(lambda: consumer.sync.catalog(SPACE))
+    provider_app, consumer_app = space.app_for(provider), space.app_for(consumer)
+    consumer.contracts.request(SPACE, "ds-1", offer_id="urn:offer:paid")
+
+    approvals = provider_app.window.show_page("contracts")
+    qtbot.waitUntil(lambda: approvals.safe_refresh() or approvals.list.rowCount() == 1, timeout=20000)
+    approvals.list.selectRow(0)
+    approvals.counter()
+    editor = approvals.counter_editor
+    assert editor.summary.text(), "the terms are summed up as they are filled in"
+    days = next(e for name, e in editor.param_edits.items() if "day" in name)
+    days.setText("not a number")
+    assert editor.summary.styleSheet().startswith("background: #fdecea"), "a wrong value is named at once"
+    days.setText("30")
+    approvals.counter_dialog.findChild(QDialogButtonBox).accepted.emit()
+    assert not approvals.counter_dialog.isVisible()
+
+    mine = consumer_app.window.show_page("contracts")
+    qtbot.waitUntil(lambda: mine.safe_refresh() or (mine.list.rowCount() == 1
+                                                    and mine.list.item(0, 4).text() == "offered"), timeout=20000)
+    mine.list.selectRow(0)
+    assert mine.approve_b.isEnabled(), "the consumer accepts or refuses the counter-offer"
+    mine.approve()
+    qtbot.waitUntil(lambda: mine.safe_refresh() or mine.list.item(0, 4).text() == "in force", timeout=30000)

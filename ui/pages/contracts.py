@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QLabel, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QInputDialog, QLabel, QSplitter, QVBoxLayout,
+                               QWidget)
 
 from appliance.i18n import get_lang, t
+from ui.dialogs import show_error
+from ui.offer_editor import OfferEditor
 from ui.pages.base import Page, button, empty_hint, fill, selected_key, short, state_text, table
 
 
@@ -28,8 +31,9 @@ class ContractsPage(Page):
         row = QHBoxLayout()
         self.approve_b = button("ui.con.approve", self.approve)
         self.reject_b = button("ui.con.reject", self.reject)
+        self.counter_b = button("ui.con.counter", self.counter)
         self.terminate_b = button("ui.con.terminate", self.terminate)
-        for b in (self.approve_b, self.reject_b, self.terminate_b):
+        for b in (self.approve_b, self.reject_b, self.counter_b, self.terminate_b):
             row.addWidget(b)
         row.addStretch(1)
         tv.addLayout(row)
@@ -63,7 +67,7 @@ class ContractsPage(Page):
 
     def show_detail(self) -> None:
         nid = selected_key(self.list)
-        for b in (self.approve_b, self.reject_b, self.terminate_b):
+        for b in (self.approve_b, self.reject_b, self.counter_b, self.terminate_b):
             b.setEnabled(nid is not None)
         if nid is None:
             self.explain.setText("")
@@ -72,6 +76,7 @@ class ContractsPage(Page):
         n = self.node.contracts.get(nid)
         self.approve_b.setEnabled(n.pending)
         self.reject_b.setEnabled(n.pending)
+        self.counter_b.setEnabled(n.pending)
         self.terminate_b.setEnabled(n.state not in ("TERMINATED",))
         self.explain.setText(self.node.contracts.explain(nid, get_lang()))
         fill(self.timeline, [[s.n, s.ts[:19].replace("T", " "), s.event, state_text("direction", s.direction),
@@ -95,6 +100,38 @@ class ContractsPage(Page):
         dialog.setCancelButtonText(t("ui.cancel"))
         dialog.textValueSelected.connect(lambda text: self.act(then, nid, text.strip()) if text.strip() else None)
         dialog.open()
+
+    def counter(self) -> None:
+        """Propose other terms (the provider an offer, the consumer a request) made in the offer editor."""
+        nid = selected_key(self.list)
+        if not nid:
+            return
+        dialog = QDialog(self)
+        dialog.setObjectName("counter_dialog")
+        dialog.setWindowTitle(t("ui.con.counter"))
+        v = QVBoxLayout(dialog)
+        editor = OfferEditor(self.node.products)
+        v.addWidget(editor)
+        buttons = QDialogButtonBox()
+        buttons.addButton(t("ui.con.counter_send"), QDialogButtonBox.ButtonRole.AcceptRole)
+        buttons.addButton(t("ui.cancel"), QDialogButtonBox.ButtonRole.RejectRole)
+        v.addWidget(buttons)
+        buttons.rejected.connect(dialog.reject)
+        self.counter_editor = editor
+
+        def send() -> None:
+            try:
+                self.node.contracts.counter(nid, editor.offer_jsonld())
+            except Exception as e:  # noqa: BLE001 - shown as a dialog (a core error) or an apology (a bug)
+                show_error(dialog, e)
+                return
+            dialog.accept()
+            self.safe_refresh()
+
+        buttons.accepted.connect(send)
+        dialog.resize(720, 360)
+        dialog.open()
+        self.counter_dialog = dialog
 
     def reject(self) -> None:
         self._with_reason("ui.con.reject", self.node.contracts.reject)

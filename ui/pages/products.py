@@ -3,13 +3,12 @@ summary as you fill it in), and asking a space to list one."""
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QListWidgetItem, QVBoxLayout, QWidget)
-from PySide6.QtCore import Qt
 
-from appliance.domain.odrl.summary import summarize
-from appliance.errors import ApplianceError
-from appliance.i18n import get_lang, t
+from appliance.i18n import t
+from ui.offer_editor import OfferEditor
 from ui.pages.base import Page, button, empty_hint, fill, selected_key, short, state_text, table
 
 
@@ -36,7 +35,7 @@ class ProductsPage(Page):
 
     def _new_form(self) -> QWidget:
         box = QGroupBox(t("ui.pr.new"))
-        outer = QHBoxLayout(box)
+        v = QVBoxLayout(box)
         form = QFormLayout()
         self.title_edit = QLineEdit()
         self.title_edit.setObjectName("title")
@@ -45,55 +44,14 @@ class ProductsPage(Page):
         self.resources.setObjectName("resources")
         self.resources.setMaximumHeight(110)
         form.addRow(t("ui.pr.resources"), self.resources)
-        self.template = QComboBox()
-        self.template.setObjectName("template")
-        for tpl in self.node.products.templates.all():
-            self.template.addItem(tpl.title.get(get_lang()) or tpl.title.get("en") or tpl.id, tpl.id)
-        self.template.currentIndexChanged.connect(self._template_changed)
-        form.addRow(t("ui.pr.template"), self.template)
-        self.form = form  # the template's parameters go in as rows below its choice
-        form.addRow(button("ui.pr.create", self.create))
-        outer.addLayout(form, 3)
-        side = QVBoxLayout()
-        side.addWidget(QLabel(t("ui.pr.summary")))
-        self.summary = QLabel()
-        self.summary.setObjectName("summary")
-        self.summary.setWordWrap(True)
-        self.summary.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
-        self.summary.setStyleSheet("background: #f4f6f8; padding: 8px")
-        side.addWidget(self.summary, 1)
-        outer.addLayout(side, 2)
-        self.param_edits: dict[str, QLineEdit] = {}
-        self._template_changed()
+        v.addLayout(form)
+        self.editor = OfferEditor(self.node.products)
+        v.addWidget(self.editor)
+        row = QHBoxLayout()
+        row.addWidget(button("ui.pr.create", self.create))
+        row.addStretch(1)
+        v.addLayout(row)
         return box
-
-    def _template_changed(self) -> None:
-        for edit in self.param_edits.values():
-            self.form.removeRow(edit)
-        self.param_edits = {}
-        tid = self.template.currentData()
-        if tid is None:
-            return
-        tpl = self.node.products.templates.get(tid)
-        for p in tpl.parameters:
-            edit = QLineEdit("" if p.default is None else str(p.default))
-            edit.setObjectName(f"param_{p.name}")
-            edit.textChanged.connect(self._update_summary)
-            self.param_edits[p.name] = edit
-            self.form.insertRow(self.form.rowCount() - 1, p.text(get_lang()), edit)
-        self._update_summary()
-
-    def _offer(self):
-        params = {k: e.text().strip() for k, e in self.param_edits.items() if e.text().strip()}
-        return self.node.products.offer_from_template(self.template.currentData(), params)
-
-    def _update_summary(self) -> None:
-        try:
-            self.summary.setText(summarize(self._offer().policy, get_lang()))
-            self.summary.setStyleSheet("background: #f4f6f8; padding: 8px")
-        except ApplianceError as e:  # a parameter that does not fit, or terms that contradict each other
-            self.summary.setStyleSheet("background: #fdecea; color: #922b21; padding: 8px")
-            self.summary.setText(e.message())
 
     def refresh(self) -> None:
         products = self.node.products.list()
@@ -124,7 +82,8 @@ class ProductsPage(Page):
                if self.resources.item(i).checkState() == Qt.CheckState.Checked]
 
         def make():
-            return self.node.products.create(title=self.title_edit.text(), resource_ids=ids, offers=[self._offer()])
+            offer = self.editor.offer()
+            return self.node.products.create(title=self.title_edit.text(), resource_ids=ids, offers=[offer])
 
         self.act(make, then=lambda p: self.ctx.window.status(t("ui.pr.created", p.title)))
 

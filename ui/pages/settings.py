@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QComboBox, QFormLayout, QLabel, QSpinBox
+from pathlib import Path
+
+from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QSpinBox
 
 from appliance.i18n import get_lang, t
+from ui.dialogs import info, show_error
 from ui.pages.base import Page, button
+from ui.tasks import run_task
 
 
 class SettingsPage(Page):
@@ -36,11 +40,46 @@ class SettingsPage(Page):
         form.addRow(t("ui.set.home"), self.home)
         form.addRow(t("ui.set.did"), self.did)
         form.addRow(t("ui.set.cli"), self.socket)
+        backup = QHBoxLayout()
+        self.backup_b = button("ui.set.backup", self.choose_backup)
+        backup.addWidget(self.backup_b)
+        self.backup_state = QLabel(t("ui.set.backup_hint"))
+        self.backup_state.setObjectName("backup_state")
+        self.backup_state.setWordWrap(True)
+        backup.addWidget(self.backup_state, 1)
+        self.backup_busy = QProgressBar()
+        self.backup_busy.setRange(0, 0)
+        self.backup_busy.setVisible(False)
+        backup.addWidget(self.backup_busy)
+        form.addRow(t("ui.set.backup_row"), backup)
         self.layout_.addLayout(form)
         self.layout_.addStretch(1)
 
     def refresh(self) -> None:
         self.socket.setText(t("ui.set.cli_hint", str(self.ctx.host.control.socket_file)))
+
+    def choose_backup(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, t("ui.set.backup"), str(Path.home() / "dsnode.bak"))
+        if path:
+            self.backup_to(Path(path))
+
+    def backup_to(self, path: Path) -> None:
+        """A consistent backup (in a worker) while the node keeps running."""
+        node = self.node
+        self.backup_b.setEnabled(False)
+        self.backup_busy.setVisible(True)
+        run_task(lambda _p: node.backup(path), self._backed_up, self._backup_failed)
+
+    def _backed_up(self, backup) -> None:
+        self.backup_b.setEnabled(True)
+        self.backup_busy.setVisible(False)
+        self.backup_state.setText(t("ui.set.backup_done", str(backup.path), backup.size))
+        info(self, t("ui.set.backup_done", str(backup.path), backup.size))
+
+    def _backup_failed(self, error) -> None:
+        self.backup_b.setEnabled(True)
+        self.backup_busy.setVisible(False)
+        show_error(self, error)
 
     def save(self) -> None:
         self.ctx.window.apply_prefs(self.ctx.prefs.with_(lang=self.lang.currentData(), idle_minutes=self.idle.value()))
