@@ -100,3 +100,48 @@ def test_the_provider_counters_with_terms_from_a_template_and_the_consumer_accep
     assert mine.approve_b.isEnabled(), "the consumer accepts or refuses the counter-offer"
     mine.approve()
     qtbot.waitUntil(lambda: mine.safe_refresh() or mine.list.item(0, 4).text() == "in force", timeout=30000)
+
+
+def test_a_product_made_and_listed_in_the_app_is_delivered_with_progress(qtbot, space, tmp_path, english):
+    from PySide6.QtCore import Qt
+
+    provider, consumer = space.member("provider"), space.member("consumer")
+    data = tmp_path / "data"
+    data.mkdir()
+    rows = [f"2026-11-01T{i % 24:02d}:00,M{i % 4},{60 + i % 9},张{i % 30}" for i in range(20000)]
+    (data / "line3.csv").write_text("time,machine,temperature,operator\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    provider.resources.allowed_roots = [data]
+    resource = provider.resources.register(str(data / "line3.csv"), mode="hosted").resource
+    provider.resources.set_masking(resource.id, [{"column": "operator", "rule": "pseudonymise"}])
+    provider_app, consumer_app = space.app_for(provider), space.app_for(consumer)
+
+    products = provider_app.window.show_page("products")
+    products.title_edit.setText("三号线温度")
+    products.resources.item(0).setCheckState(Qt.CheckState.Checked)
+    products.editor.template.setCurrentIndex(products.editor.template.findData("free-trial"))
+    products.create()
+    assert products.list.rowCount() == 1
+    products.list.selectRow(0)
+    products.list_in()
+    request = wait_for(lambda: space.operator.operator.listings("pending"))[0]
+    space.operator.operator.approve_listing(request.id)
+    provider.contracts.add_rule({"dataset": request.dataset_id})
+
+    catalog = consumer_app.window.show_page("catalog")
+    qtbot.waitUntil(lambda: catalog.safe_refresh() or catalog.results.rowCount() == 1, timeout=20000)
+    catalog.results.selectRow(0)
+    catalog.request()
+    cid = consumer.contracts.list()[0].id
+    qtbot.waitUntil(lambda: consumer.contracts.get(cid).state == "FINALIZED", timeout=30000)
+
+    transfers = consumer_app.window.show_page("transfers")
+    transfers.safe_refresh()
+    assert transfers.agreements.count() == 1
+    seen = []
+    consumer_app.window.bridge.transfer_progress.connect(lambda e: seen.append(e.chunks_done))
+    transfers.start()
+    qtbot.waitUntil(lambda: transfers.safe_refresh() or transfers.list.item(0, 3).text() == "done", timeout=60000)
+    assert seen, "progress events reached the page"
+    bar = transfers.list.cellWidget(0, 4)
+    assert bar.value() == bar.maximum()
+    assert transfers.received.rowCount() == 1
