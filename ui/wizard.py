@@ -198,6 +198,8 @@ class FirstRunWizard(QWizard):
     def accept(self) -> None:  # Finish: create the store in a worker
         if self.node is not None:
             return super().accept()
+        if not self.validateCurrentPage():  # the last page's check (the invitation) comes first
+            return
         for button in (QWizard.WizardButton.FinishButton, QWizard.WizardButton.BackButton,
                        QWizard.WizardButton.CancelButton):
             self.button(button).setEnabled(False)

@@ -145,3 +145,34 @@ def test_a_product_made_and_listed_in_the_app_is_delivered_with_progress(qtbot, 
     bar = transfers.list.cellWidget(0, 4)
     assert bar.value() == bar.maximum()
     assert transfers.received.rowCount() == 1
+
+
+def test_a_newcomer_joins_a_space_from_the_first_run_wizard(qtbot, space, tmp_path, english):
+    from ui import dialogs
+
+    code = space.operator.operator.invite(org="示例制造").code()
+    app = DesktopApp(Settings(home=tmp_path / "newcomer", kdf_profile="minimum"))
+    app.start()
+    try:
+        wizard = app.dialog
+        wizard.identity.name.setText("新成员")
+        wizard.next()
+        wizard.secret.first.setText("newcomer passphrase 1")
+        wizard.secret.second.setText("newcomer passphrase 1")
+        wizard.secret.understood.setChecked(True)
+        wizard.next()
+        wizard.space.code.setPlainText("garbage")
+        wizard.next()
+        assert wizard.currentPage() is wizard.space and wizard.space.detail.text(), "a bad code is refused, in place"
+        wizard.space.code.setPlainText(code)
+        wizard.accept()  # Finish
+        qtbot.waitUntil(lambda: app.window is not None, timeout=30000)
+        qtbot.waitUntil(lambda: any(d.objectName() == "info_dialog" for d in dialogs.shown), timeout=30000)
+        said = [d.text() for d in dialogs.shown if d.objectName() == "info_dialog"][0]
+        assert "You are now a member of" in said
+        dashboard = app.window.show_page("dashboard")
+        dashboard.safe_refresh()
+        assert dashboard.spaces.item(0, 1).text() == "member"
+    finally:
+        dialogs.close_all()
+        app.stop()
