@@ -7,11 +7,13 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from appliance.host import ControlClient
+from tests.packaging.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -72,3 +74,16 @@ def test_the_frozen_program_creates_a_store_and_runs_the_node(bundle, tmp_path, 
         assert daemon.returncode == 0, err
     finally:
         sock.close()
+
+
+FROZEN_E2E = ("tests/e2e/test_cli.py", "tests/e2e/test_config_cli.py", "tests/e2e/test_backup_cli.py")
+
+
+@pytest.mark.timeout(900)
+def test_the_e2e_cli_tests_pass_against_the_frozen_program(bundle):
+    """The same tests as in-process, each `dsnode …` run by the bundle (tests/packaging/frozen_cli.py)."""
+    env = {**os.environ, "DSNODE_FROZEN": str(bundle / "dsnode" / "dsnode")}
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "-p", "tests.packaging.frozen_cli", *FROZEN_E2E],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=880)
+    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
