@@ -16,6 +16,7 @@ FILE = "desktop.json"
 class Prefs:
     lang: str | None = None  # None: from the system locale
     idle_minutes: int = 15  # 0: never lock
+    keep_in_tray: bool = False  # closing the window leaves the node running in the system tray
 
     def with_(self, **changes) -> Prefs:
         return replace(self, **changes)
@@ -25,7 +26,8 @@ def load(home: Path) -> Prefs:
     try:
         data = json.loads((Path(home) / FILE).read_text(encoding="utf-8"))
         return Prefs(lang=data.get("lang") if data.get("lang") in ("zh_CN", "en") else None,
-                     idle_minutes=max(0, int(data.get("idle_minutes", 15))))
+                     idle_minutes=max(0, int(data.get("idle_minutes", 15))),
+                     keep_in_tray=bool(data.get("keep_in_tray", False)))
     except (OSError, ValueError, TypeError, AttributeError):
         return Prefs()
 

@@ -10,12 +10,12 @@ from PySide6.QtWidgets import (QApplication, QHBoxLayout, QInputDialog, QLabel, 
                                QPushButton, QStackedWidget, QVBoxLayout, QWidget)
 
 from appliance import i18n
-from appliance.domain.membership import JoinRejected, SpaceJoined
 from appliance.host.flows import join_and_wait, passphrase_matches
 from appliance.i18n import t
 from ui import prefs as prefs_mod
 from ui.bridge import Bridge
 from ui.dialogs import info, show_error
+from ui.notify import Notifier, app_icon
 from ui.pages import pages_for
 from ui.tasks import run_task
 
@@ -49,6 +49,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(self.stack)
         self.bridge.event.connect(self.on_event)
         self.bridge.transfer_progress.connect(self.on_progress)
+        self.setWindowIcon(app_icon())
+        self.notifier = Notifier(self)
         self.build()
         QApplication.instance().installEventFilter(self)
         self.resize(1280, 800)
@@ -108,10 +110,7 @@ class MainWindow(QMainWindow):
     def on_event(self, event: object) -> None:
         for page in self.pages:
             page.on_event(event)
-        if isinstance(event, SpaceJoined):
-            self.status(t("ui.join.admitted_short", event.space_id))
-        elif isinstance(event, JoinRejected):
-            self.status(t("ui.join.rejected_short", event.space_id))
+        self.notifier.on_event(event)
 
     def on_progress(self, event) -> None:
         for page in self.pages:
@@ -218,6 +217,15 @@ class MainWindow(QMainWindow):
 
     # --- closing ----------------------------------------------------------------------------------
 
+    def bring_back(self) -> None:
+        self.showNormal()
+        self.raise_()
+        self.activateWindow()
+
+    def quit_app(self) -> None:
+        self.shutdown()
+        QApplication.instance().quit()
+
     def shutdown(self) -> None:
         if self.ctx.closed:
             return
@@ -228,8 +236,15 @@ class MainWindow(QMainWindow):
         self.join_cancel.set()
         QApplication.instance().removeEventFilter(self)
         self.idle.stop()
+        self.notifier.close()
         self.bridge.close()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if self.ctx.prefs.keep_in_tray and self.notifier.tray is not None and not self.ctx.closed:
+            event.ignore()  # the node keeps running; the tray brings the window back or quits
+            self.hide()
+            self.notifier.tray.showMessage(t("ui.app.title"), t("ui.tray.still_running"), app_icon(), 5000)
+            return
         self.shutdown()
         super().closeEvent(event)
+        QApplication.instance().quit()

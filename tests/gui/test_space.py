@@ -61,6 +61,8 @@ def test_a_listing_review_a_request_and_an_approval_end_in_a_contract_in_force(q
     qtbot.waitUntil(lambda: approvals.safe_refresh() or approvals.list.rowCount() == 1, timeout=20000)
     approvals.list.selectRow(0)
     assert approvals.approve_b.isEnabled(), "the request waits for the provider's approval"
+    qtbot.waitUntil(lambda: "A contract request waits for your approval." in provider_app.window.notifier.shown,
+                    timeout=20000)
     approvals.approve()
     qtbot.waitUntil(lambda: contracts.safe_refresh() or (contracts.list.rowCount() == 1
                                                         and contracts.list.item(0, 4).text() == "in force"),
@@ -145,6 +147,7 @@ def test_a_product_made_and_listed_in_the_app_is_delivered_with_progress(qtbot, 
     bar = transfers.list.cellWidget(0, 4)
     assert bar.value() == bar.maximum()
     assert transfers.received.rowCount() == 1
+    assert "A transfer finished: the data is in your node." in consumer_app.window.notifier.shown
 
 
 def test_a_newcomer_joins_a_space_from_the_first_run_wizard(qtbot, space, tmp_path, english):

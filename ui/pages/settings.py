@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtWidgets import QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar, QSpinBox
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
+                               QSpinBox)
 
 from appliance.i18n import get_lang, t
 from ui.dialogs import info, show_error
@@ -31,6 +32,10 @@ class SettingsPage(Page):
         self.idle.setSpecialValueText(t("ui.set.never"))
         self.idle.setValue(ctx.prefs.idle_minutes)
         form.addRow(t("ui.set.idle"), self.idle)
+        self.tray = QCheckBox(t("ui.set.tray"))
+        self.tray.setObjectName("tray")
+        self.tray.setChecked(ctx.prefs.keep_in_tray)
+        form.addRow("", self.tray)
         form.addRow(button("ui.save", self.save, name="save_settings"))
         self.home = QLabel(str(ctx.node.home))
         self.did = QLabel(ctx.node.identity.did)
@@ -82,4 +87,5 @@ class SettingsPage(Page):
         show_error(self, error)
 
     def save(self) -> None:
-        self.ctx.window.apply_prefs(self.ctx.prefs.with_(lang=self.lang.currentData(), idle_minutes=self.idle.value()))
+        self.ctx.window.apply_prefs(self.ctx.prefs.with_(lang=self.lang.currentData(), idle_minutes=self.idle.value(),
+                                                         keep_in_tray=self.tray.isChecked()))
