@@ -368,6 +368,9 @@ class TransferService:
     def _on_message(self, conn, msg) -> None:
         body = msg.body
         sender = msg.sender
+        if not isinstance(body, dict) or not isinstance(sender, str):
+            log.warning("transfer message from %s refused: not a JSON object", sender)
+            return
         try:
             role_of_sender = Role.CONSUMER if body.get("@type") == "TransferRequestMessage" else None
             if body.get("@type") == "TransferStartMessage":
@@ -462,6 +465,8 @@ class TransferService:
         m = signed["manifest"]
         if m["agreementId"] != t.agreement_id:
             raise ManifestInvalid(t.id, LocalText("delivery.reason.other_agreement"))
+        if not str(m["version"]).isdigit():
+            raise ManifestInvalid(t.id, LocalText("delivery.reason.manifest_malformed", "version"))
         address = fields.get("data_address")
         conn.execute("UPDATE transfer SET manifest = ?, manifest_sig = ?, resource_id = ?, version = ?, "
                      "path = COALESCE(?, path) WHERE id = ?",
@@ -696,7 +701,8 @@ class TransferService:
         t = self._mine(conn, msg.sender, {"providerPid": body.get("transfer")})
         if t is None or t.role != "provider" or t.state != State.STARTED.value:
             return
-        wanted = [i for i in body.get("chunks", []) if isinstance(i, int) and not isinstance(i, bool)]
+        asked = body.get("chunks")
+        wanted = [i for i in asked if isinstance(i, int) and not isinstance(i, bool)] if isinstance(asked, list) else []
         conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
         m, _ = self._manifest(conn, t.id)
         for i in wanted[:RELAY_WINDOW]:
