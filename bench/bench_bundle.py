@@ -28,7 +28,7 @@ DESCRIPTION = "installer bundle: one-dir and one-file sizes, frozen start (--ver
 
 ROOT = Path(__file__).resolve().parents[1]
 DIST = ROOT / "dist"
-SOURCES = ("appliance", "edge", "assets", "packaging")
+SOURCES = ("appliance", "edge", "assets", "packaging/pyinstaller")
 ONE_FILE_GOAL_MB = 40
 START_GOAL = 1.5  # frozen start / venv start
 

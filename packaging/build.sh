@@ -25,6 +25,17 @@ build_edge() {
     "$DIST/dsnode/dsnode" --version
 }
 
+libc_needed() {
+    # the newest GLIBC_x.y symbol version the bundle's programs and libraries use (the C library is
+    # the one thing the bundle takes from the system); without objdump, the builder's own version
+    if command -v objdump >/dev/null; then
+        find "$1" -type f \( -name '*.so*' -o -perm -u+x \) -exec objdump -T {} + 2>/dev/null \
+            | grep -o 'GLIBC_[0-9][0-9.]*' | sed 's/GLIBC_//' | sort -Vu | tail -n 1
+    else
+        dpkg-query -W -f '${Version}' libc6 | sed 's/-.*//'
+    fi
+}
+
 build_deb() {
     bundle=$DIST/dsnode
     [ -x "$bundle/dsnode" ] || { echo "build.sh: no $bundle/dsnode: build the bundle first" >&2; exit 1; }
@@ -48,13 +59,14 @@ build_deb() {
         install -m 0755 "$src/$script" "$stage/DEBIAN/$script"
     done
     size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
-    sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" "$src/control.in" \
-        > "$stage/DEBIAN/control"
+    sed -e "s/@VERSION@/$version/" -e "s/@ARCH@/$arch/" -e "s/@SIZE@/$size/" -e "s/@LIBC@/$(libc_needed "$bundle")/" \
+        "$src/control.in" > "$stage/DEBIAN/control"
     find "$stage" -path "$stage/DEBIAN" -prune -o -type f -print | sort | sed "s|^$stage/||" \
         | grep -v '^etc/' | xargs -d '\n' sh -c 'cd "$0" && md5sum "$@"' "$stage" > "$stage/DEBIAN/md5sums"
     mkdir -p "$DIST"
     deb=$DIST/dsnode-edge_${version}_${arch}.deb
-    dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+    dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb.partial" >/dev/null
+    mv -f "$deb.partial" "$deb"  # whole or not at all, for whoever copies it meanwhile
     echo "$deb"
 }
 

@@ -3,7 +3,10 @@ used when they are newer than every source file they are made of."""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -11,12 +14,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 DIST = ROOT / "dist"
-SOURCES = ("appliance", "edge", "assets", "packaging")
+BUNDLE_SOURCES = ("appliance", "edge", "assets", "packaging/pyinstaller")
+DEB_SOURCES = (*BUNDLE_SOURCES, "packaging")
 
 
-def newest_source() -> float:
+def newest_source(sources: tuple[str, ...]) -> float:
     newest = 0.0
-    for top in SOURCES:
+    for top in sources:
         for dirpath, dirnames, filenames in os.walk(ROOT / top):
             dirnames[:] = [d for d in dirnames if d != "__pycache__"]
             for name in filenames:
@@ -35,8 +39,8 @@ def deb_path() -> Path:
     return DIST / f"dsnode-edge_{version()}_{arch}.deb"
 
 
-def _fresh(*paths: Path) -> bool:
-    return all(p.exists() for p in paths) and min(p.stat().st_mtime for p in paths) > newest_source()
+def _fresh(sources: tuple[str, ...], *paths: Path) -> bool:
+    return all(p.exists() for p in paths) and min(p.stat().st_mtime for p in paths) > newest_source(sources)
 
 
 def _build(what: str) -> None:
@@ -45,24 +49,47 @@ def _build(what: str) -> None:
     assert proc.returncode == 0, f"packaging/build.sh {what} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
 
 
+@contextlib.contextmanager
+def _build_lock():
+    """One test session at a time checks and builds dist/ (others may run the suite meanwhile)."""
+    (ROOT / "build").mkdir(exist_ok=True)
+    with open(ROOT / "build" / "packaging-tests.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
 @pytest.fixture(scope="session")
-def bundle() -> Path:
-    """dist/dsnode/ (one-dir) and dist/dsnode-edge (one-file), built when missing or stale."""
+def built(tmp_path_factory) -> Path:
+    """A private copy of dist/ (the one-dir and one-file bundles and, where dpkg-deb is, the .deb),
+    built first when missing or stale; a copy, so another session rebuilding dist/ cannot touch it."""
     try:
         import PyInstaller  # noqa: F401
     except ImportError:
         pytest.skip("PyInstaller is not installed (pip install -e '.[build]')")
-    if not _fresh(DIST / "dsnode" / "dsnode", DIST / "dsnode-edge"):
-        _build("edge")
-    return DIST
+    with_deb = shutil.which("dpkg-deb") is not None
+    with _build_lock():
+        if not _fresh(BUNDLE_SOURCES, DIST / "dsnode" / "dsnode", DIST / "dsnode-edge"):
+            _build("edge")
+        deb = deb_path() if with_deb else None
+        if deb and (not _fresh(DEB_SOURCES, deb) or deb.stat().st_mtime < (DIST / "dsnode" / "dsnode").stat().st_mtime):
+            _build("deb")
+        copy = tmp_path_factory.mktemp("dist")
+        shutil.copytree(DIST / "dsnode", copy / "dsnode", symlinks=True)
+        shutil.copy2(DIST / "dsnode-edge", copy / "dsnode-edge")
+        if deb:
+            shutil.copy2(deb, copy / deb.name)
+    return copy
 
 
 @pytest.fixture(scope="session")
-def deb(bundle) -> Path:
+def bundle(built) -> Path:
+    """A folder with dsnode/ (one-dir) and dsnode-edge (one-file)."""
+    return built
+
+
+@pytest.fixture(scope="session")
+def deb(built) -> Path:
     """The dsnode-edge .deb of the current bundle."""
-    if subprocess.run(["sh", "-c", "command -v dpkg-deb"], capture_output=True).returncode:
+    if shutil.which("dpkg-deb") is None:
         pytest.skip("dpkg-deb is not installed: the Debian package cannot be built here")
-    path = deb_path()
-    if not _fresh(path) or path.stat().st_mtime < (bundle / "dsnode" / "dsnode").stat().st_mtime:
-        _build("deb")
-    return path
+    return built / deb_path().name
