@@ -41,7 +41,8 @@ def _wait(predicate, seconds: float = 15.0) -> bool:
 
 
 def build_demo(workdir: Path):
-    """(operator, broker, this node's Node): a space with this node admitted and a product listed."""
+    """(operator, broker, this node's Node, its product, the other member): a space with this node
+    admitted, a product of its own and another member (B) with a product of its own."""
     from edge.broker_process import free_port, start_embedded_broker
 
     kdf = KDF_PROFILES["minimum"]()
@@ -71,7 +72,37 @@ def build_demo(workdir: Path):
     node.close()
     node = Node.open(workdir / "home", PASSPHRASE, sync_timers=TIMERS)
     node.resources.allowed_roots = [data]
-    return operator, broker, node, product.id
+    other = Node.init(workdir / "other", PASSPHRASE, name=i18n.t("demo.space.node_b"), org=i18n.t("demo.space.org_b"),
+                      kdf=kdf, sync_timers=TIMERS)
+    other.membership.join(operator.operator.invite(org=i18n.t("demo.space.org_b")).code())
+    other.resources.allowed_roots = [data]
+    (data / "来料检验.csv").write_text("\n".join(ROWS * 50) + "\n", encoding="utf-8")
+    theirs = other.resources.register(data / "来料检验.csv", mode="hosted").resource.id
+    other.resources.set_masking(theirs, [{"column": "手机号", "rule": "mask"},
+                                         {"column": "操作员", "rule": "pseudonymise"}])
+    offered = other.products.create(title="来料检验记录（月度）", resource_ids=[theirs],
+                                    offers=[other.products.offer_from_template("free-trial")])
+    other.start()
+    _wait(lambda: other.sync.space("auto-parts").status == "member")
+    other.products.request_listing(offered.id, "auto-parts")
+    other.contracts.add_rule({"dataset": offered.id})
+    return operator, broker, node, product.id, other, offered.id
+
+
+def play(node, operator, other, product_id: str, offered_id: str) -> None:
+    """Some life in the space: listings approved, a contract with B delivered, B's request waiting."""
+    node.products.request_listing(product_id, "auto-parts")
+    _wait(lambda: len(operator.operator.listings("pending")) >= 2)
+    for request in operator.operator.listings("pending"):
+        operator.operator.approve_listing(request.id)
+    _wait(lambda: any(e.dataset_id == offered_id for e in node.sync.catalog("auto-parts")))
+    cid = node.contracts.request("auto-parts", offered_id)
+    _wait(lambda: node.contracts.get(cid).state == "FINALIZED")
+    tid = node.transfers.request(cid)
+    _wait(lambda: node.transfers.get(tid).state in ("COMPLETED", "TERMINATED"), 30)
+    _wait(lambda: any(e.dataset_id == product_id for e in other.sync.catalog("auto-parts")))
+    other.contracts.request("auto-parts", product_id)
+    _wait(lambda: bool(node.contracts.pending()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -88,15 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="dsnode-shots-") as tmp:
         os.environ["DSNODE_ALLOWED_ROOTS"] = str(Path(tmp) / "data")
         i18n.set_lang((args.lang or ["zh_CN"])[0])
-        operator, broker, node, product_id = build_demo(Path(tmp))
+        operator, broker, node, product_id, other, offered_id = build_demo(Path(tmp))
         desktop = DesktopApp(Settings(home=Path(tmp) / "home", kdf_profile="minimum"))
         try:
             desktop.run(node)
             _wait(lambda: any(s.connected and s.membership == "member" for s in node.sync.status()))
-            node.products.request_listing(product_id, "auto-parts")
-            _wait(lambda: bool(operator.operator.listings("pending")))
-            for request in operator.operator.listings("pending"):
-                operator.operator.approve_listing(request.id)
+            play(node, operator, other, product_id, offered_id)
             for lang in args.lang or ["zh_CN", "en"]:
                 i18n.set_lang(lang)
                 apply_font(app)
@@ -106,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
                 window.show()
                 for i, page in enumerate(window.pages):
                     window.sidebar.setCurrentRow(i)
+                    if page.key in ("contracts", "transfers"):
+                        page.list.selectRow(0)
                     if page.key == "resources":
                         page.list.selectRow(0)
                         page.detail.setCurrentIndex(3)
@@ -113,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
                     window.grab().save(str(args.out / f"{page.key}-{lang}.png"))
         finally:
             desktop.stop()
+            other.close()
             operator.close()
             broker.stop()
     return 0

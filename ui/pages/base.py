@@ -105,6 +105,13 @@ def fill(w: QTableWidget, rows: list[list[object]], keys: list[object] | None = 
             w.setItem(i, j, item)
 
 
+def fit_height(w: QTableWidget, max_rows: int = 6) -> None:
+    """As tall as its rows (up to ``max_rows``), so a short list leaves no empty box."""
+    rows = max(1, min(w.rowCount(), max_rows))
+    row_height = w.rowHeight(0) if w.rowCount() else w.verticalHeader().defaultSectionSize()
+    w.setFixedHeight(w.horizontalHeader().sizeHint().height() + rows * row_height + 2 * w.frameWidth() + 2)
+
+
 def selected_key(w: QTableWidget):
     rows = w.selectionModel().selectedRows() if w.selectionModel() else []
     if not rows:
@@ -127,6 +134,26 @@ def short(did_or_id: str | None, n: int = 12) -> str:
         return "-"
     text = did_or_id.rsplit(":", 1)[-1]
     return text if len(text) <= n else text[:n] + "…"
+
+
+def dataset_name(node, space_id: str, dataset_id: str) -> str:
+    """A dataset's title: this node's own product, or the space catalog's entry; else its short id."""
+    from appliance.errors import ApplianceError
+
+    try:
+        return node.products.get(dataset_id).title
+    except ApplianceError:
+        pass
+    try:
+        entries = node.sync.catalog_entries(space_id, dataset_id)
+    except ApplianceError:
+        entries = []
+    for e in entries:
+        body = e.entry.get("entry", e.entry) if isinstance(e.entry, dict) else {}
+        title = body.get("dct:title") if isinstance(body, dict) else None
+        if isinstance(title, str) and title:
+            return title
+    return short(dataset_id, 28)
 
 
 def state_text(prefix: str, value: str) -> str:

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QInputDia
 from appliance.i18n import get_lang, t
 from ui.dialogs import show_error
 from ui.offer_editor import OfferEditor
-from ui.pages.base import Page, button, empty_hint, fill, selected_key, short, state_text, table
+from ui.pages.base import Page, button, dataset_name, empty_hint, fill, selected_key, short, state_text, table
 
 
 class ContractsPage(Page):
@@ -27,7 +27,6 @@ class ContractsPage(Page):
         self.list.itemSelectionChanged.connect(self.show_detail)
         tv.addWidget(self.list)
         self.empty = empty_hint("ui.con.empty")
-        tv.addWidget(self.empty, 1)
         row = QHBoxLayout()
         self.approve_b = button("ui.con.approve", self.approve)
         self.reject_b = button("ui.con.reject", self.reject)
@@ -51,14 +50,17 @@ class ContractsPage(Page):
         bv.addWidget(self.timeline)
         split.addWidget(bottom)
         self.layout_.addWidget(split, 1)
+        self.split = split
+        self.layout_.addWidget(self.empty, 1)
 
     def refresh(self) -> None:
         items = self.node.contracts.list()
         keep = selected_key(self.list)
-        fill(self.list, [[short(n.id), state_text("role", n.role), short(n.dataset_id, 28), short(n.peer),
+        fill(self.list, [[short(n.id), state_text("role", n.role), dataset_name(self.node, n.space_id, n.dataset_id),
+                          short(n.peer),
                           state_text("negotiation", n.state), t("ui.yes") if n.pending else "",
                           n.updated[:19].replace("T", " ")] for n in items], [n.id for n in items])
-        self.list.setVisible(bool(items))
+        self.split.setVisible(bool(items))
         self.empty.setVisible(not items)
         for i, n in enumerate(items):
             if n.id == keep:
@@ -79,8 +81,8 @@ class ContractsPage(Page):
         self.counter_b.setEnabled(n.pending)
         self.terminate_b.setEnabled(n.state not in ("TERMINATED",))
         self.explain.setText(self.node.contracts.explain(nid, get_lang()))
-        fill(self.timeline, [[s.n, s.ts[:19].replace("T", " "), s.event, state_text("direction", s.direction),
-                              state_text("negotiation", s.state_after), s.reason]
+        fill(self.timeline, [[s.n, s.ts[:19].replace("T", " "), state_text("event", s.event),
+                              state_text("direction", s.direction), state_text("negotiation", s.state_after), s.reason]
                              for s in self.node.contracts.timeline(nid)])
 
     def approve(self) -> None:

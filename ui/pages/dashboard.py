@@ -5,7 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout
 
 from appliance.i18n import t
-from ui.pages.base import Page, button, empty_hint, fill, short, state_text, table
+from ui.pages.base import Page, button, dataset_name, empty_hint, fill, fit_height, short, state_text, table
 
 
 def card(title: str, name: str) -> tuple[QFrame, QLabel]:
@@ -43,14 +43,12 @@ class DashboardPage(Page):
         self.layout_.addWidget(QLabel(t("ui.dash.per_space")))
         self.spaces = table([t("ui.dash.col.space"), t("ui.dash.col.membership"), t("ui.dash.col.state"),
                              t("ui.dash.col.queued"), t("ui.dash.col.peers"), t("ui.dash.col.last_sync")], "spaces")
-        self.spaces.setMaximumHeight(170)
         self.layout_.addWidget(self.spaces)
         self.no_space = empty_hint("ui.dash.no_space")
         self.layout_.addWidget(self.no_space)
         self.layout_.addWidget(QLabel(t("ui.dash.recent")))
         self.recent = table([t("ui.col.id"), t("ui.col.role"), t("ui.col.dataset"), t("ui.col.state"),
                              t("ui.col.progress")], "recent", stretch=2)
-        self.recent.setMaximumHeight(170)
         self.layout_.addWidget(self.recent)
         self.no_transfers = empty_hint("ui.dash.no_transfers")
         self.layout_.addWidget(self.no_transfers)
@@ -85,10 +83,12 @@ class DashboardPage(Page):
             rows.append([s.name or s.space_id, state_text("membership", s.membership), state_text("link", s.state),
                          s.queued, peers, (s.last_sync or "-")[:19].replace("T", " ")])
         fill(self.spaces, rows)
+        fit_height(self.spaces)
         self.spaces.setVisible(bool(rows))
         self.no_space.setVisible(not rows)
-        fill(self.recent, [[short(x.id), state_text("role", x.role), short(x.dataset_id, 24),
+        fill(self.recent, [[short(x.id), state_text("role", x.role), dataset_name(node, x.space_id, x.dataset_id),
                             state_text("transfer", x.state),
                             f"{x.chunks_done}/{x.chunks_total}" if x.chunks_total else "-"] for x in transfers[:5]])
+        fit_height(self.recent, 5)
         self.recent.setVisible(bool(transfers))
         self.no_transfers.setVisible(not transfers)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
-                               QSpinBox)
+                               QSizePolicy, QSpinBox)
 
 from appliance.i18n import get_lang, t
 from ui.dialogs import info, show_error
@@ -24,6 +25,7 @@ class SettingsPage(Page):
         self.lang.addItem("简体中文", "zh_CN")
         self.lang.addItem("English", "en")
         self.lang.setCurrentIndex(max(0, self.lang.findData(get_lang())))
+        self.lang.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         form.addRow(t("ui.set.lang"), self.lang)
         self.idle = QSpinBox()
         self.idle.setObjectName("idle")
@@ -31,17 +33,21 @@ class SettingsPage(Page):
         self.idle.setSuffix(t("ui.set.minutes"))
         self.idle.setSpecialValueText(t("ui.set.never"))
         self.idle.setValue(ctx.prefs.idle_minutes)
+        self.idle.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         form.addRow(t("ui.set.idle"), self.idle)
         self.tray = QCheckBox(t("ui.set.tray"))
         self.tray.setObjectName("tray")
         self.tray.setChecked(ctx.prefs.keep_in_tray)
         form.addRow("", self.tray)
-        form.addRow(button("ui.save", self.save, name="save_settings"))
+        save = QHBoxLayout()
+        save.addWidget(button("ui.save", self.save, name="save_settings"))
+        save.addStretch(1)
+        form.addRow("", save)
         self.home = QLabel(str(ctx.node.home))
         self.did = QLabel(ctx.node.identity.did)
         self.socket = QLabel()
         for label in (self.home, self.did, self.socket):
-            label.setWordWrap(True)
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         form.addRow(t("ui.set.home"), self.home)
         form.addRow(t("ui.set.did"), self.did)
         form.addRow(t("ui.set.cli"), self.socket)
