@@ -3,7 +3,10 @@
 #   dist/dsnode/                  the headless `dsnode`, one-dir bundle (PyInstaller)
 #   dist/dsnode-edge              the same, one file
 #   dist/dsnode-edge_<v>_<arch>.deb   the Debian package of the one-dir bundle
-# Usage: packaging/build.sh [edge|deb|all]  (default: all; "deb" packs an existing dist/dsnode/)
+#   dist/dsnode-desktop/          the desktop app (PySide6) and, started as `dsnode`, the CLI
+#   dist/dsnode-desktop-onefile   the same, one file
+# Usage: packaging/build.sh [edge|deb|desktop|all]  (default: all, the desktop when PySide6 is
+# installed; "deb" packs an existing dist/dsnode/)
 # Needs the virtual environment with the "build" extra (bash packaging/quickstart.sh setup, then
 # .venv/bin/pip install -e '.[build]'), and dpkg-deb for the package (Debian, Ubuntu, UOS, Kylin).
 set -eu
@@ -34,6 +37,17 @@ libc_needed() {
     else
         dpkg-query -W -f '${Version}' libc6 | sed 's/-.*//'
     fi
+}
+
+build_desktop() {
+    "$PYTHON" -m PyInstaller --noconfirm --log-level ERROR --distpath "$DIST" --workpath "$WORK/pyinstaller" \
+        packaging/pyinstaller/dsnode-desktop.spec
+    ln -sfn dsnode-desktop "$DIST/dsnode-desktop/dsnode"  # started as `dsnode`: the command line
+    "$DIST/dsnode-desktop/dsnode" --version
+}
+
+has_qt() {
+    "$PYTHON" -c 'import PySide6' 2>/dev/null
 }
 
 build_deb() {
@@ -73,6 +87,11 @@ build_deb() {
 case "$WHAT" in
 edge) build_edge ;;
 deb) build_deb ;;
-all) build_edge; build_deb ;;
-*) echo "usage: packaging/build.sh [edge|deb|all]" >&2; exit 2 ;;
+desktop) build_desktop ;;
+all)
+    build_edge
+    build_deb
+    if has_qt; then build_desktop; else echo "build.sh: PySide6 is not installed: no desktop build" >&2; fi
+    ;;
+*) echo "usage: packaging/build.sh [edge|deb|desktop|all]" >&2; exit 2 ;;
 esac
