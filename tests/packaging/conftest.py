@@ -93,3 +93,22 @@ def deb(built) -> Path:
     if shutil.which("dpkg-deb") is None:
         pytest.skip("dpkg-deb is not installed: the Debian package cannot be built here")
     return built / deb_path().name
+
+
+DESKTOP_SOURCES = (*BUNDLE_SOURCES, "ui")
+
+
+@pytest.fixture(scope="session")
+def desktop_bundle(tmp_path_factory) -> Path:
+    """A private copy of dist/dsnode-desktop/ (the app, and `dsnode` linked to it), built when stale."""
+    try:
+        import PyInstaller  # noqa: F401
+        import PySide6  # noqa: F401
+    except ImportError as e:
+        pytest.skip(f"no desktop build here: {e.name} is not installed")
+    with _build_lock():
+        if not _fresh(DESKTOP_SOURCES, DIST / "dsnode-desktop" / "dsnode-desktop", DIST / "dsnode-desktop-onefile"):
+            _build("desktop")
+        copy = tmp_path_factory.mktemp("dist-desktop") / "dsnode-desktop"
+        shutil.copytree(DIST / "dsnode-desktop", copy, symlinks=True)
+    return copy
