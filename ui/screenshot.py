@@ -105,6 +105,34 @@ def play(node, operator, other, product_id: str, offered_id: str) -> None:
     _wait(lambda: bool(node.contracts.pending()))
 
 
+def newcomer(workdir: Path, operator) -> Node:
+    """A third organisation asks to join while the operator reviews each request by hand."""
+    operator.operator.set_policies(auto_admit=False)
+    late = Node.init(workdir / "late", PASSPHRASE, name="质检站", org="某某检测技术有限公司",
+                     kdf=KDF_PROFILES["minimum"](), sync_timers=TIMERS)
+    late.membership.join(operator.operator.invite(org="某某检测技术有限公司").code())
+    late.start()
+    _wait(lambda: bool(operator.operator.admissions("pending")))
+    return late
+
+
+def shoot(window, pages, lang: str, out: Path, size: tuple[int, int]) -> None:
+    window.build()
+    window.resize(*size)
+    window.show()
+    for i, page in enumerate(window.pages):
+        if page.key not in pages:
+            continue
+        window.sidebar.setCurrentRow(i)
+        if page.key in ("contracts", "transfers"):
+            page.list.selectRow(0)
+        if page.key == "resources":
+            page.list.selectRow(0)
+            page.detail.setCurrentIndex(3)
+        _wait(lambda: False, 0.6)
+        window.grab().save(str(out / f"{page.key}-{lang}.png"))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ui.screenshot")
     parser.add_argument("out", type=Path)
@@ -121,28 +149,26 @@ def main(argv: list[str] | None = None) -> int:
         i18n.set_lang((args.lang or ["zh_CN"])[0])
         operator, broker, node, product_id, other, offered_id = build_demo(Path(tmp))
         desktop = DesktopApp(Settings(home=Path(tmp) / "home", kdf_profile="minimum"))
+        operating = DesktopApp(Settings(home=Path(tmp) / "operator", kdf_profile="minimum"))
+        late = None
         try:
             desktop.run(node)
             _wait(lambda: any(s.connected and s.membership == "member" for s in node.sync.status()))
             play(node, operator, other, product_id, offered_id)
+            late = newcomer(Path(tmp), operator)
+            operating.run(operator)
             for lang in args.lang or ["zh_CN", "en"]:
                 i18n.set_lang(lang)
                 apply_font(app)
-                window = desktop.window
-                window.build()
-                window.resize(width, height)
-                window.show()
-                for i, page in enumerate(window.pages):
-                    window.sidebar.setCurrentRow(i)
-                    if page.key in ("contracts", "transfers"):
-                        page.list.selectRow(0)
-                    if page.key == "resources":
-                        page.list.selectRow(0)
-                        page.detail.setCurrentIndex(3)
-                    _wait(lambda: False, 0.6)
-                    window.grab().save(str(args.out / f"{page.key}-{lang}.png"))
+                shoot(desktop.window, {p.key for p in desktop.window.pages}, lang, args.out, (width, height))
+                desktop.window.hide()
+                shoot(operating.window, {"operator"}, lang, args.out, (width, height))
+                operating.window.hide()
         finally:
             desktop.stop()
+            operating.stop()
+            if late is not None:
+                late.close()
             other.close()
             operator.close()
             broker.stop()

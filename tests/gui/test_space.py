@@ -147,7 +147,8 @@ def test_a_product_made_and_listed_in_the_app_is_delivered_with_progress(qtbot, 
     bar = transfers.list.cellWidget(0, 4)
     assert bar.value() == bar.maximum()
     assert transfers.received.rowCount() == 1
-    assert "A transfer finished: the data is in your node." in consumer_app.window.notifier.shown
+    qtbot.waitUntil(lambda: "A transfer finished: the data is in your node." in consumer_app.window.notifier.shown,
+                    timeout=10000)
 
 
 def test_a_newcomer_joins_a_space_from_the_first_run_wizard(qtbot, space, tmp_path, english):

@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
-from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QLabel
+from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QLabel, QVBoxLayout, QWidget
 
 from appliance.host.host import RequestsWaiting
 from appliance.i18n import t
-from ui.pages.base import Page, button, fill, selected_key, short, table
+from ui.pages.base import Page, button, empty_hint, fill, selected_key, short, table
+
+
+def queue(heading: str, tbl, buttons, hint: str) -> tuple[QWidget, QWidget, QLabel]:
+    """(box, the table with its buttons, the hint shown when the queue is empty)."""
+    box = QWidget()
+    v = QVBoxLayout(box)
+    v.setContentsMargins(0, 0, 0, 0)
+    v.addWidget(QLabel(heading))
+    body = QWidget()
+    bv = QVBoxLayout(body)
+    bv.setContentsMargins(0, 0, 0, 0)
+    bv.addWidget(tbl, 1)
+    row = QHBoxLayout()
+    for b in buttons:
+        row.addWidget(b)
+    row.addStretch(1)
+    bv.addLayout(row)
+    v.addWidget(body, 1)
+    empty = empty_hint(hint)
+    v.addWidget(empty, 1)
+    return box, body, empty
 
 
 class OperatorPage(Page):
@@ -15,24 +36,20 @@ class OperatorPage(Page):
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        self.layout_.addWidget(QLabel(t("ui.op.admissions")))
         self.admissions = table([t("ui.col.id"), t("ui.op.col.name"), t("ui.op.col.org"), t("ui.col.peer"),
                                  t("ui.col.time")], "admissions", stretch=1)
-        self.layout_.addWidget(self.admissions, 1)
-        row = QHBoxLayout()
-        row.addWidget(button("ui.op.admit", self.admit))
-        row.addWidget(button("ui.op.reject", self.reject_admission, name="reject_admission"))
-        row.addStretch(1)
-        self.layout_.addLayout(row)
-        self.layout_.addWidget(QLabel(t("ui.op.listings")))
+        box, self.admissions_body, self.no_admissions = queue(
+            t("ui.op.admissions"), self.admissions,
+            [button("ui.op.admit", self.admit), button("ui.op.reject", self.reject_admission, name="reject_admission")],
+            "ui.op.no_admissions")
+        self.layout_.addWidget(box, 1)
         self.listings = table([t("ui.col.id"), t("ui.col.dataset"), t("ui.cat.col.provider"), t("ui.col.time")],
                               "listings", stretch=1)
-        self.layout_.addWidget(self.listings, 1)
-        row = QHBoxLayout()
-        row.addWidget(button("ui.op.approve", self.approve))
-        row.addWidget(button("ui.op.reject", self.reject_listing, name="reject_listing"))
-        row.addStretch(1)
-        self.layout_.addLayout(row)
+        box, self.listings_body, self.no_listings = queue(
+            t("ui.op.listings"), self.listings,
+            [button("ui.op.approve", self.approve), button("ui.op.reject", self.reject_listing, name="reject_listing")],
+            "ui.op.no_listings")
+        self.layout_.addWidget(box, 1)
 
     def refresh(self) -> None:
         op = self.node.operator
@@ -40,8 +57,18 @@ class OperatorPage(Page):
         fill(self.admissions, [[a.id, a.name, a.org or "-", short(a.node_did), a.requested[:19].replace("T", " ")]
                                for a in adm], [a.id for a in adm])
         lst = op.listings("pending")
-        fill(self.listings, [[x.id, short(x.dataset_id, 28), short(x.provider), x.requested[:19].replace("T", " ")]
+        fill(self.listings, [[x.id, self._title(x), short(x.provider), x.requested[:19].replace("T", " ")]
                              for x in lst], [x.id for x in lst])
+        for body, empty, rows in ((self.admissions_body, self.no_admissions, adm),
+                                  (self.listings_body, self.no_listings, lst)):
+            body.setVisible(bool(rows))
+            empty.setVisible(not rows)
+
+    @staticmethod
+    def _title(request) -> str:
+        entry = request.entry if isinstance(request.entry, dict) else {}
+        title = entry.get("dct:title")
+        return title if isinstance(title, str) and title else short(request.dataset_id, 28)
 
     def admit(self) -> None:
         aid = selected_key(self.admissions)
