@@ -117,3 +117,21 @@ def test_switching_the_language_in_settings_rebuilds_the_window(qtbot, english, 
         assert window.sidebar.currentRow() == len(window.pages) - 1, "the settings page stays in view"
     finally:
         i18n.set_lang("en")
+
+
+def test_the_operator_page_in_chinese_has_no_english_left(qtbot, zh, tmp_path):
+    from appliance.settings import Settings
+    from tests.spaces import SpaceHarness
+    from ui.app import DesktopApp
+
+    space = SpaceHarness(tmp_path / "space", embedded=True, auto_admit=False)
+    app = DesktopApp(Settings(home=space.operator.home, kdf_profile="minimum"))
+    try:
+        space.join(space.new_node("late"), wait=False)
+        app.run(space.operator)
+        page = app.window.show_page("operator")
+        qtbot.waitUntil(lambda: page.safe_refresh() or page.admissions.rowCount() == 1, timeout=20000)
+        assert not english_left(page), english_left(page)
+    finally:
+        app.stop()
+        space.close()
