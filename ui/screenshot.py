@@ -126,6 +126,8 @@ def shoot(window, pages, lang: str, out: Path, size: tuple[int, int]) -> None:
         window.sidebar.setCurrentRow(i)
         if page.key in ("contracts", "transfers"):
             page.list.selectRow(0)
+        if page.key == "catalog":
+            page.results.selectRow(0)
         if page.key == "resources":
             page.list.selectRow(0)
             page.detail.setCurrentIndex(3)

@@ -156,6 +156,20 @@ def dataset_name(node, space_id: str, dataset_id: str) -> str:
     return short(dataset_id, 28)
 
 
+def peer_name(node, space_id: str, did: str) -> str:
+    """Who ``did`` is in the space (name and organisation from its card); its short id otherwise."""
+    from appliance.errors import ApplianceError
+
+    try:
+        peers = node.sync.peers(space_id)
+    except ApplianceError:
+        peers = []
+    for p in peers:
+        if p.did == did and p.name:
+            return t("ui.pr.listing_in", p.name, p.org) if p.org else p.name  # "name (org)"
+    return short(did)
+
+
 def state_text(prefix: str, value: str) -> str:
     """A state name in the user's language (``ui.state.<prefix>.<value>``), the value itself when unknown."""
     text = t(f"ui.state.{prefix}.{value}")

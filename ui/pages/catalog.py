@@ -8,7 +8,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QLineEdit
 
 from ui import offers as odrl_text
 from appliance.i18n import t
-from ui.pages.base import Page, button, empty_hint, fill, selected_key, short, table
+from ui.pages.base import Page, button, empty_hint, fill, peer_name, selected_key, short, table
 
 
 def entry_title(entry: dict) -> str:
@@ -49,6 +49,7 @@ class CatalogPage(Page):
         bottom.addWidget(QLabel(t("ui.cat.offer")))
         self.offer = QComboBox()
         self.offer.setObjectName("offer")
+        self.offer.setPlaceholderText(t("ui.cat.choose_first"))
         self.offer.currentIndexChanged.connect(self.show_terms)
         bottom.addWidget(self.offer, 1)
         bottom.addWidget(button("ui.cat.request", self.request))
@@ -77,8 +78,9 @@ class CatalogPage(Page):
         mine = self.node.identity.did
         entries = [e for e in entries if e.provider != mine]
         self.entries = {(e.space_id, e.dataset_id): e for e in entries}
-        fill(self.results, [[entry_title(e.entry), short(e.dataset_id, 28), short(e.provider),
-                             e.updated[:19].replace("T", " ")] for e in entries],
+        fill(self.results, [[entry_title(e.entry), short(e.dataset_id, 28),
+                             peer_name(self.node, e.space_id, e.provider), e.updated[:19].replace("T", " ")]
+                            for e in entries],
              [(e.space_id, e.dataset_id) for e in entries])
         self.results.setVisible(bool(entries))
         self.empty.setText(t("ui.cat.empty") if space else t("ui.cat.no_space"))
@@ -93,6 +95,8 @@ class CatalogPage(Page):
             return
         for i, offer in enumerate(odrl_text.offers_of(entry.entry, entry.dataset_id), 1):
             self.offer.addItem(t("ui.cat.offer_n", i, short(offer["@id"], 32)), offer)
+        if self.offer.count():
+            self.offer.setCurrentIndex(0)
         self.show_terms()
 
     def show_terms(self) -> None:

@@ -9,7 +9,8 @@ from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QInputDia
 from appliance.i18n import get_lang, t
 from ui.dialogs import show_error
 from ui.offer_editor import OfferEditor
-from ui.pages.base import Page, button, dataset_name, empty_hint, fill, selected_key, short, state_text, table
+from ui.pages.base import (Page, button, dataset_name, empty_hint, fill, peer_name, selected_key, short, state_text,
+                           table)
 
 
 class ContractsPage(Page):
@@ -57,7 +58,7 @@ class ContractsPage(Page):
         items = self.node.contracts.list()
         keep = selected_key(self.list)
         fill(self.list, [[short(n.id), state_text("role", n.role), dataset_name(self.node, n.space_id, n.dataset_id),
-                          short(n.peer),
+                          peer_name(self.node, n.space_id, n.peer),
                           state_text("negotiation", n.state), t("ui.yes") if n.pending else "",
                           n.updated[:19].replace("T", " ")] for n in items], [n.id for n in items])
         self.split.setVisible(bool(items))
