@@ -150,6 +150,13 @@ def test_a_product_made_and_listed_in_the_app_is_delivered_with_progress(qtbot, 
     qtbot.waitUntil(lambda: "A transfer finished: the data is in your node." in consumer_app.window.notifier.shown,
                     timeout=10000)
 
+    products = provider_app.window.show_page("products")
+    products.list.selectRow(0)
+    products.delist()
+    products.reason_dialog.textValueSelected.emit("数据停止更新")
+    assert products.list.item(0, 4).text() == "测试空间 (delisted)"
+    assert [x.status for x in provider.products.list()[0].listings] == ["delisted"]
+
 
 def test_a_newcomer_joins_a_space_from_the_first_run_wizard(qtbot, space, tmp_path, english):
     from ui import dialogs

@@ -4,8 +4,8 @@ summary as you fill it in), and asking a space to list one."""
 from __future__ import annotations
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit, QListWidget,
-                               QListWidgetItem, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit,
+                               QListWidget, QListWidgetItem, QVBoxLayout, QWidget)
 
 from appliance.i18n import t
 from ui.offer_editor import OfferEditor
@@ -29,6 +29,7 @@ class ProductsPage(Page):
         self.space.setObjectName("space")
         row.addWidget(self.space, 1)
         row.addWidget(button("ui.pr.list_in", self.list_in))
+        row.addWidget(button("ui.pr.delist", self.delist))
         row.addStretch(1)
         self.layout_.addLayout(row)
         self.layout_.addWidget(self._new_form())
@@ -92,3 +93,24 @@ class ProductsPage(Page):
         if pid and space:
             self.act(self.node.products.request_listing, pid, space,
                      then=lambda _x: self.ctx.window.status(t("ui.pr.listing_sent", space)))
+
+    def delist(self) -> None:
+        """Withdraw the selected product from the chosen space, with a reason its users see."""
+        pid, space = selected_key(self.list), self.space.currentData()
+        if not (pid and space):
+            return
+        dialog = QInputDialog(self)
+        dialog.setObjectName("reason_dialog")
+        dialog.setWindowTitle(t("ui.pr.delist"))
+        dialog.setLabelText(t("ui.con.reason"))
+        dialog.setOkButtonText(t("ui.ok"))
+        dialog.setCancelButtonText(t("ui.cancel"))
+
+        def done(text: str) -> None:
+            if text.strip():
+                self.act(lambda: self.node.products.delist(pid, space, reason=text.strip()),
+                         then=lambda _x: self.ctx.window.status(t("ui.pr.delisted", space)))
+
+        dialog.textValueSelected.connect(done)
+        dialog.open()
+        self.reason_dialog = dialog
