@@ -60,3 +60,54 @@ def test_the_consumer_asks_for_the_data_through_its_running_node_and_sees_it_arr
         if daemon is not None:
             daemon.stop()
         space.close()
+
+
+def test_a_consumer_node_killed_mid_transfer_goes_on_from_its_chunks_after_a_restart(tmp_path):
+    space = SpaceHarness(tmp_path / "space")
+    daemon = None
+    try:
+        provider, consumer = space.member("provider"), space.member("consumer")
+        data = tmp_path / "data"
+        data.mkdir()
+        with open(data / "big.bin", "wb") as f:  # 200 MiB, 1,600 chunks: a few seconds on the direct path
+            block = bytes(range(256)) * 4096
+            for _ in range(200):
+                f.write(block)
+        provider.resources.allowed_roots = [data]
+        rid = provider.resources.register(str(data / "big.bin"), title="big", kind="file").resource.id
+        product = provider.products.create(title="big", resource_ids=[rid],
+                                           offers=[provider.products.offer_from_template("free-trial")])
+        provider.products.request_listing(product.id, SPACE)
+        space.operator.operator.approve_listing(wait_for(lambda: space.operator.operator.listings("pending"))[0].id)
+        wait_for(lambda: consumer.sync.catalog(SPACE), what="the catalog entry")
+        provider.contracts.add_rule({"dataset": product.id})
+        cid = consumer.contracts.request(SPACE, product.id)
+        finalized(provider, consumer, cid)
+        consumer.close()
+        key = tmp_path / "consumer.key"
+        key.write_text("passphrase consumer")
+        key.chmod(0o600)
+        cli = Cli(consumer.home, key)
+        daemon = Daemon(cli)
+        cli.run("transfer", "start", cid)
+        kept = 0
+        for _ in range(600):
+            (tr,) = json.loads(cli.run("transfer", "list", "--json").stdout)
+            kept = tr["chunks_done"]
+            if kept >= 50:
+                break
+        daemon.kill()  # SIGKILL: no goodbye, no checkpoint
+        daemon = None
+        (tr,) = json.loads(cli.run("transfer", "list", "--json").stdout)  # the store opened by the CLI itself
+        assert tr["state"] == "STARTED" and 0 < tr["chunks_done"] < tr["chunks_total"], tr
+        daemon = Daemon(cli)
+        wait_for(lambda: json.loads(cli.run("transfer", "list", "--json").stdout)[0]["state"] == "COMPLETED", 120,
+                 "the transfer to complete after the restart")
+        (item,) = json.loads(cli.run("data", "list", "--json").stdout)
+        import hashlib
+
+        assert item["sha256"] == hashlib.sha256((data / "big.bin").read_bytes()).hexdigest()
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        space.close()

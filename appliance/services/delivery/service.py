@@ -60,6 +60,7 @@ log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 128 * 1024  # fits a sealed relay message under the broker's 300,000-byte packet limit
 RELAY_WINDOW = 8  # relay chunks in flight per transfer
+RELAY_STALL = 10.0  # seconds without a relayed chunk before the consumer asks again
 CONNECT_TRIES = 3  # direct connection attempts before the consumer asks for the relay
 _SEAL = nacl.secret.SecretBox.NONCE_SIZE + nacl.secret.SecretBox.MACBYTES  # what sealing adds to a chunk
 RELAY_CHUNK = "dsnode.transfer.chunk"
@@ -705,10 +706,11 @@ class TransferService:
         wanted = [i for i in asked if isinstance(i, int) and not isinstance(i, bool)] if isinstance(asked, list) else []
         conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
         m, _ = self._manifest(conn, t.id)
-        for i in wanted[:RELAY_WINDOW]:
-            if 0 <= i < len(m["chunks"]):
-                self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_CHUNK,
-                               body={"transfer": t.peer_pid, "index": i, "data": _b64(self._chunk(t.object_id, m, i))})
+        batch = [i for i in wanted[:RELAY_WINDOW] if 0 <= i < len(m["chunks"])]
+        for i in batch:
+            self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_CHUNK,
+                           body={"transfer": t.peer_pid, "index": i, "batch": batch,
+                                 "data": _b64(self._chunk(t.object_id, m, i))})
 
     def _on_chunk(self, conn, msg) -> None:
         body = msg.body if isinstance(msg.body, dict) else {}
@@ -737,9 +739,11 @@ class TransferService:
                                                     m["size"]))
         if not missing:
             self.db.after_commit(lambda: self._jobs.put(("finish", t.id)))
-        elif len(missing) >= RELAY_WINDOW:  # the window moves on by one: the chunks before it are in flight
+            return
+        batch = body.get("batch")
+        if isinstance(batch, list) and all(i in have for i in batch):  # this window is in: ask for the next
             self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
-                           body={"transfer": t.peer_pid, "chunks": [missing[RELAY_WINDOW - 1]]})
+                           body={"transfer": t.peer_pid, "chunks": missing[:RELAY_WINDOW]})
 
     # --- the consumer: fetch, keep, finish ------------------------------------------------------
 
@@ -795,7 +799,7 @@ class TransferService:
             self._jobs.put(("finish", t.id))
             return
         if t.path is None or not t.path.startswith("direct:"):
-            self._ask_relay(t, missing)
+            self._relay(t, m, missing)
             return
         _, host, port = t.path.split(":", 2)
         for attempt in range(CONNECT_TRIES):
@@ -822,7 +826,7 @@ class TransferService:
             finally:
                 channel.close()
         if not self._stop.is_set():
-            self._ask_relay(t, missing)
+            self._relay(t, m, missing)
 
     def _pull(self, channel: ch.Channel, t: Transfer, m: dict, missing: builtins.list[int]) -> bool:
         """Ask for the missing chunks in batches; keep each verified one (recorded once a batch is in).
@@ -867,6 +871,24 @@ class TransferService:
                             (transfer_id, index)).rowcount:
                 conn.execute("UPDATE transfer SET chunks_done = chunks_done + 1, bytes_done = bytes_done + ? "
                              "WHERE id = ?", (size, transfer_id))
+
+    def _relay(self, t: Transfer, m: dict, missing: builtins.list[int]) -> None:
+        """Fetch through the broker: ask for the first window, then watch. Each window that arrives
+        asks for the next (``_on_chunk``); if nothing arrives for RELAY_STALL seconds (a provider
+        that restarted, messages dropped on the way), ask again for what is missing."""
+        self._ask_relay(t, missing)
+        done = self.get(t.id).chunks_done
+        while not self._stop.wait(RELAY_STALL):
+            now = self.get(t.id)
+            if now.state != State.STARTED.value:
+                return
+            if now.chunks_done == done:
+                missing = self._missing(t, m)
+                if not missing:
+                    self._jobs.put(("finish", t.id))
+                    return
+                self._ask_relay(t, missing)
+            done = now.chunks_done
 
     def _ask_relay(self, t: Transfer, missing: builtins.list[int]) -> None:
         def write(conn) -> None:
