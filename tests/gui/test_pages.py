@@ -29,7 +29,9 @@ def test_registering_a_file_on_the_resources_page_shows_it_in_the_list(qtbot, de
     page.register([_csv(tmp_path / "orders.csv", 50)])
     qtbot.waitUntil(lambda: page.list.rowCount() == 1 and not page.busy, timeout=30000)
     assert page.list.item(0, 0).text() == "orders.csv"
-    assert page.list.item(0, 2).text() == "50"
+    page.list.selectRow(0)
+    assert "50" in [page.about.itemAt(i, page.about.ItemRole.FieldRole).widget().text()
+                    for i in range(page.about.rowCount())], "the detail says how many rows"
     page.list.selectRow(0)
     assert page.detail.isVisible()
     assert page.schema.rowCount() == 4

@@ -39,8 +39,8 @@ class ResourcesPage(Page):
         self.layout_.addWidget(self.progress_label)
         self.layout_.addWidget(self.progress)
         split = QSplitter(Qt.Orientation.Horizontal)
-        self.list = table([t("ui.res.col.title"), t("ui.res.col.kind"), t("ui.res.col.rows"),
-                           t("ui.res.col.sensitivity"), t("ui.res.col.version")], "resources")
+        self.list = table([t("ui.res.col.title"), t("ui.res.col.kind"), t("ui.res.col.sensitivity"),
+                           t("ui.res.col.version")], "resources")
         self.list.itemSelectionChanged.connect(self.show_detail)
         left = QWidget()
         lv = QVBoxLayout(left)
@@ -63,12 +63,10 @@ class ResourcesPage(Page):
     def refresh(self) -> None:
         resources = self.node.resources.list()
         rows = []
-        for r in resources:
-            v = self.node.resources.version(r.id)
+        for r in resources:  # one read for the list: a version's details only for the resource shown
             suggested = t("ui.res.suggested", r.suggested_sensitivity) if r.suggested_sensitivity else "-"
             level = r.sensitivity or suggested
-            rows.append([r.title, state_text("kind", str(r.kind)), v.row_count if v.row_count is not None else "-",
-                         level, r.current_version])
+            rows.append([r.title, state_text("kind", str(r.kind)), level, r.current_version])
         keep = selected_key(self.list)
         fill(self.list, rows, [r.id for r in resources])
         self.list.setVisible(bool(rows))
