@@ -53,7 +53,7 @@ class NodeHost:
     """Runs ``node`` and serves its control API until :meth:`stop`."""
 
     def __init__(self, node, *, runner: Runner | None = None, tcp_port: int | None = None,
-                 counters_every: float = 5.0, notices_every: float = 2.0, watch=(),
+                 counters_every: float = 5.0, notices_every: float = 2.0, checkpoint_every: float = 3600.0, watch=(),
                  interfaces: tuple[str, ...] = ()) -> None:
         self.node = node
         self.runner = runner
@@ -62,6 +62,7 @@ class NodeHost:
         self.state = "starting"
         self._stop = threading.Event()
         self._every = (counters_every, notices_every)
+        self._checkpoint_every = checkpoint_every
         self._workers: list[threading.Thread] = []
         self._seen_admissions: set[int] | None = None
         self._seen_listings: set[int] | None = None
@@ -151,11 +152,30 @@ class NodeHost:
     # --- background duties --------------------------------------------------------------------
 
     def _keep_counters(self) -> None:
+        """Every few seconds the counters; every ``checkpoint_every`` a signed evidence checkpoint,
+        published for the operators to witness, when the log grew since the last one."""
+        last_checkpoint = time.monotonic()
         while not self._stop.wait(self._every[0]):
             try:
                 self.node.save_counters()
             except ApplianceError as e:
                 log.warning("could not keep the counters: %s", e.message("en"))
+            if time.monotonic() - last_checkpoint >= self._checkpoint_every:
+                last_checkpoint = time.monotonic()
+                self.checkpoint()
+
+    def checkpoint(self) -> bool:
+        """Sign (and publish) a checkpoint if entries were added since the last one; whether it did."""
+        try:
+            latest = self.node.evidence.latest_checkpoint()
+            if latest is not None and latest.size >= self.node.evidence.size():
+                return False
+            if not self.node.membership.publish_checkpoint():
+                self.node.evidence.checkpoint()
+            return True
+        except ApplianceError as e:
+            log.warning("could not sign the evidence checkpoint: %s", e.message("en"))
+            return False
 
     def _watch_requests(self) -> None:
         while True:

@@ -265,3 +265,20 @@ def test_the_operator_is_told_when_a_join_request_waits(reviewed_space):
         assert seen[0].admissions == 1 and seen[0].new_admissions
     finally:
         h.stop()
+
+
+def test_the_running_node_signs_a_checkpoint_when_the_log_grew_and_not_otherwise(node):
+    h = NodeHost(node, counters_every=0.05, checkpoint_every=0.1)
+    h.start()
+    try:
+        node.evidence.record("test.step", "urn:test:1")
+        from tests.spaces import wait_for
+
+        def signed() -> bool:
+            latest = node.evidence.latest_checkpoint()
+            return latest is not None and latest.size == node.evidence.size()
+
+        wait_for(signed, 10, "a checkpoint")
+        assert h.checkpoint() is False, "nothing new: no new checkpoint"
+    finally:
+        h.stop()
