@@ -71,6 +71,9 @@ def test_a_listing_review_a_request_and_an_approval_end_in_a_contract_in_force(q
     assert contracts.timeline.rowCount() >= 3
     transfers = consumer_app.window.show_page("transfers")
     assert transfers.agreements.count() == 1, "the agreement in force can start a transfer"
+    peers = consumer_app.window.show_page("peers")
+    names = [peers.list.item(i, 1).text() for i in range(peers.list.rowCount())]
+    assert "provider" in names, "the other members of the space, by name"
 
 
 def test_the_provider_counters_with_terms_from_a_template_and_the_consumer_accepts(qtbot, space, english):

@@ -9,12 +9,14 @@ def pages_for(ctx) -> list:
     from ui.pages.dashboard import DashboardPage
     from ui.pages.evidence import EvidencePage
     from ui.pages.operator import OperatorPage
+    from ui.pages.peers import PeersPage
     from ui.pages.products import ProductsPage
     from ui.pages.resources import ResourcesPage
     from ui.pages.settings import SettingsPage
     from ui.pages.transfers import TransfersPage
 
-    kinds = [DashboardPage, ResourcesPage, ProductsPage, CatalogPage, ContractsPage, TransfersPage, EvidencePage]
+    kinds = [DashboardPage, ResourcesPage, ProductsPage, CatalogPage, ContractsPage, TransfersPage, EvidencePage,
+             PeersPage]
     if ctx.node.operator.is_operator:
         kinds.append(OperatorPage)
     kinds.append(SettingsPage)
