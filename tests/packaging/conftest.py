@@ -45,7 +45,7 @@ def _fresh(sources: tuple[str, ...], *paths: Path) -> bool:
 
 def _build(what: str) -> None:
     proc = subprocess.run([str(ROOT / "packaging" / "build.sh"), what], capture_output=True, text=True,
-                          cwd=ROOT, timeout=900)
+                          cwd=ROOT, timeout=900, env={**os.environ, "DEB_LEVEL": "1"})
     assert proc.returncode == 0, f"packaging/build.sh {what} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
 
 
@@ -111,4 +111,19 @@ def desktop_bundle(tmp_path_factory) -> Path:
             _build("desktop")
         copy = tmp_path_factory.mktemp("dist-desktop") / "dsnode-desktop"
         shutil.copytree(DIST / "dsnode-desktop", copy, symlinks=True)
+    return copy
+
+
+@pytest.fixture(scope="session")
+def desktop_deb(desktop_bundle, tmp_path_factory) -> Path:
+    """The dsnode-desktop .deb of the current desktop bundle."""
+    if shutil.which("dpkg-deb") is None:
+        pytest.skip("dpkg-deb is not installed: the Debian package cannot be built here")
+    path = DIST / deb_path().name.replace("dsnode-edge_", "dsnode-desktop_")
+    with _build_lock():
+        bundle = DIST / "dsnode-desktop" / "dsnode-desktop"
+        if not _fresh(DEB_SOURCES, path) or path.stat().st_mtime < bundle.stat().st_mtime:
+            _build("desktop-deb")
+        copy = tmp_path_factory.mktemp("dist-desktop-deb") / path.name
+        shutil.copy2(path, copy)
     return copy

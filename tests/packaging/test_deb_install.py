@@ -66,6 +66,32 @@ def clean_root() -> Path:
     return root
 
 
+def desktop_root(deb: Path) -> Path:
+    """The clean root with what the desktop package depends on installed (apt, once per Depends)."""
+    depends = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    root, done = CACHE / f"{SUITE}-desktop", CACHE / f"{SUITE}-desktop.ok"
+    if done.exists() and done.read_text() == depends:
+        return root
+    names = [alt.split("|")[0].split("(")[0].strip() for alt in depends.replace("\n", " ").split(",")]
+    partial = CACHE / f"{SUITE}-desktop.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    subprocess.run(["cp", "-a", str(clean_root()), str(partial)], check=True)
+    shutil.copy("/etc/resolv.conf", partial / "etc" / "resolv.conf")
+    box = Chroot.__new__(Chroot)
+    box.root = partial
+    got = box.sh("apt-get update -qq && apt-get install -y -qq --no-install-recommends " + " ".join(names)
+                 + " >/tmp/apt.log 2>&1 || { tail -20 /tmp/apt.log; exit 1; }; apt-get clean", ok=False, timeout=1200)
+    if got.returncode:
+        shutil.rmtree(partial, ignore_errors=True)
+        pytest.skip(f"apt-get could not install the desktop's dependencies in the root: {got.stdout[-500:]}")
+    (partial / "etc" / "resolv.conf").unlink()
+    shutil.rmtree(root, ignore_errors=True)
+    partial.rename(root)
+    done.write_text(depends)
+    return root
+
+
 class Chroot:
     """A copy of the clean root; :meth:`sh` runs a shell script in it (own mount namespace, /proc)."""
 
@@ -184,3 +210,22 @@ def test_an_upgrade_migrates_a_released_store_and_an_older_program_refuses_a_new
     assert refused.returncode == 24, refused.stderr
     assert f"written by a newer dsnode (schema {latest_version() + 1}" in refused.stderr
     assert (home / "node.sqlite").read_bytes() == before
+
+
+def test_the_desktop_package_installs_with_its_menu_entry_passes_its_selftest_with_qt_and_purges(desktop_deb,
+                                                                                                   tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("installing into a chroot needs root")
+    box = Chroot(desktop_root(desktop_deb), tmp_path)
+    before = box.files()
+    box.sh(f"dpkg -i {box.put(desktop_deb)}")
+    selftest = box.sh("dsnode --lang en selftest").stdout  # no display: the Qt check runs offscreen
+    assert "desktop (Qt offscreen)" in selftest and selftest.strip().endswith("All 5 checks passed."), selftest
+    assert box.sh("dsnode-desktop --help >/dev/null 2>&1 || true; readlink -f /usr/bin/dsnode-desktop").stdout.strip() \
+        == "/usr/lib/dsnode-desktop/dsnode-desktop"
+    entry = box.sh("cat /usr/share/applications/dsnode.desktop").stdout
+    assert "Exec=dsnode-desktop" in entry and "Icon=dsnode" in entry and "Name[zh_CN]=" in entry
+    assert box.sh("test -s /usr/share/icons/hicolor/256x256/apps/dsnode.png && echo icon").stdout.strip() == "icon"
+    box.sh("dpkg --purge dsnode-desktop")
+    left = sorted(p for p in box.files() - before if not p.startswith(KEPT) and p not in ("/tmp", "/root"))
+    assert left == [], f"left behind after the purge: {left}"
