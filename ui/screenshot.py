@@ -103,6 +103,8 @@ def play(node, operator, other, product_id: str, offered_id: str) -> None:
     _wait(lambda: any(e.dataset_id == product_id for e in other.sync.catalog("auto-parts")))
     other.contracts.request("auto-parts", product_id)
     _wait(lambda: bool(node.contracts.pending()))
+    other.demands.publish("auto-parts", "注塑机温度与良品率", keywords=["注塑机温度", "良品率"], purpose="工艺优化")
+    _wait(lambda: bool(node.demands.list("auto-parts")))
 
 
 def newcomer(workdir: Path, operator) -> Node:

@@ -190,3 +190,27 @@ def test_a_newcomer_joins_a_space_from_the_first_run_wizard(qtbot, space, tmp_pa
     finally:
         dialogs.close_all()
         app.stop()
+
+
+def test_a_demand_published_in_the_app_is_matched_and_answered_with_an_offer(qtbot, space, english):
+    provider, consumer = space.member("provider"), space.member("consumer")
+    provider.membership.request_listing(SPACE, "ds-1", ENTRY)
+    request = wait_for(lambda: space.operator.operator.listings("pending"))[0]
+    space.operator.operator.approve_listing(request.id)
+    provider_app, consumer_app = space.app_for(provider), space.app_for(consumer)
+
+    wanted = consumer_app.window.show_page("demands")
+    wanted.title_edit.setText("注塑温度曲线")
+    wanted.keywords.setText("注塑，温度")
+    wanted.purpose.setText("工艺优化")
+    wanted.publish()
+    assert wanted.open.rowCount() == 1 and wanted.open.item(0, 1).text() == "this node"
+
+    offers = provider_app.window.show_page("demands")
+    qtbot.waitUntil(lambda: offers.safe_refresh() or offers.matches.rowCount() == 1, timeout=20000)
+    assert offers.matches.item(0, 2).text() == "注塑"
+    offers.matches.selectRow(0)
+    offers.answer()
+    offers.answer_dialog.findChild(QDialogButtonBox).accepted.emit()
+    assert not offers.answer_dialog.isVisible()
+    qtbot.waitUntil(lambda: [n for n in consumer.contracts.list() if n.state == "OFFERED"] != [], timeout=20000)

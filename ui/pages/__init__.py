@@ -7,6 +7,7 @@ def pages_for(ctx) -> list:
     from ui.pages.catalog import CatalogPage
     from ui.pages.contracts import ContractsPage
     from ui.pages.dashboard import DashboardPage
+    from ui.pages.demands import DemandsPage
     from ui.pages.evidence import EvidencePage
     from ui.pages.operator import OperatorPage
     from ui.pages.peers import PeersPage
@@ -15,8 +16,8 @@ def pages_for(ctx) -> list:
     from ui.pages.settings import SettingsPage
     from ui.pages.transfers import TransfersPage
 
-    kinds = [DashboardPage, ResourcesPage, ProductsPage, CatalogPage, ContractsPage, TransfersPage, EvidencePage,
-             PeersPage]
+    kinds = [DashboardPage, ResourcesPage, ProductsPage, CatalogPage, DemandsPage, ContractsPage, TransfersPage,
+             EvidencePage, PeersPage]
     if ctx.node.operator.is_operator:
         kinds.append(OperatorPage)
     kinds.append(SettingsPage)
