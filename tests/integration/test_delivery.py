@@ -156,6 +156,10 @@ def test_sensitive_columns_without_a_masking_decision_are_not_delivered(market, 
     wait_for(lambda: consumer.transfers.get(tid).state == "TERMINATED", 30, "the refusal")
     reason = consumer.transfers.get(tid).reason
     assert "phone" in reason and "keep" in reason, reason
+    from appliance import i18n
+
+    with i18n.using_lang("zh_CN"):  # a reason of ours reaches the consumer as a code: shown in its language
+        assert "脱敏" in consumer.transfers.get(tid).reason
     assert consumer.transfers.received() == []
     provider.resources.set_masking(rid, [{"column": "phone", "rule": "keep"}])  # a decision: deliver in clear
     tid = consumer.transfers.request(cid)

@@ -154,7 +154,30 @@ _COLS = ("id, peer_pid, role, space_id, peer, negotiation_id, agreement_id, data
 def _transfer(r) -> Transfer:
     m = json.loads(r[13]) if r[13] else None
     return Transfer(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-                    len(m["chunks"]) if m else None, r[14], m["size"] if m else None, r[15], r[16], r[17], r[18])
+                    len(m["chunks"]) if m else None, r[14], m["size"] if m else None, shown_reason(r[15]), r[16],
+                    r[17], r[18])
+
+
+_CODED = "dsnode:reason:"
+
+
+def _stored_reason(reason: str | LocalText | None) -> str | None:
+    """A reason as kept: one of ours as its key and parameters (shown in each reader's language),
+    a person's or a peer's text as it is."""
+    if isinstance(reason, LocalText):
+        return _CODED + json.dumps({"key": reason.key, "args": [str(a) for a in reason.args]}, ensure_ascii=False)
+    return reason
+
+
+def shown_reason(stored: str | None) -> str | None:
+    """A kept reason in the current language."""
+    if not stored or not stored.startswith(_CODED):
+        return stored
+    try:
+        coded = json.loads(stored.removeprefix(_CODED))
+        return LocalText(coded["key"], *coded["args"]).message()
+    except (ValueError, KeyError, TypeError):
+        return stored
 
 
 class TransferService:
@@ -235,9 +258,10 @@ class TransferService:
 
     def timeline(self, transfer_id: str) -> builtins.list[TransferStep]:
         t = self.get(transfer_id)
-        return self.db.read(lambda c: [TransferStep(*r) for r in c.execute(
-            "SELECT ts, event, direction, state_before, state_after, reason FROM transfer_step "
-            "WHERE transfer_id = ? ORDER BY id", (t.id,))])
+        sql = ("SELECT ts, event, direction, state_before, state_after, reason FROM transfer_step "
+               "WHERE transfer_id = ? ORDER BY id")
+        return self.db.read(lambda c: [TransferStep(r[0], r[1], r[2], r[3], r[4], shown_reason(r[5]))
+                                       for r in c.execute(sql, (t.id,))])
 
     def manifest(self, transfer_id: str) -> tuple[dict, dict] | None:
         t = self.get(transfer_id)
@@ -320,7 +344,7 @@ class TransferService:
             consumer_pid, provider_pid = (t.id, t.peer_pid) if role is Role.CONSUMER else (t.peer_pid, t.id)
             build = msgs.suspension if event is Event.SUSPEND else msgs.termination
             self._move(conn, t.id, event, role, "sent", body=build(consumer_pid, provider_pid, code, reason),
-                       reason=str(reason))
+                       reason=reason)
 
         self.db.write(write)
 
@@ -330,7 +354,9 @@ class TransferService:
         return rfc3339(self.clock.now())
 
     def _move(self, conn, transfer_id: str, event: Event, sender: Role | None, direction: str, *,
-              body: dict | None = None, reason: str | None = None) -> State:
+              body: dict | None = None, reason: str | LocalText | None = None) -> State:
+        english = reason.message("en") if isinstance(reason, LocalText) else reason
+        reason = _stored_reason(reason)
         t = self._get(conn, transfer_id)
         before = State(t.state)
         after, _ = step(before, event, sender)
@@ -346,7 +372,7 @@ class TransferService:
         if action and after is not before:
             self._evidence.append(conn, action=action, subject=t.id,
                                   payload={"role": t.role, "peer": t.peer, "agreement": t.agreement_id,
-                                           "negotiation": t.negotiation_id, "reason": reason or ""})
+                                           "negotiation": t.negotiation_id, "reason": english or ""})
         if body is not None:
             self.sync.send(conn, t.space_id, to=t.peer, type=msgs.wire_type(body), body=body)
         if after is State.TERMINATED and t.role == Role.CONSUMER.value:  # nothing half-received is kept
@@ -400,7 +426,7 @@ class TransferService:
             elif event is Event.COMPLETE:
                 self._on_complete(conn, t, fields)
             else:
-                self._move(conn, t.id, event, sender_role, "received", reason=str(fields.get("reason") or ""))
+                self._move(conn, t.id, event, sender_role, "received", reason=fields.get("reason") or "")
         except (DeliveryError, ApplianceError) as e:
             log.warning("transfer %s: %s refused: %s", t.id, event.value, e.message("en"))
             conn.execute("INSERT INTO transfer_step (transfer_id, ts, event, direction, state_before, state_after, "
@@ -636,7 +662,7 @@ class TransferService:
             consumer_pid, provider_pid = (t.id, t.peer_pid) if role is Role.CONSUMER else (t.peer_pid, t.id)
             body = msgs.termination(consumer_pid, provider_pid, "failed", reason)
         self._move(conn, t.id, Event.TERMINATE, role, "sent" if body else "local", body=body,
-                   reason=reason.message("en"))
+                   reason=reason)
 
     def _serve(self, channel: ch.Channel) -> None:
         """A consumer fetching chunks: {"fetch": transfer id, "chunks": [i, …]} → a DATA frame each."""
