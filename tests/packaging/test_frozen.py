@@ -104,3 +104,23 @@ def test_the_frozen_desktop_build_passes_its_selftest_with_qt_and_starts_its_app
         app.terminate()
         out, err = app.communicate(timeout=30)
     assert "Traceback" not in err, err
+
+
+def _deny_write_execute() -> None:
+    """In the child before exec: no memory both writable and executable, ever (Linux >= 6.3,
+    PR_SET_MDWE), which is what the unit's MemoryDenyWriteExecute=true asks of the daemon."""
+    import ctypes
+
+    if ctypes.CDLL(None, use_errno=True).prctl(65, 1, 0, 0, 0) != 0:  # PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN
+        raise OSError(ctypes.get_errno(), "PR_SET_MDWE")
+
+
+def test_the_frozen_program_works_without_writable_executable_memory(bundle, tmp_path, key_file):
+    program = str(bundle / "dsnode" / "dsnode")
+    env = env_for(tmp_path / "home", key_file)
+    try:
+        check = subprocess.run([program, "selftest"], capture_output=True, text=True, env=env, timeout=120,
+                               preexec_fn=_deny_write_execute)
+    except OSError as e:  # subprocess re-raises the child's failure before exec
+        pytest.skip(f"this kernel cannot deny writable executable memory (PR_SET_MDWE): {e}")
+    assert check.returncode == 0, check.stdout + check.stderr
