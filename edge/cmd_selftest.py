@@ -1,7 +1,8 @@
-"""`dsnode selftest`: does this installation work? Each check uses one native piece the bundle or
-the package must carry, in a temporary home that is removed afterwards; one line per check, exit
-0 only if every check passes.
+"""`dsnode selftest`: does this installation work? Each check uses one piece the bundle or the
+package must carry, in a temporary home that is removed afterwards; one line per check, exit 0
+only if every check passes.
 
+- assets: the message catalogs of both languages, the DSP schemas, the contract and offer templates;
 - store: a new encrypted store (SQLCipher, the migrations, the Argon2 key derivation) opened again;
 - crypto: Ed25519 signatures (PyNaCl) and AES-256-GCM and Ed25519 (cryptography), a changed byte refused;
 - discovery: zeroconf on 127.0.0.1 advertises a service and browses it back;
@@ -26,6 +27,20 @@ from edge import forward
 t = i18n.t
 
 WAIT = 10.0  # seconds a network check may take before it fails
+
+
+def check_assets(home: Path) -> None:
+    from appliance import dsp_schema, i18n
+    from appliance.operator.templates import standard_templates
+    from appliance.resources import assets_dir
+
+    for lang in i18n.LANGS:
+        if len(i18n.catalog(lang)) < 100:
+            raise RuntimeError(f"the {lang} message catalog is missing from {assets_dir()}")
+    if len(dsp_schema.registry()) == 0:
+        raise RuntimeError(f"no DSP schemas in {dsp_schema.schema_dir()}")
+    if not standard_templates():
+        raise RuntimeError("no contract or offer templates")
 
 
 def check_store(home: Path) -> None:
@@ -188,7 +203,7 @@ def check_qt(home: Path) -> None:
 
 
 def checks(broker: str | None) -> list[tuple[str, Callable[[Path], None]]]:
-    found = [("store", check_store), ("crypto", check_crypto), ("discovery", check_discovery),
+    found = [("assets", check_assets), ("store", check_store), ("crypto", check_crypto), ("discovery", check_discovery),
              ("mqtt", lambda home: check_mqtt(home, broker))]
     if qt_present():
         found.append(("qt", check_qt))

@@ -7,8 +7,8 @@ from edge.broker_process import free_port
 def test_every_check_passes_and_the_nodes_store_is_not_touched(cli):
     proc = cli.run("selftest")
     lines = proc.stdout.splitlines()
-    for check in ("encrypted store (SQLCipher)", "signatures and encryption", "discovery on 127.0.0.1",
-                  "MQTT message through a broker"):
+    for check in ("message catalogs, schemas and templates", "encrypted store (SQLCipher)",
+                  "signatures and encryption", "discovery on 127.0.0.1", "MQTT message through a broker"):
         assert any(line.startswith(check) and line.endswith(" ok") for line in lines), proc.stdout
     assert lines[-1].startswith("All ") and lines[-1].endswith(" checks passed.")
     assert not cli.home.exists()

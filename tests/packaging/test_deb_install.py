@@ -146,7 +146,7 @@ def test_the_package_installs_runs_upgrades_and_purges_cleanly(deb, tmp_path):
     assert "已创建节点 did:key:" in installed.stdout  # postinst made the store, in the box's language
     assert box.sh("dsnode --version").stdout.strip() == f"dsnode {version()}"
     selftest = box.sh("dsnode --lang en selftest")
-    assert selftest.stdout.strip().splitlines()[-1] == "All 4 checks passed.", selftest.stdout
+    assert selftest.stdout.strip().splitlines()[-1] == "All 5 checks passed.", selftest.stdout
     listing = box.sh("stat -c '%a %U %n' /var/lib/dsnode /etc/dsnode/store.key; readlink -f /usr/bin/dsnode").stdout
     assert "700 dsnode /var/lib/dsnode" in listing and "600 root /etc/dsnode/store.key" in listing
     assert "/usr/lib/dsnode/dsnode" in listing
@@ -220,7 +220,7 @@ def test_the_desktop_package_installs_with_its_menu_entry_passes_its_selftest_wi
     before = box.files()
     box.sh(f"dpkg -i {box.put(desktop_deb)}")
     selftest = box.sh("dsnode --lang en selftest").stdout  # no display: the Qt check runs offscreen
-    assert "desktop (Qt offscreen)" in selftest and selftest.strip().endswith("All 5 checks passed."), selftest
+    assert "desktop (Qt offscreen)" in selftest and selftest.strip().endswith("All 6 checks passed."), selftest
     assert box.sh("dsnode-desktop --help >/dev/null 2>&1 || true; readlink -f /usr/bin/dsnode-desktop").stdout.strip() \
         == "/usr/lib/dsnode-desktop/dsnode-desktop"
     entry = box.sh("cat /usr/share/applications/dsnode.desktop").stdout
