@@ -84,6 +84,19 @@ class NodeMetrics:
         for state, n in sorted(states.items()):
             negotiations.add_metric([state], n)
         yield negotiations
+        transfers = GaugeMetricFamily("dsnode_transfers", "data transfers by role and state", labels=["role", "state"])
+        moving = GaugeMetricFamily("dsnode_transfer_bytes", "bytes received or served so far by transfers under way",
+                                   labels=["role"])
+        try:
+            rows = node.transfers.list()
+        except ApplianceError:
+            rows = []
+        for (role, state), n in sorted(Counter((t.role, t.state) for t in rows).items()):
+            transfers.add_metric([role, state], n)
+        for role in ("provider", "consumer"):
+            moving.add_metric([role], sum(t.bytes_done for t in rows if t.role == role and t.state == "STARTED"))
+        yield transfers
+        yield moving
         try:
             size = node.evidence.size()
         except ApplianceError:

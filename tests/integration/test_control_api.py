@@ -205,6 +205,7 @@ def test_metrics_are_in_prometheus_format(host):
     text = body.decode()
     assert status == 200 and kind.startswith("text/plain")
     assert "dsnode_up 1.0" in text and "dsnode_evidence_entries" in text
+    assert "# TYPE dsnode_transfers gauge" in text and 'dsnode_transfer_bytes{role="consumer"} 0.0' in text
 
 
 def test_a_refused_request_is_an_error_the_client_names(host):
