@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, Signal
 
-from appliance.services.delivery.service import TransferProgress
+from appliance.services.delivery.records import TransferProgress
 
 
 class Bridge(QObject):

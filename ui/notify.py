@@ -12,7 +12,7 @@ from appliance.domain.contracts import NegotiationChanged
 from appliance.domain.membership import JoinRejected, SpaceJoined
 from appliance.host.host import RequestsWaiting
 from appliance.i18n import t
-from appliance.services.delivery.service import TransferChanged
+from appliance.services.delivery.records import TransferChanged
 
 
 def notice_for(event: object) -> str | None:

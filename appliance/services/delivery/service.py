@@ -23,29 +23,24 @@ operator (the delivery record).
 
 The received data is a vault object listed in ``received_data``: encrypted at rest, opened only
 through the node (:meth:`TransferService.open_received`), where usage control will decide later.
+
+Beside this module: ``records.py`` (what a transfer is, as rows and events), ``payload.py`` (the
+payload, its chunks, and what the agreed terms allow), ``staging.py`` (incoming chunks, sealed).
 """
 
 from __future__ import annotations
 
 import builtins
-import csv
-import hashlib
-import io
 import json
 import logging
 import os
 import queue
 import secrets
 import threading
-import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import nacl.exceptions
-import nacl.secret
-import nacl.utils
 
 from appliance.clock import Clock, rfc3339
 from appliance.domain.transfer import FINAL, Event, Role, State, moves, step
@@ -55,6 +50,11 @@ from appliance.events import EventBus
 from appliance.net import channel as ch
 from appliance.services.delivery import manifest as mf
 from appliance.services.delivery import messages as msgs
+from appliance.services.delivery.payload import Chunker, ChunkReaders, b64, expires, payload, permits_delivery, unb64
+from appliance.services.delivery.records import (COLS, Actions, ReceivedData, Transfer, TransferChanged,
+                                                 TransferProgress, TransferStep, shown_reason, stored_reason,
+                                                 transfer_row)
+from appliance.services.delivery.staging import Staging
 
 log = logging.getLogger(__name__)
 
@@ -62,122 +62,9 @@ CHUNK_SIZE = 128 * 1024  # fits a sealed relay message under the broker's 300,00
 RELAY_WINDOW = 8  # relay chunks in flight per transfer
 RELAY_STALL = 10.0  # seconds without a relayed chunk before the consumer asks again
 CONNECT_TRIES = 3  # direct connection attempts before the consumer asks for the relay
-_SEAL = nacl.secret.SecretBox.NONCE_SIZE + nacl.secret.SecretBox.MACBYTES  # what sealing adds to a chunk
 RELAY_CHUNK = "dsnode.transfer.chunk"
 RELAY_ASK = "dsnode.transfer.relay"
 DELIVERY_RECORD = "dsnode.delivery.record"
-COMPUTE_ONLY = "urn:dsnode:odrl:aggregateOnly"
-DELIVERY_PROHIBITED = {"read", "reproduce", "transfer", "odrl:read", "odrl:reproduce", "odrl:transfer"}
-
-
-class Actions:
-    REQUESTED = "transfer.requested"
-    STARTED = "transfer.started"
-    SUSPENDED = "transfer.suspended"
-    COMPLETED = "transfer.completed"
-    TERMINATED = "transfer.terminated"
-    REFUSED = "transfer.refused"
-    RECEIVED = "data.received"
-    RECEIPT = "transfer.receipt_filed"
-
-
-@dataclass(frozen=True)
-class Transfer:
-    id: str
-    peer_pid: str | None
-    role: str
-    space_id: str
-    peer: str
-    negotiation_id: str
-    agreement_id: str
-    dataset_id: str
-    resource_id: str | None
-    version: int | None
-    state: str
-    path: str | None
-    chunks_done: int
-    chunks_total: int | None
-    bytes_done: int
-    bytes_total: int | None
-    reason: str | None
-    created: str
-    updated: str
-    object_id: str | None = None
-
-
-@dataclass(frozen=True)
-class TransferStep:
-    ts: str
-    event: str
-    direction: str
-    state_before: str
-    state_after: str
-    reason: str | None
-
-
-@dataclass(frozen=True)
-class ReceivedData:
-    object_id: str
-    transfer_id: str
-    negotiation_id: str
-    agreement_id: str
-    provider: str
-    dataset_id: str
-    resource_id: str
-    version: int
-    size: int
-    sha256: str
-    received: str
-
-
-@dataclass(frozen=True)
-class TransferChanged:
-    transfer_id: str
-    role: str
-    state: str
-    path: str | None
-
-
-@dataclass(frozen=True)
-class TransferProgress:
-    transfer_id: str
-    chunks_done: int
-    chunks_total: int
-    bytes_done: int
-    bytes_total: int
-
-
-_COLS = ("id, peer_pid, role, space_id, peer, negotiation_id, agreement_id, dataset_id, resource_id, version, "
-         "state, path, chunks_done, manifest, bytes_done, reason, created, updated, object_id")
-
-
-def _transfer(r) -> Transfer:
-    m = json.loads(r[13]) if r[13] else None
-    return Transfer(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-                    len(m["chunks"]) if m else None, r[14], m["size"] if m else None, shown_reason(r[15]), r[16],
-                    r[17], r[18])
-
-
-_CODED = "dsnode:reason:"
-
-
-def _stored_reason(reason: str | LocalText | None) -> str | None:
-    """A reason as kept: one of ours as its key and parameters (shown in each reader's language),
-    a person's or a peer's text as it is."""
-    if isinstance(reason, LocalText):
-        return _CODED + json.dumps({"key": reason.key, "args": [str(a) for a in reason.args]}, ensure_ascii=False)
-    return reason
-
-
-def shown_reason(stored: str | None) -> str | None:
-    """A kept reason in the current language."""
-    if not stored or not stored.startswith(_CODED):
-        return stored
-    try:
-        coded = json.loads(stored.removeprefix(_CODED))
-        return LocalText(coded["key"], *coded["args"]).message()
-    except (ValueError, KeyError, TypeError):
-        return stored
 
 
 class TransferService:
@@ -188,13 +75,12 @@ class TransferService:
         self.resources, self.vault = resources, vault
         self.did: str = keyring.node_did
         self.host, self.port = host, port
-        self._staging = Path(home) / "incoming"
-        self._box = nacl.secret.SecretBox(subkey("incoming"))
+        self._staging = Staging(Path(home) / "incoming", subkey("incoming"))
         self._server: ch.ChannelServer | None = None
         self._jobs: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
         self._fetches: dict[str, threading.Thread] = {}
-        self._readers: dict[str, _ChunkReader] = {}  # object id -> a reader positioned in it
+        self._readers = ChunkReaders(vault)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.relay_only = False  # tests and sites without a direct route: never try the channel
@@ -229,10 +115,7 @@ class TransferService:
         if self._server is not None:
             self._server.stop()
             self._server = None
-        with self._lock:
-            readers, self._readers = list(self._readers.values()), {}
-        for reader in readers:
-            reader.close()
+        self._readers.close()
 
     @property
     def channel_port(self) -> int | None:
@@ -241,20 +124,20 @@ class TransferService:
     # --- reading --------------------------------------------------------------------------------
 
     def list(self) -> builtins.list[Transfer]:
-        return self.db.read(lambda c: [_transfer(r) for r in c.execute(
-            f"SELECT {_COLS} FROM transfer ORDER BY created, id")])
+        return self.db.read(lambda c: [transfer_row(r) for r in c.execute(
+            f"SELECT {COLS} FROM transfer ORDER BY created, id")])
 
     def get(self, transfer_id: str) -> Transfer:
         return self.db.read(lambda c: self._get(c, transfer_id))
 
     def _get(self, conn, transfer_id: str) -> Transfer:
-        r = conn.execute(f"SELECT {_COLS} FROM transfer WHERE id = ?", (transfer_id,)).fetchone()
+        r = conn.execute(f"SELECT {COLS} FROM transfer WHERE id = ?", (transfer_id,)).fetchone()
         if r is None:
-            r = conn.execute(f"SELECT {_COLS} FROM transfer WHERE id LIKE ? || '%'", (transfer_id,)).fetchall()
+            r = conn.execute(f"SELECT {COLS} FROM transfer WHERE id LIKE ? || '%'", (transfer_id,)).fetchall()
             if len(r) != 1:
                 raise TransferNotFound(transfer_id)
             r = r[0]
-        return _transfer(r)
+        return transfer_row(r)
 
     def timeline(self, transfer_id: str) -> builtins.list[TransferStep]:
         t = self.get(transfer_id)
@@ -356,7 +239,7 @@ class TransferService:
     def _move(self, conn, transfer_id: str, event: Event, sender: Role | None, direction: str, *,
               body: dict | None = None, reason: str | LocalText | None = None) -> State:
         english = reason.message("en") if isinstance(reason, LocalText) else reason
-        reason = _stored_reason(reason)
+        reason = stored_reason(reason)
         t = self._get(conn, transfer_id)
         before = State(t.state)
         after, _ = step(before, event, sender)
@@ -376,7 +259,7 @@ class TransferService:
         if body is not None:
             self.sync.send(conn, t.space_id, to=t.peer, type=msgs.wire_type(body), body=body)
         if after is State.TERMINATED and t.role == Role.CONSUMER.value:  # nothing half-received is kept
-            self.db.after_commit(lambda: self._staging_file(t.id).unlink(missing_ok=True))
+            self.db.after_commit(lambda: self._staging.remove(t.id))
         changed = TransferChanged(t.id, t.role, after.value, t.path)
         self.db.after_commit(lambda: self.bus.emit(changed))
         return after
@@ -437,9 +320,9 @@ class TransferService:
         """This node's transfer a message is about: its consumerPid or providerPid is ours, with that peer."""
         for pid in (body.get("consumerPid"), body.get("providerPid")):
             if isinstance(pid, str):
-                r = conn.execute(f"SELECT {_COLS} FROM transfer WHERE id = ? AND peer = ?", (pid, sender)).fetchone()
+                r = conn.execute(f"SELECT {COLS} FROM transfer WHERE id = ? AND peer = ?", (pid, sender)).fetchone()
                 if r is not None:
-                    return _transfer(r)
+                    return transfer_row(r)
         return None
 
     def _check_agreement(self, n, saved: dict | None) -> None:
@@ -560,8 +443,8 @@ class TransferService:
             pins = product.resources
             if not pins:
                 raise DeliveryError(LocalText("delivery.reason.nothing_to_deliver", t.dataset_id))
-            blocks, masked, rules, check = self._payload(product, t.agreement_id)
-            chunked = _Chunker(blocks, CHUNK_SIZE)
+            blocks, masked, rules, check = payload(self.resources, product, t.agreement_id)
+            chunked = Chunker(blocks, CHUNK_SIZE)
             obj = self.vault.put(chunked, name="delivery")
             try:
                 check()
@@ -591,57 +474,6 @@ class TransferService:
 
         self.db.write(write)
 
-    def _payload(self, product, agreement_id: str) -> tuple[Iterator[bytes], bool, builtins.list[str],
-                                                           Callable[[], None]]:
-        """The bytes to deliver, as a stream, and a check to run once they were read: one resource as
-        it is (a table with masking rules as CSV with the rules applied, pseudonymised for this
-        agreement; a table without bytes of its own, such as an SQLite table, as CSV), several as a
-        ZIP of them. A referenced source that changed since registration is refused, never sent."""
-        pins = product.resources
-        rules = [f"{m['column']}:{m['rule']}" for pin in pins for m in self.resources.get(pin.resource_id).masking]
-        if len(pins) == 1:
-            r = self.resources.get(pins[0].resource_id)
-            blocks, masked, check = self._resource_stream(r, pins[0].version, agreement_id)
-            return blocks, masked, rules, check
-        buf = io.BytesIO()
-        masked_any = False
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-            for i, pin in enumerate(pins):
-                r = self.resources.get(pin.resource_id)
-                stream, masked, check = self._resource_stream(r, pin.version, agreement_id)
-                data = b"".join(stream)
-                check()
-                masked_any |= masked
-                safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in (r.title or r.id))[:80]
-                z.writestr(f"{i + 1:02d}-{safe}{'.csv' if masked or r.kind == 'sqlite_table' else ''}", data)
-        return iter([buf.getvalue()]), masked_any, rules, lambda: None
-
-    def _resource_stream(self, r, version: int, agreement_id: str):
-        """``(blocks, masked, check)`` for one resource version. A column the sensitive-data scan
-        flagged must have a masking decision (a rule, or ``keep`` to deliver it in clear): else the
-        delivery is refused and the provider is told what to decide."""
-        flagged = {f.get("column") for f in self.resources.version(r.id, version).sensitive if isinstance(f, dict)}
-        undecided = sorted(c for c in flagged - {m["column"] for m in r.masking} if c)
-        if undecided:
-            raise DeliveryError(LocalText("delivery.reason.sensitive_undecided", r.id, ", ".join(undecided)))
-        if r.masking or r.kind == "sqlite_table":
-            src = self.resources.open_masked_rows(r.id, agreement_id=agreement_id, version=version)
-            return _csv_blocks(src), bool(r.masking), lambda: None
-        v = self.resources.version(r.id, version)
-        h = hashlib.sha256()
-        stream = self.resources.open_bytes(r.id, version)
-
-        def blocks() -> Iterator[bytes]:
-            with stream as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
-                    yield block
-
-        def check() -> None:
-            if h.hexdigest() != v.sha256:
-                raise DeliveryError(LocalText("delivery.reason.source_changed", r.id, version))
-
-        return blocks(), False, check
 
     def _start(self, conn, t: Transfer) -> None:
         assert t.peer_pid is not None  # the provider's transfer knows the consumer's pid from the request
@@ -695,29 +527,10 @@ class TransferService:
             channel.send_json({"done": len(wanted)})
 
     def _chunk(self, object_id: str | None, m: dict, index: int) -> bytes:
-        """Chunk ``index`` of a prepared payload. The vault decrypts an object front to back, so a
-        reader is kept per object and moves forward; asking for an earlier chunk opens it again."""
+        """Chunk ``index`` of a prepared payload."""
         if object_id is None:  # a started transfer always has its prepared payload
             raise DeliveryError(LocalText("delivery.reason.no_manifest_yet", "-"))
-        with self._lock:
-            reader = self._readers.pop(object_id, None)
-        if reader is None or reader.next_index > index:
-            if reader is not None:
-                reader.close()
-            reader = _ChunkReader(self.vault.open_stream(object_id), m["chunkSize"])
-        try:
-            data = reader.read(index, mf.chunk_length(m, index))
-        except BaseException:
-            reader.close()
-            raise
-        with self._lock:
-            old = self._readers.pop(object_id, None)
-            self._readers[object_id] = reader
-            while len(self._readers) > 16:
-                self._readers.pop(next(iter(self._readers))).close()
-        if old is not None:
-            old.close()
-        return data
+        return self._readers.read(object_id, m, index)
 
     # --- the relay path -------------------------------------------------------------------------
 
@@ -736,7 +549,7 @@ class TransferService:
         for i in batch:
             self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_CHUNK,
                            body={"transfer": t.peer_pid, "index": i, "batch": batch,
-                                 "data": _b64(self._chunk(t.object_id, m, i))})
+                                 "data": b64(self._chunk(t.object_id, m, i))})
 
     def _on_chunk(self, conn, msg) -> None:
         body = msg.body if isinstance(msg.body, dict) else {}
@@ -748,7 +561,7 @@ class TransferService:
         try:
             if not isinstance(index, int) or isinstance(index, bool):
                 raise ValueError("no chunk index")
-            data = _unb64(body.get("data"))
+            data = unb64(body.get("data"))
             mf.check_chunk(m, index, data)
         except (ChunkCorrupt, ValueError) as e:
             log.warning("transfer %s: a relayed chunk was refused: %s", t.id,
@@ -756,7 +569,7 @@ class TransferService:
             return
         if conn.execute("SELECT 1 FROM transfer_chunk WHERE transfer_id = ? AND idx = ?", (t.id, index)).fetchone():
             return  # a copy of one already kept
-        self._keep_chunk(t.id, index, data, m["chunkSize"])
+        self._staging.keep(t.id, index, data, m["chunkSize"])
         self._record_chunks(conn, t.id, [(index, len(data))])
         have = {r[0] for r in conn.execute("SELECT idx FROM transfer_chunk WHERE transfer_id = ?", (t.id,))}
         missing = [i for i in range(len(m["chunks"])) if i not in have]
@@ -773,37 +586,6 @@ class TransferService:
 
     # --- the consumer: fetch, keep, finish ------------------------------------------------------
 
-    def _staging_file(self, transfer_id: str) -> Path:
-        """One file per incoming transfer: chunk ``i`` sealed (SecretBox) in slot ``i`` of fixed size."""
-        return self._staging / (hashlib.sha256(transfer_id.encode()).hexdigest()[:32] + ".part")
-
-    def _keep_chunk(self, transfer_id: str, index: int, data: bytes, chunk_size: int, fd: int | None = None) -> None:
-        """Seal chunk ``index`` into its slot. No fsync: a chunk a power cut loses fails the whole-object
-        check at the end, and the transfer fetches it again."""
-        handle = self._open_staging(transfer_id) if fd is None else fd
-        try:
-            sealed = self._box.encrypt(data, nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE))
-            os.pwrite(handle, sealed, index * (chunk_size + _SEAL))
-        finally:
-            if fd is None:
-                os.close(handle)
-
-    def _open_staging(self, transfer_id: str) -> int:
-        self._staging.mkdir(mode=0o700, parents=True, exist_ok=True)
-        return os.open(self._staging_file(transfer_id), os.O_RDWR | os.O_CREAT, 0o600)
-
-    def _staged_chunks(self, transfer_id: str, m: dict) -> Iterator[bytes]:
-        """The staged chunks in order, opened (a damaged one reads as empty: the whole check fails)."""
-        slot = m["chunkSize"] + _SEAL
-        fd = os.open(self._staging_file(transfer_id), os.O_RDONLY)
-        try:
-            for i in range(len(m["chunks"])):
-                try:
-                    yield self._box.decrypt(os.pread(fd, mf.chunk_length(m, i) + _SEAL, i * slot))
-                except nacl.exceptions.CryptoError:
-                    yield b""
-        finally:
-            os.close(fd)
 
     def _fetch(self, transfer_id: str) -> None:
         try:
@@ -858,7 +640,7 @@ class TransferService:
         """Ask for the missing chunks in batches; keep each verified one (recorded once a batch is in).
         True when none is missing."""
         total = len(m["chunks"])
-        fd = self._open_staging(t.id)
+        fd = self._staging.open(t.id)
         try:
             while missing and not self._stop.is_set():
                 if State(self.get(t.id).state) is not State.STARTED:
@@ -877,7 +659,7 @@ class TransferService:
                         index = int.from_bytes(payload[:4], "big")
                         data = payload[4:]
                         mf.check_chunk(m, index, data)  # ChunkCorrupt: the rest of the batch is asked for again
-                        self._keep_chunk(t.id, index, data, m["chunkSize"], fd)
+                        self._staging.keep(t.id, index, data, m["chunkSize"], fd)
                         kept.append((index, len(data)))
                 finally:
                     if kept:
@@ -932,7 +714,7 @@ class TransferService:
         m, sig = self.db.read(lambda c: self._manifest(c, t.id))
         if self._missing(t, m):
             return
-        chunks = self._staged_chunks(t.id, m)
+        chunks = self._staging.chunks(t.id, m)
         try:
             obj = self.vault.put(chunks, expected_size=m["size"], name="received")
         except ApplianceError:
@@ -968,7 +750,7 @@ class TransferService:
                        body=msgs.completion(t.id, t.peer_pid, receipt=receipt, signature=rsig))
 
         self.db.write(write)
-        self._staging_file(t.id).unlink(missing_ok=True)
+        self._staging.remove(t.id)
 
     def _progress(self, transfer_id: str, done: int, total: int, bytes_done: int, bytes_total: int) -> None:
         self.bus.emit(TransferProgress(transfer_id, done, total, bytes_done, bytes_total))
@@ -1009,120 +791,3 @@ class TransferService:
                 self._prepare(t.id)
             elif t.role == "consumer" and t.state == State.STARTED.value:
                 self._spawn_fetch(t.id)
-
-
-class _ChunkReader:
-    """Reads chunks of one vault object in order, skipping forward when asked for a later one."""
-
-    def __init__(self, stream, chunk_size: int) -> None:
-        self._stream, self._size = stream, chunk_size
-        self.next_index = 0
-
-    def read(self, index: int, length: int) -> bytes:
-        skip = (index - self.next_index) * self._size
-        while skip > 0:
-            got = self._stream.read(min(skip, 1 << 20))
-            if not got:
-                break
-            skip -= len(got)
-        data = self._stream.read(length)
-        self.next_index = index + 1
-        return data
-
-    def close(self) -> None:
-        self._stream.close()
-
-
-class _Chunker:
-    """Re-cuts a stream of blocks into chunks of ``size`` bytes, keeping each chunk's SHA-256."""
-
-    def __init__(self, blocks, size: int) -> None:
-        self._blocks, self._size = blocks, size
-        self.hashes: builtins.list[str] = []
-
-    def __iter__(self) -> Iterator[bytes]:
-        pending = bytearray()
-        for block in self._blocks:
-            pending += block
-            while len(pending) >= self._size:
-                chunk = bytes(pending[:self._size])
-                del pending[:self._size]
-                self.hashes.append(mf.digest(chunk))
-                yield chunk
-        if pending:
-            chunk = bytes(pending)
-            self.hashes.append(mf.digest(chunk))
-            yield chunk
-
-
-def _csv_blocks(src) -> Iterator[bytes]:
-    """The rows of ``src`` as UTF-8 CSV, a block every 2,000 rows (closed when done)."""
-    with src:
-        out = io.StringIO()
-        w = csv.writer(out, lineterminator="\n")
-        w.writerow(src.columns)
-        for n, row in enumerate(src, 1):
-            w.writerow(["" if v is None else v for v in row])
-            if n % 2000 == 0:
-                yield out.getvalue().encode("utf-8")
-                out.seek(0)
-                out.truncate()
-        yield out.getvalue().encode("utf-8")
-
-
-def permits_delivery(agreement: dict) -> bool:
-    """Whether the agreed terms let the data itself go to the consumer (a compute-only offer does not)."""
-    def actions(rules) -> set[str]:
-        out = set()
-        for rule in rules or []:
-            a = rule.get("action") if isinstance(rule, dict) else None
-            a = a.get("@id") if isinstance(a, dict) else a
-            if isinstance(a, str):
-                out.add(a)
-        return out
-
-    permitted, prohibited = actions(agreement.get("permission")), actions(agreement.get("prohibition"))
-    if prohibited & DELIVERY_PROHIBITED:
-        return False
-    return bool(permitted - {COMPUTE_ONLY})
-
-
-def expires(agreement: dict) -> str | None:
-    """When the agreement ends, from an elapsedTime (a duration from its timestamp) or a dateTime limit."""
-    from datetime import datetime, timedelta
-
-    ends = None
-    for rule in agreement.get("permission") or []:
-        for c in (rule.get("constraint") or []) if isinstance(rule, dict) else []:
-            if not isinstance(c, dict) or c.get("operator") not in ("lteq", "lt"):
-                continue
-            value = c.get("rightOperand")
-            value = value.get("@value") if isinstance(value, dict) else value
-            if c.get("leftOperand") == "elapsedTime" and isinstance(value, str) and value.startswith("P") \
-                    and value.endswith("D") and value[1:-1].isdigit():
-                try:
-                    start = datetime.fromisoformat(str(agreement.get("timestamp")).replace("Z", "+00:00"))
-                except ValueError:
-                    continue
-                end = rfc3339(start + timedelta(days=int(value[1:-1])))
-            elif c.get("leftOperand") == "dateTime" and isinstance(value, str):
-                end = value
-            else:
-                continue
-            ends = end if ends is None or end < ends else ends
-    return ends
-
-
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: object) -> bytes:
-    import base64
-
-    if not isinstance(text, str):
-        raise ValueError("chunk data is not text")
-    return base64.b64decode(text, validate=True)
-
