@@ -14,6 +14,7 @@ import time
 from dataclasses import asdict
 
 from appliance import i18n
+from appliance.errors import TransferNotFound
 from appliance.settings import Settings
 from edge.cmd_node import open_node
 from edge.columns import print_columns, print_pairs
@@ -153,25 +154,13 @@ def show(args, settings: Settings) -> int:
     return 0
 
 
-def pause(args, settings: Settings) -> int:
+def _act(args, settings: Settings) -> int:
+    """`transfer pause|resume|cancel`: the move, then where the transfer stands."""
     with open_node(settings) as node:
-        node.transfers.pause(args.transfer)
-        tr = node.transfers.get(args.transfer)
-    print(t("transfer.state_now", tr.id, _state(tr.state)))
-    return 0
-
-
-def resume(args, settings: Settings) -> int:
-    with open_node(settings) as node:
-        node.transfers.resume(args.transfer)
-        tr = node.transfers.get(args.transfer)
-    print(t("transfer.state_now", tr.id, _state(tr.state)))
-    return 0
-
-
-def cancel(args, settings: Settings) -> int:
-    with open_node(settings) as node:
-        node.transfers.cancel(args.transfer, args.reason or "")
+        if args.action == "cancel":
+            node.transfers.cancel(args.transfer, args.reason or "")
+        else:
+            getattr(node.transfers, args.action)(args.transfer)
         tr = node.transfers.get(args.transfer)
     print(t("transfer.state_now", tr.id, _state(tr.state)))
     return 0
@@ -181,8 +170,6 @@ def data_show(args, settings: Settings) -> int:
     with open_node(settings) as node:
         rows = [r for r in node.transfers.received() if r.object_id == args.id or r.object_id.startswith(args.id)]
         if len(rows) != 1:
-            from appliance.errors import TransferNotFound
-
             raise TransferNotFound(args.id)
         item = rows[0]
         manifest = node.transfers.manifest(item.transfer_id)
@@ -250,12 +237,12 @@ def register(sub) -> None:
     p.add_argument("transfer", metavar="TRANSFER", help=t("cli.opt.transfer"))
     p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
     p.set_defaults(run=show)
-    for name, fn in (("pause", pause), ("resume", resume), ("cancel", cancel)):
+    for name in ("pause", "resume", "cancel"):
         p = group.add_parser(name, help=t(f"cli.transfer.{name}"))
         p.add_argument("transfer", metavar="TRANSFER", help=t("cli.opt.transfer"))
         if name == "cancel":
             p.add_argument("--reason", help=t("cli.opt.reason"))
-        p.set_defaults(run=fn)
+        p.set_defaults(run=_act)
     group = sub.add_parser("data", help=t("cli.received")).add_subparsers(dest="action", metavar="ACTION",
                                                                          required=True)
     p = group.add_parser("list", help=t("cli.received.list"))

@@ -16,6 +16,30 @@ from tests.spaces import SPACE, SpaceHarness, finalized, wait_for
 pytestmark = pytest.mark.slow
 
 
+def _contract_for(space, tmp_path, provider, consumer, path, *, kind: str | None = None,
+                  masking: list | None = None) -> tuple[str, str, Cli]:
+    """``provider`` lists ``path`` as a product, ``consumer``'s contract for it is finalized by a rule;
+    then the consumer's in-process node closes and its CLI is returned with the resource id and the
+    negotiation id (the test runs the consumer as a daemon of its own)."""
+    provider.resources.allowed_roots = [path.parent]
+    rid = provider.resources.register(str(path), title=path.stem, mode="hosted", kind=kind).resource.id
+    if masking:
+        provider.resources.set_masking(rid, masking)
+    product = provider.products.create(title=path.stem, resource_ids=[rid],
+                                       offers=[provider.products.offer_from_template("free-trial")])
+    provider.products.request_listing(product.id, SPACE)
+    space.operator.operator.approve_listing(wait_for(lambda: space.operator.operator.listings("pending"))[0].id)
+    wait_for(lambda: consumer.sync.catalog(SPACE), what="the catalog entry")
+    provider.contracts.add_rule({"dataset": product.id})
+    cid = consumer.contracts.request(SPACE, product.id)
+    finalized(provider, consumer, cid)
+    consumer.close()
+    key = tmp_path / "consumer.key"
+    key.write_text("passphrase consumer")
+    key.chmod(0o600)
+    return rid, cid, Cli(consumer.home, key)
+
+
 def test_the_consumer_asks_for_the_data_through_its_running_node_and_sees_it_arrive(tmp_path):
     space = SpaceHarness(tmp_path / "space")
     daemon = None
@@ -26,22 +50,9 @@ def test_the_consumer_asks_for_the_data_through_its_running_node_and_sees_it_arr
         with open(data / "line3.csv", "w", newline="", encoding="utf-8") as f:
             csv.writer(f).writerows([["machine", "temperature", "operator"]] +
                                     [[f"M{i % 5}", 20 + i % 9, f"张{i}"] for i in range(5000)])
-        provider.resources.allowed_roots = [data]
-        rid = provider.resources.register(str(data / "line3.csv"), title="Line 3", mode="hosted").resource.id
-        provider.resources.set_masking(rid, [{"column": "operator", "rule": "pseudonymise"}])
-        product = provider.products.create(title="Line 3", resource_ids=[rid],
-                                           offers=[provider.products.offer_from_template("free-trial")])
-        provider.products.request_listing(product.id, SPACE)
-        space.operator.operator.approve_listing(wait_for(lambda: space.operator.operator.listings("pending"))[0].id)
-        wait_for(lambda: consumer.sync.catalog(SPACE), what="the catalog entry")
-        provider.contracts.add_rule({"dataset": product.id})
-        cid = consumer.contracts.request(SPACE, product.id)
-        finalized(provider, consumer, cid)
-        consumer.close()
-        key = tmp_path / "consumer.key"
-        key.write_text("passphrase consumer")
-        key.chmod(0o600)
-        cli = Cli(consumer.home, key)
+        rid, cid, cli = _contract_for(space, tmp_path, provider, consumer, data / "line3.csv",
+                                      masking=[{"column": "operator", "rule": "pseudonymise"}])
+        key = cli.key_file
         assert "No transfers yet" in cli.run("transfer", "list").stdout
         daemon = Daemon(cli)
         started = cli.run("transfer", "start", cid, "--wait", "60")
@@ -54,6 +65,8 @@ def test_the_consumer_asks_for_the_data_through_its_running_node_and_sees_it_arr
         assert item["sha256"] in shown and "only through the node" in shown
         zh = Cli(consumer.home, key, lang="zh_CN").run("transfer", "show", tr["id"]).stdout
         assert "已完成" in zh and "直连" in zh and "operator:pseudonymise" in zh and "使用方已于" in zh
+        done = cli.run("transfer", "pause", tr["id"], ok=False)  # a completed transfer cannot be paused
+        assert done.returncode == 150 and "COMPLETED" in done.stderr and "Traceback" not in done.stderr
         gone = cli.run("transfer", "show", "urn:uuid:nope", ok=False)
         assert gone.returncode == 160 and "dsnode transfer list" in gone.stderr
     finally:
@@ -73,21 +86,7 @@ def test_a_consumer_node_killed_mid_transfer_goes_on_from_its_chunks_after_a_res
             block = bytes(range(256)) * 4096
             for _ in range(200):
                 f.write(block)
-        provider.resources.allowed_roots = [data]
-        rid = provider.resources.register(str(data / "big.bin"), title="big", kind="file").resource.id
-        product = provider.products.create(title="big", resource_ids=[rid],
-                                           offers=[provider.products.offer_from_template("free-trial")])
-        provider.products.request_listing(product.id, SPACE)
-        space.operator.operator.approve_listing(wait_for(lambda: space.operator.operator.listings("pending"))[0].id)
-        wait_for(lambda: consumer.sync.catalog(SPACE), what="the catalog entry")
-        provider.contracts.add_rule({"dataset": product.id})
-        cid = consumer.contracts.request(SPACE, product.id)
-        finalized(provider, consumer, cid)
-        consumer.close()
-        key = tmp_path / "consumer.key"
-        key.write_text("passphrase consumer")
-        key.chmod(0o600)
-        cli = Cli(consumer.home, key)
+        _, cid, cli = _contract_for(space, tmp_path, provider, consumer, data / "big.bin", kind="file")
         daemon = Daemon(cli)
         cli.run("transfer", "start", cid)
         kept = 0
