@@ -13,6 +13,7 @@ median of each is kept. Then, with the member running and connected, client thre
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -102,54 +103,60 @@ def _reads_per_second(socket_file: Path, seconds: float, threads: int) -> tuple[
     return sum(counts) / elapsed, statistics.median(latencies) * 1000
 
 
+@contextlib.contextmanager
+def cli_space(root: Path):
+    """An operator running with its embedded broker and a member admitted to its space (the default
+    key derivation, as `dsnode init` makes it), each driven by the real CLI; the operator stops after."""
+    key = root / "store.key"
+    key.write_text("bench passphrase 2026\n")
+    key.chmod(0o600)
+    operator, member = CliProcess(root / "operator", key), CliProcess(root / "member", key)
+    port = free_port()
+    operator.run("operator", "init", "--space", "bench-space", "--name", "bench", "--broker-host", "127.0.0.1",
+                 "--broker-port", str(port), "--auto-admit", "--kdf", "minimum")
+    op = operator.start("operator", "run", "--embedded-broker")
+    try:
+        code = operator.run("operator", "invite").stdout.strip().splitlines()[-1]
+        member.run("init", "--name", "box-1")
+        node = member.start()
+        try:
+            member.run("space", "join", code, "--yes")
+            deadline = time.monotonic() + 60
+            while json.loads(member.run("space", "status", "--json").stdout)[0]["membership"] != "member":
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the member was not admitted")
+                time.sleep(0.2)
+        finally:
+            stop_process(node)
+        yield operator, member
+    finally:
+        stop_process(op)
+
+
 def run(quick: bool, say) -> Result:
     rounds, per_round, rps_seconds = (2, 3, 2.0) if quick else (3, 5, 5.0)
     command = ("contract", "list")
-    with tempfile.TemporaryDirectory(prefix="dsnode-bench-control-") as tmp:
-        root = Path(tmp)
-        key = root / "store.key"
-        key.write_text("bench passphrase 2026\n")
-        key.chmod(0o600)
-        operator, member = CliProcess(root / "operator", key), CliProcess(root / "member", key)
-        port = free_port()
-        operator.run("operator", "init", "--space", "bench-space", "--name", "bench", "--broker-host", "127.0.0.1",
-                     "--broker-port", str(port), "--auto-admit", "--kdf", "minimum")
-        op = operator.start("operator", "run", "--embedded-broker")
+    with tempfile.TemporaryDirectory(prefix="dsnode-bench-control-") as tmp, cli_space(Path(tmp)) as (_, member):
+        say(f"space ready; timing `dsnode {' '.join(command)}` {rounds} x {per_round} each way")
+        alone: list[float] = []
+        through: list[float] = []
+        for r in range(rounds):
+            alone += _timed(member, command, per_round)
+            node = member.start()
+            try:
+                through += _timed(member, command, per_round)
+            finally:
+                stop_process(node)
+            say(f"round {r + 1}: alone {statistics.median(alone) * 1000:.0f} ms, "
+                f"through the running node {statistics.median(through) * 1000:.0f} ms")
+        node = member.start()
         try:
-            code = operator.run("operator", "invite").stdout.strip().splitlines()[-1]
-            member.run("init", "--name", "box-1")  # the default key derivation, as users have it
-            node = member.start()
-            try:
-                member.run("space", "join", code, "--yes")
-                deadline = time.monotonic() + 60
-                while json.loads(member.run("space", "status", "--json").stdout)[0]["membership"] != "member":
-                    if time.monotonic() > deadline:
-                        raise RuntimeError("the member was not admitted")
-                    time.sleep(0.2)
-            finally:
-                stop_process(node)
-            say(f"space ready; timing `dsnode {' '.join(command)}` {rounds} x {per_round} each way")
-            alone: list[float] = []
-            through: list[float] = []
-            for r in range(rounds):
-                alone += _timed(member, command, per_round)
-                node = member.start()
-                try:
-                    through += _timed(member, command, per_round)
-                finally:
-                    stop_process(node)
-                say(f"round {r + 1}: alone {statistics.median(alone) * 1000:.0f} ms, "
-                    f"through the running node {statistics.median(through) * 1000:.0f} ms")
-            node = member.start()
-            try:
-                rps, latency = _reads_per_second(ControlClient(member.home).socket_file, rps_seconds, 4)
-                spaces = ControlClient(member.home).get("/v1/spaces")
-            finally:
-                stop_process(node)
-            say(f"GET /v1/spaces: {rps:.0f}/s, median {latency:.1f} ms "
-                f"(4 clients, connected: {spaces[0]['connected']})")
+            rps, latency = _reads_per_second(ControlClient(member.home).socket_file, rps_seconds, 4)
+            spaces = ControlClient(member.home).get("/v1/spaces")
         finally:
-            stop_process(op)
+            stop_process(node)
+        say(f"GET /v1/spaces: {rps:.0f}/s, median {latency:.1f} ms "
+            f"(4 clients, connected: {spaces[0]['connected']})")
     alone_ms, through_ms = statistics.median(alone) * 1000, statistics.median(through) * 1000
     ratio = through_ms / alone_ms
     return Result(

@@ -20,9 +20,8 @@ import time
 from pathlib import Path
 
 from appliance.host import ControlClient
-from bench.bench_control import CliProcess, stop_process
+from bench.bench_control import cli_space, stop_process
 from bench.harness import Result, rnd
-from edge.broker_process import free_port
 
 DESCRIPTION = "dsnode run: start to ready, idle RSS and CPU with a space connected, vs a bare interpreter"
 
@@ -51,45 +50,26 @@ def _idle(pid: int, seconds: float) -> tuple[float, float]:
 
 def run(quick: bool, say) -> Result:
     idle_seconds = 15.0 if quick else 60.0
-    with tempfile.TemporaryDirectory(prefix="dsnode-bench-footprint-") as tmp:
-        root = Path(tmp)
-        key = root / "store.key"
-        key.write_text("bench passphrase 2026\n")
-        key.chmod(0o600)
-        operator, member = CliProcess(root / "operator", key), CliProcess(root / "member", key)
-        port = free_port()
-        operator.run("operator", "init", "--space", "bench-space", "--name", "bench", "--broker-host", "127.0.0.1",
-                     "--broker-port", str(port), "--auto-admit", "--kdf", "minimum")
-        op = operator.start("operator", "run", "--embedded-broker")
+    with tempfile.TemporaryDirectory(prefix="dsnode-bench-footprint-") as tmp, cli_space(Path(tmp)) as (_, member):
+        client = ControlClient(member.home)
+        start = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-m", "edge", "run"], env=member.env, cwd=member.env["PYTHONPATH"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            code = operator.run("operator", "invite").stdout.strip().splitlines()[-1]
-            member.run("init", "--name", "box-1")
-            node = member.start()
-            try:
-                member.run("space", "join", code, "--yes")
-            finally:
-                stop_process(node)
-            client = ControlClient(member.home)
-            start = time.perf_counter()
-            proc = subprocess.Popen([sys.executable, "-m", "edge", "run"], env=member.env, cwd=member.env["PYTHONPATH"],
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            try:
-                while True:
-                    if proc.poll() is not None:
-                        raise RuntimeError("dsnode run stopped")
-                    if client.running():
-                        health = client.get("/healthz")
-                        if health["spaces"] and all(s["connected"] for s in health["spaces"]):
-                            break
-                    time.sleep(0.02)
-                ready = time.perf_counter() - start
-                say(f"dsnode run ready (space connected) in {ready:.2f} s; idle for {idle_seconds:.0f} s")
-                cpu, rss = _idle(proc.pid, idle_seconds)
-                connected = all(s["connected"] for s in client.get("/healthz")["spaces"])
-            finally:
-                stop_process(proc)
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError("dsnode run stopped")
+                if client.running():
+                    health = client.get("/healthz")
+                    if health["spaces"] and all(s["connected"] for s in health["spaces"]):
+                        break
+                time.sleep(0.02)
+            ready = time.perf_counter() - start
+            say(f"dsnode run ready (space connected) in {ready:.2f} s; idle for {idle_seconds:.0f} s")
+            cpu, rss = _idle(proc.pid, idle_seconds)
+            connected = all(s["connected"] for s in client.get("/healthz")["spaces"])
         finally:
-            stop_process(op)
+            stop_process(proc)
     bare = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({idle_seconds + 5})"])
     try:
         time.sleep(1)
