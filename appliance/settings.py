@@ -290,3 +290,109 @@ def check_config(path: Path) -> list[ConfigProblem]:
         elif kf.stat().st_mode & 0o077:
             problems.append(ConfigProblem(line_of("key_file"), LocalText("settings.check.key_open", kf)))
     return sorted(problems, key=lambda p: (p.line is None, p.line or 0))
+
+
+# --- changing the settings file (the desktop app's Settings page) ------------------------------
+
+# top-level settings a program may change; tables ([broker], [[watch]]) are edited by hand
+WRITABLE = ("lang", "log_level", "kdf_profile", "node_name", "key_file", "key_env", "key_credential", "interfaces")
+# what the running node reads only when it starts (a change shows after a restart)
+NEEDS_RESTART = frozenset({"log_level", "key_file", "key_env", "key_credential", "interfaces", "node_name"})
+
+
+def config_file(env: Mapping[str, str] | None = None) -> Path:
+    """The settings file that :func:`load_settings` reads when no path is given."""
+    env = os.environ if env is None else env
+    return Path(env["DSNODE_CONFIG"]) if env.get("DSNODE_CONFIG") else default_config_path()
+
+
+def write_settings(path: Path, changes: Mapping[str, Any]) -> None:
+    """Set top-level settings in the file at ``path`` (a value of None removes one), keeping every
+    other line as it is, comments and tables too. Values are checked as :func:`load_settings`
+    checks them and the whole file must still load; a ConfigError names what is wrong and the
+    file is left unchanged. The file is replaced in one step (never half written)."""
+    bad = sorted(set(changes) - set(WRITABLE))
+    if bad:
+        raise ConfigError(LocalText("settings.reason.unknown", path, ", ".join(bad)))
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(LocalText("settings.check.unreadable", path, type(e).__name__)) from None
+    lines = text.splitlines()
+    for name, value in changes.items():
+        lines = _set_line(lines, name, None if value is None else f"{name} = {_toml_value(name, value)}")
+    new_text = "\n".join(lines) + "\n" if lines else ""
+    try:
+        data = tomllib.loads(new_text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(LocalText("settings.reason.not_toml", path, str(e))) from None
+    for name in changes:
+        if name in data:
+            _check_written(name, data[name])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".new")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it may name where the key is
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(new_text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _toml_value(name: str, value: Any) -> str:
+    import json
+
+    if isinstance(value, (list, tuple)):
+        if not all(isinstance(v, str) for v in value):
+            if name == "interfaces":
+                raise ConfigError(LocalText("settings.reason.interfaces"))
+            raise ConfigError(LocalText("settings.reason.not_text", name, repr(value)))
+        return "[" + ", ".join(json.dumps(v, ensure_ascii=False) for v in value) + "]"
+    if isinstance(value, Path):
+        value = str(value)
+    if not isinstance(value, str):
+        raise ConfigError(LocalText("settings.reason.not_text", name, repr(value)))
+    return json.dumps(value, ensure_ascii=False)  # a JSON string is a TOML basic string
+
+
+def _check_written(name: str, value: Any) -> None:
+    if name == "log_level" and value not in LOG_LEVELS:
+        raise ConfigError(LocalText("settings.check.choice", name, repr(value), ", ".join(LOG_LEVELS)))
+    if name == "lang" and value not in ("zh_CN", "en"):
+        raise ConfigError(LocalText("settings.check.choice", name, repr(value), "zh_CN, en"))
+    if name == "key_credential" and ("/" in value or value in ("", ".", "..")):
+        raise ConfigError(LocalText("settings.check.bad_value", name, repr(value)))
+    if name == "interfaces":
+        import ipaddress
+
+        for address in value:
+            try:
+                ipaddress.ip_address(address)
+            except ValueError:
+                raise ConfigError(LocalText("settings.reason.interfaces")) from None
+    _coerce(name, value)
+
+
+def _set_line(lines: list[str], name: str, new: str | None) -> list[str]:
+    """``lines`` with the top-level ``name = …`` (which may span lines, as an array can) replaced by
+    ``new``, or removed when ``new`` is None; a new setting goes after the last top-level one."""
+    import re
+
+    first_table = next((i for i, raw in enumerate(lines) if raw.lstrip().startswith("[")), len(lines))
+    start = next((i for i in range(first_table) if re.match(rf"\s*{re.escape(name)}\s*=", lines[i])), None)
+    if start is None:
+        if new is None:
+            return lines
+        at = first_table
+        while at > 0 and not lines[at - 1].strip():
+            at -= 1
+        return [*lines[:at], new, *([""] if at < len(lines) and at == first_table else []), *lines[at:]]
+    end = start
+    while end < len(lines) - 1:  # the value ends where the lines so far parse as one TOML setting
+        try:
+            tomllib.loads("\n".join(lines[start:end + 1]))
+            break
+        except tomllib.TOMLDecodeError:
+            end += 1
+    return [*lines[:start], *([new] if new is not None else []), *lines[end + 1:]]
