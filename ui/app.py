@@ -21,6 +21,7 @@ from appliance.errors import ApplianceError
 from appliance.host.host import NodeHost
 from appliance.i18n import t
 from appliance.node import Node
+from appliance.services.membership.invitation import Invitation, load_invitation
 from appliance.settings import load_settings
 from ui import prefs as prefs_mod
 from ui.dialogs import show_bug, show_error
@@ -35,9 +36,11 @@ log = logging.getLogger(__name__)
 class DesktopApp(QObject):
     """Opens the node, hosts it, shows the window; :meth:`stop` undoes all of it (idempotent)."""
 
-    def __init__(self, settings, prefs: prefs_mod.Prefs | None = None) -> None:
+    def __init__(self, settings, prefs: prefs_mod.Prefs | None = None, invitation_file: Path | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self.invitation_file = invitation_file  # opened with the app (an invitation file's handler)
+        self.invitation: Invitation | None = None  # that file's invitation, to offer once the window shows
         self.prefs = prefs or prefs_mod.load(settings.home)
         self.node: Node | None = None
         self.host: NodeHost | None = None
@@ -45,14 +48,30 @@ class DesktopApp(QObject):
         self.dialog = None
 
     def start(self) -> None:
+        problem = self._read_invitation()
         if Node.exists(self.settings.home):
             self.dialog = UnlockDialog(self.settings.home)
             self.dialog.opened.connect(lambda node: self.run(node))
         else:
             self.dialog = FirstRunWizard(self.settings)
             self.dialog.created.connect(lambda node, invitation: self.run(node, invitation))
+            if self.invitation is not None:  # the wizard's last step, filled in
+                self.dialog.space.code.setPlainText(self.invitation.code())
+                self.invitation = None
         self.dialog.rejected.connect(self._gave_up)
         self.dialog.show()
+        if problem is not None:
+            show_error(self.dialog, problem)
+
+    def _read_invitation(self) -> ApplianceError | None:
+        """Read the invitation file the app was opened with; the error that says why it is no invitation."""
+        if self.invitation_file is None:
+            return None
+        try:  # absolute: a relative name starting with the code's prefix must not pass for a code
+            self.invitation = load_invitation(str(Path(self.invitation_file).absolute()))
+        except ApplianceError as e:
+            return e
+        return None
 
     def _gave_up(self) -> None:
         if self.node is None:
@@ -78,6 +97,9 @@ class DesktopApp(QObject):
         self.window.show()
         if invitation:
             self.window.join(invitation)
+        elif self.invitation is not None:  # opened with an invitation file: ask before joining
+            self.window.ask_join(self.invitation)
+            self.invitation = None
 
     def stop(self) -> None:
         try:
@@ -102,6 +124,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--home", type=Path, help=t("cli.opt.home"))
     parser.add_argument("--config", type=Path, help=t("cli.opt.config"))
     parser.add_argument("--lang", choices=i18n.LANGS, help=t("cli.opt.lang"))
+    parser.add_argument("invitation", nargs="?", type=Path, metavar="FILE", help=t("install.opt.invitation_file"))
     return parser.parse_known_args(argv)[0]
 
 
@@ -138,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setApplicationName("dsnode")
     apply_font(app)
     sys.excepthook = _excepthook
-    desktop = DesktopApp(settings, prefs)
+    desktop = DesktopApp(settings, prefs, invitation_file=args.invitation)
     app.aboutToQuit.connect(desktop.stop)
     desktop.start()
     code = app.exec()
