@@ -182,6 +182,27 @@ class EvidenceLog:
                 return
             last = rows[-1][0]
 
+    def page(self, *, before: int | None = None, limit: int = 100, text: str | None = None,
+             actions: Sequence[str] = ()) -> list[EvidenceEntry]:
+        """Newest first: ``limit`` entries with an index below ``before`` (keyset paging). With ``text``,
+        those whose action, subject or actor contains it, or whose action is one of ``actions`` (the
+        actions whose name in the reader's language contains it)."""
+        where, args = _filter(text, actions)
+        if before is not None:
+            where.append("idx < ?")
+            args.append(before)
+        sql = f"SELECT {ENTRY_COLUMNS} FROM evidence_entry {_where(where)} ORDER BY idx DESC LIMIT ?"
+        rows = self._db.read(lambda c: c.execute(sql, (*args, limit)).fetchall())
+        return [row_to_entry(r) for r in rows]
+
+    def count(self, *, text: str | None = None, actions: Sequence[str] = ()) -> int:
+        """How many entries :meth:`page` pages through (the log's size without a filter)."""
+        if not text and not actions:
+            return self.size()
+        where, args = _filter(text, actions)
+        sql = f"SELECT COUNT(*) FROM evidence_entry {_where(where)}"
+        return self._db.read(lambda c: c.execute(sql, args).fetchone()[0])
+
     def get(self, index: int) -> EvidenceEntry | None:
         row = self._db.read(
             lambda c: c.execute(f"SELECT {ENTRY_COLUMNS} FROM evidence_entry WHERE idx = ?", (index,)).fetchone()
@@ -218,3 +239,22 @@ class EvidenceLog:
         if size is not None:
             return size
         return conn.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM evidence_entry").fetchone()[0]
+
+
+def _filter(text: str | None, actions: Sequence[str]) -> tuple[list[str], list[int | str]]:
+    if not text and not actions:
+        return [], []
+    alternatives: list[str] = []
+    args: list[int | str] = []
+    if text:
+        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        alternatives += [f"{column} LIKE ? ESCAPE '\\'" for column in ("action", "subject", "actor")]
+        args += [pattern] * 3
+    if actions:
+        alternatives.append(f"action IN ({', '.join('?' * len(actions))})")
+        args += list(actions)
+    return ["(" + " OR ".join(alternatives) + ")"], args
+
+
+def _where(conditions: list[str]) -> str:
+    return ("WHERE " + " AND ".join(conditions)) if conditions else ""

@@ -6,12 +6,25 @@ from pathlib import Path
 
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QLineEdit
 
+from appliance import i18n
 from appliance.i18n import get_lang, t
+from ui import models
 from ui.dialogs import info, show_error
-from ui.pages.base import Page, button, fill, short, state_text, table
+from ui.pages.base import Page, button, short, state_text
 from ui.tasks import run_task
 
-PAGE = 200
+ACTION = "ui.state.action."
+
+
+def _cells(e) -> list:
+    return [e.index, e.ts[:19].replace("T", " "), state_text("action", e.action), short(e.subject, 28), short(e.actor)]
+
+
+def actions_named(needle: str) -> list[str]:
+    """The actions whose name in the reader's language contains ``needle`` (the log keeps their codes)."""
+    needle = needle.lower()
+    return sorted(key.removeprefix(ACTION) for key, text in i18n.catalog(get_lang()).items()
+                  if key.startswith(ACTION) and needle in text.lower())
 
 
 class EvidencePage(Page):
@@ -24,9 +37,10 @@ class EvidencePage(Page):
         self.search = QLineEdit()
         self.search.setObjectName("search")
         self.search.setPlaceholderText(t("ui.ev.search"))
-        self.search.returnPressed.connect(self.safe_refresh)
+        self.search.setClearButtonEnabled(True)
+        self.search.returnPressed.connect(self.newest)
+        self.search.textChanged.connect(lambda text: None if text else self.newest())
         row.addWidget(self.search, 1)
-        row.addWidget(button("ui.ev.older", self.older))
         row.addWidget(button("ui.ev.newest", self.newest))
         self.verify_button = button("ui.ev.verify", self.verify)
         row.addWidget(self.verify_button)
@@ -37,32 +51,41 @@ class EvidencePage(Page):
         self.result.setWordWrap(True)
         self.layout_.addWidget(self.result)
         self.where = QLabel()
+        self.where.setObjectName("where")
         self.layout_.addWidget(self.where)
-        self.log = table([t("ui.ev.col.index"), t("ui.ev.col.time"), t("ui.ev.col.action"), t("ui.ev.col.subject"),
-                          t("ui.ev.col.actor")], "log", stretch=3)
+        self.model = models.PagedModel([t("ui.ev.col.index"), t("ui.ev.col.time"), t("ui.ev.col.action"),
+                                        t("ui.ev.col.subject"), t("ui.ev.col.actor")],
+                                       self._page, _cells, lambda e: e.index)
+        self.log = models.paged_table(self.model, "log", stretch=3)
         self.layout_.addWidget(self.log, 1)
-        self.stop: int | None = None  # None: the newest page
+        self.filter: tuple[str, list[str]] | None = None  # None: not loaded yet
+
+    def _page(self, before: int | None, limit: int) -> list:
+        text, actions = self.filter or ("", [])
+        return self.node.evidence.page(before=before, limit=limit, text=text or None, actions=actions)
 
     def refresh(self) -> None:
-        size = self.node.evidence.size()
-        stop = size if self.stop is None else min(self.stop, size)
-        start = max(0, stop - PAGE)
-        entries = list(self.node.evidence.entries(start, stop))
-        needle = self.search.text().strip().lower()
-        if needle:
-            entries = [e for e in entries if needle in f"{e.action} {e.subject} {e.actor}".lower()]
-        fill(self.log, [[e.index, e.ts[:19].replace("T", " "), state_text("action", e.action), short(e.subject, 28),
-                         short(e.actor)] for e in reversed(entries)])
-        self.where.setText(t("ui.ev.range", start + 1 if stop else 0, stop, size))
-
-    def older(self) -> None:
-        size = self.node.evidence.size()
-        self.stop = max(PAGE, (size if self.stop is None else self.stop) - PAGE)
-        self.safe_refresh()
+        """New entries go on top of what is shown (the reader keeps their place further down)."""
+        needle = self.search.text().strip()
+        wanted = (needle, actions_named(needle) if needle else [])
+        if wanted != self.filter or not self.model.rows:
+            self.filter = wanted
+            self.model.reload()
+        else:
+            top = self.model.rows[0].index
+            newer = [e for e in self._page(None, self.model.page) if e.index > top]
+            if len(newer) == self.model.page:  # more arrived than a page: start again from the newest
+                self.model.reload()
+            else:
+                self.model.prepend(newer)
+        text, actions = self.filter
+        count = self.node.evidence.count(text=text or None, actions=actions)
+        self.where.setText(t("ui.scale.ev.matches", count) if text else t("ui.scale.ev.count", count))
 
     def newest(self) -> None:
-        self.stop = None
+        self.filter = None
         self.safe_refresh()
+        self.log.scrollToTop()
 
     def verify(self) -> None:
         self.verify_button.setEnabled(False)

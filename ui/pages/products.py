@@ -11,6 +11,8 @@ from appliance.i18n import t
 from ui.offer_editor import OfferEditor
 from ui.pages.base import Page, button, empty_hint, fill, selected_key, short, state_text, table
 
+PICK = 200  # resources offered for a new product at once (the newest, or those the search finds)
+
 
 class ProductsPage(Page):
     key = "products"
@@ -44,7 +46,16 @@ class ProductsPage(Page):
         self.resources = QListWidget()
         self.resources.setObjectName("resources")
         self.resources.setMaximumHeight(110)
-        form.addRow(t("ui.pr.resources"), self.resources)
+        self.find = QLineEdit()
+        self.find.setObjectName("find_resources")
+        self.find.setPlaceholderText(t("ui.scale.res.search"))
+        self.find.setClearButtonEnabled(True)
+        self.find.returnPressed.connect(self.fill_resources)
+        self.find.textChanged.connect(lambda text: None if text else self.fill_resources())
+        pick = QVBoxLayout()
+        pick.addWidget(self.find)
+        pick.addWidget(self.resources)
+        form.addRow(t("ui.pr.resources"), pick)
         v.addLayout(form)
         self.editor = OfferEditor(self.node.products)
         v.addWidget(self.editor)
@@ -69,10 +80,17 @@ class ProductsPage(Page):
         self.space.clear()
         for s in self.node.sync.spaces():
             self.space.addItem(s.name or s.space_id, s.space_id)
-        chosen = {self.resources.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.resources.count())
-                  if self.resources.item(i).checkState() == Qt.CheckState.Checked}
+        self.fill_resources()
+
+    def fill_resources(self) -> None:
+        """The resources to choose from: the ticked ones, then the newest (or those found) up to ``PICK``;
+        a register of thousands is searched, never listed whole."""
+        chosen = [self.resources.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.resources.count())
+                  if self.resources.item(i).checkState() == Qt.CheckState.Checked]
+        ticked = [self.node.resources.get(rid) for rid in chosen]
+        found = self.node.resources.page(limit=PICK, text=self.find.text().strip())
         self.resources.clear()
-        for r in self.node.resources.list():
+        for r in ticked + [r for r in found if r.id not in chosen]:
             item = QListWidgetItem(f"{r.title} ({short(r.id, 8)})")
             item.setData(Qt.ItemDataRole.UserRole, r.id)
             item.setCheckState(Qt.CheckState.Checked if r.id in chosen else Qt.CheckState.Unchecked)

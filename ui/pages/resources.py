@@ -6,17 +6,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QProgressBar,
-                               QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QProgressBar, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
 from appliance.domain.catalog import ResourceRegistered, ResourceVersioned
 from appliance.i18n import t
 from appliance.services.catalog.masking import RULES
+from ui import models
 from ui.dialogs import show_error
-from ui.pages.base import Page, button, empty_hint, fill, selected_key, state_text, table
+from ui.pages.base import Page, button, empty_hint, fill, state_text, table
 from ui.tasks import run_task
 
 CATEGORIES = ("general", "important", "core")
+
+
+def _cells(r) -> list:
+    """A resource's row: one read for the list (a version's details only for the resource shown)."""
+    suggested = t("ui.res.suggested", r.suggested_sensitivity) if r.suggested_sensitivity else "-"
+    return [r.title, state_text("kind", str(r.kind)), r.sensitivity or suggested, r.current_version]
 
 
 class ResourcesPage(Page):
@@ -39,12 +46,26 @@ class ResourcesPage(Page):
         self.layout_.addWidget(self.progress_label)
         self.layout_.addWidget(self.progress)
         split = QSplitter(Qt.Orientation.Horizontal)
-        self.list = table([t("ui.res.col.title"), t("ui.res.col.kind"), t("ui.res.col.sensitivity"),
-                           t("ui.res.col.version")], "resources")
-        self.list.itemSelectionChanged.connect(self.show_detail)
+        self.model = models.PagedModel(
+            [t("ui.res.col.title"), t("ui.res.col.kind"), t("ui.res.col.sensitivity"), t("ui.res.col.version")],
+            self._page, _cells, lambda r: r.id)
+        self.list = models.paged_table(self.model, "resources")
+        self.list.selectionModel().selectionChanged.connect(self.show_detail)
         left = QWidget()
         lv = QVBoxLayout(left)
         lv.setContentsMargins(0, 0, 0, 0)
+        find = QHBoxLayout()
+        self.search = QLineEdit()
+        self.search.setObjectName("search")
+        self.search.setPlaceholderText(t("ui.scale.res.search"))
+        self.search.setClearButtonEnabled(True)
+        self.search.returnPressed.connect(self.safe_refresh)
+        self.search.textChanged.connect(lambda text: None if text else self.safe_refresh())
+        find.addWidget(self.search, 1)
+        self.count = QLabel()
+        self.count.setObjectName("count")
+        find.addWidget(self.count)
+        lv.addLayout(find)
         lv.addWidget(self.list)
         self.empty = empty_hint("ui.res.empty")
         lv.addWidget(self.empty, 1)
@@ -60,21 +81,25 @@ class ResourcesPage(Page):
 
     # --- the list and registering ---------------------------------------------------------------
 
+    def _page(self, after: str | None, limit: int) -> list:
+        return self.node.resources.page(limit=limit, after=after, text=self.search.text().strip())
+
     def refresh(self) -> None:
-        resources = self.node.resources.list()
-        rows = []
-        for r in resources:  # one read for the list: a version's details only for the resource shown
-            suggested = t("ui.res.suggested", r.suggested_sensitivity) if r.suggested_sensitivity else "-"
-            level = r.sensitivity or suggested
-            rows.append([r.title, state_text("kind", str(r.kind)), level, r.current_version])
-        keep = selected_key(self.list)
-        fill(self.list, rows, [r.id for r in resources])
-        self.list.setVisible(bool(rows))
-        self.empty.setVisible(not rows)
-        for i, r in enumerate(resources):
-            if r.id == keep:
-                self.list.selectRow(i)
-        if not rows:
+        """The first page of the register, newest first (the list reads more as it scrolls)."""
+        keep = self.current()
+        self.model.reload()
+        needle = self.search.text().strip()
+        total = len(self.model.rows) if self.model.exhausted else self.node.resources.count(text=needle)
+        self.count.setText(t("ui.scale.res.count", total))
+        anything = bool(self.model.rows) or bool(needle)
+        self.list.setVisible(anything)
+        self.search.setVisible(anything)
+        self.count.setVisible(anything)
+        self.empty.setVisible(not anything)
+        row = self.model.row_of(keep) if keep is not None else -1
+        if row >= 0:
+            self.list.selectRow(row)
+        else:
             self.detail.setVisible(False)
 
     def choose_files(self) -> None:
@@ -184,7 +209,7 @@ class ResourcesPage(Page):
         self.detail.setVisible(False)
 
     def current(self) -> str | None:
-        return selected_key(self.list)
+        return models.selected_key(self.list)
 
     def show_detail(self) -> None:
         rid = self.current()

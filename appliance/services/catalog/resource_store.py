@@ -112,3 +112,31 @@ def load_versions(conn, resource_id: str) -> list[ResourceVersion]:
     rows = conn.execute(f"SELECT {VERSION_COLUMNS} FROM resource_version WHERE resource_id = ? ORDER BY version",
                         (resource_id,)).fetchall()
     return [row_to_version(r)[0] for r in rows]
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def _page_filter(text: str | None) -> tuple[str, list[str]]:
+    if not text:
+        return "removed IS NULL", []
+    pattern = _like(text)
+    return ("removed IS NULL AND (title LIKE ? ESCAPE '\\' OR source LIKE ? ESCAPE '\\' "
+            "OR description LIKE ? ESCAPE '\\')", [pattern, pattern, pattern])
+
+
+def page_resources(conn, *, limit: int, after: str | None, text: str | None) -> list[Resource]:
+    """Newest first, ``limit`` rows after the resource ``after`` (keyset paging on created, id)."""
+    where, args = _page_filter(text)
+    if after is not None:
+        where += " AND (created, id) < ((SELECT created FROM resource WHERE id = ?), ?)"
+        args += [after, after]
+    rows = conn.execute(f"SELECT {RESOURCE_COLUMNS} FROM resource WHERE {where} "
+                        "ORDER BY created DESC, id DESC LIMIT ?", (*args, limit)).fetchall()
+    return [row_to_resource(r) for r in rows]
+
+
+def count_resources(conn, *, text: str | None) -> int:
+    where, args = _page_filter(text)
+    return conn.execute(f"SELECT COUNT(*) FROM resource WHERE {where}", args).fetchone()[0]

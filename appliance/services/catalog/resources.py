@@ -220,6 +220,16 @@ class ResourceService:
     def list(self, *, include_removed: bool = False) -> list[Resource]:
         return self._db.read(lambda c: store.list_resources(c, include_removed))
 
+    def page(self, *, limit: int = 100, after: str | None = None, text: str | None = None) -> builtins.list[Resource]:
+        """A page of the register, newest first: ``limit`` resources after the one whose id is ``after``,
+        those whose title, source or description contains ``text`` when given (for lists that never
+        load the whole register)."""
+        return self._db.read(lambda c: store.page_resources(c, limit=limit, after=after, text=text or None))
+
+    def count(self, *, text: str | None = None) -> int:
+        """How many resources :meth:`page` pages through."""
+        return self._db.read(lambda c: store.count_resources(c, text=text or None))
+
     def version(self, resource_id: str, version: int | None = None) -> ResourceVersion:
         return self._version_row(resource_id, version)[0]
 
