@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from dataclasses import asdict
@@ -267,15 +268,49 @@ def demands(args, settings: Settings) -> int:
     return 0
 
 
+MOSQUITTO_DIR = Path("/etc/mosquitto")  # Debian's mosquitto: mosquitto.conf reads conf.d/*.conf
+
+
+class _Install(argparse.Action):
+    """``--install``: the command writes the system's broker files itself, so it never runs inside a
+    running node (whose unit may not write /etc): it needs the store to itself."""
+
+    def __init__(self, option_strings, dest, **kwargs) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=False, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        setattr(namespace, self.dest, True)
+        namespace.store_use = forward.EXCLUSIVE
+
+
+def _broker_files(args) -> tuple[Path, Path | None]:
+    """(the folder of the account files, the snippet for the system's mosquitto or None)."""
+    if not args.install:
+        if args.out is None:
+            raise BrokerConfigError(LocalText("install.reason.out_or_install"))
+        return args.out, None
+    if args.password_file:  # its reload signal cannot reach a broker of another user
+        raise BrokerConfigError(LocalText("install.reason.dynsec_only"))
+    conf_d = args.mosquitto_dir / "conf.d"
+    if not conf_d.is_dir():
+        raise BrokerConfigError(LocalText("install.reason.no_conf_d", conf_d))
+    return args.out or args.mosquitto_dir / "dsnode", conf_d / "dsnode.conf"
+
+
 def broker_config(args, settings: Settings) -> int:
     mode = "password-file" if args.password_file else "dynsec"
     listener = ListenerConfig(host=args.host, port=args.port, tls_cert=args.tls_cert, tls_key=args.tls_key,
                               tls_ca=args.tls_ca, require_client_cert=args.require_client_cert)
+    out, include = _broker_files(args)
     with _operator_node(settings) as node:
-        files = node.operator.write_broker_config(args.out, listener, mode=mode, limits=settings.broker)
+        try:
+            files = node.operator.write_broker_config(out, listener, mode=mode, limits=settings.broker,
+                                                      include_file=include)
+        except PermissionError as e:
+            raise BrokerConfigError(LocalText("install.reason.not_allowed", e.filename)) from None
     for path in files:
         print(t("operator.wrote", path))
-    print(t("operator.broker_start", files[0]))
+    print(t("install.broker_installed", include) if include else t("operator.broker_start", files[0]))
     return 0
 
 
@@ -360,7 +395,10 @@ def register(sub) -> None:
     p.set_defaults(run=demands)
 
     p = op.add_parser("broker-config", help=t("cli.operator.broker_config"))
-    p.add_argument("--out", type=Path, required=True, help=t("cli.opt.broker_out"))
+    p.add_argument("--out", type=Path, help=t("cli.opt.broker_out"))
+    p.add_argument("--install", action=_Install, help=t("install.opt.install"))
+    p.add_argument("--mosquitto-dir", type=Path, default=MOSQUITTO_DIR, metavar="DIR",
+                   help=t("install.opt.mosquitto_dir"))
     p.add_argument("--host", default="127.0.0.1", help=t("cli.opt.listen_host"))
     p.add_argument("--port", type=int, default=8883, help=t("cli.opt.broker_port"))
     p.add_argument("--tls-cert", type=Path, help=t("cli.opt.tls_cert"))

@@ -271,8 +271,10 @@ def find_dynsec_plugin() -> str | None:
 
 
 def mosquitto_conf(out_dir: Path, listener: ListenerConfig, *, mode: str = "dynsec",
-                   plugin_path: str | None = None, limits: BrokerLimits | None = None) -> str:
-    """The text of mosquitto.conf for one space, with every file under ``out_dir``."""
+                   plugin_path: str | None = None, limits: BrokerLimits | None = None,
+                   included: bool = False) -> str:
+    """The text of mosquitto.conf for one space, with every file under ``out_dir``. ``included``: a
+    snippet for the system's mosquitto (``include_dir``), whose main file sets persistence itself."""
     if mode not in MODES:
         raise BrokerConfigError(LocalText("operator.reason.bad_mode", ", ".join(MODES)))
     out = Path(out_dir).resolve()
@@ -302,9 +304,9 @@ def mosquitto_conf(out_dir: Path, listener: ListenerConfig, *, mode: str = "dyns
         lines += [f"plugin {plugin}", f"plugin_opt_config_file {out / 'dynamic-security.json'}"]
     else:
         lines += [f"password_file {out / 'passwd'}", f"acl_file {out / 'acl'}", f"pid_file {out / 'mosquitto.pid'}"]
+    if not included:  # mosquitto refuses a second persistence_location
+        lines += ["persistence true", f"persistence_location {out}/"]
     lines += [
-        "persistence true",
-        f"persistence_location {out}/",
         *(limits or BrokerLimits()).mosquitto_lines(),
         "retain_available true",
     ]
@@ -323,6 +325,18 @@ def write_private(path: Path, text: str) -> None:
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         folder = path.parent.stat()
         os.chown(tmp, folder.st_uid, folder.st_gid)
+    os.replace(tmp, path)
+
+
+def write_readable(path: Path, text: str) -> None:
+    """Write a file everyone may read (mode 0644), whole or not at all: a configuration snippet that
+    names the broker's files but holds no secret, read by mosquitto before it drops root."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.chmod(tmp, 0o644)  # whatever the umask
     os.replace(tmp, path)
 
 

@@ -97,17 +97,22 @@ class OperatorService:
             ctx.forget()
 
     def write_broker_config(self, out_dir: Path, listener: bc.ListenerConfig, *, mode: str = "dynsec",
-                            plugin_path: str | None = None, limits: BrokerLimits | None = None) -> list[Path]:
+                            plugin_path: str | None = None, limits: BrokerLimits | None = None,
+                            include_file: Path | None = None) -> list[Path]:
         """Write mosquitto.conf and the account files for this space into ``out_dir``; returns the files.
 
         The folder ends owner-only, and as root it is handed to the mosquitto user
-        (:func:`~appliance.operator.broker_config.hand_to_broker`)."""
+        (:func:`~appliance.operator.broker_config.hand_to_broker`). ``include_file``: write the
+        configuration there instead, as a snippet for the system's mosquitto (readable by all: it
+        names files, it holds no secret), e.g. /etc/mosquitto/conf.d/dsnode.conf."""
         ctx = self._ctx
         space = ctx.space()
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
-        conf = bc.mosquitto_conf(out, listener, mode=mode, plugin_path=plugin_path, limits=limits)
-        written = [out / "mosquitto.conf"]
+        conf = bc.mosquitto_conf(out, listener, mode=mode, plugin_path=plugin_path, limits=limits,
+                                 included=include_file is not None)
+        conf_file = Path(include_file) if include_file is not None else out / "mosquitto.conf"
+        written = [conf_file]
         if mode == "dynsec":
             dynsec_file = out / "dynamic-security.json"
             if dynsec_file.exists():
@@ -116,7 +121,10 @@ class OperatorService:
                                      admin_password=space.admin_password)
             bc.write_dynsec_file(out / "dynamic-security.json", doc)
             written.append(out / "dynamic-security.json")
-        (out / "mosquitto.conf").write_text(conf, encoding="utf-8")
+        if include_file is not None:
+            bc.write_readable(conf_file, conf)
+        else:
+            conf_file.write_text(conf, encoding="utf-8")
 
         def record(conn) -> None:
             conn.execute("UPDATE operator_space SET broker_mode = ?, broker_dir = ? WHERE id = 1",
