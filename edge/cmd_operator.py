@@ -118,11 +118,11 @@ def invite(args, settings: Settings) -> int:
             f.write(code + "\n")
         os.chmod(args.out, 0o600)
         print(t("operator.invite_saved", args.out))
-    if args.qr:
-        invitation.write_qr(args.qr)
-        print(t("operator.invite_qr", args.qr))
     print(t("operator.invite_made", invitation.space_id, invitation.expires))
     print(code)
+    if args.qr:  # last: an invitation too long for a QR code is still made and shown
+        invitation.write_qr(args.qr)
+        print(t("operator.invite_qr", args.qr))
     return 0
 
 

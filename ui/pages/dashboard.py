@@ -5,6 +5,7 @@ from __future__ import annotations
 from PySide6.QtWidgets import QFrame, QGridLayout, QHBoxLayout, QLabel, QVBoxLayout
 
 from appliance.i18n import t
+from ui.join_dialog import ask_join
 from ui.pages.base import Page, button, dataset_name, empty_hint, fill, fit_height, short, state_text, table
 
 
@@ -53,7 +54,7 @@ class DashboardPage(Page):
         self.no_transfers = empty_hint("ui.dash.no_transfers")
         self.layout_.addWidget(self.no_transfers)
         row = QHBoxLayout()
-        row.addWidget(button("ui.dash.join", self.ctx.window.ask_join))
+        row.addWidget(button("ui.dash.join", lambda: ask_join(self.ctx.window)))
         row.addStretch(1)
         self.layout_.addLayout(row)
         self.layout_.addStretch(1)

@@ -1,4 +1,7 @@
-"""Settings: the app's language and idle lock; the node's identity and home, to read."""
+"""Settings, one tab each: the app (language, idle lock, tray, backup; the node's identity and home
+to read), the spaces this node is in, the auto-approval rules, the network addresses and where
+the store key comes from. What the node keeps goes through the Node API; what the settings file
+holds goes through the core's writer (:mod:`ui.pages.settings_file`)."""
 
 from __future__ import annotations
 
@@ -6,20 +9,38 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
-                               QSizePolicy, QSpinBox)
+                               QSizePolicy, QSpinBox, QTabWidget, QWidget)
 
 from appliance.i18n import get_lang, t
 from ui.dialogs import info, show_error
 from ui.pages.base import Page, button
+from ui.pages.settings_file import KeyTab, NetworkTab
+from ui.pages.settings_node import RulesTab, SpacesTab
 from ui.tasks import run_task
 
 
 class SettingsPage(Page):
     key = "settings"
+    watches = (object,)  # a space joined or left, a rule added: the tabs read the node again
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
-        form = QFormLayout()
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("settings_tabs")
+        self.tabs.addTab(self._general(), t("ui.sset.tab.general"))
+        self.spaces = SpacesTab(self)
+        self.rules = RulesTab(self)
+        self.network = NetworkTab(self)
+        self.keys = KeyTab(self)
+        for tab, key in ((self.spaces, "spaces"), (self.rules, "rules"), (self.network, "network"),
+                         (self.keys, "key")):
+            self.tabs.addTab(tab, t(f"ui.sset.tab.{key}"))
+        self.tabs.currentChanged.connect(lambda *_: self.safe_refresh())
+        self.layout_.addWidget(self.tabs, 1)
+
+    def _general(self) -> QWidget:
+        w = QWidget()
+        form = QFormLayout(w)
         self.lang = QComboBox()
         self.lang.setObjectName("lang")
         self.lang.addItem("简体中文", "zh_CN")
@@ -32,19 +53,20 @@ class SettingsPage(Page):
         self.idle.setRange(0, 240)
         self.idle.setSuffix(t("ui.set.minutes"))
         self.idle.setSpecialValueText(t("ui.set.never"))
-        self.idle.setValue(ctx.prefs.idle_minutes)
+        self.idle.setValue(self.ctx.prefs.idle_minutes)
         self.idle.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Fixed)
         form.addRow(t("ui.set.idle"), self.idle)
         self.tray = QCheckBox(t("ui.set.tray"))
         self.tray.setObjectName("tray")
-        self.tray.setChecked(ctx.prefs.keep_in_tray)
+        self.tray.setChecked(self.ctx.prefs.keep_in_tray)
         form.addRow("", self.tray)
         save = QHBoxLayout()
         save.addWidget(button("ui.save", self.save, name="save_settings"))
+        save.addWidget(QLabel(t("ui.sset.at_once")))
         save.addStretch(1)
         form.addRow("", save)
-        self.home = QLabel(str(ctx.node.home))
-        self.did = QLabel(ctx.node.identity.did)
+        self.home = QLabel(str(self.ctx.node.home))
+        self.did = QLabel(self.ctx.node.identity.did)
         self.socket = QLabel()
         for label in (self.home, self.did, self.socket):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -63,11 +85,14 @@ class SettingsPage(Page):
         self.backup_busy.setVisible(False)
         backup.addWidget(self.backup_busy)
         form.addRow(t("ui.set.backup_row"), backup)
-        self.layout_.addLayout(form)
-        self.layout_.addStretch(1)
+        return w
 
     def refresh(self) -> None:
-        self.socket.setText(t("ui.set.cli_hint", str(self.ctx.host.control.socket_file)))
+        host = self.ctx.host
+        self.socket.setText(t("ui.set.cli_hint", str(host.control.socket_file)) if host is not None else "-")
+        tab = self.tabs.currentWidget()
+        if hasattr(tab, "refresh"):
+            tab.refresh()
 
     def choose_backup(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, t("ui.set.backup"), str(Path.home() / "dsnode.bak"))
@@ -93,5 +118,6 @@ class SettingsPage(Page):
         show_error(self, error)
 
     def save(self) -> None:
+        """The app's own preferences: they apply at once (no restart)."""
         self.ctx.window.apply_prefs(self.ctx.prefs.with_(lang=self.lang.currentData(), idle_minutes=self.idle.value(),
                                                          keep_in_tray=self.tray.isChecked()))

@@ -36,12 +36,14 @@ from appliance.crypto.jcs import canonical
 from appliance.crypto.keys import SigningKey
 from appliance.crypto.statement import sign_statement, verify_statement
 from appliance.domain.membership import STATEMENT_VERSION, check_space_id
-from appliance.errors import ApplianceError, BadSignature, InvitationExpired, InvitationInvalid, LocalText
+from appliance.errors import (ApplianceError, BadSignature, InvitationExpired, InvitationInvalid, LocalText,
+                              OperatorError)
 
 KIND = "dsnode.invitation"
 CODE_PREFIX = "DSI1-"
 MAX_CODE_LENGTH = 64 * 1024
 MAX_FILE = 4 * MAX_CODE_LENGTH  # a file holding a code or the JSON document
+QR_MAX_BYTES = 2953  # what the largest QR code (version 40, level L) holds in byte mode
 _FIELDS = {"space": str, "space_name": str, "operator": str, "broker": dict, "token": dict, "join": dict,
            "org": str, "issued": str, "expires": str}
 
@@ -104,10 +106,20 @@ class Invitation:
         return encode_code(self.document)
 
     def write_qr(self, path: Path, *, scale: int = 4) -> None:
-        """Write the text code as a QR code PNG (error correction level M)."""
+        """Write the text code as a QR code PNG: error correction level M (or higher) where the code
+        fits, else L; an OperatorError when it fits in no QR code (a long TLS CA certificate: an
+        RSA-4096 one makes a code of about 3,000 characters, past the 2,953 bytes of version 40-L)."""
         import segno
 
-        segno.make(self.code(), error="m", micro=False).save(str(path), kind="png", scale=scale, border=4)
+        code = self.code()
+        for level in ("m", "l"):
+            try:
+                qr = segno.make(code, error=level, micro=False)
+            except segno.DataOverflowError:
+                continue
+            qr.save(str(path), kind="png", scale=scale, border=4)
+            return
+        raise OperatorError(LocalText("invite.reason.qr_too_large", len(code), QR_MAX_BYTES))
 
 
 def new_token() -> tuple[str, str, str]:
