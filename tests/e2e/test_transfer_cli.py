@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import json
+import time
 
 import pytest
 
@@ -82,11 +83,18 @@ def test_a_consumer_node_killed_mid_transfer_goes_on_from_its_chunks_after_a_res
         provider, consumer = space.member("provider"), space.member("consumer")
         data = tmp_path / "data"
         data.mkdir()
-        with open(data / "big.bin", "wb") as f:  # 200 MiB, 1,600 chunks: a few seconds on the direct path
+        with open(data / "big.bin", "wb") as f:  # 200 MiB, 1,600 chunks
             block = bytes(range(256)) * 4096
             for _ in range(200):
                 f.write(block)
         _, cid, cli = _contract_for(space, tmp_path, provider, consumer, data / "big.bin", kind="file")
+        read = provider.transfers._readers.read
+
+        def slow_link(*args):  # about 60 MB/s, so that the kill falls in the middle of the transfer
+            time.sleep(0.002)
+            return read(*args)
+
+        provider.transfers._readers.read = slow_link
         daemon = Daemon(cli)
         cli.run("transfer", "start", cid)
         kept = 0
