@@ -61,7 +61,7 @@ def run_delivery_demo(space_id: str, operator, a, b, step, workdir: Path) -> Non
         return
     manifest, _ = b.transfers.manifest(tid)
     receipt, _ = b.transfers.receipt(tid)
-    print(t("demo.delivery.manifest", a.identity.name, manifest["size"], len(manifest["chunks"]),
+    print(t("demo.delivery.manifest", a.identity.name, manifest["size"], tr.chunks_total,
             manifest["sha256"][:16], ", ".join(manifest["maskingRules"])))
     print(t("demo.delivery.receipt", b.identity.name, receipt["received"]))
     path = t("transfer.path.direct") if (tr.path or "").startswith("direct") else t("transfer.path.relay")

@@ -17,6 +17,8 @@ def test_every_builder_validates_against_the_dsp_schemas_and_names_its_event():
         (messages.request("c1", "urn:a:1", format=messages.DIRECT, callback="mqtt:inbox/x"), None, Event.REQUEST),
         (messages.request("c1", "urn:a:1", format=messages.RELAY, callback="mqtt:inbox/x", data_address=ADDRESS),
          Role.CONSUMER, Event.REQUEST),
+        (messages.request("c1", "urn:a:1", format=messages.PUSH, callback="mqtt:inbox/x", data_address=ADDRESS,
+                          offer="urn:uuid:p1"), Role.CONSUMER, Event.REQUEST),
         (messages.start("c1", "p1", ADDRESS), Role.PROVIDER, Event.START),
         (messages.start("c1", "p1"), Role.PROVIDER, Event.START),
         (messages.start("c1", "p1"), Role.CONSUMER, Event.RESUME),
@@ -38,7 +40,12 @@ def test_every_builder_validates_against_the_dsp_schemas_and_names_its_event():
 def test_parse_gives_each_messages_fields():
     _, fields = messages.parse(messages.request("c1", "urn:a:1", format=messages.DIRECT, callback="mqtt:inbox/x"))
     assert fields == {"consumer_pid": "c1", "provider_pid": None, "agreement_id": "urn:a:1",
-                      "format": "dsnode+direct", "callback": "mqtt:inbox/x", "data_address": None}
+                      "format": "dsnode+direct", "callback": "mqtt:inbox/x", "data_address": None, "offer": None}
+    _, fields = messages.parse(messages.request("c1", "urn:a:1", format=messages.PUSH, callback="mqtt:inbox/x",
+                                                data_address=ADDRESS, offer="urn:uuid:p1"))
+    assert (fields["format"], fields["data_address"], fields["offer"]) == ("dsnode+push", ADDRESS, "urn:uuid:p1")
+    with pytest.raises(ValueError):  # a push names where the data goes (DSP: the request's dataAddress)
+        messages.request("c1", "urn:a:1", format=messages.PUSH, callback="mqtt:inbox/x")
     manifest, signature = {"transferId": "urn:uuid:t1"}, {"signature": "c2ln"}
     event, fields = messages.parse(messages.start("c1", "p1", ADDRESS, manifest=manifest, signature=signature),
                                    Role.PROVIDER)

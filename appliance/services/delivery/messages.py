@@ -9,6 +9,11 @@ or ``dsnode+relay`` (chunks through the space's broker; no address). A TransferS
 consumer is its request to resume a suspended transfer (``Event.RESUME``): ``parse`` tells the two
 apart by who sent it.
 
+Push (``dsnode+push``): as DSP's push transfers, the consumer's request carries the DataAddress
+where the data goes (its own channel, ``direct_address`` with its process id) and the provider's
+start carries none; the provider connects to that address. A push the provider asked for (push.py's
+offer) names the provider's process id in the request's ``dsnode:offer`` member.
+
 A suspension's or termination's ``reason`` is English text (what DSP peers read); a dsnode peer also
 gets it as a code with its parameters (``dsnode:reason``, catalog key ``delivery.reason.<code>``), so
 each side shows it in its own user's language (the same scheme as contracts/messages.py).
@@ -39,13 +44,14 @@ SCHEMAS = {
 }
 TYPES = tuple(PREFIX + name for name in SCHEMAS)
 
-DIRECT, RELAY = "dsnode+direct", "dsnode+relay"
-FORMATS = (DIRECT, RELAY)
+DIRECT, RELAY, PUSH = "dsnode+direct", "dsnode+relay", "dsnode+push"
+FORMATS = (DIRECT, RELAY, PUSH)
 DIRECT_ENDPOINT = "https://w3id.org/dsnode/transfer/direct"
 
 MANIFEST = "dsnode:manifest"  # {"manifest": …, "signature": …}
 RECEIPT = "dsnode:receipt"  # {"receipt": …, "signature": …}
 REASON = "dsnode:reason"  # a suspension's or termination's reason as a code and parameters
+OFFER = "dsnode:offer"  # on a push request: the provider's process id of the push it offered
 
 REASON_PREFIX = "delivery.reason."
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,63}")
@@ -98,14 +104,19 @@ def _direct(address: dict) -> tuple[str, int, str] | None:
 
 
 def request(consumer_pid: str, agreement_id: str, *, format: str, callback: str,
-            data_address: dict | None = None) -> dict:
-    """The consumer's request for the data of ``agreement_id`` (a push names where to put it)."""
+            data_address: dict | None = None, offer: str | None = None) -> dict:
+    """The consumer's request for the data of ``agreement_id`` (a push names where to put it, and
+    ``offer`` the provider's process id when the provider offered the push)."""
     if format not in FORMATS:
         raise ValueError(f"unknown transfer format {format!r}")
+    if format == PUSH and data_address is None:
+        raise ValueError("a push request names the data address to push to")
     body = _base("TransferRequestMessage", consumer_pid, None)
     body.update({"agreementId": agreement_id, "format": format, "callbackAddress": callback})
     if data_address is not None:
         body["dataAddress"] = data_address
+    if offer is not None:
+        body[OFFER] = offer
     return body
 
 
@@ -208,10 +219,11 @@ def parse(body: object, sender: Role | None = None) -> tuple[Event, dict]:
     ``sender`` is the role of the node that sent it: a TransferStartMessage from the consumer is its
     request to resume (``Event.RESUME``). The fields: ``consumer_pid``, ``provider_pid`` (None on a
     request), and per message ``agreement_id``, ``format``, ``callback``, ``data_address`` (request,
-    start: None when absent), ``manifest`` (start), ``code`` and ``reason`` (suspension, termination:
-    the coded reason as a ``LocalText`` when this node knows it, else the text), ``receipt``
-    (completion). ``manifest`` and ``receipt`` are ``{"manifest"|"receipt": …, "signature": …}`` or
-    None, unchecked: manifest.py verifies them."""
+    start: None when absent), ``offer`` (request: the provider's pid of a push it offered, or None),
+    ``manifest`` (start), ``code`` and ``reason`` (suspension, termination: the coded reason as a
+    ``LocalText`` when this node knows it, else the text), ``receipt`` (completion). ``manifest``
+    and ``receipt`` are ``{"manifest"|"receipt": …, "signature": …}`` or None, unchecked:
+    manifest.py verifies them."""
     _refuse_invalid(body)
     assert isinstance(body, dict)
     dsp_type = body["@type"]
@@ -220,8 +232,9 @@ def parse(body: object, sender: Role | None = None) -> tuple[Event, dict]:
     event = Event.RESUME if dsp_type == "TransferStartMessage" and sender is Role.CONSUMER else Event(dsp_type)
     fields: dict = {"consumer_pid": body["consumerPid"], "provider_pid": body.get("providerPid")}
     if event is Event.REQUEST:
+        offer = body.get(OFFER)
         fields.update(agreement_id=body["agreementId"], format=body["format"], callback=body["callbackAddress"],
-                      data_address=body.get("dataAddress"))
+                      data_address=body.get("dataAddress"), offer=offer if isinstance(offer, str) else None)
     elif event in (Event.START, Event.RESUME):
         fields.update(data_address=body.get("dataAddress"), manifest=_extension(body, MANIFEST, "manifest"))
     elif event in (Event.SUSPEND, Event.TERMINATE):

@@ -1,6 +1,7 @@
 """The provider's side of what is delivered: the payload of a product (masked as its resources'
-rules say), cut into chunks with their hashes, read back chunk by chunk; and what the agreed terms
-allow (delivery at all, and until when)."""
+rules say) as one or more named objects, each cut into chunks with their hashes, kept one after the
+other in one vault object and read back chunk by chunk; and what the agreed terms allow (delivery
+at all, and until when)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import csv
 import hashlib
 import io
 import threading
-import zipfile
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from collections.abc import Callable, Iterator
+from pathlib import PurePosixPath
 
 from appliance.clock import rfc3339
 from appliance.errors import DeliveryError, LocalText
@@ -21,29 +23,72 @@ COMPUTE_ONLY = "urn:dsnode:odrl:aggregateOnly"
 DELIVERY_PROHIBITED = {"read", "reproduce", "transfer", "odrl:read", "odrl:reproduce", "odrl:transfer"}
 
 
-def payload(resources, product, agreement_id: str) -> tuple[Iterator[bytes], bool, list[str], Callable[[], None]]:
-    """The bytes to deliver, as a stream, and a check to run once they were read: one resource as
-    it is (a table with masking rules as CSV with the rules applied, pseudonymised for this
-    agreement; a table without bytes of its own, such as an SQLite table, as CSV), several as a
-    ZIP of them. A referenced source that changed since registration is refused, never sent."""
+@dataclass
+class Part:
+    """One object of a delivery: its name (a relative POSIX path), its bytes as a stream of blocks,
+    whether masking rules were applied, and a check to run once the blocks were read."""
+
+    name: str
+    blocks: Iterator[bytes]
+    masked: bool
+    check: Callable[[], None]
+
+
+def payload(resources, product, agreement_id: str) -> tuple[list[Part], bool, list[str]]:
+    """The objects to deliver: a file or table as one (a table with masking rules as CSV with the
+    rules applied, pseudonymised for this agreement; a table without bytes of its own, such as an
+    SQLite table, as CSV), a folder as one a file (named by its path in the folder), and several
+    resources as the objects of each, under a folder per resource. A referenced source that changed
+    since registration is refused, never sent (each part's check)."""
     pins = product.resources
     rules = [f"{m['column']}:{m['rule']}" for pin in pins for m in resources.get(pin.resource_id).masking]
-    if len(pins) == 1:
-        r = resources.get(pins[0].resource_id)
-        blocks, masked, check = resource_stream(resources, r, pins[0].version, agreement_id)
-        return blocks, masked, rules, check
-    buf = io.BytesIO()
-    masked_any = False
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for i, pin in enumerate(pins):
-            r = resources.get(pin.resource_id)
-            stream, masked, check = resource_stream(resources, r, pin.version, agreement_id)
-            data = b"".join(stream)
-            check()
-            masked_any |= masked
-            safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in (r.title or r.id))[:80]
-            z.writestr(f"{i + 1:02d}-{safe}{'.csv' if masked or r.kind == 'sqlite_table' else ''}", data)
-    return iter([buf.getvalue()]), masked_any, rules, lambda: None
+    parts: list[Part] = []
+    for i, pin in enumerate(pins):
+        r = resources.get(pin.resource_id)
+        prefix = "" if len(pins) == 1 else f"{i + 1:02d}-{_safe(r.title or r.id)}/"
+        parts += [Part(prefix + p.name, p.blocks, p.masked, p.check)
+                  for p in resource_parts(resources, r, pin.version, agreement_id)]
+    return parts, any(p.masked for p in parts), rules
+
+
+def resource_parts(resources, r, version: int, agreement_id: str) -> list[Part]:
+    """The objects of one resource version: a folder's files, or the resource itself."""
+    v = resources.version(r.id, version)
+    if r.kind != "folder":
+        blocks, masked, check = resource_stream(resources, r, version, agreement_id)
+        return [Part(_name(r, v, masked), blocks, masked, check)]
+    return [Part(f["path"], *_folder_file(resources, r, version, f)) for f in v.files]
+
+
+def _folder_file(resources, r, version: int, entry: dict) -> tuple[Iterator[bytes], bool, Callable[[], None]]:
+    h = hashlib.sha256()
+
+    def blocks() -> Iterator[bytes]:
+        with resources.open_bytes(r.id, version, file=entry["path"]) as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+                yield block
+
+    def check() -> None:
+        if h.hexdigest() != entry["sha256"]:
+            raise DeliveryError(LocalText("delivery.reason.source_changed", r.id, version))
+
+    return blocks(), False, check
+
+
+def _name(r, v, masked: bool) -> str:
+    """A file's or table's object name: its file name (CSV when made from rows), else its title."""
+    source = PurePosixPath(str(v.source or "").replace("\\", "/")).name if r.kind in ("file", "table") else ""
+    name = _safe(source or r.title or r.id)
+    if masked or r.kind == "sqlite_table":
+        name = (name.rsplit(".", 1)[0] if "." in name.strip(".") else name) + ".csv"
+    return name
+
+
+def _safe(text: str) -> str:
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in text)[:80].strip(".")
+    return safe or "data"
+
 
 def resource_stream(resources, r, version: int, agreement_id: str):
     """``(blocks, masked, check)`` for one resource version. A column the sensitive-data scan
@@ -74,21 +119,21 @@ def resource_stream(resources, r, version: int, agreement_id: str):
 
 
 class ChunkReader:
-    """Reads chunks of one vault object in order, skipping forward when asked for a later one."""
+    """Reads one vault object forward, skipping ahead when asked for a later place."""
 
-    def __init__(self, stream, chunk_size: int) -> None:
-        self._stream, self._size = stream, chunk_size
-        self.next_index = 0
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.next_offset = 0
 
-    def read(self, index: int, length: int) -> bytes:
-        skip = (index - self.next_index) * self._size
+    def read(self, offset: int, length: int) -> bytes:
+        skip = offset - self.next_offset
         while skip > 0:
             got = self._stream.read(min(skip, 1 << 20))
             if not got:
                 break
             skip -= len(got)
         data = self._stream.read(length)
-        self.next_index = index + 1
+        self.next_offset = offset + len(data)
         return data
 
     def close(self) -> None:
@@ -96,23 +141,25 @@ class ChunkReader:
 
 
 class ChunkReaders:
-    """Chunks of prepared payloads. The vault decrypts an object front to back, so a reader is kept
-    per object (at most ``keep``) and moves forward; asking for an earlier chunk opens it again."""
+    """Chunks of prepared payloads (a delivery's objects one after the other in one vault object).
+    The vault decrypts an object front to back, so a reader is kept per object (at most ``keep``)
+    and moves forward; asking for an earlier chunk opens it again."""
 
     def __init__(self, vault, keep: int = 16) -> None:
         self._vault, self._keep = vault, keep
         self._lock = threading.Lock()
         self._readers: dict[str, ChunkReader] = {}
 
-    def read(self, object_id: str, m: dict, index: int) -> bytes:
+    def read(self, object_id: str, where: mf.Layout, index: int) -> bytes:
+        offset = where.offset(index)
         with self._lock:
             reader = self._readers.pop(object_id, None)
-        if reader is None or reader.next_index > index:
+        if reader is None or reader.next_offset > offset:
             if reader is not None:
                 reader.close()
-            reader = ChunkReader(self._vault.open_stream(object_id), m["chunkSize"])
+            reader = ChunkReader(self._vault.open_stream(object_id))
         try:
-            data = reader.read(index, mf.chunk_length(m, index))
+            data = reader.read(offset, where.length(index))
         except BaseException:
             reader.close()
             raise
@@ -152,6 +199,25 @@ class Chunker:
             chunk = bytes(pending)
             self.hashes.append(mf.digest(chunk))
             yield chunk
+
+
+class PartsChunker:
+    """The chunks of several parts one after the other, each part cut on its own (no chunk spans
+    two objects); keeps each part's manifest entry {name, size, sha256, chunks}."""
+
+    def __init__(self, parts: list[Part], size: int) -> None:
+        self._parts, self._size = parts, size
+        self.objects: list[dict] = []
+
+    def __iter__(self) -> Iterator[bytes]:
+        for part in self._parts:
+            chunker, h, n = Chunker(part.blocks, self._size), hashlib.sha256(), 0
+            for chunk in chunker:
+                h.update(chunk)
+                n += len(chunk)
+                yield chunk
+            part.check()
+            self.objects.append({"name": part.name, "size": n, "sha256": h.hexdigest(), "chunks": chunker.hashes})
 
 
 def csv_blocks(src) -> Iterator[bytes]:

@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 
 from appliance.errors import LocalText
+from appliance.services.delivery import manifest as mf
 
 
 
@@ -43,6 +44,7 @@ class Transfer:
     created: str
     updated: str
     object_id: str | None = None
+    mode: str = "pull"  # pull: the consumer connects to the provider; push: the provider to the consumer
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ class ReceivedData:
     size: int
     sha256: str
     received: str
+    name: str = "data"  # the object's name in the manifest (a relative path)
+    part: int = 0  # its place among the delivery's objects
+
+
+RECEIVED_COLS = ("object_id, transfer_id, negotiation_id, agreement_id, provider, dataset_id, resource_id, version, "
+                 "size, sha256, received, name, part")
 
 
 @dataclass(frozen=True)
@@ -88,14 +96,14 @@ class TransferProgress:
 
 
 COLS = ("id, peer_pid, role, space_id, peer, negotiation_id, agreement_id, dataset_id, resource_id, version, "
-         "state, path, chunks_done, manifest, bytes_done, reason, created, updated, object_id")
+         "state, path, chunks_done, manifest, bytes_done, reason, created, updated, object_id, mode")
 
 
 def transfer_row(r) -> Transfer:
     m = json.loads(r[13]) if r[13] else None
     return Transfer(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10], r[11], r[12],
-                    len(m["chunks"]) if m else None, r[14], m["size"] if m else None, shown_reason(r[15]), r[16],
-                    r[17], r[18])
+                    mf.chunk_total(m) if m else None, r[14], m["size"] if m else None, shown_reason(r[15]), r[16],
+                    r[17], r[18], r[19])
 
 
 _CODED = "dsnode:reason:"

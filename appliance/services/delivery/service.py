@@ -24,8 +24,14 @@ operator (the delivery record).
 The received data is a vault object listed in ``received_data``: encrypted at rest, opened only
 through the node (:meth:`TransferService.open_received`), where usage control will decide later.
 
+Push: the provider may deliver to the consumer instead (``push``, or a consumer's request of
+format ``dsnode+push``): the provider connects to the consumer's channel (push.py) and the consumer
+asks for its chunks over that connection; everything else is the same.
+
 Beside this module: ``records.py`` (what a transfer is, as rows and events), ``payload.py`` (the
-payload, its chunks, and what the agreed terms allow), ``staging.py`` (incoming chunks, sealed).
+payload, its objects and chunks, and what the agreed terms allow), ``staging.py`` (incoming chunks,
+sealed), ``consumer.py`` (the consumer's fetching, relay and finishing), ``push.py`` (the provider's
+side of a push).
 """
 
 from __future__ import annotations
@@ -33,7 +39,6 @@ from __future__ import annotations
 import builtins
 import json
 import logging
-import os
 import queue
 import secrets
 import threading
@@ -44,26 +49,23 @@ from typing import Any
 
 from appliance.clock import Clock, rfc3339
 from appliance.domain.transfer import FINAL, Event, Role, State, moves, step
-from appliance.errors import (ApplianceError, ChunkCorrupt, DeliveryError, LocalText, ManifestInvalid,
-                              TransferNotFound)
+from appliance.errors import ApplianceError, DeliveryError, LocalText, ManifestInvalid, TransferNotFound
 from appliance.events import EventBus
 from appliance.net import channel as ch
 from appliance.services.delivery import manifest as mf
 from appliance.services.delivery import messages as msgs
-from appliance.services.delivery.payload import Chunker, ChunkReaders, b64, expires, payload, permits_delivery, unb64
-from appliance.services.delivery.records import (COLS, Actions, ReceivedData, Transfer, TransferChanged,
-                                                 TransferProgress, TransferStep, shown_reason, stored_reason,
-                                                 transfer_row)
+from appliance.services.delivery import push as pushing
+from appliance.services.delivery.consumer import RELAY_ASK, RELAY_WINDOW, Receiver
+from appliance.services.delivery.payload import ChunkReaders, PartsChunker, b64, expires, payload, permits_delivery
+from appliance.services.delivery.records import (COLS, RECEIVED_COLS, Actions, ReceivedData, Transfer,
+                                                 TransferChanged, TransferProgress, TransferStep, shown_reason,
+                                                 stored_reason, transfer_row)
 from appliance.services.delivery.staging import Staging
 
 log = logging.getLogger(__name__)
 
 CHUNK_SIZE = 128 * 1024  # fits a sealed relay message under the broker's 300,000-byte packet limit
-RELAY_WINDOW = 8  # relay chunks in flight per transfer
-RELAY_STALL = 10.0  # seconds without a relayed chunk before the consumer asks again
-CONNECT_TRIES = 3  # direct connection attempts before the consumer asks for the relay
 RELAY_CHUNK = "dsnode.transfer.chunk"
-RELAY_ASK = "dsnode.transfer.relay"
 DELIVERY_RECORD = "dsnode.delivery.record"
 
 
@@ -85,10 +87,14 @@ class TransferService:
         self._stop = threading.Event()
         self.relay_only = False  # tests and sites without a direct route: never try the channel
         self.peers: Any = None  # the PeerService (peers.py), which answers a peer's hello with our credentials
+        self.receiver = Receiver(self, self._staging)
+        self.pusher = pushing.Pusher(self)
         for wire_type in msgs.TYPES:
             sync.on(wire_type, self._on_message)
-        sync.on(RELAY_CHUNK, self._on_chunk)
+        sync.on(RELAY_CHUNK, self.receiver.on_chunk)
         sync.on(RELAY_ASK, self._on_relay_ask)
+        sync.on(pushing.OFFER, self._on_offer)
+        sync.on(pushing.USE_RELAY, self.pusher.on_use_relay)
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -160,8 +166,7 @@ class TransferService:
 
     def received(self) -> builtins.list[ReceivedData]:
         return self.db.read(lambda c: [ReceivedData(*r) for r in c.execute(
-            "SELECT object_id, transfer_id, negotiation_id, agreement_id, provider, dataset_id, resource_id, version, "
-            "size, sha256, received FROM received_data WHERE deleted IS NULL ORDER BY received")])
+            f"SELECT {RECEIVED_COLS} FROM received_data WHERE deleted IS NULL ORDER BY received, transfer_id, part")])
 
     def open_received(self, object_id: str) -> Iterator[bytes]:
         """The bytes of received data, decrypted as they are read: the only way to them."""
@@ -172,24 +177,58 @@ class TransferService:
     # --- the consumer's commands ----------------------------------------------------------------
 
     def request(self, negotiation_id: str, *, path: str = "auto") -> str:
-        """Consumer: ask for the data of a finalized agreement. Returns the transfer id."""
+        """Consumer: ask for the data of a finalized agreement. Returns the transfer id. ``path``:
+        ``auto`` (pull, direct, the relay when there is no route), ``relay``, or ``push`` (the
+        provider connects to this node's data channel)."""
         n = self.contracts.get(negotiation_id)
         saved = self.contracts.agreement(n.id)
         if n.role != Role.CONSUMER.value:
             raise DeliveryError(LocalText("delivery.reason.not_consumer", n.id))
         self._check_agreement(n, saved)
-        fmt = msgs.RELAY if path == "relay" or self.relay_only else msgs.DIRECT
+        assert saved is not None  # checked
+        return self.db.write(lambda conn: self._request(conn, n, saved["agreement"]["@id"], path))
+
+    def _request(self, conn, n, agreement_id: str, path: str, offer: str | None = None) -> str:
+        pid = "urn:uuid:" + secrets.token_hex(16)
+        port = self.channel_port if path == "push" and not self.relay_only else None
+        address = msgs.direct_address(self.host, port, pid) if port is not None else None  # a push comes here
+        fmt = msgs.PUSH if address else msgs.RELAY if path == "relay" or self.relay_only else msgs.DIRECT
+        where = f"direct:{self.host}:{port}" if address else "relay" if fmt == msgs.RELAY else "direct"
+        now = self._now()
+        conn.execute(
+            "INSERT INTO transfer (id, role, space_id, peer, negotiation_id, agreement_id, dataset_id, state, "
+            "path, mode, created, updated) VALUES (?, 'consumer', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (pid, n.space_id, n.peer, n.id, agreement_id, n.dataset_id, State.INITIAL.value, where,
+             "push" if address or offer else "pull", now, now))
+        body = msgs.request(pid, agreement_id, format=fmt, callback=f"mqtt:inbox/{self.did}", data_address=address,
+                            offer=offer)
+        self._move(conn, pid, Event.REQUEST, Role.CONSUMER, "sent", body=body)
+        return pid
+
+    def push(self, negotiation_id: str) -> str:
+        """Provider: deliver the data of a finalized agreement to the consumer (push). The consumer's
+        node is asked to request it (DSP: the consumer requests); the provider then connects to the
+        consumer's data channel. Returns this side's transfer id."""
+        n = self.contracts.get(negotiation_id)
+        saved = self.contracts.agreement(n.id)
+        if n.role != Role.PROVIDER.value:
+            raise DeliveryError(LocalText("delivery.reason.not_provider", n.id))
+        self._check_agreement(n, saved)
+        assert saved is not None  # checked
         pid = "urn:uuid:" + secrets.token_hex(16)
 
         def write(conn) -> str:
             now = self._now()
             conn.execute(
                 "INSERT INTO transfer (id, role, space_id, peer, negotiation_id, agreement_id, dataset_id, state, "
-                "path, created, updated) VALUES (?, 'consumer', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (pid, n.space_id, n.peer, n.id, saved["agreement"]["@id"], n.dataset_id, State.INITIAL.value,
-                 "relay" if fmt == msgs.RELAY else "direct", now, now))
-            body = msgs.request(pid, saved["agreement"]["@id"], format=fmt, callback=f"mqtt:inbox/{self.did}")
-            self._move(conn, pid, Event.REQUEST, Role.CONSUMER, "sent", body=body)
+                "path, mode, created, updated) VALUES (?, 'provider', ?, ?, ?, ?, ?, ?, 'direct', 'push', ?, ?)",
+                (pid, n.space_id, n.peer, n.id, saved["agreement"]["@id"], n.dataset_id, State.INITIAL.value, now,
+                 now))
+            conn.execute("INSERT INTO transfer_step (transfer_id, ts, event, direction, state_before, state_after) "
+                         "VALUES (?, ?, ?, 'sent', ?, ?)", (pid, now, pushing.OFFER, State.INITIAL.value,
+                                                            State.INITIAL.value))
+            self.sync.send(conn, n.space_id, to=n.peer, type=pushing.OFFER,
+                           body=pushing.offer_body(saved["agreement"]["@id"], pid))
             return pid
 
         return self.db.write(write)
@@ -344,7 +383,8 @@ class TransferService:
             return  # a resent request: already answered
         row = conn.execute("SELECT negotiation_id FROM contract_agreement WHERE id = ?",
                            (fields["agreement_id"],)).fetchone()
-        pid = "urn:uuid:" + secrets.token_hex(16)
+        offered = self._offered(conn, msg.sender, fields)
+        pid = offered.id if offered is not None else "urn:uuid:" + secrets.token_hex(16)
         n = self.contracts.get(row[0]) if row else None
         try:
             if n is None or n.role != Role.PROVIDER.value:
@@ -352,20 +392,70 @@ class TransferService:
             if n.peer != msg.sender:
                 raise DeliveryError(LocalText("delivery.reason.other_party", fields["agreement_id"]))
             self._check_agreement(n, self.contracts.agreement(n.id))
+            where = self._provider_path(fields)
         except DeliveryError as e:
             reason = e.args[0] if e.args and isinstance(e.args[0], LocalText) else LocalText(
                 "delivery.reason.no_agreement", fields["agreement_id"])
             self._refuse(conn, msg.space_id, msg.sender, consumer_pid, pid, reason)
+            if offered is not None:
+                conn.execute("UPDATE transfer SET peer_pid = ? WHERE id = ?", (consumer_pid, pid))
+                self._move(conn, pid, Event.TERMINATE, Role.PROVIDER, "local", reason=reason)
             return
-        now = self._now()
-        path = "relay" if fields["format"] == msgs.RELAY or self.relay_only else "direct"
-        conn.execute(
-            "INSERT INTO transfer (id, peer_pid, role, space_id, peer, negotiation_id, agreement_id, dataset_id, "
-            "state, path, created, updated) VALUES (?, ?, 'provider', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (pid, consumer_pid, n.space_id, msg.sender, n.id, fields["agreement_id"], n.dataset_id,
-             State.INITIAL.value, path, now, now))
+        if offered is None:
+            now = self._now()
+            conn.execute(
+                "INSERT INTO transfer (id, peer_pid, role, space_id, peer, negotiation_id, agreement_id, dataset_id, "
+                "state, path, mode, created, updated) VALUES (?, ?, 'provider', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (pid, consumer_pid, n.space_id, msg.sender, n.id, fields["agreement_id"], n.dataset_id,
+                 State.INITIAL.value, where, "push" if fields["format"] == msgs.PUSH else "pull", now, now))
+        else:
+            conn.execute("UPDATE transfer SET peer_pid = ?, path = ?, mode = ? WHERE id = ?",
+                         (consumer_pid, where, "push" if fields["format"] == msgs.PUSH else "pull", pid))
         self._move(conn, pid, Event.REQUEST, Role.CONSUMER, "received")
         self.db.after_commit(lambda: self._jobs.put(("prepare", pid)))
+
+    def _offered(self, conn, sender: str, fields: dict) -> Transfer | None:
+        """The push this node offered that a request answers (its ``dsnode:offer``), if any."""
+        if not fields.get("offer"):
+            return None
+        r = conn.execute(f"SELECT {COLS} FROM transfer WHERE id = ? AND peer = ? AND role = 'provider' AND state = ? "
+                         "AND agreement_id = ?", (fields["offer"], sender, State.INITIAL.value,
+                                                  fields["agreement_id"])).fetchone()
+        return transfer_row(r) if r else None
+
+    def _provider_path(self, fields: dict) -> str:
+        """How a request wants its bytes: ``relay``, ``direct`` (a pull) or ``direct:HOST:PORT`` (a push
+        to the consumer's channel there). DeliveryError for a push without a direct address."""
+        if fields["format"] == msgs.RELAY or self.relay_only:
+            return "relay"
+        if fields["format"] != msgs.PUSH:
+            return "direct"
+        host, port, _ = msgs.direct_endpoint(fields.get("data_address"))
+        return f"direct:{host}:{port}"
+
+    def _on_offer(self, conn, msg) -> None:
+        """Consumer: the provider offers to push the data of an agreement: request the push (after the
+        same checks as a request of ours), or tell it why not."""
+        body = msg.body if isinstance(msg.body, dict) else {}
+        agreement_id, provider_pid = body.get("agreementId"), body.get("providerPid")
+        if not isinstance(agreement_id, str) or not isinstance(provider_pid, str):
+            log.warning("push offer from %s refused: not readable", msg.sender)
+            return
+        known = "SELECT 1 FROM transfer WHERE peer = ? AND peer_pid = ?"
+        if conn.execute(known, (msg.sender, provider_pid)).fetchone():
+            return  # a resent offer: already answered
+        row = conn.execute("SELECT negotiation_id FROM contract_agreement WHERE id = ?", (agreement_id,)).fetchone()
+        n = self.contracts.get(row[0]) if row else None
+        try:
+            if n is None or n.role != Role.CONSUMER.value or n.peer != msg.sender:
+                raise DeliveryError(LocalText("delivery.reason.no_agreement", agreement_id))
+            self._check_agreement(n, self.contracts.agreement(n.id))
+        except DeliveryError as e:
+            reason = e.args[0] if e.args and isinstance(e.args[0], LocalText) else LocalText(
+                "delivery.reason.no_agreement", agreement_id)
+            self._refuse(conn, msg.space_id, msg.sender, "urn:uuid:" + secrets.token_hex(16), provider_pid, reason)
+            return
+        self._request(conn, n, agreement_id, "push", offer=provider_pid)
 
     def _on_start(self, conn, t: Transfer, fields: dict) -> None:
         signed = fields.get("manifest")
@@ -381,8 +471,8 @@ class TransferService:
         conn.execute("UPDATE transfer SET manifest = ?, manifest_sig = ?, resource_id = ?, version = ?, "
                      "path = COALESCE(?, path) WHERE id = ?",
                      (json.dumps(m), json.dumps(signed["signature"]), m["resource"], int(m["version"]),
-                      None if address is not None else "relay", t.id))
-        if address is not None:
+                      None if address is not None or t.mode == "push" else "relay", t.id))
+        if address is not None and t.mode != "push":
             host, port, _ = msgs.direct_endpoint(address)
             conn.execute("UPDATE transfer SET path = ? WHERE id = ?", (f"direct:{host}:{port}", t.id))
         self._move(conn, t.id, Event.START, Role.PROVIDER, "received")
@@ -398,7 +488,7 @@ class TransferService:
             raise DeliveryError(LocalText("delivery.reason.no_receipt"))
         mf.verify_receipt(signed["receipt"], signed["signature"], self._peer_key(t.peer, signed["signature"]), m)
         conn.execute("UPDATE transfer SET receipt = ?, receipt_sig = ?, chunks_done = ?, bytes_done = ? WHERE id = ?",
-                     (json.dumps(signed["receipt"]), json.dumps(signed["signature"]), len(m["chunks"]), m["size"],
+                     (json.dumps(signed["receipt"]), json.dumps(signed["signature"]), mf.chunk_total(m), m["size"],
                       t.id))
         self._move(conn, t.id, Event.COMPLETE, Role.CONSUMER, "received")
         self._file_receipt(conn, t, signed)
@@ -443,25 +533,19 @@ class TransferService:
             pins = product.resources
             if not pins:
                 raise DeliveryError(LocalText("delivery.reason.nothing_to_deliver", t.dataset_id))
-            blocks, masked, rules, check = payload(self.resources, product, t.agreement_id)
-            chunked = Chunker(blocks, CHUNK_SIZE)
+            parts, masked, rules = payload(self.resources, product, t.agreement_id)
+            chunked = PartsChunker(parts, CHUNK_SIZE)  # each part's check runs as its bytes end
             obj = self.vault.put(chunked, name="delivery")
-            try:
-                check()
-            except ApplianceError:
-                self.vault.discard(obj)
-                raise
         except ApplianceError as e:
             reason = e.args[0] if e.args and isinstance(e.args[0], LocalText) else LocalText(
                 "delivery.reason.cannot_prepare", e.message("en"))
             self.db.write(lambda conn: self._terminate_here(conn, t.id, reason))
             return
-        hashes, size, sha = chunked.hashes, obj.size, obj.sha256
         resource = pins[0].resource_id if len(pins) == 1 else product.id
         version = pins[0].version if len(pins) == 1 else product.version
         m = mf.build_manifest(transfer_id=t.id, agreement_id=t.agreement_id, resource_id=resource, version=version,
-                              chunk_size=CHUNK_SIZE, chunk_hashes=hashes, size=size, sha256=sha, masked=masked,
-                              created=self._now(), masking_rules=rules)
+                              chunk_size=CHUNK_SIZE, objects=chunked.objects, size=obj.size, sha256=obj.sha256,
+                              masked=masked, created=self._now(), masking_rules=rules)
         sig = mf.sign(self._keyring.signing_key(), m)
 
         def write(conn) -> None:
@@ -483,6 +567,8 @@ class TransferService:
             address = msgs.direct_address(self.host, self._server.port, t.id)
         body = msgs.start(t.peer_pid, t.id, address, manifest=m, signature=sig)
         self._move(conn, t.id, Event.START, Role.PROVIDER, "sent", body=body)
+        if t.mode == "push" and t.path and t.path.startswith("direct:"):
+            self.db.after_commit(lambda: self._jobs.put(("push", t.id)))
 
     def _terminate_here(self, conn, transfer_id: str, reason: LocalText) -> None:
         t = self._get(conn, transfer_id)
@@ -497,40 +583,59 @@ class TransferService:
                    reason=reason)
 
     def _serve(self, channel: ch.Channel) -> None:
-        """A consumer fetching chunks: {"fetch": transfer id, "chunks": [i, …]} → a DATA frame each."""
+        """A peer connected to this node's channel: a discovery hello, a consumer fetching chunks, or
+        a provider pushing a transfer of ours."""
+        try:
+            ask: dict | None = channel.recv_json(timeout=60)
+        except ApplianceError:
+            return
+        if ask is not None and ask.get("type") == "hello":  # a peer checking who this node is (discovery)
+            peers = self.peers
+            channel.send_json({"type": "hello", "credentials": peers.credentials() if peers else {}})
+            ask = None
+        if ask is not None and "push" in ask:
+            self.receiver.accept_push(channel, ask.get("push"))
+            return
+        self.serve_fetches(channel, ask)
+
+    def serve_fetches(self, channel: ch.Channel, first: dict | None = None) -> bool:
+        """Answer a consumer's {"fetch": transfer id, "chunks": [i, …]} with a DATA frame each, until it
+        goes; True when it said it has every chunk ({"have": "all"}, at the end of a push)."""
+        ask: dict | None = first
         while not self._stop.is_set():
-            try:
-                ask = channel.recv_json(timeout=60)
-            except ApplianceError:
-                return
-            if ask.get("type") == "hello":  # a peer checking who this node is (discovery): show our credentials
-                peers = self.peers
-                channel.send_json({"type": "hello", "credentials": peers.credentials() if peers else {}})
-                continue
+            if ask is None:
+                try:
+                    ask = channel.recv_json(timeout=60)
+                except ApplianceError:
+                    return False
+            if ask.get("have") == "all":
+                return True
             transfer_id, wanted = ask.get("fetch"), ask.get("chunks")
+            ask = None
             mine = {t.id: t for t in self._transfers_of(channel.peer_did)}
             t = mine.get(transfer_id) if isinstance(transfer_id, str) else None
             if t is None or not isinstance(wanted, list) or not all(isinstance(i, int) for i in wanted):
                 channel.send_json({"error": "unknown_transfer"})
-                return
+                return False
             if not self.contracts.in_force(t.negotiation_id):  # retired (or ended) while the data moved
                 channel.send_json({"error": "agreement_not_in_force"})
                 reason = LocalText("delivery.reason.retired", t.negotiation_id)
                 self.db.write(lambda conn, tid=t.id, why=reason: self._terminate_here(conn, tid, why))
-                return
-            m, _ = self.db.read(lambda c, tid=t.id: self._manifest(c, tid))
+                return False
+            where = mf.Layout(self.db.read(lambda c, tid=t.id: self._manifest(c, tid))[0])
             for i in wanted:
-                if not 0 <= i < len(m["chunks"]):
+                if not 0 <= i < where.total:
                     channel.send_json({"error": "bad_chunk"})
-                    return
-                channel.send(ch.FRAME_DATA, i.to_bytes(4, "big") + self._chunk(t.object_id, m, i))
+                    return False
+                channel.send(ch.FRAME_DATA, i.to_bytes(4, "big") + self._chunk(t.object_id, where, i))
             channel.send_json({"done": len(wanted)})
+        return False
 
-    def _chunk(self, object_id: str | None, m: dict, index: int) -> bytes:
+    def _chunk(self, object_id: str | None, where: mf.Layout, index: int) -> bytes:
         """Chunk ``index`` of a prepared payload."""
         if object_id is None:  # a started transfer always has its prepared payload
             raise DeliveryError(LocalText("delivery.reason.no_manifest_yet", "-"))
-        return self._readers.read(object_id, m, index)
+        return self._readers.read(object_id, where, index)
 
     # --- the relay path -------------------------------------------------------------------------
 
@@ -544,213 +649,12 @@ class TransferService:
         asked = body.get("chunks")
         wanted = [i for i in asked if isinstance(i, int) and not isinstance(i, bool)] if isinstance(asked, list) else []
         conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
-        m, _ = self._manifest(conn, t.id)
-        batch = [i for i in wanted[:RELAY_WINDOW] if 0 <= i < len(m["chunks"])]
+        where = mf.Layout(self._manifest(conn, t.id)[0])
+        batch = [i for i in wanted[:RELAY_WINDOW] if 0 <= i < where.total]
         for i in batch:
             self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_CHUNK,
                            body={"transfer": t.peer_pid, "index": i, "batch": batch,
-                                 "data": b64(self._chunk(t.object_id, m, i))})
-
-    def _on_chunk(self, conn, msg) -> None:
-        body = msg.body if isinstance(msg.body, dict) else {}
-        t = self._mine(conn, msg.sender, {"consumerPid": body.get("transfer")})
-        if t is None or t.role != "consumer" or t.state != State.STARTED.value:
-            return
-        m, _ = self._manifest(conn, t.id)
-        index = body.get("index")
-        try:
-            if not isinstance(index, int) or isinstance(index, bool):
-                raise ValueError("no chunk index")
-            data = unb64(body.get("data"))
-            mf.check_chunk(m, index, data)
-        except (ChunkCorrupt, ValueError) as e:
-            log.warning("transfer %s: a relayed chunk was refused: %s", t.id,
-                        e.message("en") if isinstance(e, ApplianceError) else e)
-            return
-        if conn.execute("SELECT 1 FROM transfer_chunk WHERE transfer_id = ? AND idx = ?", (t.id, index)).fetchone():
-            return  # a copy of one already kept
-        self._staging.keep(t.id, index, data, m["chunkSize"])
-        self._record_chunks(conn, t.id, [(index, len(data))])
-        have = {r[0] for r in conn.execute("SELECT idx FROM transfer_chunk WHERE transfer_id = ?", (t.id,))}
-        missing = [i for i in range(len(m["chunks"])) if i not in have]
-        done, total = len(have), len(m["chunks"])
-        self.db.after_commit(lambda: self._progress(t.id, done, total, min(done * m["chunkSize"], m["size"]),
-                                                    m["size"]))
-        if not missing:
-            self.db.after_commit(lambda: self._jobs.put(("finish", t.id)))
-            return
-        batch = body.get("batch")
-        if isinstance(batch, list) and all(i in have for i in batch):  # this window is in: ask for the next
-            self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
-                           body={"transfer": t.peer_pid, "chunks": missing[:RELAY_WINDOW]})
-
-    # --- the consumer: fetch, keep, finish ------------------------------------------------------
-
-
-    def _fetch(self, transfer_id: str) -> None:
-        try:
-            self._fetch_direct(transfer_id)
-        finally:
-            with self._lock:
-                self._fetches.pop(transfer_id, None)
-
-    def _missing(self, t: Transfer, m: dict) -> builtins.list[int]:
-        have = self.db.read(lambda c: {r[0] for r in c.execute("SELECT idx FROM transfer_chunk WHERE transfer_id = ?",
-                                                                 (t.id,))})
-        return [i for i in range(len(m["chunks"])) if i not in have]
-
-    def _fetch_direct(self, transfer_id: str) -> None:
-        t = self.get(transfer_id)
-        m, _ = self.db.read(lambda c: self._manifest(c, t.id))
-        missing = self._missing(t, m)
-        if not missing:
-            self._jobs.put(("finish", t.id))
-            return
-        if t.path is None or not t.path.startswith("direct:"):
-            self._relay(t, m, missing)
-            return
-        _, host, port = t.path.split(":", 2)
-        for attempt in range(CONNECT_TRIES):
-            if self._stop.is_set():
-                return
-            try:
-                channel = ch.connect(host, int(port), self._keyring.signing_key(),
-                                     expect_did=None, timeout=10)
-            except ApplianceError as e:
-                log.info("transfer %s: direct connection failed (%s), try %d", t.id, e.message("en"), attempt + 1)
-                self._stop.wait(0.5 * (attempt + 1))
-                continue
-            try:
-                if channel.peer_did not in (t.peer, self.sync.keys.current(t.peer)):
-                    log.warning("transfer %s: the data channel is not the provider's", t.id)
-                    return
-                if self._pull(channel, t, m, missing):
-                    self._jobs.put(("finish", t.id))
-                    return
-                missing = self._missing(t, m)
-            except ApplianceError as e:
-                log.info("transfer %s: direct transfer interrupted: %s", t.id, e.message("en"))
-                missing = self._missing(t, m)
-            finally:
-                channel.close()
-        if not self._stop.is_set():
-            self._relay(t, m, missing)
-
-    def _pull(self, channel: ch.Channel, t: Transfer, m: dict, missing: builtins.list[int]) -> bool:
-        """Ask for the missing chunks in batches; keep each verified one (recorded once a batch is in).
-        True when none is missing."""
-        total = len(m["chunks"])
-        fd = self._staging.open(t.id)
-        try:
-            while missing and not self._stop.is_set():
-                if State(self.get(t.id).state) is not State.STARTED:
-                    return False
-                batch = missing[:64]
-                channel.send_json({"fetch": t.peer_pid, "chunks": batch})
-                kept: builtins.list[tuple[int, int]] = []
-                try:
-                    while len(kept) < len(batch):
-                        kind, payload = channel.recv(timeout=60)
-                        if kind == ch.FRAME_JSON:
-                            answer = json.loads(payload)
-                            if "error" in answer:
-                                raise DeliveryError(LocalText("delivery.reason.provider_refused", answer["error"]))
-                            break
-                        index = int.from_bytes(payload[:4], "big")
-                        data = payload[4:]
-                        mf.check_chunk(m, index, data)  # ChunkCorrupt: the rest of the batch is asked for again
-                        self._staging.keep(t.id, index, data, m["chunkSize"], fd)
-                        kept.append((index, len(data)))
-                finally:
-                    if kept:
-                        self.db.write(lambda c, k=kept: self._record_chunks(c, t.id, k), durable=False)
-                if len(kept) == len(batch):
-                    channel.recv_json(timeout=60)  # the provider's end of the batch
-                missing = self._missing(t, m)
-                done = total - len(missing)
-                self._progress(t.id, done, total, min(done * m["chunkSize"], m["size"]), m["size"])
-        finally:
-            os.close(fd)
-        return not missing
-
-    def _record_chunks(self, conn, transfer_id: str, chunks: builtins.list[tuple[int, int]]) -> None:
-        for index, size in chunks:
-            if conn.execute("INSERT OR IGNORE INTO transfer_chunk (transfer_id, idx) VALUES (?, ?)",
-                            (transfer_id, index)).rowcount:
-                conn.execute("UPDATE transfer SET chunks_done = chunks_done + 1, bytes_done = bytes_done + ? "
-                             "WHERE id = ?", (size, transfer_id))
-
-    def _relay(self, t: Transfer, m: dict, missing: builtins.list[int]) -> None:
-        """Fetch through the broker: ask for the first window, then watch. Each window that arrives
-        asks for the next (``_on_chunk``); if nothing arrives for RELAY_STALL seconds (a provider
-        that restarted, messages dropped on the way), ask again for what is missing."""
-        self._ask_relay(t, missing)
-        done = self.get(t.id).chunks_done
-        while not self._stop.wait(RELAY_STALL):
-            now = self.get(t.id)
-            if now.state != State.STARTED.value:
-                return
-            if now.chunks_done == done:
-                missing = self._missing(t, m)
-                if not missing:
-                    self._jobs.put(("finish", t.id))
-                    return
-                self._ask_relay(t, missing)
-            done = now.chunks_done
-
-    def _ask_relay(self, t: Transfer, missing: builtins.list[int]) -> None:
-        def write(conn) -> None:
-            conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
-            self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
-                           body={"transfer": t.peer_pid, "chunks": missing[:RELAY_WINDOW]})
-        log.info("transfer %s: asking for %d chunk(s) through the broker", t.id, len(missing))
-        self.db.write(write)
-
-    def _finish(self, transfer_id: str) -> None:
-        """All chunks are here: the object into the vault, its hash checked, the receipt sent."""
-        t = self.get(transfer_id)
-        if t.state != State.STARTED.value or t.role != "consumer":
-            return
-        m, sig = self.db.read(lambda c: self._manifest(c, t.id))
-        if self._missing(t, m):
-            return
-        chunks = self._staging.chunks(t.id, m)
-        try:
-            obj = self.vault.put(chunks, expected_size=m["size"], name="received")
-        except ApplianceError:
-            obj = None
-        size, sha = (obj.size, obj.sha256) if obj is not None else (0, "")
-        if obj is None or sha != m["sha256"] or size != m["size"]:
-            if obj is not None:
-                self.vault.discard(obj)
-            self.db.write(lambda conn: (conn.execute("DELETE FROM transfer_chunk WHERE transfer_id = ?", (t.id,)),
-                                        conn.execute("UPDATE transfer SET chunks_done = 0, bytes_done = 0 WHERE id = ?",
-                                                     (t.id,))))
-            log.warning("transfer %s: the whole object does not match its manifest; fetching it again", t.id)
-            self._jobs.put(("fetch", t.id))
-            return
-        now = self._now()
-        receipt = mf.build_receipt(m, sig, consumer_did=self.did, received=now, sha256=sha)
-        rsig = mf.sign(self._keyring.signing_key(), receipt)
-
-        def write(conn) -> None:
-            self.vault.record(conn, obj, now)
-            conn.execute("UPDATE transfer SET object_id = ?, receipt = ?, receipt_sig = ? WHERE id = ?",
-                         (obj.id, json.dumps(receipt), json.dumps(rsig), t.id))
-            conn.execute("INSERT INTO received_data (object_id, transfer_id, negotiation_id, agreement_id, provider, "
-                         "dataset_id, resource_id, version, size, sha256, received) "
-                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                         (obj.id, t.id, t.negotiation_id, t.agreement_id, t.peer, t.dataset_id, m["resource"],
-                          int(m["version"]), size, sha, now))
-            self._evidence.append(conn, action=Actions.RECEIVED, subject=t.id,
-                                  payload={"object": obj.id, "sha256": sha, "size": size, "provider": t.peer,
-                                           "agreement": t.agreement_id})
-            assert t.peer_pid is not None  # the provider's start named its pid
-            self._move(conn, t.id, Event.COMPLETE, Role.CONSUMER, "sent",
-                       body=msgs.completion(t.id, t.peer_pid, receipt=receipt, signature=rsig))
-
-        self.db.write(write)
-        self._staging.remove(t.id)
+                                 "data": b64(self._chunk(t.object_id, where, i))})
 
     def _progress(self, transfer_id: str, done: int, total: int, bytes_done: int, bytes_total: int) -> None:
         self.bus.emit(TransferProgress(transfer_id, done, total, bytes_done, bytes_total))
@@ -768,26 +672,39 @@ class TransferService:
                 if job == "prepare":
                     self._prepare(arg)
                 elif job == "fetch":
-                    self._spawn_fetch(arg)
+                    self._spawn(arg, self.receiver.fetch)
+                elif job == "push":
+                    self._spawn(arg, self.pusher.push)
                 elif job == "finish":
-                    self._finish(arg)
+                    self.receiver.finish(arg)
                 elif job == "resume_all":
                     self._resume_all()
             except Exception:  # noqa: BLE001 - one transfer's bug must not stop the others; it is logged
                 log.exception("delivery job %s failed", job)
 
-    def _spawn_fetch(self, transfer_id: str) -> None:
+    def _spawn(self, transfer_id: str, work: Callable[[str], None]) -> None:
+        """One thread per transfer moving its data (a consumer's fetch, a provider's push)."""
+        def run() -> None:
+            try:
+                work(transfer_id)
+            finally:
+                with self._lock:
+                    self._fetches.pop(transfer_id, None)
+
         with self._lock:
             if transfer_id in self._fetches:
                 return
-            t = threading.Thread(target=self._fetch, args=(transfer_id,), name="dsnode-fetch", daemon=True)
+            t = threading.Thread(target=run, name="dsnode-fetch", daemon=True)
             self._fetches[transfer_id] = t
         t.start()
 
     def _resume_all(self) -> None:
-        """After a restart: prepare what was requested, fetch what was started."""
+        """After a restart: prepare what was requested, fetch what was started, push what was pushed."""
         for t in self.list():
             if t.role == "provider" and t.state == State.REQUESTED.value:
                 self._prepare(t.id)
             elif t.role == "consumer" and t.state == State.STARTED.value:
-                self._spawn_fetch(t.id)
+                self._spawn(t.id, self.receiver.fetch)
+            elif t.role == "provider" and t.state == State.STARTED.value and t.mode == "push" and (
+                    t.path or "").startswith("direct:"):
+                self._spawn(t.id, self.pusher.push)

@@ -1,0 +1,300 @@
+"""The consumer's data plane (``TransferService.receiver``): fetching the chunks a manifest lists,
+keeping each verified one sealed in staging, and finishing a delivery into the vault.
+
+- pull, direct: the consumer connects to the provider's data channel and asks for the chunks it
+  lacks, a batch at a time;
+- push, direct: the provider connected to this node's channel (``accept_push``); the consumer asks
+  for what it lacks over that connection the same way, so resume works the same in both;
+- relay: the chunks travel as sealed inbox messages through the broker, a window at a time.
+Once every chunk is there, each object goes into the vault on its own and is checked against its
+SHA-256 in the manifest (one that does not match is fetched again alone), the objects are listed
+as received data, and the consumer signs a receipt over all of them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import logging
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from appliance.domain.transfer import Event, Role, State
+from appliance.errors import ApplianceError, ChunkCorrupt, DeliveryError, LocalText
+from appliance.net import channel as ch
+from appliance.services.delivery import manifest as mf
+from appliance.services.delivery import messages as msgs
+from appliance.services.delivery.payload import unb64
+from appliance.services.delivery.records import Actions, Transfer
+
+log = logging.getLogger(__name__)
+
+BATCH = 64  # chunks asked for at once over the channel
+RELAY_WINDOW = 8  # relay chunks in flight per transfer
+RELAY_STALL = 10.0  # seconds without a relayed chunk before the consumer asks again
+CONNECT_TRIES = 3  # direct connection attempts before the consumer asks for the relay
+PUSH_WAIT = 15.0  # seconds a pushing provider's connection waits for its start message to arrive here
+RELAY_ASK = "dsnode.transfer.relay"
+
+
+class Receiver:
+    # ``service`` is the TransferService (service.py) whose part this is: its store, keys, sync, worker
+    def __init__(self, service: Any, staging) -> None:
+        self.s = service
+        self.staging = staging
+
+    # --- relay ----------------------------------------------------------------------------------
+
+    def on_chunk(self, conn, msg) -> None:
+        """A chunk relayed through the broker (inside the sync inbox transaction)."""
+        s = self.s
+        body = msg.body if isinstance(msg.body, dict) else {}
+        t = s._mine(conn, msg.sender, {"consumerPid": body.get("transfer")})
+        if t is None or t.role != "consumer" or t.state != State.STARTED.value:
+            return
+        where = mf.Layout(s._manifest(conn, t.id)[0])
+        index = body.get("index")
+        try:
+            if not isinstance(index, int) or isinstance(index, bool):
+                raise ValueError("no chunk index")
+            data = unb64(body.get("data"))
+            mf.check_chunk(where, index, data)
+        except (ChunkCorrupt, ValueError) as e:
+            log.warning("transfer %s: a relayed chunk was refused: %s", t.id,
+                        e.message("en") if isinstance(e, ApplianceError) else e)
+            return
+        if conn.execute("SELECT 1 FROM transfer_chunk WHERE transfer_id = ? AND idx = ?", (t.id, index)).fetchone():
+            return  # a copy of one already kept
+        self.staging.keep(t.id, index, data, where.chunk_size)
+        self.record_chunks(conn, t.id, [(index, len(data))])
+        have = {r[0] for r in conn.execute("SELECT idx FROM transfer_chunk WHERE transfer_id = ?", (t.id,))}
+        missing = [i for i in range(where.total) if i not in have]
+        done, total, size = len(have), where.total, where.manifest["size"]
+        s.db.after_commit(lambda: s._progress(t.id, done, total, min(done * where.chunk_size, size), size))
+        if not missing:
+            s.db.after_commit(lambda: s._jobs.put(("finish", t.id)))
+            return
+        batch = body.get("batch")
+        if isinstance(batch, list) and all(i in have for i in batch):  # this window is in: ask for the next
+            s.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
+                        body={"transfer": t.peer_pid, "chunks": missing[:RELAY_WINDOW]})
+
+    def relay(self, t: Transfer, where: mf.Layout, missing: builtins.list[int]) -> None:
+        """Fetch through the broker: ask for the first window, then watch. Each window that arrives
+        asks for the next (``on_chunk``); if nothing arrives for RELAY_STALL seconds (a provider
+        that restarted, messages dropped on the way), ask again for what is missing."""
+        s = self.s
+        self.ask_relay(t, missing)
+        done = s.get(t.id).chunks_done
+        while not s._stop.wait(RELAY_STALL):
+            now = s.get(t.id)
+            if now.state != State.STARTED.value:
+                return
+            if now.chunks_done == done:
+                missing = self.missing(t, where)
+                if not missing:
+                    s._jobs.put(("finish", t.id))
+                    return
+                self.ask_relay(t, missing)
+            done = now.chunks_done
+
+    def ask_relay(self, t: Transfer, missing: builtins.list[int]) -> None:
+        def write(conn) -> None:
+            conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
+            self.s.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
+                             body={"transfer": t.peer_pid, "chunks": missing[:RELAY_WINDOW]})
+        log.info("transfer %s: asking for %d chunk(s) through the broker", t.id, len(missing))
+        self.s.db.write(write)
+
+    # --- direct ---------------------------------------------------------------------------------
+
+    def fetch(self, transfer_id: str) -> None:
+        """The fetching thread of one transfer: pull from the provider's channel (three tries, then
+        the relay), or through the relay. A pushed transfer waits for the provider to connect."""
+        s = self.s
+        t = s.get(transfer_id)
+        where = mf.Layout(s.db.read(lambda c: s._manifest(c, t.id))[0])
+        missing = self.missing(t, where)
+        if not missing:
+            s._jobs.put(("finish", t.id))
+            return
+        if t.path is None or not t.path.startswith("direct:"):
+            self.relay(t, where, missing)
+            return
+        if t.mode == "push":
+            return  # the provider connects to this node (accept_push), or tells it to use the relay
+        _, host, port = t.path.split(":", 2)
+        for attempt in range(CONNECT_TRIES):
+            if s._stop.is_set():
+                return
+            try:
+                channel = ch.connect(host, int(port), s._keyring.signing_key(), expect_did=None, timeout=10)
+            except ApplianceError as e:
+                log.info("transfer %s: direct connection failed (%s), try %d", t.id, e.message("en"), attempt + 1)
+                s._stop.wait(0.5 * (attempt + 1))
+                continue
+            try:
+                if channel.peer_did not in (t.peer, s.sync.keys.current(t.peer)):
+                    log.warning("transfer %s: the data channel is not the provider's", t.id)
+                    return
+                if self.pull(channel, t, where, missing):
+                    s._jobs.put(("finish", t.id))
+                    return
+                missing = self.missing(t, where)
+            except ApplianceError as e:
+                log.info("transfer %s: direct transfer interrupted: %s", t.id, e.message("en"))
+                missing = self.missing(t, where)
+            finally:
+                channel.close()
+        if not s._stop.is_set():
+            self.relay(t, where, missing)
+
+    def accept_push(self, channel: ch.Channel, transfer_id: object) -> None:
+        """A provider connected to this node's channel to push transfer ``transfer_id`` (ours): once
+        its start is here, ask it for the missing chunks over this connection; say when all are in."""
+        s = self.s
+        t = None
+        deadline = time.monotonic() + PUSH_WAIT
+        while not s._stop.is_set():
+            t = next((x for x in s.list() if x.id == transfer_id and x.role == "consumer" and x.mode == "push"
+                      and channel.peer_did in (x.peer, s.sync.keys.current(x.peer))), None)
+            if t is None or t.state != State.REQUESTED.value or time.monotonic() > deadline:
+                break
+            s._stop.wait(0.1)  # the provider's start message is on its way through the broker
+        if t is None or t.state != State.STARTED.value:
+            channel.send_json({"error": "unknown_transfer" if t is None else "not_started"})
+            return
+        where = mf.Layout(s.db.read(lambda c: s._manifest(c, t.id))[0])
+        missing = self.missing(t, where)
+        if missing and not self.pull(channel, t, where, missing):
+            return
+        channel.send_json({"have": "all"})
+        s._jobs.put(("finish", t.id))
+
+    def missing(self, t: Transfer, where: mf.Layout) -> builtins.list[int]:
+        have = self.s.db.read(lambda c: {r[0] for r in c.execute(
+            "SELECT idx FROM transfer_chunk WHERE transfer_id = ?", (t.id,))})
+        return [i for i in range(where.total) if i not in have]
+
+    def pull(self, channel: ch.Channel, t: Transfer, where: mf.Layout, missing: builtins.list[int]) -> bool:
+        """Ask for the missing chunks in batches; keep each verified one (recorded once a batch is in).
+        True when none is missing."""
+        s = self.s
+        total, size = where.total, where.manifest["size"]
+        fd = self.staging.open(t.id)
+        try:
+            while missing and not s._stop.is_set():
+                if State(s.get(t.id).state) is not State.STARTED:
+                    return False
+                batch = missing[:BATCH]
+                channel.send_json({"fetch": t.peer_pid, "chunks": batch})
+                kept: builtins.list[tuple[int, int]] = []
+                try:
+                    while len(kept) < len(batch):
+                        kind, payload = channel.recv(timeout=60)
+                        if kind == ch.FRAME_JSON:
+                            answer = json.loads(payload)
+                            if "error" in answer:
+                                raise DeliveryError(LocalText("delivery.reason.provider_refused", answer["error"]))
+                            break
+                        index = int.from_bytes(payload[:4], "big")
+                        data = payload[4:]
+                        mf.check_chunk(where, index, data)  # ChunkCorrupt: the rest of the batch is asked again
+                        self.staging.keep(t.id, index, data, where.chunk_size, fd)
+                        kept.append((index, len(data)))
+                finally:
+                    if kept:
+                        s.db.write(lambda c, k=kept: self.record_chunks(c, t.id, k), durable=False)
+                if len(kept) == len(batch):
+                    channel.recv_json(timeout=60)  # the provider's end of the batch
+                missing = self.missing(t, where)
+                done = total - len(missing)
+                s._progress(t.id, done, total, min(done * where.chunk_size, size), size)
+        finally:
+            os.close(fd)
+        return not missing
+
+    @staticmethod
+    def record_chunks(conn, transfer_id: str, chunks: builtins.list[tuple[int, int]]) -> None:
+        for index, size in chunks:
+            if conn.execute("INSERT OR IGNORE INTO transfer_chunk (transfer_id, idx) VALUES (?, ?)",
+                            (transfer_id, index)).rowcount:
+                conn.execute("UPDATE transfer SET chunks_done = chunks_done + 1, bytes_done = bytes_done + ? "
+                             "WHERE id = ?", (size, transfer_id))
+
+    # --- finishing ------------------------------------------------------------------------------
+
+    def finish(self, transfer_id: str) -> None:
+        """All chunks are here: each object into the vault and checked, the receipt sent."""
+        s = self.s
+        t = s.get(transfer_id)
+        if t.state != State.STARTED.value or t.role != "consumer":
+            return
+        m, sig = s.db.read(lambda c: s._manifest(c, t.id))
+        where = mf.Layout(m)
+        if self.missing(t, where):
+            return
+        whole = hashlib.sha256()
+        stored, bad = [], []
+        for k, o in enumerate(where.objects):
+            try:
+                obj = s.vault.put(_hashing(self.staging.chunks(t.id, where, where.chunks_of(k)), whole),
+                                  expected_size=o["size"], name="received")
+            except ApplianceError:
+                bad.append(k)
+                continue
+            stored.append(obj)
+            if obj.sha256 != o["sha256"] or obj.size != o["size"]:
+                bad.append(k)
+        if bad or whole.hexdigest() != m["sha256"]:
+            for obj in stored:
+                s.vault.discard(obj)
+            self._refetch(t, where, bad or range(len(where.objects)))
+            return
+        now = s._now()
+        receipt = mf.build_receipt(m, sig, consumer_did=s.did, received=now, sha256=whole.hexdigest())
+        rsig = mf.sign(s._keyring.signing_key(), receipt)
+        s.db.write(lambda conn: self._received(conn, t, where, stored, receipt, rsig, now))
+        self.staging.remove(t.id)
+
+    def _refetch(self, t: Transfer, where: mf.Layout, objects) -> None:
+        """Forget the chunks of the objects that did not match their manifest entry, and fetch them again."""
+        chunks = [i for k in objects for i in where.chunks_of(k)]
+
+        def write(conn) -> None:
+            conn.executemany("DELETE FROM transfer_chunk WHERE transfer_id = ? AND idx = ?",
+                             [(t.id, i) for i in chunks])
+            conn.execute("UPDATE transfer SET chunks_done = (SELECT COUNT(*) FROM transfer_chunk WHERE transfer_id = ?)"
+                         " WHERE id = ?", (t.id, t.id))
+
+        self.s.db.write(write)
+        log.warning("transfer %s: %d object(s) do not match the manifest; fetching them again", t.id, len(objects))
+        self.s._jobs.put(("fetch", t.id))
+
+    def _received(self, conn, t: Transfer, where: mf.Layout, stored, receipt: dict, rsig: dict, now: str) -> None:
+        s = self.s
+        m = where.manifest
+        for k, obj in enumerate(stored):
+            s.vault.record(conn, obj, now)
+            conn.execute("INSERT INTO received_data (object_id, transfer_id, negotiation_id, agreement_id, provider, "
+                         "dataset_id, resource_id, version, size, sha256, received, name, part) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                         (obj.id, t.id, t.negotiation_id, t.agreement_id, t.peer, t.dataset_id, m["resource"],
+                          int(m["version"]), obj.size, obj.sha256, now, where.objects[k]["name"], k))
+            s._evidence.append(conn, action=Actions.RECEIVED, subject=t.id,
+                               payload={"object": obj.id, "name": where.objects[k]["name"], "sha256": obj.sha256,
+                                        "size": obj.size, "provider": t.peer, "agreement": t.agreement_id})
+        conn.execute("UPDATE transfer SET object_id = ?, receipt = ?, receipt_sig = ? WHERE id = ?",
+                     (stored[0].id if stored else None, json.dumps(receipt), json.dumps(rsig), t.id))
+        assert t.peer_pid is not None  # the provider's start named its pid
+        s._move(conn, t.id, Event.COMPLETE, Role.CONSUMER, "sent",
+                body=msgs.completion(t.id, t.peer_pid, receipt=receipt, signature=rsig))
+
+
+def _hashing(chunks: Iterator[bytes], whole) -> Iterator[bytes]:
+    for chunk in chunks:
+        whole.update(chunk)
+        yield chunk
