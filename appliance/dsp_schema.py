@@ -22,12 +22,13 @@ import re
 from collections.abc import Callable
 from functools import lru_cache
 from numbers import Number
-
-from jsonschema import Draft201909Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT201909
+from typing import TYPE_CHECKING
 
 from appliance.resources import assets_dir
+
+if TYPE_CHECKING:  # imported when first needed: a node that starts need not load jsonschema (~70 ms)
+    from jsonschema import Draft201909Validator
+    from referencing import Registry
 
 BASE = "https://w3id.org/dspace/2025/1/"
 DATASET = "catalog/dataset-schema.json"
@@ -41,6 +42,9 @@ def schema_dir():
 
 @lru_cache(maxsize=1)
 def registry() -> Registry:
+    from referencing import Registry, Resource
+    from referencing.jsonschema import DRAFT201909
+
     resources = []
     for path in sorted(schema_dir().glob("*/*.json")):
         contents = json.loads(path.read_text(encoding="utf-8"))
@@ -51,6 +55,8 @@ def registry() -> Registry:
 @lru_cache(maxsize=None)
 def validator(name: str) -> Draft201909Validator:
     """A validator for the schema at ``name`` (relative to the protocol base, e.g. ``catalog/dataset-schema.json``)."""
+    from jsonschema import Draft201909Validator
+
     schema = registry().contents(BASE + name)
     return Draft201909Validator(schema, registry=registry())
 
