@@ -107,8 +107,9 @@ class Invitation:
 
     def write_qr(self, path: Path, *, scale: int = 4) -> None:
         """Write the text code as a QR code PNG: error correction level M (or higher) where the code
-        fits, else L; an OperatorError when it fits in no QR code (a long TLS CA certificate: an
-        RSA-4096 one makes a code of about 3,000 characters, past the 2,953 bytes of version 40-L)."""
+        fits, else L; an OperatorError when it fits in no QR code. A TLS CA certificate takes most
+        of the room: with an RSA-2048 one the code is about 1,800 characters (version 36-M), with an
+        RSA-4096 one about 2,450 (level L); past about 1,550 bytes of certificate it cannot fit."""
         import segno
 
         code = self.code()
