@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import time
 
 import pytest
 
@@ -165,3 +166,172 @@ def test_sensitive_columns_without_a_masking_decision_are_not_delivered(market, 
     tid = consumer.transfers.request(cid)
     _completed(provider, consumer, tid)
     assert b"13800130000" in _received_bytes(consumer, tid)
+
+
+# --- push: the provider delivers, connecting to the consumer's data channel ----------------------
+
+
+def _consumer_side(consumer, provider_tid: str, timeout: float = 30):
+    """The consumer's transfer of a push the provider started as ``provider_tid``."""
+    return wait_for(lambda: [t for t in consumer.transfers.list() if t.peer_pid == provider_tid], timeout,
+                    "the consumer's side of the push")[0]
+
+
+def _pushed(provider, consumer, provider_tid: str, timeout: float = 60):
+    wait_for(lambda: provider.transfers.get(provider_tid).state in ("COMPLETED", "TERMINATED"), timeout,
+             "the provider's end of the push")
+    assert provider.transfers.get(provider_tid).state == "COMPLETED", provider.transfers.timeline(provider_tid)
+    theirs = _consumer_side(consumer, provider_tid)
+    assert consumer.transfers.get(theirs.id).state == "COMPLETED"
+    return theirs
+
+
+def test_the_provider_pushes_the_data_to_the_consumers_channel_with_manifest_receipt_and_record(market, space):
+    provider, consumer, contract = market
+    cid, pid = contract()
+    connected = []
+    serve = consumer.transfers._serve
+
+    def watched(channel):  # who opened the consumer's data channel
+        connected.append(channel.peer_did)
+        return serve(channel)
+
+    consumer.transfers._server._handler = watched
+    tid = provider.transfers.push(pid)
+    theirs = _pushed(provider, consumer, tid)
+    assert provider.identity.did in connected, "the provider connected to the consumer"
+    assert (theirs.mode, provider.transfers.get(tid).mode) == ("push", "push")
+    assert theirs.path.startswith("direct:") and provider.transfers.get(tid).path.startswith("direct:")
+    data = _received_bytes(consumer, theirs.id)
+    manifest, _ = consumer.transfers.manifest(theirs.id)
+    assert manifest["sha256"] == hashlib.sha256(data).hexdigest() and len(data.splitlines()) == ROWS + 1
+    assert b"13800130000" not in data, "masked as for a pull"
+    receipt, _ = provider.transfers.receipt(tid)
+    assert receipt["sha256"] == manifest["sha256"]
+    wait_for(lambda: [d for d in space.operator.operator.deliveries() if d.transfer_id == tid],
+             what="the operator's delivery record")
+    assert [e.action for e in consumer.evidence.entries() if e.subject == theirs.id] == [
+        "transfer.requested", "transfer.started", "data.received", "transfer.completed"]
+    assert "transfer.receipt_filed" in [e.action for e in provider.evidence.entries() if e.subject == tid]
+
+
+def test_a_consumer_may_ask_for_a_push_and_a_push_without_a_route_falls_back_to_the_relay(market):
+    provider, consumer, contract = market
+    cid, _ = contract()
+    tid = consumer.transfers.request(cid, path="push")
+    ours = _completed(provider, consumer, tid)
+    assert consumer.transfers.get(tid).mode == "push" and provider.transfers.get(ours.id).mode == "push"
+    cid2, _ = contract(rows=ROWS + 1)
+    tid = consumer.transfers.request(cid2, path="push")
+    consumer.transfers._server.stop()  # the consumer's data port cannot be reached from the provider
+    ours = _completed(provider, consumer, tid, timeout=90)
+    assert consumer.transfers.get(tid).path == "relay"
+    manifest, _ = consumer.transfers.manifest(tid)
+    assert hashlib.sha256(_received_bytes(consumer, tid)).hexdigest() == manifest["sha256"]
+
+
+def test_a_push_is_refused_with_the_reason_on_both_sides(market):
+    provider, consumer, contract = market
+    cid, pid = contract("compute-only")
+    with pytest.raises(DeliveryError) as refused:
+        provider.transfers.push(pid)
+    assert "computation" in refused.value.message("en") and "计算" in refused.value.message("zh_CN")
+    cid, pid = contract()
+    retire = "UPDATE contract_agreement SET status = 'retired' WHERE negotiation_id = ?"
+    consumer.transfers.db.write(lambda c: c.execute(retire, (cid,)))  # the consumer's copy: retired, so it refuses
+    tid = provider.transfers.push(pid)
+    wait_for(lambda: provider.transfers.get(tid).state == "TERMINATED", 30, "the consumer's refusal")
+    from appliance import i18n
+
+    with i18n.using_lang("en"):
+        assert "retired" in provider.transfers.get(tid).reason
+    with i18n.using_lang("zh_CN"):
+        assert "废止" in provider.transfers.get(tid).reason
+    refusals = [e for e in consumer.evidence.entries() if e.action == "transfer.refused"]
+    assert refusals and "retired" in refusals[-1].payload["reason"]
+    assert consumer.transfers.received() == []
+    with pytest.raises(DeliveryError):  # a consumer cannot push
+        consumer.transfers.push(cid)
+
+
+def test_a_push_interrupted_by_the_consumer_stopping_goes_on_from_its_chunks(market):
+    provider, consumer, contract = market
+    cid, pid = contract(rows=250_000)  # about 10 MB: 75 chunks
+    served = []
+    chunk = provider.transfers._chunk
+
+    def slow(object_id, where, index):  # a slow link, so the stop falls in the middle
+        served.append(index)
+        time.sleep(0.03)
+        return chunk(object_id, where, index)
+
+    provider.transfers._chunk = slow
+    tid = provider.transfers.push(pid)
+    theirs = _consumer_side(consumer, tid)
+    wait_for(lambda: consumer.transfers.get(theirs.id).chunks_done > 0, 60, "the first chunks")
+    consumer.stop()
+    total = consumer.transfers.get(theirs.id).chunks_total
+    kept = consumer.transfers.db.read(lambda c: {r[0] for r in c.execute(
+        "SELECT idx FROM transfer_chunk WHERE transfer_id = ?", (theirs.id,))})
+    assert 0 < len(kept) < total
+    before = len(served)
+    consumer.start()
+    _pushed(provider, consumer, tid, timeout=90)
+    manifest, _ = consumer.transfers.manifest(theirs.id)
+    assert hashlib.sha256(_received_bytes(consumer, theirs.id)).hexdigest() == manifest["sha256"]
+    assert set(served[before:]) == set(range(total)) - kept, "only what was missing went again"
+
+
+# --- many objects under one manifest ---------------------------------------------------------------
+
+
+def test_a_folder_and_a_product_of_several_resources_arrive_as_objects_of_one_manifest(market, space, tmp_path):
+    provider, consumer, contract = market
+    folder = tmp_path / "data" / "line4"
+    (folder / "sensors").mkdir(parents=True)
+    files = {"readme.txt": "第四产线 / line 4\n".encode() * 10, "sensors/a.bin": bytes(range(256)) * 1500,
+             "sensors/empty.dat": b"", "sensors/b.bin": b"\x07" * 300_000}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    rid = provider.resources.register(str(folder), title="Line 4", mode="hosted").resource.id
+    offer = provider.products.offer_from_template("free-trial")
+    p = provider.products.create(title="Line 4 files", resource_ids=[rid], offers=[offer])
+    provider.products.request_listing(p.id, SPACE)
+    pending = wait_for(lambda: [r for r in space.operator.operator.listings("pending") if r.dataset_id == p.id])
+    space.operator.operator.approve_listing(pending[0].id)
+    wait_for(lambda: [e for e in consumer.sync.catalog(SPACE) if e.dataset_id == p.id], what="the catalog entry")
+    provider.contracts.add_rule({"dataset": p.id})
+    cid = consumer.contracts.request(SPACE, p.id)
+    finalized(provider, consumer, cid)
+    tid = consumer.transfers.request(cid)
+    _completed(provider, consumer, tid)
+    manifest, _ = consumer.transfers.manifest(tid)
+    assert manifest["v"] == 2 and sorted(o["name"] for o in manifest["objects"]) == sorted(files)
+    got = {r.name: r for r in consumer.transfers.received() if r.transfer_id == tid}
+    assert sorted(got) == sorted(files)
+    for name, data in files.items():
+        assert b"".join(consumer.transfers.open_received(got[name].object_id)) == data, name
+        assert got[name].sha256 == hashlib.sha256(data).hexdigest() and got[name].size == len(data)
+    assert manifest["size"] == sum(map(len, files.values()))
+
+    # several resources: a folder per resource, the masked table as CSV
+    table = provider.products.get(consumer.contracts.get(contract()[0]).dataset_id).resources[0].resource_id
+    both = provider.products.create(title="Line 3 and 4", resource_ids=[table, rid],
+                                    offers=[provider.products.offer_from_template("free-trial")])
+    provider.products.request_listing(both.id, SPACE)
+    pending = wait_for(lambda: [r for r in space.operator.operator.listings("pending") if r.dataset_id == both.id])
+    space.operator.operator.approve_listing(pending[0].id)
+    wait_for(lambda: [e for e in consumer.sync.catalog(SPACE) if e.dataset_id == both.id], what="the catalog entry")
+    provider.contracts.add_rule({"dataset": both.id})
+    cid = consumer.contracts.request(SPACE, both.id)
+    finalized(provider, consumer, cid)
+    tid = consumer.transfers.request(cid, path="relay")
+    _completed(provider, consumer, tid, timeout=90)
+    items = [r for r in consumer.transfers.received() if r.transfer_id == tid]
+    tables = [r for r in items if r.name.endswith("-Line_3/line3-40000.csv")]
+    folder_files = sorted(r.name.split("-Line_4/", 1)[1] for r in items if "-Line_4/" in r.name)
+    assert len(tables) == 1 and folder_files == sorted(files) and len(items) == 1 + len(files), [r.name for r in items]
+    assert sorted(r.part for r in items) == list(range(len(items)))
+    (csv_item,) = tables
+    rows = b"".join(consumer.transfers.open_received(csv_item.object_id)).decode().splitlines()
+    assert len(rows) == ROWS + 1 and "13800130000" not in rows[1]
