@@ -247,7 +247,7 @@ class MainWindow(QMainWindow):
         if self.ctx.prefs.keep_in_tray and self.notifier.tray is not None and not self.ctx.closed:
             event.ignore()  # the node keeps running; the tray brings the window back or quits
             self.hide()
-            self.notifier.tray.showMessage(t("ui.app.title"), t("ui.tray.still_running"), app_icon(), 5000)
+            self.notifier.to_tray(t("ui.tray.still_running"), 5000)
             return
         self.shutdown()
         super().closeEvent(event)
