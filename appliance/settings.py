@@ -294,9 +294,11 @@ def check_config(path: Path) -> list[ConfigProblem]:
 
 # --- changing the settings file (the desktop app's Settings page) ------------------------------
 
-# top-level settings a program may change; tables ([broker], [[watch]]) are edited by hand
+# top-level settings a program may change; tables ([broker], [[watch]]) are edited by hand. The
+# running node reads the file when it starts: a change applies from the next start.
 WRITABLE = ("lang", "log_level", "kdf_profile", "node_name", "key_file", "key_env", "key_credential", "interfaces")
 # what the running node reads only when it starts (a change shows after a restart)
+_LANGS = ("zh_CN", "en")
 NEEDS_RESTART = frozenset({"log_level", "key_file", "key_env", "key_credential", "interfaces", "node_name"})
 
 
@@ -359,8 +361,8 @@ def _toml_value(name: str, value: Any) -> str:
 def _check_written(name: str, value: Any) -> None:
     if name == "log_level" and value not in LOG_LEVELS:
         raise ConfigError(LocalText("settings.check.choice", name, repr(value), ", ".join(LOG_LEVELS)))
-    if name == "lang" and value not in ("zh_CN", "en"):
-        raise ConfigError(LocalText("settings.check.choice", name, repr(value), "zh_CN, en"))
+    if name == "lang" and value not in _LANGS:
+        raise ConfigError(LocalText("settings.check.choice", name, repr(value), ", ".join(_LANGS)))
     if name == "key_credential" and ("/" in value or value in ("", ".", "..")):
         raise ConfigError(LocalText("settings.check.bad_value", name, repr(value)))
     if name == "interfaces":
