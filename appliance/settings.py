@@ -297,9 +297,7 @@ def check_config(path: Path) -> list[ConfigProblem]:
 # top-level settings a program may change; tables ([broker], [[watch]]) are edited by hand. The
 # running node reads the file when it starts: a change applies from the next start.
 WRITABLE = ("lang", "log_level", "kdf_profile", "node_name", "key_file", "key_env", "key_credential", "interfaces")
-# what the running node reads only when it starts (a change shows after a restart)
 _LANGS = ("zh_CN", "en")
-NEEDS_RESTART = frozenset({"log_level", "key_file", "key_env", "key_credential", "interfaces", "node_name"})
 
 
 def config_file(env: Mapping[str, str] | None = None) -> Path:
