@@ -1,7 +1,9 @@
 """`dsnode transfer …` and `dsnode data list|show`: delivering data under finalized contracts.
 
 The data moves while the node runs (`dsnode run`, the desktop app): `transfer start` asks for it,
-and the running node fetches, checks and stores it. Without a running node, `--wait SECONDS`
+and the running node fetches, checks and stores it. `transfer start --push` on the provider's node
+delivers the data to the consumer (the provider connects to the consumer's data channel); on the
+consumer's node it asks the provider to do so. Without a running node, `--wait SECONDS`
 runs the node for as long as the transfer takes (or SECONDS).
 """
 
@@ -27,10 +29,11 @@ def _state(state: str) -> str:
     return t(f"transfer.state.{state.lower()}")
 
 
-def _path(path: str | None) -> str:
+def _path(path: str | None, mode: str = "pull") -> str:
     if not path:
         return "-"
-    return t("transfer.path.direct") if path.startswith("direct") else t("transfer.path.relay")
+    shown = t("transfer.path.direct") if path.startswith("direct") else t("transfer.path.relay")
+    return f"{shown} · {t('transfer.mode.push')}" if mode == "push" else shown
 
 
 def _progress(tr) -> str:
@@ -69,7 +72,11 @@ class _Bar:
 
 def start(args, settings: Settings) -> int:
     with open_node(settings) as node:
-        tid = node.transfers.request(node.contracts.get(args.negotiation).id, path="relay" if args.relay else "auto")
+        n = node.contracts.get(args.negotiation)
+        if args.push and n.role == "provider":
+            tid = node.transfers.push(n.id)
+        else:
+            tid = node.transfers.request(n.id, path="push" if args.push else "relay" if args.relay else "auto")
         print(t("transfer.started", tid, args.negotiation), flush=True)
         if args.wait <= 0:
             return 0
@@ -119,7 +126,8 @@ def list_(args, settings: Settings) -> int:
     table = [[t("transfer.col.id"), t("transfer.col.role"), t("transfer.col.state"), t("transfer.col.path"),
               t("transfer.col.progress"), t("transfer.col.peer")]]
     for r in rows:
-        table.append([r.id, t(f"transfer.role.{r.role}"), _state(r.state), _path(r.path), _progress(r), r.peer])
+        table.append([r.id, t(f"transfer.role.{r.role}"), _state(r.state), _path(r.path, r.mode), _progress(r),
+                      r.peer])
     print_columns(table)
     return 0
 
@@ -137,11 +145,13 @@ def show(args, settings: Settings) -> int:
         return 0
     m = manifest[0] if manifest else {}
     rows = [(t("transfer.col.id"), tr.id), (t("transfer.col.role"), t(f"transfer.role.{tr.role}")),
-            (t("transfer.col.state"), _state(tr.state)), (t("transfer.col.path"), _path(tr.path)),
+            (t("transfer.col.state"), _state(tr.state)), (t("transfer.col.path"), _path(tr.path, tr.mode)),
+            (t("transfer.field.mode"), t(f"transfer.mode.{tr.mode}")),
             (t("transfer.col.progress"), _progress(tr)), (t("transfer.col.peer"), tr.peer),
             (t("transfer.field.negotiation"), tr.negotiation_id), (t("transfer.field.agreement"), tr.agreement_id),
             (t("transfer.field.resource"), f"{tr.resource_id or '-'} v{tr.version or '-'}"),
             (t("transfer.field.size"), str(m.get("size", "-"))), (t("transfer.field.sha256"), m.get("sha256", "-")),
+            (t("transfer.field.objects"), str(len(m.get("objects", [m] if m else [])))),
             (t("transfer.field.masked"), ", ".join(m.get("maskingRules", [])) or "-"),
             (t("transfer.field.receipt"), t("transfer.receipt.signed", receipt[0]["received"]) if receipt
              else t("transfer.receipt.none"))]
@@ -167,24 +177,30 @@ def _act(args, settings: Settings) -> int:
 
 
 def data_show(args, settings: Settings) -> int:
+    """One received object, and the other objects of its delivery."""
     with open_node(settings) as node:
-        rows = [r for r in node.transfers.received() if r.object_id == args.id or r.object_id.startswith(args.id)]
+        everything = node.transfers.received()
+        rows = [r for r in everything if r.object_id == args.id or r.object_id.startswith(args.id)]
         if len(rows) != 1:
             raise TransferNotFound(args.id)
         item = rows[0]
         manifest = node.transfers.manifest(item.transfer_id)
         receipt = node.transfers.receipt(item.transfer_id)
+    objects = [r for r in everything if r.transfer_id == item.transfer_id]
     if args.json:
-        print(json.dumps({**asdict(item), "manifest": manifest[0] if manifest else None,
+        print(json.dumps({**asdict(item), "objects": [asdict(r) for r in objects],
+                          "manifest": manifest[0] if manifest else None,
                           "receipt": receipt[0] if receipt else None}, ensure_ascii=False, indent=2))
         return 0
     m = manifest[0] if manifest else {}
-    print_pairs([(t("data.field.object"), item.object_id), (t("transfer.field.resource"),
-                                                             f"{item.resource_id} v{item.version}"),
+    print_pairs([(t("data.field.object"), item.object_id), (t("data.field.name"), item.name),
+                 (t("transfer.field.resource"), f"{item.resource_id} v{item.version}"),
                  (t("transfer.col.peer"), item.provider), (t("transfer.field.agreement"), item.agreement_id),
                  (t("transfer.field.size"), f"{item.size} B"), (t("transfer.field.sha256"), item.sha256),
                  (t("transfer.field.masked"), ", ".join(m.get("maskingRules", [])) or "-"),
                  (t("data.field.received"), item.received), (t("transfer.col.id"), item.transfer_id)])
+    print(t("data.objects", len(objects)))
+    print_columns([[r.object_id, r.name, f"{r.size} B", r.sha256] for r in objects])
     print(t("data.only_through_node"))
     return 0
 
@@ -198,7 +214,7 @@ def received(args, settings: Settings) -> int:
     if not rows:
         print(t("received.none"))
         return 0
-    print_columns([[r.object_id, r.received[:19], r.resource_id, f"v{r.version}", f"{r.size} B", r.provider]
+    print_columns([[r.object_id, r.received[:19], r.name, r.resource_id, f"v{r.version}", f"{r.size} B", r.provider]
                    for r in rows])
     return 0
 
@@ -227,7 +243,9 @@ def register(sub) -> None:
                                                                             required=True)
     p = group.add_parser("start", help=t("cli.transfer.start"))
     p.add_argument("negotiation", metavar="NEGOTIATION", help=t("cli.opt.negotiation"))
-    p.add_argument("--relay", action="store_true", help=t("cli.opt.relay"))
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--relay", action="store_true", help=t("cli.opt.relay"))
+    how.add_argument("--push", action="store_true", help=t("cli.opt.push"))
     p.add_argument("--wait", type=float, default=0, metavar="SECONDS", help=t("cli.opt.wait_transfer"))
     p.set_defaults(run=start)
     p = group.add_parser("list", help=t("cli.transfer.list"))

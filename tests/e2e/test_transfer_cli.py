@@ -18,10 +18,10 @@ pytestmark = pytest.mark.slow
 
 
 def _contract_for(space, tmp_path, provider, consumer, path, *, kind: str | None = None,
-                  masking: list | None = None) -> tuple[str, str, Cli]:
+                  masking: list | None = None, cli_of: str = "consumer") -> tuple[str, str, Cli]:
     """``provider`` lists ``path`` as a product, ``consumer``'s contract for it is finalized by a rule;
-    then the consumer's in-process node closes and its CLI is returned with the resource id and the
-    negotiation id (the test runs the consumer as a daemon of its own)."""
+    then the in-process node of ``cli_of`` (the consumer, or the provider) closes and its CLI is
+    returned with the resource id and that side's negotiation id (the test runs it as a daemon)."""
     provider.resources.allowed_roots = [path.parent]
     rid = provider.resources.register(str(path), title=path.stem, mode="hosted", kind=kind).resource.id
     if masking:
@@ -33,12 +33,13 @@ def _contract_for(space, tmp_path, provider, consumer, path, *, kind: str | None
     wait_for(lambda: consumer.sync.catalog(SPACE), what="the catalog entry")
     provider.contracts.add_rule({"dataset": product.id})
     cid = consumer.contracts.request(SPACE, product.id)
-    finalized(provider, consumer, cid)
-    consumer.close()
-    key = tmp_path / "consumer.key"
-    key.write_text("passphrase consumer")
+    pid = finalized(provider, consumer, cid)
+    node = consumer if cli_of == "consumer" else provider
+    node.close()
+    key = tmp_path / f"{cli_of}.key"
+    key.write_text(f"passphrase {cli_of}")
     key.chmod(0o600)
-    return rid, cid, Cli(consumer.home, key)
+    return rid, cid if cli_of == "consumer" else pid, Cli(node.home, key)
 
 
 def test_the_consumer_asks_for_the_data_through_its_running_node_and_sees_it_arrive(tmp_path):
@@ -64,6 +65,7 @@ def test_the_consumer_asks_for_the_data_through_its_running_node_and_sees_it_arr
         assert item["resource_id"] == rid and item["transfer_id"] == tr["id"]
         shown = cli.run("data", "show", item["object_id"][:12]).stdout
         assert item["sha256"] in shown and "only through the node" in shown
+        assert item["name"] == "line3.csv" and "Objects of this delivery (1)" in shown and "line3.csv" in shown
         zh = Cli(consumer.home, key, lang="zh_CN").run("transfer", "show", tr["id"]).stdout
         assert "已完成" in zh and "直连" in zh and "operator:pseudonymise" in zh and "使用方已于" in zh
         done = cli.run("transfer", "pause", tr["id"], ok=False)  # a completed transfer cannot be paused
@@ -114,6 +116,41 @@ def test_a_consumer_node_killed_mid_transfer_goes_on_from_its_chunks_after_a_res
         import hashlib
 
         assert item["sha256"] == hashlib.sha256((data / "big.bin").read_bytes()).hexdigest()
+    finally:
+        if daemon is not None:
+            daemon.stop()
+        space.close()
+
+
+def test_the_provider_pushes_a_folder_to_the_consumer_from_its_running_node(tmp_path):
+    space = SpaceHarness(tmp_path / "space")
+    daemon = None
+    try:
+        provider, consumer = space.member("provider"), space.member("consumer")
+        folder = tmp_path / "data" / "batch"
+        folder.mkdir(parents=True)
+        files = {"a.csv": b"machine,temperature\nM1,20\n" * 2000, "b.bin": bytes(range(256)) * 3000}
+        for name, data in files.items():
+            (folder / name).write_bytes(data)
+        _, pid, cli = _contract_for(space, tmp_path, provider, consumer, folder, cli_of="provider")
+        daemon = Daemon(cli)
+        unknown = cli.run("transfer", "start", "urn:uuid:nope", "--push", ok=False)
+        assert unknown.returncode != 0 and "Traceback" not in unknown.stderr
+        pushed = cli.run("transfer", "start", pid, "--push", "--wait", "60")
+        assert "completed" in pushed.stdout, pushed.stdout + pushed.stderr
+        (tr,) = json.loads(cli.run("transfer", "list", "--json").stdout)
+        assert (tr["role"], tr["mode"], tr["state"]) == ("provider", "push", "COMPLETED")
+        assert tr["path"].startswith("direct:")
+        zh = Cli(cli.home, cli.key_file, lang="zh_CN").run("transfer", "show", tr["id"]).stdout
+        assert "推送" in zh and "直连" in zh and "已完成" in zh
+        got = {r.name: r for r in consumer.transfers.received()}
+        assert sorted(got) == sorted(files)
+        for name, data in files.items():
+            assert b"".join(consumer.transfers.open_received(got[name].object_id)) == data
+        (theirs,) = consumer.transfers.list()
+        assert theirs.mode == "push" and theirs.peer_pid == tr["id"]
+        again = cli.run("transfer", "start", pid, "--relay", "--push", ok=False)  # one way or the other
+        assert again.returncode == 2
     finally:
         if daemon is not None:
             daemon.stop()
