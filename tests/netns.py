@@ -3,8 +3,11 @@
 ``netns_pair`` makes namespaces ``dsn<pid>x<n>a`` and ``…b``, a veth pair between them with
 10.77.0.1/24 (side 0) and 10.77.0.2/24 (side 1), both links and the namespaces' loopbacks up.
 Nothing of the machine's own network is touched: multicast sent in a namespace goes only over its
-veth end. :meth:`NetnsPair.python` runs a Python child inside a namespace; the children are killed
-and the namespaces (and with them the veth pair) deleted after the test, failed or not.
+veth end. :meth:`NetnsPair.python` runs a Python child inside a namespace; :meth:`NetnsPair.run`
+runs a function in a thread of this process moved into a namespace (``setns`` moves one thread,
+and the threads and child processes it starts stay there: a node started in it serves, connects
+and runs its broker there). The children are killed and the namespaces (and with them the veth
+pair) deleted after the test, failed or not.
 
 Making namespaces needs root (CAP_SYS_ADMIN) and ``ip`` from iproute2; elsewhere the fixture skips
 with the reason, except under CI (``CI`` set in the environment), where it fails instead.
@@ -12,11 +15,13 @@ with the reason, except under CI (``CI`` set in the environment), where it fails
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -24,6 +29,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 ADDRESSES = ("10.77.0.1", "10.77.0.2")
 PREFIX = 24
+CLONE_NEWNET = 0x40000000
 _count = itertools.count()
 
 
@@ -78,6 +84,29 @@ class NetnsPair:
         child = subprocess.Popen(self.command(side, sys.executable, *args), **popen)  # noqa: S603
         self._children.append(child)
         return child
+
+    def run(self, side: int, function, *args):
+        """``function(*args)`` in a new thread inside namespace ``side``; its result (or its exception)."""
+        out: dict = {}
+
+        def inside() -> None:
+            try:
+                fd = os.open(f"/run/netns/{self.names[side]}", os.O_RDONLY)
+                try:
+                    if ctypes.CDLL(None, use_errno=True).setns(fd, CLONE_NEWNET) != 0:
+                        raise OSError(ctypes.get_errno(), "setns failed")
+                finally:
+                    os.close(fd)
+                out["value"] = function(*args)
+            except BaseException as e:  # noqa: BLE001 - handed to the caller
+                out["error"] = e
+
+        thread = threading.Thread(target=inside, name=f"netns-{side}")
+        thread.start()
+        thread.join()
+        if "error" in out:
+            raise out["error"]
+        return out.get("value")
 
     def close(self) -> None:
         for child in self._children:

@@ -1,6 +1,8 @@
 """Data delivery under a finalized contract between two members of a real space (mosquitto, the
-operator, members): direct over the encrypted channel, relayed through the broker, falling back
-by itself, resumed after an interruption, refused when the agreement does not permit it."""
+operator, members): pulled directly over the encrypted channel or pushed by the provider to the
+consumer's channel, relayed through the broker, falling back by itself, resumed after an
+interruption, refused when the agreement does not permit it, a folder as many objects, and a
+delivery between two network namespaces joined by a veth pair."""
 
 from __future__ import annotations
 
@@ -11,7 +13,11 @@ import time
 import pytest
 
 from appliance.errors import DeliveryError
-from tests.spaces import SPACE, finalized, wait_for
+from appliance.operator.broker_config import ListenerConfig
+from appliance.operator.space import Policies
+from tests.brokers import Mosquitto, free_port
+from tests.netns import netns_pair  # noqa: F401 - a fixture
+from tests.spaces import SPACE, SpaceHarness, finalized, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -335,3 +341,61 @@ def test_a_folder_and_a_product_of_several_resources_arrive_as_objects_of_one_ma
     (csv_item,) = tables
     rows = b"".join(consumer.transfers.open_received(csv_item.object_id)).decode().splitlines()
     assert len(rows) == ROWS + 1 and "13800130000" not in rows[1]
+
+
+# --- between two network namespaces joined by a veth pair -----------------------------------------
+
+
+class _SpaceOnVeth(SpaceHarness):
+    """The space with its broker and operator in namespace 0, listening on its veth address too."""
+
+    def __init__(self, root, host: str) -> None:
+        self.root, self.port, self.nodes = root, free_port(), []
+        self.operator = self._node("operator", "运营方")
+        self.operator.operator.create_space(space_id=SPACE, name="测试空间", broker_host=host, broker_port=self.port,
+                                            policies=Policies(auto_admit=True))
+        files = self.operator.operator.write_broker_config(root / "broker", ListenerConfig(port=self.port))
+        listener = f"listener {self.port} 127.0.0.1"  # and the veth address (plain MQTT: a test's own link)
+        text = files[0].read_text().replace(listener, f"{listener}\nlistener {self.port} {host}")
+        self.broker = Mosquitto(root / "broker", config_text=text, port=self.port)
+        self.operator.start()
+
+
+def _serve_on(node, address: str) -> None:
+    node.transfers.stop()  # serve the data channel on the namespace's veth address
+    node.transfers.host = address
+    node.transfers.start()
+
+
+def test_a_delivery_between_two_network_namespaces_goes_directly_over_the_veth_pair(netns_pair, tmp_path):  # noqa: F811
+    a, b = netns_pair.addresses
+    space = netns_pair.run(0, _SpaceOnVeth, tmp_path / "space", a)
+    try:
+        provider = netns_pair.run(0, space.member, "provider")
+        consumer = netns_pair.run(1, space.member, "consumer")
+        netns_pair.run(0, _serve_on, provider, a)
+        netns_pair.run(1, _serve_on, consumer, b)
+        data = tmp_path / "data"
+        data.mkdir()
+        blob = bytes(range(256)) * 20_000  # 5 MB: 40 chunks
+        (data / "line5.bin").write_bytes(blob)
+        provider.resources.allowed_roots = [data]
+        rid = provider.resources.register(str(data / "line5.bin"), title="Line 5", mode="hosted").resource.id
+        p = provider.products.create(title="Line 5", resource_ids=[rid],
+                                     offers=[provider.products.offer_from_template("free-trial")])
+        provider.products.request_listing(p.id, SPACE)
+        space.operator.operator.approve_listing(wait_for(lambda: space.operator.operator.listings("pending"))[0].id)
+        wait_for(lambda: consumer.sync.catalog(SPACE), 30, "the catalog entry across the veth pair")
+        provider.contracts.add_rule({"dataset": p.id})
+        cid = consumer.contracts.request(SPACE, p.id)
+        pid = finalized(provider, consumer, cid)
+        tid = consumer.transfers.request(cid)  # pull: the consumer (10.77.0.2) connects to the provider
+        _completed(provider, consumer, tid)
+        assert consumer.transfers.get(tid).path == f"direct:{a}:{provider.transfers.channel_port}"
+        assert _received_bytes(consumer, tid) == blob
+        pushed = provider.transfers.push(pid)  # push: the provider (10.77.0.1) connects to the consumer
+        theirs = _pushed(provider, consumer, pushed)
+        assert provider.transfers.get(pushed).path == f"direct:{b}:{consumer.transfers.channel_port}"
+        assert theirs.path.startswith("direct:") and _received_bytes(consumer, theirs.id) == blob
+    finally:
+        space.close()
