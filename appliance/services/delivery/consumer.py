@@ -37,14 +37,16 @@ RELAY_WINDOW = 8  # relay chunks in flight per transfer
 RELAY_STALL = 10.0  # seconds without a relayed chunk before the consumer asks again
 CONNECT_TRIES = 3  # direct connection attempts before the consumer asks for the relay
 PUSH_WAIT = 15.0  # seconds a pushing provider's connection waits for its start message to arrive here
+PUSH_GRACE = 30.0  # seconds a pushed transfer waits for the provider without a chunk before the relay
 RELAY_ASK = "dsnode.transfer.relay"
 
 
 class Receiver:
     # ``service`` is the TransferService (service.py) whose part this is: its store, keys, sync, worker
     def __init__(self, service: Any, staging) -> None:
-        self.s = service
+        self.s = service  # the TransferService (service.py) whose consumer side this is
         self.staging = staging
+        self._pushing: set[str] = set()  # transfers a provider is pushing now
 
     # --- relay ----------------------------------------------------------------------------------
 
@@ -124,8 +126,10 @@ class Receiver:
         if t.path is None or not t.path.startswith("direct:"):
             self.relay(t, where, missing)
             return
-        if t.mode == "push":
-            return  # the provider connects to this node (accept_push), or tells it to use the relay
+        if t.mode == "push":  # the provider connects to this node (accept_push), or tells it to use the relay
+            if self._await_push(t, where):
+                self.relay(t, where, self.missing(t, where))
+            return
         _, host, port = t.path.split(":", 2)
         for attempt in range(CONNECT_TRIES):
             if s._stop.is_set():
@@ -152,6 +156,27 @@ class Receiver:
         if not s._stop.is_set():
             self.relay(t, where, missing)
 
+    def _await_push(self, t: Transfer, where: mf.Layout) -> bool:
+        """Wait while the provider pushes: True when the relay should take over (the provider said so,
+        or nothing came for PUSH_GRACE seconds), False when the transfer moved on or is whole."""
+        s = self.s
+        last, idle = -1, 0.0
+        while not s._stop.wait(1.0):
+            now = s.get(t.id)
+            if now.state != State.STARTED.value or not self.missing(t, where):
+                return False
+            if now.path == "relay":
+                return True
+            if now.chunks_done != last or t.id in self._pushing:
+                last, idle = now.chunks_done, 0.0
+                continue
+            idle += 1.0
+            if idle >= PUSH_GRACE:
+                log.info("transfer %s: the provider has not pushed for %d s; fetching through the broker", t.id,
+                         int(PUSH_GRACE))
+                return True
+        return False
+
     def accept_push(self, channel: ch.Channel, transfer_id: object) -> None:
         """A provider connected to this node's channel to push transfer ``transfer_id`` (ours): once
         its start is here, ask it for the missing chunks over this connection; say when all are in."""
@@ -168,9 +193,13 @@ class Receiver:
             channel.send_json({"error": "unknown_transfer" if t is None else "not_started"})
             return
         where = mf.Layout(s.db.read(lambda c: s._manifest(c, t.id))[0])
-        missing = self.missing(t, where)
-        if missing and not self.pull(channel, t, where, missing):
-            return
+        self._pushing.add(t.id)
+        try:
+            missing = self.missing(t, where)
+            if missing and not self.pull(channel, t, where, missing):
+                return
+        finally:
+            self._pushing.discard(t.id)
         channel.send_json({"have": "all"})
         s._jobs.put(("finish", t.id))
 

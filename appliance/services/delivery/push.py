@@ -6,8 +6,10 @@ channel; the provider may also find the consumer on the local network (discovery
 peer's address). Both node keys are proven in the channel's handshake, as in a pull, and no
 address is trusted. Over the connection the consumer asks for the chunks it lacks and the
 provider answers them, exactly as in a pull, so the manifest, the checks and the resume are the
-same. When no connection can be made (``PUSH_TRIES`` rounds over every address), the provider
-tells the consumer to fetch through the broker (``USE_RELAY``), and the relay path takes over.
+same. When no connection can be made (``PUSH_TRIES`` rounds over every address), or the provider
+has no direct path at all (relay only), it tells the consumer to fetch through the broker
+(``USE_RELAY``), and the relay path takes over. A consumer that hears nothing for PUSH_GRACE
+seconds (consumer.py) goes to the relay by itself.
 
 A push started at the provider (``TransferService.push``) begins with ``OFFER``: the provider asks
 the consumer's node to request the push (DSP lets only the consumer send the request), naming the
@@ -17,6 +19,7 @@ agreement and the provider's process id.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any
 
 from appliance.domain.transfer import State
@@ -35,6 +38,14 @@ class Pusher:
     # ``service`` is the TransferService (service.py) whose part this is: its store, keys, sync, worker
     def __init__(self, service: Any) -> None:
         self.s = service
+        self._lock = threading.Lock()
+        self._open: set[ch.Channel] = set()  # pushes under way: closed when the node stops
+
+    def close_all(self) -> None:
+        with self._lock:
+            channels, self._open = list(self._open), set()
+        for channel in channels:
+            channel.close()
 
     def addresses(self, transfer_id: str) -> list[tuple[str, int]]:
         """Where the consumer's channel may be: its request's address, then discovery's."""
@@ -77,6 +88,8 @@ class Pusher:
         except ApplianceError as e:
             log.info("transfer %s: cannot connect to the consumer at %s:%s (%s)", t.id, host, port, e.message("en"))
             return False
+        with self._lock:
+            self._open.add(channel)
         try:
             if channel.peer_did not in (t.peer, s.sync.keys.current(t.peer)):
                 log.warning("transfer %s: the data channel at %s:%s is not the consumer's", t.id, host, port)
@@ -87,6 +100,8 @@ class Pusher:
             log.info("transfer %s: the push was interrupted: %s", t.id, e.message("en"))
             return False
         finally:
+            with self._lock:
+                self._open.discard(channel)
             channel.close()
 
     def on_use_relay(self, conn, msg) -> None:

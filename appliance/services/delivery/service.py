@@ -114,6 +114,7 @@ class TransferService:
             self._jobs.put(("stop", None))
             self._worker.join(timeout=30)
             self._worker = None
+        self.pusher.close_all()
         with self._lock:
             fetches = list(self._fetches.values())
         for t in fetches:
@@ -569,6 +570,8 @@ class TransferService:
         self._move(conn, t.id, Event.START, Role.PROVIDER, "sent", body=body)
         if t.mode == "push" and t.path and t.path.startswith("direct:"):
             self.db.after_commit(lambda: self._jobs.put(("push", t.id)))
+        elif t.mode == "push":  # no direct path here: the consumer fetches through the broker
+            self.sync.send(conn, t.space_id, to=t.peer, type=pushing.USE_RELAY, body={"transfer": t.peer_pid})
 
     def _terminate_here(self, conn, transfer_id: str, reason: LocalText) -> None:
         t = self._get(conn, transfer_id)
