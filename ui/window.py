@@ -53,7 +53,7 @@ class MainWindow(QMainWindow):
         self.notifier = Notifier(self)
         self.build()
         QApplication.instance().installEventFilter(self)
-        self.resize(1280, 800)
+        self.fit_screen()
 
     # --- building (again, after a language switch) ------------------------------------------------
 
@@ -82,6 +82,13 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self._lock_screen())
         self.statusBar().showMessage(t("ui.status.running"))
         self.restart_idle()
+
+    def fit_screen(self, width: int = 1280, height: int = 800) -> None:
+        """``width`` x ``height``, or as much of the screen as there is (a small or scaled screen)."""
+        room = self.screen().availableGeometry()
+        frame_w, frame_h = 16, 40  # what the window manager's frame takes, about
+        self.resize(max(self.minimumSizeHint().width(), min(width, room.width() - frame_w)),
+                    max(self.minimumSizeHint().height(), min(height, room.height() - frame_h)))
 
     def page(self, key: str):
         return next(p for p in self.pages if p.key == key)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import (QAbstractItemView, QHeaderView, QLabel, QPushButton, QTableWidget, QTableWidgetItem,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QAbstractItemView, QFrame, QHeaderView, QLabel, QPushButton, QScrollArea, QTableWidget,
+                               QTableWidgetItem, QVBoxLayout, QWidget)
 
 from appliance.i18n import t
 from ui.dialogs import show_error
@@ -19,7 +19,17 @@ class Page(QWidget):
         self.ctx = ctx
         self.node = ctx.node
         self.setObjectName(f"page_{self.key}")
-        self.layout_ = QVBoxLayout(self)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        self.scroll = QScrollArea()  # a small or scaled screen scrolls the page instead of cutting it
+        self.scroll.setObjectName("scroll")
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        outer.addWidget(self.scroll)
+        content = QWidget()
+        content.setObjectName("content")
+        self.scroll.setWidget(content)
+        self.layout_ = QVBoxLayout(content)
         heading = QLabel(self.title())
         heading.setObjectName("heading")
         heading.setStyleSheet("font-size: 18px; font-weight: bold; padding-bottom: 4px")
