@@ -260,6 +260,23 @@ def test_a_push_is_refused_with_the_reason_on_both_sides(market):
         consumer.transfers.push(cid)
 
 
+def test_a_push_withdrawn_before_the_consumer_answered_is_not_delivered(market):
+    provider, consumer, contract = market
+    cid, pid = contract()
+    consumer.stop()  # offline: the offer waits for it
+    tid = provider.transfers.push(pid)
+    provider.transfers.cancel(tid)
+    assert provider.transfers.get(tid).state == "TERMINATED"
+    consumer.start()
+    theirs = _consumer_side(consumer, tid)  # its node answered the offer when it came back
+    wait_for(lambda: consumer.transfers.get(theirs.id).state == "TERMINATED", 30, "the provider's refusal")
+    from appliance import i18n
+
+    with i18n.using_lang("en"):
+        assert "withdrew" in consumer.transfers.get(theirs.id).reason
+    assert consumer.transfers.received() == [] and provider.transfers.get(tid).state == "TERMINATED"
+
+
 def test_a_push_interrupted_by_the_consumer_stopping_goes_on_from_its_chunks(market):
     provider, consumer, contract = market
     cid, pid = contract(rows=250_000)  # about 10 MB: 75 chunks

@@ -259,6 +259,10 @@ class TransferService:
     def _say(self, transfer_id: str, event: Event, code: str, reason) -> None:
         t = self.get(transfer_id)
         role = Role(t.role)
+        if event is Event.TERMINATE and t.state == State.INITIAL.value and t.mode == "push" and not t.peer_pid:
+            # a push offered and not answered yet: withdrawn here; a late answer is refused (_on_request)
+            self.db.write(lambda conn: self._move(conn, t.id, event, role, "local", reason=reason))
+            return
         if event not in moves(State(t.state), role) or not t.peer_pid:
             raise DeliveryError(LocalText("delivery.reason.cannot_now", t.id, t.state))
 
@@ -392,26 +396,29 @@ class TransferService:
                 raise DeliveryError(LocalText("delivery.reason.no_agreement", fields["agreement_id"]))
             if n.peer != msg.sender:
                 raise DeliveryError(LocalText("delivery.reason.other_party", fields["agreement_id"]))
+            if offered is not None and offered.state != State.INITIAL.value:
+                raise DeliveryError(LocalText("delivery.reason.offer_withdrawn", offered.id))
             self._check_agreement(n, self.contracts.agreement(n.id))
             where = self._provider_path(fields)
         except DeliveryError as e:
             reason = e.args[0] if e.args and isinstance(e.args[0], LocalText) else LocalText(
                 "delivery.reason.no_agreement", fields["agreement_id"])
             self._refuse(conn, msg.space_id, msg.sender, consumer_pid, pid, reason)
-            if offered is not None:
+            if offered is not None and offered.state == State.INITIAL.value:
                 conn.execute("UPDATE transfer SET peer_pid = ? WHERE id = ?", (consumer_pid, pid))
                 self._move(conn, pid, Event.TERMINATE, Role.PROVIDER, "local", reason=reason)
             return
+        mode = "push" if fields["format"] == msgs.PUSH or offered is not None else "pull"
         if offered is None:
             now = self._now()
             conn.execute(
                 "INSERT INTO transfer (id, peer_pid, role, space_id, peer, negotiation_id, agreement_id, dataset_id, "
                 "state, path, mode, created, updated) VALUES (?, ?, 'provider', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (pid, consumer_pid, n.space_id, msg.sender, n.id, fields["agreement_id"], n.dataset_id,
-                 State.INITIAL.value, where, "push" if fields["format"] == msgs.PUSH else "pull", now, now))
+                 State.INITIAL.value, where, mode, now, now))
         else:
             conn.execute("UPDATE transfer SET peer_pid = ?, path = ?, mode = ? WHERE id = ?",
-                         (consumer_pid, where, "push" if fields["format"] == msgs.PUSH else "pull", pid))
+                         (consumer_pid, where, mode, pid))
         self._move(conn, pid, Event.REQUEST, Role.CONSUMER, "received")
         self.db.after_commit(lambda: self._jobs.put(("prepare", pid)))
 
@@ -419,9 +426,9 @@ class TransferService:
         """The push this node offered that a request answers (its ``dsnode:offer``), if any."""
         if not fields.get("offer"):
             return None
-        r = conn.execute(f"SELECT {COLS} FROM transfer WHERE id = ? AND peer = ? AND role = 'provider' AND state = ? "
-                         "AND agreement_id = ?", (fields["offer"], sender, State.INITIAL.value,
-                                                  fields["agreement_id"])).fetchone()
+        sql = (f"SELECT {COLS} FROM transfer WHERE id = ? AND peer = ? AND role = 'provider' AND mode = 'push' "
+               "AND peer_pid IS NULL AND agreement_id = ?")
+        r = conn.execute(sql, (fields["offer"], sender, fields["agreement_id"])).fetchone()
         return transfer_row(r) if r else None
 
     def _provider_path(self, fields: dict) -> str:
