@@ -135,6 +135,36 @@ def shoot(window, pages, lang: str, out: Path, size: tuple[int, int]) -> None:
             page.detail.setCurrentIndex(3)
         _wait(lambda: False, 0.6)
         window.grab().save(str(out / f"{page.key}-{lang}.png"))
+        if page.key == "settings":  # each tab: settings-<tab>-<lang>.png
+            for tab in range(1, page.tabs.count()):
+                page.tabs.setCurrentIndex(tab)
+                _wait(lambda: False, 0.4)
+                window.grab().save(str(out / f"settings-{page.tabs.widget(tab).objectName()}-{lang}.png"))
+            page.tabs.setCurrentIndex(0)
+
+
+def shoot_wizard(lang: str, out: Path, home: Path, size: tuple[int, int] = (640, 520)) -> None:
+    """The first-run wizard's pages: wizard-<page>-<lang>.png (identity, passphrase, space, restore)."""
+    from ui.wizard import FirstRunWizard
+
+    wizard = FirstRunWizard(Settings(home=home, kdf_profile="minimum"))
+    wizard.resize(*size)
+    wizard.show()
+    wizard.secret.first.setText("仓库一号 passphrase 2026")
+    wizard.secret.second.setText("仓库一号 passphrase 2026")
+    wizard.secret.understood.setChecked(True)
+    wizard.secret.recovery.setChecked(True)
+    for name in ("identity", "passphrase", "space"):
+        _wait(lambda: False, 0.3)
+        wizard.grab().save(str(out / f"wizard-{name}-{lang}.png"))
+        wizard.next()
+    wizard.restart()
+    wizard.identity.restore.setChecked(True)
+    wizard.next()
+    _wait(lambda: False, 0.3)
+    wizard.grab().save(str(out / f"wizard-restore-{lang}.png"))
+    wizard.hide()
+    wizard.deleteLater()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -150,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dsnode-shots-") as tmp:
         os.environ["DSNODE_ALLOWED_ROOTS"] = str(Path(tmp) / "data")
+        os.environ["DSNODE_CONFIG"] = str(Path(tmp) / "dsnode.toml")  # the settings tabs read this, not the user's
         i18n.set_lang((args.lang or ["zh_CN"])[0])
         operator, broker, node, product_id, other, offered_id = build_demo(Path(tmp))
         desktop = DesktopApp(Settings(home=Path(tmp) / "home", kdf_profile="minimum"))
@@ -159,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             desktop.run(node)
             _wait(lambda: any(s.connected and s.membership == "member" for s in node.sync.status()))
             play(node, operator, other, product_id, offered_id)
+            node.contracts.add_rule({"dataset": product_id, "orgs": [i18n.t("demo.space.org_b")], "min_grade": 2})
             late = newcomer(Path(tmp), operator)
             operating.run(operator)
             for lang in args.lang or ["zh_CN", "en"]:
@@ -168,6 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 desktop.window.hide()
                 shoot(operating.window, {"operator"}, lang, args.out, (width, height))
                 operating.window.hide()
+                shoot_wizard(lang, args.out, Path(tmp) / f"fresh-{lang}")
         finally:
             desktop.stop()
             operating.stop()

@@ -18,7 +18,7 @@ TRIAL = {"@id": "urn:offer:trial", "@type": "odrl:Offer", "permission": [{"actio
     {"leftOperand": "count", "operator": "lteq", "rightOperand": {"@value": "5", "@type": "xsd:integer"}}]}]}
 ENTRY = {"@type": "dcat:Dataset", "dct:title": "注塑机温度数据", "odrl:hasPolicy": [TRIAL]}
 WORDS = {"en": ("in force", "Valid from", "retired", "retired by the provider"),
-         "zh_CN": ("生效中", "有效期自", "已终止", "已被提供方终止")}
+         "zh_CN": ("生效中", "有效期自", "已撤销", "已被提供方撤销")}
 
 
 @pytest.fixture

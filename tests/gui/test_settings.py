@@ -60,12 +60,12 @@ def test_an_address_this_computer_does_not_have_is_refused(qtbot, desktop, confi
     page = desktop.window.show_page("settings")
     net = _tab(page, page.network)
     config.parent.mkdir(parents=True)
-    config.write_text('interfaces = ["192.0.2.77"]\n', encoding="utf-8")  # TEST-NET-1: nobody's address
+    config.write_text('interfaces = ["198.51.100.77"]\n', encoding="utf-8")  # TEST-NET-2: nobody's address
     net.load()
-    assert net.chosen() == ["192.0.2.77"], "the file's value is shown even when it is not this computer's"
+    assert net.chosen() == ["198.51.100.77"], "the file's value is shown even when it is not this computer's"
     assert not net.save()
-    assert "192.0.2.77" in _shown("error_dialog")[0]
-    assert _file(config)["interfaces"] == ["192.0.2.77"], "the file stays as it was"
+    assert "198.51.100.77" in _shown("error_dialog")[0]
+    assert _file(config)["interfaces"] == ["198.51.100.77"], "the file stays as it was"
 
 
 def test_the_key_source_takes_a_private_key_file_of_this_store_only(qtbot, desktop, config, tmp_path, english):

@@ -171,10 +171,10 @@ class KeyTab(FileTab):
                 radio.toggled.connect(edit.setEnabled)
                 self.value[source] = edit
                 grid.addWidget(edit, row, 1)
-        choose = QPushButton(t("ui.restore.choose"))
-        choose.clicked.connect(self._choose_key_file)
-        self.choice["key_file"].toggled.connect(choose.setEnabled)
-        grid.addWidget(choose, 1, 2)
+        self.choose_b = QPushButton(t("ui.restore.choose"))
+        self.choose_b.clicked.connect(self._choose_key_file)
+        self.choice["key_file"].toggled.connect(self.choose_b.setEnabled)
+        grid.addWidget(self.choose_b, 1, 2)
         grid.setColumnStretch(1, 1)
         self.v.addLayout(grid)
         self.finish()
@@ -191,6 +191,7 @@ class KeyTab(FileTab):
         for name, edit in self.value.items():
             edit.setText(str(saved.get(name, "")) if isinstance(saved.get(name), str) else "")
             edit.setEnabled(name == source)
+        self.choose_b.setEnabled(source == "key_file")
         if not self.value["key_env"].text():
             self.value["key_env"].setText(DEFAULT_ENV_VAR)
         settings = self.page.ctx.settings

@@ -13,7 +13,8 @@ from appliance.errors import ConfigError, LocalText
 from appliance.i18n import t
 from ui.dialogs import _keep, show_error
 from ui.join_dialog import ask_join
-from ui.pages.base import button, empty_hint, fill, fit_height, selected_key, short, state_text, table
+from ui.pages.base import (button, empty_hint, fill, fit_height, peer_name, selected_key, short, state_text,
+                           table)
 
 
 def _hint(key: str, *args) -> QLabel:
@@ -28,6 +29,7 @@ class SpacesTab(QWidget):
 
     def __init__(self, page) -> None:
         super().__init__()
+        self.setObjectName("spaces")
         self.page, self.node = page, page.node
         v = QVBoxLayout(self)
         self.list = table([t("ui.dash.col.space"), t("ui.sset.col.id"), t("ui.dash.col.membership"),
@@ -50,7 +52,8 @@ class SpacesTab(QWidget):
 
     def refresh(self) -> None:
         spaces = self.node.sync.spaces()
-        fill(self.list, [[s.name, s.space_id, state_text("membership", s.status), short(s.operator_did, 16),
+        fill(self.list, [[s.name, s.space_id, state_text("membership", s.status),
+                          peer_name(self.node, s.space_id, s.operator_did),
                           f"{s.broker_host}:{s.broker_port}",
                           t("ui.sset.tls_ca") if s.tls_ca_pem else t("ui.join.no_tls")] for s in spaces],
              [s.space_id for s in spaces])
@@ -104,6 +107,7 @@ class RulesTab(QWidget):
 
     def __init__(self, page) -> None:
         super().__init__()
+        self.setObjectName("rules")
         self.page, self.node = page, page.node
         v = QVBoxLayout(self)
         v.addWidget(_hint("ui.rule.intro"))
