@@ -100,10 +100,21 @@ class PagedModel(QAbstractTableModel):
         return next((i for i, r in enumerate(self.rows) if self._key(r) == key), -1)
 
 
+class PagedView(QTableView):
+    """Tabbing into the list selects its current row (the first at first), so the keyboard alone
+    opens a row; then the arrow keys move the selection."""
+
+    def focusInEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        super().focusInEvent(event)
+        model = self.model()
+        if model is not None and model.rowCount() and not self.selectionModel().hasSelection():
+            self.selectRow(max(0, self.currentIndex().row()))
+
+
 def paged_table(model: PagedModel, name: str, stretch: int = 0) -> QTableView:
     """A read-only view over ``model`` that looks like :func:`ui.pages.base.table`. Columns are sized
     once from the first page (sizing to every row's text would read them all), then the user's."""
-    view = QTableView()
+    view = PagedView()
     view.setObjectName(name)
     view.setModel(model)
     view.verticalHeader().setVisible(False)

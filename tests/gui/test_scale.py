@@ -53,7 +53,8 @@ def test_the_check_finds_a_cut_text(qtbot, zh):
     """What the walk looks for: a label narrower than its text, a button squeezed below its text."""
     from PySide6.QtWidgets import QLabel, QPushButton
 
-    label, wrapped, pushed = QLabel("数据资源登记与分类分级"), QLabel("很长的说明文字" * 8), QPushButton("申请上架所选产品")
+    label, wrapped = QLabel("数据资源登记与分类分级"), QLabel("很长的说明文字" * 8)
+    pushed = QPushButton("申请上架所选产品")
     wrapped.setWordWrap(True)
     for w in (label, wrapped, pushed):
         qtbot.addWidget(w)

@@ -25,6 +25,7 @@ class Page(QWidget):
         self.scroll.setObjectName("scroll")
         self.scroll.setWidgetResizable(True)
         self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # Tab goes to the page's controls (it scrolls to them)
         outer.addWidget(self.scroll)
         content = QWidget()
         content.setObjectName("content")
@@ -95,6 +96,7 @@ def table(headers: list[str], name: str, stretch: int = 0) -> QTableWidget:
     w.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
     w.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
     w.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    w.setTabKeyNavigation(False)  # Tab goes on to the next control; the arrow keys move in the table
     header = w.horizontalHeader()
     header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     header.setStretchLastSection(stretch == -1 or stretch == len(headers) - 1)
