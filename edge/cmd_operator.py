@@ -10,7 +10,7 @@ import socket
 from pathlib import Path
 
 from appliance import i18n
-from appliance.errors import BrokerConfigError, LocalText, NotAnOperator
+from appliance.errors import BrokerConfigError, LocalText, NotAnOperator, OperatorError
 from appliance.node import KDF_PROFILES, Node
 from appliance.operator.broker_config import ListenerConfig
 from appliance.domain.membership import GRADE_MIN, GRADES
@@ -118,11 +118,17 @@ def invite(args, settings: Settings) -> int:
             f.write(code + "\n")
         os.chmod(args.out, 0o600)
         print(t("operator.invite_saved", args.out))
+    too_long = None
+    if args.qr:
+        try:
+            invitation.write_qr(args.qr)
+            print(t("operator.invite_qr", args.qr))
+        except OperatorError as e:  # the invitation is made all the same: shown, then the error
+            too_long = e
     print(t("operator.invite_made", invitation.space_id, invitation.expires))
     print(code)
-    if args.qr:  # last: an invitation too long for a QR code is still made and shown
-        invitation.write_qr(args.qr)
-        print(t("operator.invite_qr", args.qr))
+    if too_long is not None:
+        raise too_long
     return 0
 
 
