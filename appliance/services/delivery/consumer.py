@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -33,7 +34,8 @@ from appliance.services.delivery.records import Actions, Transfer
 log = logging.getLogger(__name__)
 
 BATCH = 64  # chunks asked for at once over the channel
-RELAY_WINDOW = 8  # relay chunks in flight per transfer
+RELAY_WINDOW = 32  # relay chunks asked for and not yet here, per transfer (about 7.5 MB of messages)
+RELAY_REFILL = 16  # once this many of them arrived, as many more are asked for
 RELAY_STALL = 10.0  # seconds without a relayed chunk before the consumer asks again
 CONNECT_TRIES = 3  # direct connection attempts before the consumer asks for the relay
 PUSH_WAIT = 15.0  # seconds a pushing provider's connection waits for its start message to arrive here
@@ -46,18 +48,23 @@ class Receiver:
     def __init__(self, service: Any, staging) -> None:
         self.s = service  # the TransferService (service.py) whose consumer side this is
         self.staging = staging
+        self._relay_lock = threading.Lock()
+        self._asked: dict[str, set[int]] = {}  # transfer -> chunks asked for through the broker, not yet here
+        self._layouts: dict[str, mf.Layout] = {}  # transfer -> its manifest's layout (a relayed chunk needs it)
         self._pushing: set[str] = set()  # transfers a provider is pushing now
 
     # --- relay ----------------------------------------------------------------------------------
 
     def on_chunk(self, conn, msg) -> None:
-        """A chunk relayed through the broker (inside the sync inbox transaction)."""
+        """A chunk relayed through the broker (inside the sync inbox transaction). The window slides:
+        once RELAY_REFILL of the chunks asked for arrived, as many more are asked for, so the broker
+        always has some on their way (asking only when a whole window was in left it idle)."""
         s = self.s
         body = msg.body if isinstance(msg.body, dict) else {}
         t = s._mine(conn, msg.sender, {"consumerPid": body.get("transfer")})
         if t is None or t.role != "consumer" or t.state != State.STARTED.value:
             return
-        where = mf.Layout(s._manifest(conn, t.id)[0])
+        where = self._layout(conn, t.id)
         index = body.get("index")
         try:
             if not isinstance(index, int) or isinstance(index, bool):
@@ -72,17 +79,41 @@ class Receiver:
             return  # a copy of one already kept
         self.staging.keep(t.id, index, data, where.chunk_size)
         self.record_chunks(conn, t.id, [(index, len(data))])
-        have = {r[0] for r in conn.execute("SELECT idx FROM transfer_chunk WHERE transfer_id = ?", (t.id,))}
-        missing = [i for i in range(where.total) if i not in have]
-        done, total, size = len(have), where.total, where.manifest["size"]
+        done = conn.execute("SELECT chunks_done FROM transfer WHERE id = ?", (t.id,)).fetchone()[0]
+        total, size = where.total, where.manifest["size"]
         s.db.after_commit(lambda: s._progress(t.id, done, total, min(done * where.chunk_size, size), size))
-        if not missing:
+        if done >= total:
             s.db.after_commit(lambda: s._jobs.put(("finish", t.id)))
             return
-        batch = body.get("batch")
-        if isinstance(batch, list) and all(i in have for i in batch):  # this window is in: ask for the next
-            s.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
-                        body={"transfer": t.peer_pid, "chunks": missing[:RELAY_WINDOW]})
+        more = self._refill(conn, t.id, where, index)
+        if more:
+            s.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK, body={"transfer": t.peer_pid, "chunks": more})
+
+    def _layout(self, conn, transfer_id: str) -> mf.Layout:
+        """The layout of a started transfer's manifest (it does not change), read once."""
+        with self._relay_lock:
+            where = self._layouts.get(transfer_id)
+        if where is None:
+            where = mf.Layout(self.s._manifest(conn, transfer_id)[0])
+            with self._relay_lock:
+                while len(self._layouts) >= 16:
+                    self._layouts.pop(next(iter(self._layouts)))
+                self._layouts[transfer_id] = where
+        return where
+
+    def _refill(self, conn, transfer_id: str, where: mf.Layout, arrived: int) -> builtins.list[int]:
+        """Chunk ``arrived`` is here: the chunks to ask for now (none while enough are on their way)."""
+        with self._relay_lock:
+            asked = self._asked.setdefault(transfer_id, set())
+            asked.discard(arrived)
+            if len(asked) > RELAY_WINDOW - RELAY_REFILL:
+                return []
+        have = {r[0] for r in conn.execute("SELECT idx FROM transfer_chunk WHERE transfer_id = ?", (transfer_id,))}
+        with self._relay_lock:
+            room = RELAY_WINDOW - len(asked)
+            more = [i for i in range(where.total) if i not in have and i not in asked][:room]
+            asked.update(more)
+        return more
 
     def relay(self, t: Transfer, where: mf.Layout, missing: builtins.list[int]) -> None:
         """Fetch through the broker: ask for the first window, then watch. Each window that arrives
@@ -104,6 +135,10 @@ class Receiver:
             done = now.chunks_done
 
     def ask_relay(self, t: Transfer, missing: builtins.list[int]) -> None:
+        """Ask for the first window of ``missing`` (at the start, and again after a stall)."""
+        with self._relay_lock:
+            self._asked[t.id] = set(missing[:RELAY_WINDOW])
+
         def write(conn) -> None:
             conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
             self.s.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
