@@ -106,6 +106,7 @@ build_desktop_deb() {
     ln -s ../lib/dsnode-desktop/dsnode-desktop "$stage/usr/bin/dsnode-desktop"
     ln -s ../lib/dsnode-desktop/dsnode "$stage/usr/bin/dsnode"
     install -m 0644 "$src/dsnode.desktop" "$stage/usr/share/applications/dsnode.desktop"
+    install -D -m 0644 "$src/dsnode-invitation.xml" "$stage/usr/share/mime/packages/dsnode.xml"
     PYTHONPATH=$ROOT "$PYTHON" "$src/render_icon.py" "$stage/usr/share/icons/hicolor"
     for doc in docs/install.md; do
         [ -f "$doc" ] && install -m 0644 "$doc" "$stage/usr/share/doc/dsnode-desktop/"

@@ -66,15 +66,25 @@ def clean_root() -> Path:
     return root
 
 
+# what every desktop has that registers file types (their dpkg triggers: update-mime-database,
+# update-desktop-database) and the tools to ask it (gio, desktop-file-validate)
+DESKTOP_TOOLS = "shared-mime-info, desktop-file-utils, libglib2.0-bin"
+
+
 def desktop_root(deb: Path) -> Path:
     """The clean root with what the desktop package depends on installed (apt, once per Depends)."""
     depends = subprocess.run(["dpkg-deb", "-f", str(deb), "Depends"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-    root, done = CACHE / f"{SUITE}-desktop", CACHE / f"{SUITE}-desktop.ok"
+                             check=True).stdout.strip() + ", " + DESKTOP_TOOLS
+    return root_with("desktop", depends)
+
+
+def root_with(name: str, depends: str) -> Path:
+    """The clean root with the packages ``depends`` (a Depends field) installed, cached as <suite>-<name>."""
+    root, done = CACHE / f"{SUITE}-{name}", CACHE / f"{SUITE}-{name}.ok"
     if done.exists() and done.read_text() == depends:
         return root
     names = [alt.split("|")[0].split("(")[0].strip() for alt in depends.replace("\n", " ").split(",")]
-    partial = CACHE / f"{SUITE}-desktop.partial"
+    partial = CACHE / f"{SUITE}-{name}.partial"
     shutil.rmtree(partial, ignore_errors=True)
     subprocess.run(["cp", "-a", str(clean_root()), str(partial)], check=True)
     shutil.copy("/etc/resolv.conf", partial / "etc" / "resolv.conf")
@@ -84,7 +94,7 @@ def desktop_root(deb: Path) -> Path:
                  + " >/tmp/apt.log 2>&1 || { tail -20 /tmp/apt.log; exit 1; }; apt-get clean", ok=False, timeout=1200)
     if got.returncode:
         shutil.rmtree(partial, ignore_errors=True)
-        pytest.skip(f"apt-get could not install the desktop's dependencies in the root: {got.stdout[-500:]}")
+        pytest.skip(f"apt-get could not install {names} in the root: {got.stdout[-500:]}")
     (partial / "etc" / "resolv.conf").unlink()
     shutil.rmtree(root, ignore_errors=True)
     partial.rename(root)
@@ -224,8 +234,85 @@ def test_the_desktop_package_installs_with_its_menu_entry_passes_its_selftest_wi
     assert box.sh("dsnode-desktop --help >/dev/null 2>&1 || true; readlink -f /usr/bin/dsnode-desktop").stdout.strip() \
         == "/usr/lib/dsnode-desktop/dsnode-desktop"
     entry = box.sh("cat /usr/share/applications/dsnode.desktop").stdout
-    assert "Exec=dsnode-desktop" in entry and "Icon=dsnode" in entry and "Name[zh_CN]=" in entry
+    assert "Exec=dsnode-desktop %f" in entry and "Icon=dsnode" in entry and "Name[zh_CN]=" in entry
+    assert box.sh("desktop-file-validate /usr/share/applications/dsnode.desktop").stdout == ""
     assert box.sh("test -s /usr/share/icons/hicolor/256x256/apps/dsnode.png && echo icon").stdout.strip() == "icon"
+    check_invitation_files_open_the_app(box, tmp_path)
     box.sh("dpkg --purge dsnode-desktop")
     left = sorted(p for p in box.files() - before if not p.startswith(KEPT) and p not in ("/tmp", "/root"))
     assert left == [], f"left behind after the purge: {left}"
+
+
+INVITATION = "application/x-dsnode-invitation"
+
+
+def check_invitation_files_open_the_app(box: Chroot, tmp_path: Path) -> None:
+    """The package's MIME type is in the system's database (rebuilt by shared-mime-info's dpkg trigger,
+    no maintainer script of ours) and its handler is the app: a ``*.dsinvite`` file, or one that
+    starts with the code's prefix, is an invitation, and opening one runs ``dsnode-desktop FILE``."""
+    assert box.sh(f"test -s /usr/share/mime/{INVITATION}.xml && echo registered").stdout.strip() == "registered"
+    assert f"{INVITATION}=dsnode.desktop" in box.sh("cat /usr/share/applications/mimeinfo.cache").stdout
+    code = "DSI1-eNqrVkrLz1eyUkpKLFKqBQAdegQ0\n"  # what `dsnode operator invite --out` writes (its start)
+    for name in ("invite.dsinvite", "invite-without-a-suffix"):  # "invite.txt" stays text/plain: globs come first
+        (tmp_path / name).write_text(code)
+        path = box.put(tmp_path / name)
+        kind = box.sh(f"gio info -a standard::content-type {path}").stdout
+        assert f"standard::content-type: {INVITATION}" in kind, (name, kind)
+    handlers = box.sh(f"gio mime {INVITATION}").stdout
+    assert "dsnode.desktop" in handlers, handlers
+
+
+EXPOSURE_GOAL = 2.0  # systemd-analyze security: 0 (locked down) to 10 (unprotected); Debian's mosquitto: 9.6
+
+
+def test_the_installed_unit_passes_systemd_analyze_verify_and_its_hardening_scores_low(deb, tmp_path):
+    """systemd does not run as PID 1 here, so the unit is checked the way systemd reads it: `verify`
+    (every setting known and valid, the program and the user exist) and the offline security score."""
+    if os.geteuid() != 0:
+        pytest.skip("installing into a chroot needs root")
+    box = Chroot(root_with("systemd", "systemd"), tmp_path)
+    box.sh(f"dpkg -i {box.put(deb)}")
+    unit = "/lib/systemd/system/dsnode.service"
+    verify = box.sh(f"systemd-analyze verify {unit}", ok=False)
+    assert verify.returncode == 0 and not (verify.stdout + verify.stderr).strip(), verify.stdout + verify.stderr
+    security = box.sh(f"systemd-analyze security --offline=true --no-pager {unit}", ok=False)
+    overall = [line for line in security.stdout.splitlines() if "Overall exposure level" in line]
+    assert overall, security.stdout + security.stderr
+    exposure = float(overall[0].split(":")[1].split()[0])
+    assert exposure <= EXPOSURE_GOAL, security.stdout
+
+
+def test_an_operator_host_gets_mosquitto_configured_and_its_broker_runs_the_space(deb, tmp_path):
+    """The Recommends installed (mosquitto), `operator broker-config --install` as the docs say, and
+    Debian's own mosquitto started from its main file: it reads our snippet, drops to its user, loads
+    the accounts from the folder that user owns, and the operator's daemon logs in."""
+    from tests.brokers import free_port
+
+    if os.geteuid() != 0:
+        pytest.skip("installing into a chroot needs root")
+    assert "mosquitto" in subprocess.run(["dpkg-deb", "-f", str(deb), "Recommends"], capture_output=True, text=True,
+                                         check=True).stdout
+    box = Chroot(root_with("mosquitto", "mosquitto"), tmp_path)  # the chroot shares this host's network
+    port = free_port()
+    box.sh(f"DSNODE_NO_INIT=1 dpkg -i {box.put(deb)}")
+    box.sh(f"{AS_DSNODE} dsnode operator init --space host-space --name 主机空间 --broker-host 127.0.0.1 "
+           f"--broker-port {port}")
+    done = box.sh("dsnode --lang en --home /var/lib/dsnode --key-file /etc/dsnode/store.key "
+                  f"operator broker-config --install --port {port}").stdout  # as root, as docs/install.md says
+    assert "/etc/mosquitto/conf.d/dsnode.conf" in done
+    modes = box.sh("stat -c '%a %U %n' /etc/mosquitto/conf.d/dsnode.conf /etc/mosquitto/dsnode "
+                   "/etc/mosquitto/dsnode/dynamic-security.json").stdout
+    assert "644 root /etc/mosquitto/conf.d/dsnode.conf" in modes and "700 mosquitto /etc/mosquitto/dsnode\n" in modes
+    assert "600 mosquitto /etc/mosquitto/dsnode/dynamic-security.json" in modes
+    assert box.sh("find /var/lib/dsnode ! -user dsnode").stdout == "", "root left files the daemon cannot open"
+
+    logged = box.sh(f"""install -d -o mosquitto -g mosquitto /run/mosquitto
+        mosquitto -c /etc/mosquitto/mosquitto.conf -d
+        {AS_DSNODE} dsnode run 2>/tmp/run.log & pid=$!
+        for i in $(seq 150); do grep -q "u'did:key:" /var/log/mosquitto/mosquitto.log && break; sleep 0.2; done
+        kill -TERM $pid; wait $pid || true
+        broker=$(cat /run/mosquitto/mosquitto.pid); kill -TERM "$broker"
+        while kill -0 "$broker" 2>/dev/null; do sleep 0.1; done
+        cat /var/log/mosquitto/mosquitto.log""").stdout
+    assert f"Opening ipv4 listen socket on port {port}" in logged, logged
+    assert "u'did:key:" in logged, logged + box.sh("cat /tmp/run.log").stdout
