@@ -16,8 +16,9 @@ from ui.tasks import run_task
 ACTION = "ui.state.action."
 
 
-def _cells(e) -> list:
-    return [e.index, e.ts[:19].replace("T", " "), state_text("action", e.action), short(e.subject, 28), short(e.actor)]
+def _cells(e, me: str) -> list:
+    actor = t("ui.scale.ev.this_node") if e.actor == me else short(e.actor)
+    return [e.index, e.ts[:19].replace("T", " "), state_text("action", e.action), short(e.subject, 40), actor]
 
 
 def actions_named(needle: str) -> list[str]:
@@ -49,13 +50,14 @@ class EvidencePage(Page):
         self.result = QLabel()
         self.result.setObjectName("verify_result")
         self.result.setWordWrap(True)
+        self.result.setVisible(False)  # until a verification says something
         self.layout_.addWidget(self.result)
         self.where = QLabel()
         self.where.setObjectName("where")
         self.layout_.addWidget(self.where)
         self.model = models.PagedModel([t("ui.ev.col.index"), t("ui.ev.col.time"), t("ui.ev.col.action"),
                                         t("ui.ev.col.subject"), t("ui.ev.col.actor")],
-                                       self._page, _cells, lambda e: e.index)
+                                       self._page, lambda e: _cells(e, self.node.identity.did), lambda e: e.index)
         self.log = models.paged_table(self.model, "log", stretch=3)
         self.layout_.addWidget(self.log, 1)
         self.filter: tuple[str, list[str]] | None = None  # None: not loaded yet
@@ -91,6 +93,7 @@ class EvidencePage(Page):
         self.verify_button.setEnabled(False)
         self.result.setStyleSheet("")
         self.result.setText(t("ui.ev.verifying"))
+        self.result.setVisible(True)
         node = self.node
         run_task(lambda _p: node.verify_evidence(), self._verified, self._failed)
 
@@ -106,6 +109,7 @@ class EvidencePage(Page):
     def _failed(self, error) -> None:
         self.verify_button.setEnabled(True)
         self.result.setText("")
+        self.result.setVisible(False)
         show_error(self, error)
 
     def export(self) -> None:
