@@ -21,6 +21,7 @@ class Action(StrEnum):
     TERMINATED = "contract.terminated"
     REJECTED = "contract.message_rejected"  # a message refused, state unchanged
     RULE_ADDED = "contract.rule_added"
+    RULE_REMOVED = "contract.rule_removed"
     AGREEMENT_RETIRED = "contract.agreement_retired"
     DEMAND_PUBLISHED = "demand.published"
     DEMAND_WITHDRAWN = "demand.withdrawn"

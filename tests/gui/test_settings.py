@@ -105,6 +105,14 @@ def test_an_auto_approval_rule_is_added_and_listed(qtbot, desktop, english):
     rules.refresh()
     assert rules.list.rowCount() == 1
     assert [rules.list.item(0, c).text() for c in (1, 3, 5)] == ["any", "示例制造、示例汽配", "3 or higher"]
+    assert not rules.remove_b.isEnabled(), "nothing chosen to remove"
+    rules.list.selectRow(0)
+    rules.remove()
+    box = next(d for d in dialogs.shown if d.objectName() == "remove_rule_confirm")
+    box.button(QMessageBox.StandardButton.Yes).click()
+    assert desktop.node.contracts.rules() == []
+    assert rules.empty.isVisible(), "the list says every request waits for a decision again"
+    assert "contract.rule_removed" in [e.action for e in desktop.node.evidence.entries()]
 
 
 @pytest.fixture

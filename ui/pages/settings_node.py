@@ -118,21 +118,38 @@ class RulesTab(QWidget):
         v.addWidget(self.empty)
         row = QHBoxLayout()
         row.addWidget(button("ui.rule.add", self.ask_rule, name="add_rule"))
+        self.remove_b = button("ui.rule.remove", self.remove)
+        self.list.itemSelectionChanged.connect(lambda: self.remove_b.setEnabled(selected_key(self.list) is not None))
+        row.addWidget(self.remove_b)
         row.addStretch(1)
         v.addLayout(row)
         v.addWidget(_hint("ui.rule.lasting"))
         v.addStretch(1)
 
     def refresh(self) -> None:
-        rules = self.node.contracts.rules()
+        rules = self.node.contracts.numbered_rules()
         any_ = t("ui.rule.any")
-        fill(self.list, [[i + 1, self._dataset(r.dataset) if r.dataset else any_, r.offer or any_,
+        fill(self.list, [[n, self._dataset(r.dataset) if r.dataset else any_, r.offer or any_,
                           "、".join(r.orgs) or any_, ", ".join(short(p) for p in r.peers) or any_,
                           t("ui.rule.grade_at_least", r.min_grade) if r.min_grade else any_]
-                         for i, r in enumerate(rules)])
+                         for n, r in rules], [n for n, _ in rules])
         fit_height(self.list, 8)
         self.list.setVisible(bool(rules))
         self.empty.setVisible(not rules)
+        self.remove_b.setEnabled(selected_key(self.list) is not None)
+
+    def remove(self) -> None:
+        rule_id = selected_key(self.list)
+        if rule_id is None:
+            return
+        box = QMessageBox(QMessageBox.Icon.Question, t("ui.rule.remove"), t("ui.rule.remove_confirm", rule_id),
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.Cancel, self)
+        box.setObjectName("remove_rule_confirm")
+        box.button(QMessageBox.StandardButton.Yes).setText(t("ui.rule.remove"))
+        box.button(QMessageBox.StandardButton.Cancel).setText(t("ui.cancel"))
+        box.accepted.connect(lambda: self.page.act(self.node.contracts.remove_rule, rule_id))
+        _keep(box)
+        box.open()
 
     def _dataset(self, dataset_id: str) -> str:
         return next((p.title for p in self.node.products.list() if p.id == dataset_id), short(dataset_id, 20))

@@ -57,7 +57,22 @@ def add(conn, rule: Rule) -> int:
 
 
 def rules(conn) -> list[Rule]:
-    return [Rule.from_dict(json.loads(r)) for (r,) in conn.execute("SELECT rule FROM contract_rule ORDER BY id")]
+    return [rule for _, rule in numbered(conn)]
+
+
+def numbered(conn) -> list[tuple[int, Rule]]:
+    """(rule id, rule), in the order they are tried."""
+    return [(rule_id, Rule.from_dict(json.loads(r)))
+            for rule_id, r in conn.execute("SELECT id, rule FROM contract_rule ORDER BY id")]
+
+
+def remove(conn, rule_id: int) -> Rule | None:
+    """Remove a rule; the rule removed, None when there is no such rule."""
+    row = conn.execute("SELECT rule FROM contract_rule WHERE id = ?", (rule_id,)).fetchone()
+    if row is None:
+        return None
+    conn.execute("DELETE FROM contract_rule WHERE id = ?", (rule_id,))
+    return Rule.from_dict(json.loads(row[0]))
 
 
 def auto_rule(conn, *, dataset: str, offer_id: str | None, peer: str, org: str, listed: bool,

@@ -24,8 +24,8 @@ from appliance.clock import Clock, rfc3339
 from appliance.domain.contracts import Action, Negotiation, Step
 from appliance.domain.negotiation import SENDER, Event, Role, State, moves
 from appliance.domain.odrl.vocab import purpose_term, region_term
-from appliance.errors import (DatasetNotInCatalog, IllegalTransition, LocalText, NotYourMove, OfferChoiceNeeded,
-                              OfferNotFound)
+from appliance.errors import (ContractError, DatasetNotInCatalog, IllegalTransition, LocalText, NotYourMove,
+                              OfferChoiceNeeded, OfferNotFound)
 from appliance.events import EventBus
 from appliance.services.contracts import approvals, messages, retirement, store, terms
 from appliance.services.contracts.messages import answer_pid
@@ -109,6 +109,20 @@ class ContractService:
 
     def rules(self) -> builtins.list[approvals.Rule]:
         return self.db.read(approvals.rules)
+
+    def numbered_rules(self) -> builtins.list[tuple[int, approvals.Rule]]:
+        """(rule id, rule) in the order they are tried: the id names a rule to remove."""
+        return self.db.read(approvals.numbered)
+
+    def remove_rule(self, rule_id: int) -> None:
+        """Stop auto-approving what rule ``rule_id`` approved; requests it matched wait for a person again."""
+        def write(conn) -> None:
+            rule = approvals.remove(conn, rule_id)
+            if rule is None:
+                raise ContractError(LocalText("contract.reason.no_rule", rule_id))
+            self._steps.record(conn, action=Action.RULE_REMOVED, subject=f"rule:{rule_id}", payload=rule.to_dict())
+
+        self.db.write(write)
 
     # --- starting ------------------------------------------------------------------------------
 
