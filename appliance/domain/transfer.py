@@ -11,7 +11,12 @@ cancel).
 Resuming: only the provider's TransferStartMessage takes a SUSPENDED transfer back to STARTED. A
 consumer that wants to go on sends a TransferStartMessage too (DSP allows it after a suspension);
 that is ``RESUME``, a request that leaves the transfer SUSPENDED until the provider answers with
-its start (which carries the data address to use, e.g. a new port). The diagram in
+its start (which carries the data address to use, e.g. a new port).
+
+Push moves through the same table: the consumer's request (format ``dsnode+push``) names its own
+data address, and the provider connects to it. A push the provider starts is first an offer, which
+is not a DSP message and leaves the provider's transfer INITIAL; the consumer's request then moves
+it to REQUESTED, or the consumer's termination (a refusal) ends it. The diagram in
 docs/state-machines/transfer.dot is generated from this table (``transfer_diagram``).
 """
 

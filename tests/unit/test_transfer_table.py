@@ -19,6 +19,15 @@ def test_a_delivery_requested_started_and_completed():
     assert step(State.STARTED, Event.COMPLETE, Role.PROVIDER) == (State.COMPLETED, ())
 
 
+def test_a_push_the_provider_offered_is_still_requested_by_the_consumer():
+    """A pushed transfer moves as a pulled one: the provider's offer (not DSP) leaves its side INITIAL,
+    the consumer's request moves it; the provider cannot request for the consumer."""
+    assert step(State.INITIAL, Event.REQUEST, Role.CONSUMER) == (State.REQUESTED, ())
+    with pytest.raises(IllegalTransferMove):
+        step(State.INITIAL, Event.REQUEST, Role.PROVIDER)
+    assert step(State.INITIAL, Event.TERMINATE, Role.CONSUMER) == (State.TERMINATED, ())  # the consumer refused
+
+
 @pytest.mark.parametrize("who", list(Role))
 def test_either_side_suspends_and_the_provider_starts_again(who):
     s, _ = step(State.STARTED, Event.SUSPEND, who)
