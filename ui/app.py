@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -149,6 +150,8 @@ def _excepthook(kind, error, tb) -> None:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.config:  # the Settings page changes the file this app read (appliance.settings.config_file)
+        os.environ["DSNODE_CONFIG"] = str(args.config.absolute())
     try:
         settings = load_settings({"home": args.home, "lang": args.lang}, config_path=args.config)
     except ApplianceError as e:
