@@ -5,11 +5,12 @@ running node reads it when it starts, so each tab says when a saved value is not
 
 from __future__ import annotations
 
+import socket
+import sys
 import tomllib
 from pathlib import Path
 
 from PySide6.QtCore import Qt
-from PySide6.QtNetwork import QAbstractSocket, QNetworkInterface
 from PySide6.QtWidgets import (QButtonGroup, QFileDialog, QGridLayout, QHBoxLayout, QLabel, QLineEdit, QListWidget,
                                QListWidgetItem, QPushButton, QRadioButton, QVBoxLayout, QWidget)
 
@@ -36,10 +37,35 @@ def file_values(path: Path) -> dict:
 
 
 def local_addresses() -> list[str]:
-    """This computer's IPv4 addresses, loopback last."""
-    found = {a.toString() for a in QNetworkInterface.allAddresses()
-             if a.protocol() == QAbstractSocket.NetworkLayerProtocol.IPv4Protocol}
-    return sorted(found, key=lambda a: (a.startswith("127."), a))
+    """This computer's IPv4 addresses (each interface's on Linux, the host name's elsewhere), loopback
+    last. Plain sockets: the desktop bundle leaves QtNetwork out."""
+    found = {"127.0.0.1"}
+    try:
+        found.update(info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET))
+    except OSError:
+        pass
+    if sys.platform.startswith("linux"):
+        found.update(_interface_addresses())
+    return sorted(found, key=lambda a: (a.startswith("127."), tuple(int(x) for x in a.split("."))))
+
+
+def _interface_addresses() -> set[str]:
+    import fcntl
+    import struct
+
+    siocgifaddr = 0x8915  # <linux/sockios.h>: an interface's IPv4 address
+    found: set[str] = set()
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        for _, name in socket.if_nameindex():
+            try:
+                answer = fcntl.ioctl(probe.fileno(), siocgifaddr, struct.pack("256s", name[:15].encode()))
+            except OSError:  # no IPv4 address on this interface
+                continue
+            found.add(socket.inet_ntoa(answer[20:24]))
+    finally:
+        probe.close()
+    return found
 
 
 class FileTab(QWidget):
