@@ -29,7 +29,7 @@ from appliance.net import channel as ch
 from appliance.services.delivery import manifest as mf
 from appliance.services.delivery import messages as msgs
 from appliance.services.delivery.payload import unb64
-from appliance.services.delivery.records import Actions, Transfer
+from appliance.services.delivery.records import COLS, Actions, Transfer, transfer_row
 
 log = logging.getLogger(__name__)
 
@@ -219,8 +219,7 @@ class Receiver:
         t = None
         deadline = time.monotonic() + PUSH_WAIT
         while not s._stop.is_set():
-            t = next((x for x in s.list() if x.id == transfer_id and x.role == "consumer" and x.mode == "push"
-                      and channel.peer_did in (x.peer, s.sync.keys.current(x.peer))), None)
+            t = self._pushed(transfer_id, channel.peer_did)
             if t is None or t.state != State.REQUESTED.value or time.monotonic() > deadline:
                 break
             s._stop.wait(0.1)  # the provider's start message is on its way through the broker
@@ -237,6 +236,15 @@ class Receiver:
             self._pushing.discard(t.id)
         channel.send_json({"have": "all"})
         s._jobs.put(("finish", t.id))
+
+    def _pushed(self, transfer_id: object, peer_did: str) -> Transfer | None:
+        """Our pushed transfer ``transfer_id``, when ``peer_did`` is its provider (or its current key)."""
+        if not isinstance(transfer_id, str):
+            return None
+        r = self.s.db.read(lambda c: c.execute(f"SELECT {COLS} FROM transfer WHERE id = ? AND role = 'consumer' "
+                                               "AND mode = 'push'", (transfer_id,)).fetchone())
+        t = transfer_row(r) if r else None
+        return t if t is not None and peer_did in (t.peer, self.s.sync.keys.current(t.peer)) else None
 
     def missing(self, t: Transfer, where: mf.Layout) -> builtins.list[int]:
         have = self.s.db.read(lambda c: {r[0] for r in c.execute(
