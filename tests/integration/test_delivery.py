@@ -15,6 +15,7 @@ import pytest
 from appliance.errors import DeliveryError
 from appliance.operator.broker_config import ListenerConfig
 from appliance.operator.space import Policies
+from appliance.services.delivery.manifest import Layout
 from tests.brokers import Mosquitto, free_port
 from tests.netns import netns_pair  # noqa: F401 - a fixture
 from tests.spaces import SPACE, SpaceHarness, finalized, wait_for
@@ -358,6 +359,52 @@ def test_a_folder_and_a_product_of_several_resources_arrive_as_objects_of_one_ma
     (csv_item,) = tables
     rows = b"".join(consumer.transfers.open_received(csv_item.object_id)).decode().splitlines()
     assert len(rows) == ROWS + 1 and "13800130000" not in rows[1]
+
+
+def _folder_contract(provider, consumer, space, folder, files: dict[str, bytes]) -> str:
+    for name, data in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(data)
+    rid = provider.resources.register(str(folder), title=folder.name, mode="hosted").resource.id
+    p = provider.products.create(title=folder.name, resource_ids=[rid],
+                                 offers=[provider.products.offer_from_template("free-trial")])
+    provider.products.request_listing(p.id, SPACE)
+    pending = wait_for(lambda: [r for r in space.operator.operator.listings("pending") if r.dataset_id == p.id])
+    space.operator.operator.approve_listing(pending[0].id)
+    wait_for(lambda: [e for e in consumer.sync.catalog(SPACE) if e.dataset_id == p.id], what="the catalog entry")
+    provider.contracts.add_rule({"dataset": p.id})
+    cid = consumer.contracts.request(SPACE, p.id)
+    finalized(provider, consumer, cid)
+    return cid
+
+
+def test_an_object_that_does_not_match_its_manifest_entry_is_fetched_again_alone(market, space, tmp_path):
+    provider, consumer, contract = market
+    files = {"one.bin": b"\x01" * 400_000, "two.bin": b"\x02" * 300_000, "three.bin": b"\x03" * 200_000}
+    cid = _folder_contract(provider, consumer, space, tmp_path / "data" / "batch", files)
+    served = []
+    chunk = provider.transfers._chunk
+    provider.transfers._chunk = lambda object_id, where, i: served.append(i) or chunk(object_id, where, i)
+    staged = consumer.transfers.receiver.staging.chunks
+    spoilt = []
+
+    def damaged(transfer_id, where, indexes=None):  # one object's bytes go bad on the disk, once
+        k = where.object_of(indexes[0]) if indexes else None
+        for data in staged(transfer_id, where, indexes):
+            if where.objects[k]["name"] == "two.bin" and not spoilt:
+                spoilt.append(k)
+                data = b"\xff" + data[1:]
+            yield data
+
+    consumer.transfers.receiver.staging.chunks = damaged
+    tid = consumer.transfers.request(cid)
+    _completed(provider, consumer, tid)
+    where = Layout(consumer.transfers.manifest(tid)[0])
+    (k,) = spoilt
+    again = [i for i in served if served.count(i) > 1]
+    assert set(again) == set(where.chunks_of(k)), "only the damaged object went again"
+    got = {r.name: r for r in consumer.transfers.received() if r.transfer_id == tid}
+    assert all(b"".join(consumer.transfers.open_received(got[n].object_id)) == d for n, d in files.items())
 
 
 # --- between two network namespaces joined by a veth pair -----------------------------------------
