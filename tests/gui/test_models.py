@@ -121,3 +121,47 @@ def test_the_evidence_filter_finds_an_action_by_its_name_in_the_readers_language
     assert page.model.rowCount() > 0
     assert all("agreement:7" in e.subject for e in page.model.rows)
     assert node.evidence.count(text="agreement:7") == int(page.where.text().split(" ")[0])
+
+
+def test_the_core_pages_cover_every_row_once_even_when_rows_share_a_time(tmp_path):
+    """Keyset paging on (created, id): resources registered in the same millisecond are neither
+    skipped nor repeated; a filtered evidence walk ends with exactly the entries that match."""
+    import dataclasses
+    import uuid
+    from datetime import datetime, timezone
+
+    from appliance.clock import FixedClock
+    from appliance.domain.catalog import RESOURCE_URN
+    from appliance.services.catalog import resource_store
+    from bench.gui_data import seed_csv
+
+    node = Node.init(tmp_path / "home", PASSPHRASE.encode(), name="n", kdf=KDF_PROFILES["minimum"](),
+                     clock=FixedClock(datetime(2026, 12, 1, tzinfo=timezone.utc)))
+    try:
+        node.resources.allowed_roots = [tmp_path]
+        first = node.resources.register(seed_csv(tmp_path))
+
+        def clones(conn) -> None:
+            for i in range(249):
+                r = dataclasses.replace(first.resource, id=RESOURCE_URN + str(uuid.uuid4()), source=f"x#{i}",
+                                        title=f"同一时刻-{i}")
+                resource_store.insert_resource(conn, r)
+
+        node.store.db.write(clones)
+        seen, after = [], None
+        while page := node.resources.page(limit=100, after=after):
+            seen += [r.id for r in page]
+            after = page[-1].id
+        assert len(seen) == len(set(seen)) == node.resources.count() == 250
+        assert seen == sorted(seen, reverse=True), "one time: newest first falls back to the id"
+        assert node.resources.count(text="同一时刻-1") == 1 + 10 + 100  # 1, 10-19, 100-199
+        for i in range(300):
+            node.evidence.record("settings.changed", f"urn:test:{i % 3}")
+        found, before = [], None
+        while page := node.evidence.page(before=before, limit=40, text="urn:test:2"):
+            found += page
+            before = page[-1].index
+        assert len(found) == node.evidence.count(text="urn:test:2") == 100
+        assert all(e.subject == "urn:test:2" for e in found)
+    finally:
+        node.close()
