@@ -306,6 +306,29 @@ def test_a_push_interrupted_by_the_consumer_stopping_goes_on_from_its_chunks(mar
     assert set(served[before:]) == set(range(total)) - kept, "only what was missing went again"
 
 
+def test_a_provider_restarted_in_the_middle_of_a_push_pushes_the_rest(market):
+    provider, consumer, contract = market
+    cid, pid = contract(rows=250_000)
+    chunk = provider.transfers._chunk
+
+    def slow(object_id, where, index):
+        time.sleep(0.03)
+        return chunk(object_id, where, index)
+
+    provider.transfers._chunk = slow
+    tid = provider.transfers.push(pid)
+    theirs = _consumer_side(consumer, tid)
+    wait_for(lambda: consumer.transfers.get(theirs.id).chunks_done > 0, 60, "the first chunks")
+    provider.stop()
+    assert provider.transfers.get(tid).state == "STARTED"
+    assert 0 < consumer.transfers.get(theirs.id).chunks_done < consumer.transfers.get(theirs.id).chunks_total
+    provider.start()  # it picks up its unfinished push
+    _pushed(provider, consumer, tid, timeout=90)
+    assert consumer.transfers.get(theirs.id).path.startswith("direct:"), "still pushed, not relayed"
+    manifest, _ = consumer.transfers.manifest(theirs.id)
+    assert hashlib.sha256(_received_bytes(consumer, theirs.id)).hexdigest() == manifest["sha256"]
+
+
 # --- many objects under one manifest ---------------------------------------------------------------
 
 
