@@ -93,8 +93,9 @@ def test_a_consumer_node_killed_mid_transfer_goes_on_from_its_chunks_after_a_res
         read = provider.transfers._readers.read
 
         def slow_link(*args):  # about 60 MB/s, so that the kill falls in the middle of the transfer
-            time.sleep(0.002)
-            return read(*args)
+            data = read(*args)
+            time.sleep(len(data) / 60e6)
+            return data
 
         provider.transfers._readers.read = slow_link
         daemon = Daemon(cli)

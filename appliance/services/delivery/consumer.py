@@ -20,6 +20,7 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,14 +29,16 @@ from appliance.errors import ApplianceError, ChunkCorrupt, DeliveryError, LocalT
 from appliance.net import channel as ch
 from appliance.services.delivery import manifest as mf
 from appliance.services.delivery import messages as msgs
-from appliance.services.delivery.payload import unb64
+from appliance.services.delivery.payload import RELAY_CHUNK, unb64
 from appliance.services.delivery.records import COLS, Actions, Transfer, transfer_row
 
 log = logging.getLogger(__name__)
 
-BATCH = 64  # chunks asked for at once over the channel
-RELAY_WINDOW = 32  # relay chunks asked for and not yet here, per transfer (about 7.5 MB of messages)
-RELAY_REFILL = 16  # once this many of them arrived, as many more are asked for
+BATCH_BYTES = 8 << 20  # chunks asked for at once over the channel (recorded together)
+AHEAD = 2  # batches asked for before the first of them is in: the provider sends while this side keeps
+RELAY_PART = RELAY_CHUNK  # the data of one relayed message: a larger chunk goes in parts
+RELAY_WINDOW = 32  # relay messages' worth of chunks asked for and not yet here, per transfer (about 7.5 MB)
+ASSEMBLING = 8  # chunks arriving in parts kept at once, per node
 RELAY_STALL = 10.0  # seconds without a relayed chunk before the consumer asks again
 CONNECT_TRIES = 3  # direct connection attempts before the consumer asks for the relay
 PUSH_WAIT = 15.0  # seconds a pushing provider's connection waits for its start message to arrive here
@@ -51,14 +54,16 @@ class Receiver:
         self._relay_lock = threading.Lock()
         self._asked: dict[str, set[int]] = {}  # transfer -> chunks asked for through the broker, not yet here
         self._layouts: dict[str, mf.Layout] = {}  # transfer -> its manifest's layout (a relayed chunk needs it)
+        self._parts: dict[tuple[str, int], tuple[bytearray, set[int]]] = {}  # a chunk arriving in parts
         self._pushing: set[str] = set()  # transfers a provider is pushing now
 
     # --- relay ----------------------------------------------------------------------------------
 
     def on_chunk(self, conn, msg) -> None:
         """A chunk relayed through the broker (inside the sync inbox transaction). The window slides:
-        once RELAY_REFILL of the chunks asked for arrived, as many more are asked for, so the broker
-        always has some on their way (asking only when a whole window was in left it idle)."""
+        once half of the chunks asked for arrived, as many more are asked for, so the broker always
+        has some on their way (asking only when a whole window was in left it idle). A chunk larger
+        than one message comes in parts (``offset``), put together here before it is checked."""
         s = self.s
         body = msg.body if isinstance(msg.body, dict) else {}
         t = s._mine(conn, msg.sender, {"consumerPid": body.get("transfer")})
@@ -69,14 +74,20 @@ class Receiver:
         try:
             if not isinstance(index, int) or isinstance(index, bool):
                 raise ValueError("no chunk index")
+            if conn.execute("SELECT 1 FROM transfer_chunk WHERE transfer_id = ? AND idx = ?",
+                            (t.id, index)).fetchone():
+                return  # a copy of one already kept
             data = unb64(body.get("data"))
+            if "offset" in body:
+                whole = self._assemble(t.id, where, index, body["offset"], data)
+                if whole is None:
+                    return  # more parts to come
+                data = whole
             mf.check_chunk(where, index, data)
         except (ChunkCorrupt, ValueError) as e:
             log.warning("transfer %s: a relayed chunk was refused: %s", t.id,
                         e.message("en") if isinstance(e, ApplianceError) else e)
             return
-        if conn.execute("SELECT 1 FROM transfer_chunk WHERE transfer_id = ? AND idx = ?", (t.id, index)).fetchone():
-            return  # a copy of one already kept
         self.staging.keep(t.id, index, data, where.chunk_size)
         self.record_chunks(conn, t.id, [(index, len(data))])
         done = conn.execute("SELECT chunks_done FROM transfer WHERE id = ?", (t.id,)).fetchone()[0]
@@ -101,16 +112,41 @@ class Receiver:
                 self._layouts[transfer_id] = where
         return where
 
+    def _assemble(self, transfer_id: str, where: mf.Layout, index: int, offset: object, data: bytes) -> bytes | None:
+        """Part ``offset`` of chunk ``index``: the whole chunk once its last part is here, else None."""
+        length = where.length(index) if 0 <= index < where.total else 0
+        if not isinstance(offset, int) or isinstance(offset, bool) or offset % RELAY_PART or \
+                not 0 <= offset < length or offset + len(data) > length:
+            raise ValueError("a part outside its chunk")
+        key = (transfer_id, index)
+        with self._relay_lock:
+            got = self._parts.pop(key, None)
+            buf, offsets = got if got is not None else (bytearray(length), set())
+            buf[offset:offset + len(data)] = data
+            offsets.add(offset)
+            if len(offsets) == -(-length // RELAY_PART):
+                return bytes(buf)
+            while len(self._parts) >= ASSEMBLING:  # junk, or parts of chunks asked for long ago
+                self._parts.pop(next(iter(self._parts)))
+            self._parts[key] = (buf, offsets)
+        return None
+
+    @staticmethod
+    def window(where: mf.Layout) -> int:
+        """Chunks asked for through the broker at once: RELAY_WINDOW messages' worth, at least two."""
+        return max(2, RELAY_WINDOW * RELAY_PART // where.chunk_size)
+
     def _refill(self, conn, transfer_id: str, where: mf.Layout, arrived: int) -> builtins.list[int]:
         """Chunk ``arrived`` is here: the chunks to ask for now (none while enough are on their way)."""
+        window = self.window(where)
         with self._relay_lock:
             asked = self._asked.setdefault(transfer_id, set())
             asked.discard(arrived)
-            if len(asked) > RELAY_WINDOW - RELAY_REFILL:
+            if len(asked) > window // 2:
                 return []
         have = {r[0] for r in conn.execute("SELECT idx FROM transfer_chunk WHERE transfer_id = ?", (transfer_id,))}
         with self._relay_lock:
-            room = RELAY_WINDOW - len(asked)
+            room = window - len(asked)
             more = [i for i in range(where.total) if i not in have and i not in asked][:room]
             asked.update(more)
         return more
@@ -120,7 +156,7 @@ class Receiver:
         asks for the next (``on_chunk``); if nothing arrives for RELAY_STALL seconds (a provider
         that restarted, messages dropped on the way), ask again for what is missing."""
         s = self.s
-        self.ask_relay(t, missing)
+        self.ask_relay(t, missing[:self.window(where)])
         done = s.get(t.id).chunks_done
         while not s._stop.wait(RELAY_STALL):
             now = s.get(t.id)
@@ -131,11 +167,11 @@ class Receiver:
                 if not missing:
                     s._jobs.put(("finish", t.id))
                     return
-                self.ask_relay(t, missing)
+                self.ask_relay(t, missing[:self.window(where)])
             done = now.chunks_done
 
     def ask_relay(self, t: Transfer, missing: builtins.list[int]) -> None:
-        """Ask for the first window of ``missing`` (at the start, and again after a stall)."""
+        """Ask for the chunks ``missing`` (a window: at the start, and again after a stall)."""
         with self._relay_lock:
             self._asked[t.id] = set(missing[:RELAY_WINDOW])
 
@@ -252,42 +288,56 @@ class Receiver:
         return [i for i in range(where.total) if i not in have]
 
     def pull(self, channel: ch.Channel, t: Transfer, where: mf.Layout, missing: builtins.list[int]) -> bool:
-        """Ask for the missing chunks in batches; keep each verified one (recorded once a batch is in).
-        True when none is missing."""
+        """Ask for the missing chunks in batches of about BATCH_BYTES, AHEAD of them asked for at a
+        time so that the provider reads and sends the next while this side checks and keeps the last;
+        keep each verified one (recorded once its batch is in). True when none is missing."""
         s = self.s
         total, size = where.total, where.manifest["size"]
+        per_batch = max(1, BATCH_BYTES // where.chunk_size)
         fd = self.staging.open(t.id)
         try:
             while missing and not s._stop.is_set():
-                if State(s.get(t.id).state) is not State.STARTED:
+                todo, done = list(missing), total - len(missing)
+                asked: deque[builtins.list[int]] = deque()
+                while (todo or asked) and not s._stop.is_set():
+                    if State(s.get(t.id).state) is not State.STARTED:
+                        return False
+                    while todo and len(asked) < AHEAD:
+                        asked.append(todo[:per_batch])
+                        del todo[:per_batch]
+                        channel.send_json({"fetch": t.peer_pid, "chunks": asked[-1]})
+                    done = min(total, done + self._take_batch(channel, t, where, asked.popleft(), fd))
+                    s._progress(t.id, done, total, min(done * where.chunk_size, size), size)
+                left = self.missing(t, where)
+                if len(left) == len(missing):  # the provider ended every batch early: nothing came
                     return False
-                batch = missing[:BATCH]
-                channel.send_json({"fetch": t.peer_pid, "chunks": batch})
-                kept: builtins.list[tuple[int, int]] = []
-                try:
-                    while len(kept) < len(batch):
-                        kind, payload = channel.recv(timeout=60)
-                        if kind == ch.FRAME_JSON:
-                            answer = json.loads(payload)
-                            if "error" in answer:
-                                raise DeliveryError(LocalText("delivery.reason.provider_refused", answer["error"]))
-                            break
-                        index = int.from_bytes(payload[:4], "big")
-                        data = payload[4:]
-                        mf.check_chunk(where, index, data)  # ChunkCorrupt: the rest of the batch is asked again
-                        self.staging.keep(t.id, index, data, where.chunk_size, fd)
-                        kept.append((index, len(data)))
-                finally:
-                    if kept:
-                        s.db.write(lambda c, k=kept: self.record_chunks(c, t.id, k), durable=False)
-                if len(kept) == len(batch):
-                    channel.recv_json(timeout=60)  # the provider's end of the batch
-                missing = self.missing(t, where)
-                done = total - len(missing)
-                s._progress(t.id, done, total, min(done * where.chunk_size, size), size)
+                missing = left
         finally:
             os.close(fd)
         return not missing
+
+    def _take_batch(self, channel: ch.Channel, t: Transfer, where: mf.Layout, batch: builtins.list[int],
+                    fd: int) -> int:
+        """Receive one batch asked for: each chunk checked and kept, all recorded together. How many."""
+        kept: builtins.list[tuple[int, int]] = []
+        try:
+            while len(kept) < len(batch):
+                kind, payload = channel.recv(timeout=60)
+                if kind == ch.FRAME_JSON:
+                    answer = json.loads(payload)
+                    if "error" in answer:
+                        raise DeliveryError(LocalText("delivery.reason.provider_refused", answer["error"]))
+                    return len(kept)  # the provider ended this batch early (what is missing is asked again)
+                index = int.from_bytes(payload[:4], "big")
+                data = memoryview(payload)[4:]
+                mf.check_chunk(where, index, data)  # ChunkCorrupt: the connection ends, the rest is asked again
+                self.staging.keep(t.id, index, data, where.chunk_size, fd)
+                kept.append((index, len(data)))
+        finally:
+            if kept:
+                self.s.db.write(lambda c: self.record_chunks(c, t.id, kept), durable=False)
+        channel.recv_json(timeout=60)  # the provider's end of the batch
+        return len(kept)
 
     @staticmethod
     def record_chunks(conn, transfer_id: str, chunks: builtins.list[tuple[int, int]]) -> None:

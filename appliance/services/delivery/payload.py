@@ -22,6 +22,10 @@ from appliance.services.delivery import manifest as mf
 
 COMPUTE_ONLY = "urn:dsnode:odrl:aggregateOnly"
 BLOCK = 1 << 20  # bytes read from a source at a time
+RELAY_CHUNK = 128 * 1024  # one relayed message's data: sealed, it stays under the broker's 256 KiB message limit
+DIRECT_CHUNK = 1 << 20
+CHUNK_MAX = 2 << 20  # with its index, a chunk fits one channel frame (net/channel.py MAX_PAYLOAD, 4 MiB)
+MANIFEST_CHUNKS = 2048  # about 190 KB of chunk hashes in the sealed start message
 DELIVERY_PROHIBITED = {"read", "reproduce", "transfer", "odrl:read", "odrl:reproduce", "odrl:transfer"}
 
 
@@ -35,6 +39,7 @@ class Part:
     blocks: Iterator[bytes]
     masked: bool
     check: Callable[[str], None]
+    estimate: int = 0  # about how many bytes (the source's size): what the chunk size is chosen by
 
 
 def payload(resources, product, agreement_id: str) -> tuple[list[Part], bool, list[str]]:
@@ -49,7 +54,7 @@ def payload(resources, product, agreement_id: str) -> tuple[list[Part], bool, li
     for i, pin in enumerate(pins):
         r = resources.get(pin.resource_id)
         prefix = "" if len(pins) == 1 else f"{i + 1:02d}-{_safe(r.title or r.id)}/"
-        parts += [Part(prefix + p.name, p.blocks, p.masked, p.check)
+        parts += [Part(prefix + p.name, p.blocks, p.masked, p.check, p.estimate)
                   for p in resource_parts(resources, r, pin.version, agreement_id)]
     return parts, any(p.masked for p in parts), rules
 
@@ -59,8 +64,21 @@ def resource_parts(resources, r, version: int, agreement_id: str) -> list[Part]:
     v = resources.version(r.id, version)
     if r.kind != "folder":
         blocks, masked, check = resource_stream(resources, r, version, agreement_id)
-        return [Part(_name(r, v, masked), blocks, masked, check)]
-    return [Part(f["path"], *_folder_file(resources, r, version, f)) for f in v.files]
+        return [Part(_name(r, v, masked), blocks, masked, check, v.size or 0)]
+    return [Part(f["path"], *_folder_file(resources, r, version, f), f.get("size") or 0) for f in v.files]
+
+
+def chunk_size(parts: list[Part], *, direct: bool) -> int:
+    """The chunk size of a delivery's manifest: 1 MiB on the direct path (fewer, larger frames) and
+    128 KiB (one relayed message) through the broker, doubled while the manifest would list more than
+    MANIFEST_CHUNKS chunks (it travels in the start message, under the broker's message size limit),
+    up to CHUNK_MAX (a chunk goes in one frame of the channel). A chunk larger than one relayed
+    message goes through the broker in parts."""
+    size = DIRECT_CHUNK if direct else RELAY_CHUNK
+    total = sum(max(p.estimate, 0) for p in parts)
+    while size < CHUNK_MAX and -(-total // size) > MANIFEST_CHUNKS:
+        size *= 2
+    return size
 
 
 def _folder_file(resources, r, version: int, entry: dict) -> tuple[Iterator[bytes], bool, Callable[[str], None]]:
@@ -318,7 +336,7 @@ def expires(agreement: dict) -> str | None:
     return ends
 
 
-def b64(data: bytes) -> str:
+def b64(data: bytes | memoryview) -> str:
     return base64.b64encode(data).decode("ascii")
 
 

@@ -55,8 +55,9 @@ from appliance.net import channel as ch
 from appliance.services.delivery import manifest as mf
 from appliance.services.delivery import messages as msgs
 from appliance.services.delivery import push as pushing
-from appliance.services.delivery.consumer import RELAY_ASK, RELAY_WINDOW, Receiver
-from appliance.services.delivery.payload import ChunkReaders, PartsChunker, b64, expires, payload, permits_delivery
+from appliance.services.delivery.consumer import RELAY_ASK, RELAY_PART, RELAY_WINDOW, Receiver
+from appliance.services.delivery.payload import (ChunkReaders, PartsChunker, b64, chunk_size, expires, payload,
+                                                 permits_delivery)
 from appliance.services.delivery.records import (COLS, RECEIVED_COLS, Actions, ReceivedData, Transfer,
                                                  TransferChanged, TransferProgress, TransferStep, shown_reason,
                                                  stored_reason, transfer_row)
@@ -64,7 +65,6 @@ from appliance.services.delivery.staging import Staging
 
 log = logging.getLogger(__name__)
 
-CHUNK_SIZE = 128 * 1024  # fits a sealed relay message under the broker's 300,000-byte packet limit
 RELAY_CHUNK = "dsnode.transfer.chunk"
 DELIVERY_RECORD = "dsnode.delivery.record"
 
@@ -542,7 +542,8 @@ class TransferService:
             if not pins:
                 raise DeliveryError(LocalText("delivery.reason.nothing_to_deliver", t.dataset_id))
             parts, masked, rules = payload(self.resources, product, t.agreement_id)
-            chunked = PartsChunker(parts, CHUNK_SIZE)  # each part's check runs as its bytes end
+            size = chunk_size(parts, direct=t.path != "relay")
+            chunked = PartsChunker(parts, size)  # each part's check runs as its bytes end
             obj = self.vault.put(chunked, name="delivery")
         except ApplianceError as e:
             reason = e.args[0] if e.args and isinstance(e.args[0], LocalText) else LocalText(
@@ -552,7 +553,7 @@ class TransferService:
         resource = pins[0].resource_id if len(pins) == 1 else product.id
         version = pins[0].version if len(pins) == 1 else product.version
         m = mf.build_manifest(transfer_id=t.id, agreement_id=t.agreement_id, resource_id=resource, version=version,
-                              chunk_size=CHUNK_SIZE, objects=chunked.objects, size=obj.size, sha256=obj.sha256,
+                              chunk_size=size, objects=chunked.objects, size=obj.size, sha256=obj.sha256,
                               masked=masked, created=self._now(), masking_rules=rules)
         sig = mf.sign(self._keyring.signing_key(), m)
 
@@ -661,10 +662,13 @@ class TransferService:
         conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
         where = mf.Layout(self._manifest(conn, t.id)[0])
         batch = [i for i in wanted[:RELAY_WINDOW] if 0 <= i < where.total]
-        for i in batch:
-            self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_CHUNK,
-                           body={"transfer": t.peer_pid, "index": i, "batch": batch,
-                                 "data": b64(self._chunk(t.object_id, where, i))})
+        for i in batch:  # a chunk larger than one message goes in parts, each with its offset
+            data = memoryview(self._chunk(t.object_id, where, i))
+            for at in range(0, max(len(data), 1), RELAY_PART):
+                body = {"transfer": t.peer_pid, "index": i, "batch": batch, "data": b64(data[at:at + RELAY_PART])}
+                if len(data) > RELAY_PART:
+                    body["offset"] = at
+                self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_CHUNK, body=body)
 
     def _progress(self, transfer_id: str, done: int, total: int, bytes_done: int, bytes_total: int) -> None:
         self.bus.emit(TransferProgress(transfer_id, done, total, bytes_done, bytes_total))
