@@ -70,6 +70,7 @@ class SettingsPage(Page):
         self.socket = QLabel()
         for label in (self.home, self.did, self.socket):
             label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+            label.setWordWrap(True)  # a long store folder or socket path must not widen the page
         form.addRow(t("ui.set.home"), self.home)
         form.addRow(t("ui.set.did"), self.did)
         form.addRow(t("ui.set.cli"), self.socket)
