@@ -134,12 +134,14 @@ def run(quick: bool, say) -> Result:
             before = {"consumer": _memory_mb(), "provider": _memory_mb(serving.proc.pid)}
             direct, direct_phases = _deliver(consumer, direct_cid, size, relay=False)
             say(f"direct delivery: {direct / 1e6:.0f} MB/s ({size >> 20} MiB; prepare, move: {direct_phases} s)")
+            after_direct = {"consumer": _memory_mb(), "provider": _memory_mb(serving.proc.pid)}
             relayed, relay_phases = _deliver(consumer, relay_cid, relay_size, relay=True)
             say(f"relay through mosquitto: {relayed / 1e6:.1f} MB/s ({relay_size >> 20} MiB; {relay_phases} s)")
             after = {"consumer": _memory_mb(), "provider": _memory_mb(serving.proc.pid)}
         finally:
             space.close()
     growth = {node: after[node]["VmHWM"] - before[node]["VmRSS"] for node in before}
+    direct_growth = {node: after_direct[node]["VmHWM"] - before[node]["VmRSS"] for node in before}
     peak = max(growth.values())
     say("peak RSS growth: " + ", ".join(f"{node} {mb:.0f} MB" for node, mb in growth.items()))
     ratio = direct / plain
@@ -154,6 +156,7 @@ def run(quick: bool, say) -> Result:
                "processes": "consumer (measured here), provider and operator each in its own process, as deployed",
                "phases_s": {"direct_prepare_move": direct_phases, "relay_prepare_move": relay_phases},
                "rss_growth_mb": {node: rnd(mb, 1) for node, mb in growth.items()},
+               "rss_growth_after_direct_mb": {node: rnd(mb, 1) for node, mb in direct_growth.items()},
                "stages": "provider: read + SHA-256 + vault encrypt (fsync); channel AES-GCM; "
                          "consumer: SHA-256 per chunk + AES-GCM staging, then vault encrypt + SHA-256 (fsync)"},
     )
