@@ -116,7 +116,7 @@ class PassphrasePage(QWizardPage):
         self.recovery.setObjectName("recovery")
         layout.addWidget(self.recovery)
         row = QHBoxLayout()
-        self.recovery_file = QLineEdit(str(Path.home() / "dsnode-recovery.dsbackup"))
+        self.recovery_file = QLineEdit(str(_free_name(Path.home() / "dsnode-recovery.dsbackup")))
         self.recovery_file.setObjectName("recovery_file")
         self.recovery_file.setEnabled(False)
         choose = QPushButton(t("ui.restore.choose_place"))
@@ -159,6 +159,10 @@ class PassphrasePage(QWizardPage):
             self.passphrase = check_new_passphrase(self.first.text(), self.second.text())
         except ApplianceError as e:
             self.problem.setText(e.message())
+            return False
+        recovery = self.recovery_path()
+        if recovery is not None and recovery.exists():  # never write over another backup
+            self.problem.setText(t("ui.restore.recovery_exists", str(recovery)))
             return False
         return True
 
@@ -282,6 +286,16 @@ class FirstRunWizard(QWizard):
             self.restore.problem.setText(error.message())  # a wrong passphrase, a damaged file: said in place
             return
         show_error(self, error)
+
+
+def _free_name(path: Path) -> Path:
+    """``path``, or ``stem-2.suffix`` (3, …) when a file of that name is there already."""
+    n = 1
+    candidate = path
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    return candidate
 
 
 def _create(home: Path, passphrase: bytes, name: str, org: str, kdf, recovery: Path | None):

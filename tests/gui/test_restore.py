@@ -98,12 +98,16 @@ def test_a_new_node_writes_its_recovery_backup_which_restores(qtbot, settings, t
     page.understood.setChecked(True)
     assert not page.recovery.isChecked() and page.recovery_path() is None
     page.recovery.setChecked(True)
+    (tmp_path / "recovery.dsbackup").write_bytes(b"another node's backup")
     page.recovery_file.setText(str(tmp_path / "recovery.dsbackup"))
+    wizard.next()
+    assert wizard.currentPage() is page and "exists already" in page.problem.text(), "no backup is overwritten"
+    page.recovery_file.setText(str(tmp_path / "recovery-2.dsbackup"))
     wizard.next()
     wizard.accept()
     qtbot.waitUntil(lambda: bool(created), timeout=30000)
     did = created[0].identity.did
     created[0].close()
     assert any("Backup written to" in d.text() for d in dialogs.shown if d.objectName() == "info_dialog")
-    with Node.restore(tmp_path / "recovery.dsbackup", tmp_path / "again", PASSPHRASE.encode()) as again:
+    with Node.restore(tmp_path / "recovery-2.dsbackup", tmp_path / "again", PASSPHRASE.encode()) as again:
         assert again.identity.did == did
