@@ -1,9 +1,10 @@
 """A store at the desktop app's scale, built fast: 10,000 resources and 100,000 evidence entries.
 
 One small CSV is registered through the core (a real scan, version, samples and evidence entry);
-the other resources are rows of the same shape (their own id, title, source and time) written with
-the core's own row writers and evidence appends, thousands to a transaction, as the registrations
-would have written them. The rest of the log is contract and transfer steps, as a busy node collects.
+the other resources, registered in the seconds before it, are rows of the same shape (their own
+id, title, source and time) written with the core's own row writers and evidence appends, thousands
+to a transaction, as the registrations would have written them. The rest of the log is contract
+and transfer steps, as a busy node collects.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ def fill(node, folder: Path, *, resources: int = 10_000, evidence: int = 100_000
     """Grow ``node``'s register to ``resources`` and its log to at least ``evidence`` entries."""
     folder.mkdir(parents=True, exist_ok=True)
     node.resources.allowed_roots = [*node.resources.allowed_roots, folder.resolve()]
+    base = node.clock.now() - timedelta(milliseconds=resources)  # one a millisecond, before the seed's
     first = node.resources.register(seed_csv(folder))
     template, version = first.resource, first.version
-    base = node.clock.now()
     did = node.identity.did
     made = 1
     while made < resources:

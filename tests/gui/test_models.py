@@ -57,14 +57,28 @@ def test_the_resources_page_shows_the_newest_page_and_reads_more_as_it_scrolls(q
     qtbot.wait(200)  # the view asks for more only while its last row is in sight
     model = page.model
     assert 0 < model.rowCount() <= 2 * model.page, "a bounded first page, not the whole register"
-    assert model.text(0, 0) == "物流运单-09999", "the newest resource on top"
+    assert model.text(0, 0) == "采购订单明细.csv", "the newest resource on top (the one registered last)"
+    assert model.text(1, 0) == "物流运单-09999"
     assert page.count.text() == f"{RESOURCES} resources"
     rows = _scroll_to_end(qtbot, page.list)
     assert rows <= 3 * model.page
-    oldest_read = RESOURCES - rows
+    oldest_read = RESOURCES - (rows - 1)
     assert model.text(rows - 1, 0) == f"{NAMES[oldest_read % len(NAMES)]}-{oldest_read:05d}"
     page.list.selectRow(rows - 1)
     assert page.detail.isVisible(), "a row read by scrolling opens like any other"
+
+
+def test_the_resources_page_keeps_its_place_until_the_register_changes(qtbot, big, english, tmp_path):
+    window = big.window
+    page = window.show_page("resources")
+    rows = _scroll_to_end(qtbot, page.list)
+    window.show_page("evidence")
+    window.show_page("resources")
+    assert page.model.rowCount() == rows, "coming back reads nothing again"
+    (tmp_path / "新登记.csv").write_text("a,b\n1,2\n", encoding="utf-8")
+    big.node.resources.register(tmp_path / "新登记.csv")
+    qtbot.waitUntil(lambda: page.model.rowCount() and page.model.text(0, 0) == "新登记.csv", timeout=5000)
+    assert page.count.text() == f"{RESOURCES + 1} resources"
 
 
 def test_the_resources_search_is_the_core_query(qtbot, big, english):

@@ -9,7 +9,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (QComboBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QProgressBar, QSpinBox, QSplitter, QTabWidget, QVBoxLayout, QWidget)
 
-from appliance.domain.catalog import ResourceRegistered, ResourceVersioned
+from appliance.domain.catalog import (ResourceLabelled, ResourceMaskingSet, ResourceRegistered, ResourceRemoved,
+                                      ResourceUpdated, ResourceVersioned)
 from appliance.i18n import t
 from appliance.services.catalog.masking import RULES
 from ui import models
@@ -28,7 +29,8 @@ def _cells(r) -> list:
 
 class ResourcesPage(Page):
     key = "resources"
-    watches = (ResourceRegistered, ResourceVersioned)
+    watches = (ResourceRegistered, ResourceVersioned, ResourceLabelled, ResourceUpdated, ResourceRemoved,
+               ResourceMaskingSet)
 
     def __init__(self, ctx) -> None:
         super().__init__(ctx)
@@ -78,17 +80,28 @@ class ResourcesPage(Page):
         self._build_detail()
         self.queue: list[Path] = []
         self.busy = False
+        self.stale = True  # the register changed since the list was read
+        self.loaded_for: str | None = None  # the search the list was read for
 
     # --- the list and registering ---------------------------------------------------------------
 
     def _page(self, after: str | None, limit: int) -> list:
         return self.node.resources.page(limit=limit, after=after, text=self.search.text().strip())
 
+    def on_event(self, event: object) -> None:
+        if isinstance(event, self.watches):
+            self.stale = True  # read again when next shown (now, if it is)
+        super().on_event(event)
+
     def refresh(self) -> None:
-        """The first page of the register, newest first (the list reads more as it scrolls)."""
+        """The first page of the register, newest first (the list reads more as it scrolls). Coming
+        back to the page with nothing changed keeps the rows read and the place in them."""
+        needle = self.search.text().strip()
+        if not self.stale and needle == self.loaded_for:
+            return
+        self.stale, self.loaded_for = False, needle
         keep = self.current()
         self.model.reload()
-        needle = self.search.text().strip()
         total = len(self.model.rows) if self.model.exhausted else self.node.resources.count(text=needle)
         self.count.setText(t("ui.scale.res.count", total))
         anything = bool(self.model.rows) or bool(needle)
