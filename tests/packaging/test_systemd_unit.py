@@ -4,20 +4,22 @@ root with systemd, and then really started: that root, with the package installe
 systemd-nspawn container (run from a second root that has systemd-container, since the host has
 none, over a cgroup2 hierarchy mounted in a private mount namespace, since the host's is cgroup v1
 without systemd's). In there the unit starts (Type=notify: started once the node serves), reloads,
-answers `dsnode status` through its socket, and stops cleanly, all under its full hardening
-(syscall filter, no capabilities, read-only system).
+answers `dsnode status` through its socket, restarts when a newer package is installed, and stops
+cleanly, all under its full hardening (syscall filter, no capabilities, read-only system).
 """
 
 from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.packaging.test_deb_install import Chroot, root_with
+from tests.packaging.conftest import version
+from tests.packaging.test_deb_install import Chroot, newer_package, root_with
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
@@ -47,7 +49,7 @@ After=dsnode.service
 Type=oneshot
 StandardOutput=file:/root/check.out
 StandardError=inherit
-ExecStart=/bin/sh -c '%s; systemctl poweroff'
+ExecStart=/bin/sh -c '/bin/sh /root/checks.sh; systemctl poweroff'
 [Install]
 WantedBy=multi-user.target
 """
@@ -56,6 +58,10 @@ CHECKS = ("for i in $(seq 100); do systemctl is-active -q dsnode && break; sleep
           "systemctl show -p ActiveState,SubState,NRestarts,Type dsnode",
           "systemctl reload dsnode && echo reloaded",
           "setpriv --reuid dsnode --regid dsnode --init-groups env DSNODE_LANG=en dsnode --home /var/lib/dsnode status",
+          # an upgrade restarts the daemon (postinst's try-restart, now that systemd runs)
+          "before=$(systemctl show -p MainPID --value dsnode); dpkg -i /root/newer.deb >/dev/null",
+          "[ \"$(systemctl show -p MainPID --value dsnode)\" != \"$before\" ] && systemctl is-active -q dsnode "
+          "&& echo restarted by the upgrade to $(dpkg-query -W -f '${Version}' dsnode-edge)",
           "systemctl stop dsnode; systemctl show -p ActiveState,Result dsnode",
           "journalctl -u dsnode --no-pager -o cat")
 
@@ -80,7 +86,9 @@ def test_the_unit_starts_reloads_serves_and_stops_under_systemd_in_a_container(d
     host = Chroot(root_with("nspawn", "systemd-container"), tmp_path / "host")
     box = Chroot(root_with("systemd", "systemd"), tmp_path / "box")
     box.sh(f"dpkg -i {box.put(deb)} && : > /etc/machine-id")  # a fresh machine id: the box is not its host
-    (box.root / "etc/systemd/system/dsnode-check.service").write_text(CHECK_UNIT % "; ".join(CHECKS))
+    shutil.copy(newer_package(deb, tmp_path), box.root / "root" / "newer.deb")
+    (box.root / "root" / "checks.sh").write_text("\n".join(CHECKS) + "\n")
+    (box.root / "etc/systemd/system/dsnode-check.service").write_text(CHECK_UNIT)
     wants = box.root / "etc/systemd/system/multi-user.target.wants"
     # what postinst's `systemctl enable` does where systemd runs (not in the chroot it was installed in)
     (wants / "dsnode.service").symlink_to("/lib/systemd/system/dsnode.service")
@@ -94,4 +102,5 @@ def test_the_unit_starts_reloads_serves_and_stops_under_systemd_in_a_container(d
     assert {"Type=notify", "ActiveState=active", "SubState=running", "NRestarts=0"} <= set(running.split()), report
     assert "configuration reloaded" in stopped, report  # SIGHUP reached the daemon
     assert "Node id           did:key:" in stopped, report  # answered through the control socket
+    assert f"restarted by the upgrade to {version()}+1" in stopped, report
     assert {"ActiveState=inactive", "Result=success"} <= set(stopped.splitlines()), report
