@@ -87,7 +87,7 @@ class ProductsPage(Page):
         a register of thousands is searched, never listed whole."""
         chosen = [self.resources.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.resources.count())
                   if self.resources.item(i).checkState() == Qt.CheckState.Checked]
-        ticked = [self.node.resources.get(rid) for rid in chosen]
+        ticked = [r for r in map(self._resource, chosen) if r is not None and not r.removed]
         found = self.node.resources.page(limit=PICK, text=self.find.text().strip())
         self.resources.clear()
         for r in ticked + [r for r in found if r.id not in chosen]:
@@ -95,6 +95,14 @@ class ProductsPage(Page):
             item.setData(Qt.ItemDataRole.UserRole, r.id)
             item.setCheckState(Qt.CheckState.Checked if r.id in chosen else Qt.CheckState.Unchecked)
             self.resources.addItem(item)
+
+    def _resource(self, rid: str):
+        from appliance.errors import ResourceNotFound
+
+        try:
+            return self.node.resources.get(rid)
+        except ResourceNotFound:  # removed meanwhile (by the CLI, say): no longer offered
+            return None
 
     def create(self) -> None:
         ids = [self.resources.item(i).data(Qt.ItemDataRole.UserRole) for i in range(self.resources.count())
