@@ -1,19 +1,21 @@
-"""Joining a space: paste an invitation code, open an invitation file or read its QR image. The
-dialog names the space, its operator and broker before anything is sent (as `dsnode space join`
-does); sending is the window's join flow (:meth:`ui.window.MainWindow.join`)."""
+"""Joining a space: paste an invitation code, open an invitation file or read its QR image (a file,
+the clipboard, or dropped on the dialog). The dialog names the space, its operator and broker
+before anything is sent (as `dsnode space join` does); sending is the window's join flow
+(:meth:`ui.window.MainWindow.join`)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel, QPlainTextEdit,
-                               QPushButton, QVBoxLayout, QWidget)
+from PySide6.QtGui import QImage
+from PySide6.QtWidgets import (QApplication, QDialog, QDialogButtonBox, QFileDialog, QHBoxLayout, QLabel,
+                               QPlainTextEdit, QPushButton, QVBoxLayout, QWidget)
 
 from appliance.errors import ApplianceError, InvitationInvalid, LocalText
 from appliance.i18n import t
 from appliance.services.membership.invitation import MAX_FILE, Invitation, load_invitation
-from ui.qr import image_filter, read_qr_text
+from ui.qr import IMAGE_SUFFIXES, image_filter, read_qr_image, read_qr_text
 from ui.tasks import run_task
 
 ERROR_STYLE = "color: #c0392b"
@@ -54,8 +56,12 @@ class InvitationInput(QWidget):
         self.qr_b = QPushButton(t("ui.join.qr"))
         self.qr_b.setObjectName("read_qr")
         self.qr_b.clicked.connect(self.choose_qr)
+        self.paste_b = QPushButton(t("ui.join.qr_paste"))
+        self.paste_b.setObjectName("paste_qr")
+        self.paste_b.clicked.connect(self.paste_qr)
         row.addWidget(self.file_b)
         row.addWidget(self.qr_b)
+        row.addWidget(self.paste_b)
         row.addStretch(1)
         v.addLayout(row)
         self.detail = QLabel()
@@ -63,6 +69,8 @@ class InvitationInput(QWidget):
         self.detail.setWordWrap(True)
         v.addWidget(self.detail)
         self.code.textChanged.connect(self.check)
+        self.code.setAcceptDrops(False)  # a file or picture dropped anywhere here is read (dropEvent)
+        self.setAcceptDrops(True)
         self.invitation: Invitation | None = None
         self.on_change: Callable[[], None] = lambda: None
 
@@ -108,20 +116,55 @@ class InvitationInput(QWidget):
 
     def load_qr(self, path: str) -> None:
         """Decode the picture in a worker (a large photo takes a moment); its text fills the box."""
-        self.qr_b.setEnabled(False)
+        self._decode(lambda: read_qr_text(path))
+
+    def paste_qr(self) -> None:
+        """A QR picture copied to the clipboard (a screenshot, an image from a chat)."""
+        image = QApplication.clipboard().image()
+        if image.isNull():
+            self.say_problem(InvitationInvalid(LocalText("ui.join.reason.no_picture")))
+            return
+        self._decode(lambda: read_qr_image(image, t("ui.join.clipboard")))
+
+    def _decode(self, read: Callable[[], str]) -> None:
+        for b in (self.qr_b, self.paste_b):
+            b.setEnabled(False)
         self.detail.setStyleSheet("")
         self.detail.setText(t("ui.join.qr_reading"))
-        run_task(lambda _p: read_qr_text(path), self._qr_read, self._qr_failed)
+        run_task(lambda _p: read(), self._qr_read, self._qr_failed)
 
     def _qr_read(self, text: str) -> None:
-        self.qr_b.setEnabled(True)
+        for b in (self.qr_b, self.paste_b):
+            b.setEnabled(True)
         self.code.setPlainText(text)
 
     def _qr_failed(self, error: BaseException) -> None:
-        self.qr_b.setEnabled(True)
+        for b in (self.qr_b, self.paste_b):
+            b.setEnabled(True)
         if not isinstance(error, ApplianceError):
             raise error
         self.say_problem(error)
+
+    # --- a file or picture dropped on the dialog --------------------------------------------------
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        mime = event.mimeData()
+        if mime.hasImage() or any(u.isLocalFile() for u in mime.urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        mime = event.mimeData()
+        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        if files:
+            path = files[0]
+            if Path(path).suffix.lower() in IMAGE_SUFFIXES:
+                self.load_qr(path)
+            else:
+                self.load_file(path)
+        elif mime.hasImage():
+            image = QImage(mime.imageData())
+            self._decode(lambda: read_qr_image(image, t("ui.join.dropped")))
+        event.acceptProposedAction()
 
 
 class JoinDialog(QDialog):

@@ -23,6 +23,11 @@ def read_qr_text(path: Path | str) -> str:
     image = QImage(str(path))
     if image.isNull():
         raise InvitationInvalid(LocalText("ui.qr.reason.not_image", str(path)))
+    return read_qr_image(image, str(path))
+
+
+def read_qr_image(image: QImage, where: str) -> str:
+    """The text of the first QR code in ``image`` (``where`` names it in the error when there is none)."""
     if max(image.width(), image.height()) > MAX_SIDE:
         image = image.scaled(MAX_SIDE, MAX_SIDE, Qt.AspectRatioMode.KeepAspectRatio)
     try:
@@ -33,7 +38,7 @@ def read_qr_text(path: Path | str) -> str:
     found = zxingcpp.read_barcodes(gray, formats=zxingcpp.BarcodeFormat.QRCode)
     texts = [b.text for b in found if b.text]
     if not texts:
-        raise InvitationInvalid(LocalText("ui.qr.reason.no_code", str(path)))
+        raise InvitationInvalid(LocalText("ui.qr.reason.no_code", where))
     return texts[0]
 
 
@@ -41,4 +46,7 @@ def image_filter() -> str:
     """The open dialog's filter: pictures."""
     from appliance.i18n import t
 
-    return f"{t('ui.qr.filter')} (*.png *.jpg *.jpeg *.bmp *.gif *.webp)"
+    return f"{t('ui.qr.filter')} ({' '.join('*' + e for e in IMAGE_SUFFIXES)})"
+
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")

@@ -103,3 +103,30 @@ def test_the_wizard_reads_the_qr_image_and_finish_joins(qtbot, settings, space, 
     finally:
         dialogs.close_all()
         app.stop()
+
+
+def test_a_qr_picture_on_the_clipboard_or_dropped_on_the_dialog_is_read(qtbot, qr, tmp_path, english):
+    from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+    from PySide6.QtGui import QDropEvent
+    from PySide6.QtWidgets import QApplication
+
+    dialog = JoinDialog(None, lambda code: None)
+    qtbot.addWidget(dialog)
+    QApplication.clipboard().setText("no picture here")
+    dialog.input.paste_qr()
+    assert "holds no picture" in dialog.input.detail.text()
+    QApplication.clipboard().setImage(QImage(str(qr[0])))
+    dialog.input.paste_qr()
+    qtbot.waitUntil(lambda: dialog.input.text() == qr[1], timeout=10000)
+    assert dialog.send_b.isEnabled()
+
+    invitation_file = tmp_path / "invite.txt"
+    invitation_file.write_text(qr[1] + "\n", encoding="utf-8")
+    for dropped in (qr[0], invitation_file):  # the picture, then the invitation file
+        dialog.input.code.clear()
+        mime = QMimeData()
+        mime.setUrls([QUrl.fromLocalFile(str(dropped))])
+        drop = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton,
+                          Qt.KeyboardModifier.NoModifier)
+        dialog.input.dropEvent(drop)
+        qtbot.waitUntil(lambda: dialog.input.text() == qr[1], timeout=10000)
