@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import secrets
 import time
 
 import pytest
 
 from appliance.errors import DeliveryError
+from appliance.host import NodeHost
 from appliance.operator.broker_config import ListenerConfig
 from appliance.operator.space import Policies
 from appliance.services.delivery.manifest import Layout
@@ -327,6 +329,31 @@ def test_a_provider_restarted_in_the_middle_of_a_push_pushes_the_rest(market):
     assert consumer.transfers.get(theirs.id).path.startswith("direct:"), "still pushed, not relayed"
     manifest, _ = consumer.transfers.manifest(theirs.id)
     assert hashlib.sha256(_received_bytes(consumer, theirs.id)).hexdigest() == manifest["sha256"]
+
+
+def test_a_push_finds_the_consumer_by_discovery_when_the_address_in_its_request_does_not_answer(market):
+    provider, consumer, contract = market
+    cid, pid = contract()
+    service = f"_dsn{secrets.token_hex(3)}._tcp.local."  # this test's own: parallel runs never mix
+    for node in (provider, consumer):
+        node.stop()  # the hosts start them again, found with zeroconf on 127.0.0.1
+        node.peers.service_type = service
+    hosts = [NodeHost(node, interfaces=("127.0.0.1",)) for node in (provider, consumer)]
+    try:
+        for host in hosts:
+            host.start()
+        wait_for(lambda: [p for p in provider.peers.peers() if p.did == consumer.identity.did and p.verified], 60,
+                 "the provider to verify the consumer")
+        consumer.transfers.host = "127.0.0.2"  # what its request names; its channel answers on 127.0.0.1 only
+        tid = provider.transfers.push(pid)
+        theirs = _pushed(provider, consumer, tid)
+        assert provider.transfers.get(tid).path == f"direct:127.0.0.2:{consumer.transfers.channel_port}"
+        assert theirs.path.startswith("direct:"), "pushed over the address discovery found, not relayed"
+        manifest, _ = consumer.transfers.manifest(theirs.id)
+        assert hashlib.sha256(_received_bytes(consumer, theirs.id)).hexdigest() == manifest["sha256"]
+    finally:
+        for host in hosts:
+            host.stop()
 
 
 # --- many objects under one manifest ---------------------------------------------------------------
