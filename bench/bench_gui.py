@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ DESCRIPTION = "desktop app: launch to an unlocked window and RSS vs a bare PySid
 ROOT = Path(__file__).resolve().parents[1]
 PASSPHRASE = "bench passphrase 2026"
 READY = "ready "
+CHILD_TIMEOUT = 180  # seconds
 
 
 # --- the child processes ------------------------------------------------------------------------
@@ -179,6 +181,8 @@ def launch(kind: str, home: Path | None, rounds: int = 0) -> tuple[float, dict, 
     with tempfile.TemporaryFile(mode="w+") as errors:
         start = time.perf_counter()
         proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True, env=_env(pycache), cwd=ROOT)
+        watchdog = threading.Timer(CHILD_TIMEOUT, proc.kill)  # a child that never shows its window
+        watchdog.start()
         try:
             reports, first_at = [], 0.0
             for line in proc.stdout:
@@ -186,10 +190,11 @@ def launch(kind: str, home: Path | None, rounds: int = 0) -> tuple[float, dict, 
                     if not reports:
                         first_at = time.perf_counter() - start
                     reports.append(json.loads(line[len(READY):]))
-            if proc.wait(timeout=120) != 0 or len(reports) < 2:
+            if proc.wait(timeout=CHILD_TIMEOUT) != 0 or len(reports) < 2:
                 errors.seek(0)
                 raise RuntimeError(f"the {kind} child failed ({proc.returncode}): {errors.read()[-2000:]}")
         finally:
+            watchdog.cancel()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
