@@ -131,7 +131,7 @@ def shoot(window, pages, lang: str, out: Path, size: tuple[int, int]) -> None:
         if page.key == "catalog":
             page.results.selectRow(0)
         if page.key == "resources":
-            page.list.selectRow(0)
+            page.list.selectRow(page.model.rowCount() - 1)  # newest first: the first registered, with its masking
             page.detail.setCurrentIndex(3)
         _wait(lambda: False, 0.6)
         window.grab().save(str(out / f"{page.key}-{lang}.png"))
