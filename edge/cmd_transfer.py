@@ -158,6 +158,9 @@ def show(args, settings: Settings) -> int:
     if tr.reason:
         rows.append((t("transfer.field.reason"), tr.reason))
     print_pairs(rows)
+    objects = m.get("objects", [])
+    if len(objects) > 1:  # a folder or several resources: what the delivery holds
+        print_columns([[f"  {o['name']}", f"{o['size']} B", o["sha256"]] for o in objects])
     for s in steps:
         print(f"  {s.ts}  {s.direction:<8} {s.event}  {_state(s.state_before)} → {_state(s.state_after)}"
               + (f"  {s.reason}" if s.reason else ""))

@@ -10,7 +10,7 @@ import pytest
 
 from tests.spaces import SPACE, finalized, wait_for
 
-ROWS = 40000  # about 1.6 MB: a dozen chunks
+ROWS = 40000  # about 1.6 MB: a dozen chunks through the broker, two on the direct path
 
 
 @pytest.fixture

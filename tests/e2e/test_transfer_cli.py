@@ -144,6 +144,7 @@ def test_the_provider_pushes_a_folder_to_the_consumer_from_its_running_node(tmp_
         assert tr["path"].startswith("direct:")
         zh = Cli(cli.home, cli.key_file, lang="zh_CN").run("transfer", "show", tr["id"]).stdout
         assert "推送" in zh and "直连" in zh and "已完成" in zh
+        assert "a.csv" in zh and "b.bin" in zh, "the objects of the delivery"
         got = {r.name: r for r in consumer.transfers.received()}
         assert sorted(got) == sorted(files)
         for name, data in files.items():
