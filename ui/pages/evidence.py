@@ -61,6 +61,7 @@ class EvidencePage(Page):
         self.log = models.paged_table(self.model, "log", stretch=3)
         self.layout_.addWidget(self.log, 1)
         self.filter: tuple[str, list[str]] | None = None  # None: not loaded yet
+        self.size_seen = -1  # the log's size when it was last read
 
     def _page(self, before: int | None, limit: int) -> list:
         text, actions = self.filter or ("", [])
@@ -70,6 +71,10 @@ class EvidencePage(Page):
         """New entries go on top of what is shown (the reader keeps their place further down)."""
         needle = self.search.text().strip()
         wanted = (needle, actions_named(needle) if needle else [])
+        size = self.node.evidence.size()
+        if wanted == self.filter and size == self.size_seen:
+            return  # nothing new (most events add no entry)
+        self.size_seen = size
         if wanted != self.filter or not self.model.rows:
             self.filter = wanted
             self.model.reload()
