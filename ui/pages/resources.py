@@ -86,7 +86,8 @@ class ResourcesPage(Page):
     # --- the list and registering ---------------------------------------------------------------
 
     def _page(self, after: str | None, limit: int) -> list:
-        return self.node.resources.page(limit=limit, after=after, text=self.search.text().strip())
+        """The list's rows go on with the search they were read for (not what is typed since)."""
+        return self.node.resources.page(limit=limit, after=after, text=self.loaded_for or None)
 
     def on_event(self, event: object) -> None:
         if isinstance(event, self.watches):
