@@ -1,4 +1,4 @@
-"""`dsnode contract request|list|show|approve|reject|counter|terminate|retire|timeline|rule`.
+"""`dsnode contract request|list|show|approve|reject|counter|terminate|retire|timeline|rule|rules`.
 
 Commands open the node, call ``node.contracts`` and print the result. What they send is saved in the
 outbox in the same transaction and leaves with the next `dsnode run` or `dsnode space sync`.
@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict
 
 from appliance import i18n
+from appliance.errors import ContractError, LocalText
 from appliance.services.catalog.offers import OfferTemplates, parse_spec
 from appliance.domain.membership import GRADES
 from appliance.domain.odrl import to_jsonld
@@ -158,6 +159,8 @@ def counter(args, settings: Settings) -> int:
 
 
 def rule_add(args, settings: Settings) -> int:
+    if args.remove is not None:
+        return rule_remove(args, settings)
     doc = {k: v for k, v in (("dataset", args.dataset), ("offer", args.offer)) if v}
     if args.org:
         doc["orgs"] = args.org
@@ -166,6 +169,37 @@ def rule_add(args, settings: Settings) -> int:
     with open_node(settings) as node:
         rule_id = node.contracts.add_rule(doc)
     print(t("contract.rule_added", rule_id))
+    return 0
+
+
+def rule_remove(args, settings: Settings) -> int:
+    if args.dataset or args.offer or args.org or args.min_grade is not None:
+        raise ContractError(LocalText("contract.reason.remove_alone"))
+    with open_node(settings) as node:
+        node.contracts.remove_rule(args.remove)
+    print(t("contract.rule.removed", args.remove))
+    return 0
+
+
+def rules(args, settings: Settings) -> int:
+    """The auto-approval rules, numbered in the order they are tried (the number removes one)."""
+    with open_node(settings) as node:
+        numbered = node.contracts.numbered_rules()
+    if args.json:
+        print(json.dumps([{"id": n, **r.to_dict()} for n, r in numbered], ensure_ascii=False, indent=2))
+        return 0
+    if not numbered:
+        print(t("contract.rule.none"))
+    anything = t("contract.rule.any")
+    for n, r in numbered:
+        print_pairs([(t("contract.rule.col.n"), str(n)),
+                     (t("contract.rule.col.dataset"), r.dataset or anything),
+                     (t("contract.rule.col.offer"), r.offer or anything),
+                     (t("contract.rule.col.orgs"), "、".join(r.orgs) if r.orgs else anything),
+                     (t("contract.rule.col.peers"), ", ".join(r.peers) if r.peers else anything),
+                     (t("contract.rule.col.grade"), t("contract.rule.grade", r.min_grade) if r.min_grade
+                      else anything)])
+        print()
     return 0
 
 
@@ -206,4 +240,8 @@ def register(sub) -> None:
     p.add_argument("--offer", metavar="ID", help=t("cli.contract.opt.offer_id"))
     p.add_argument("--org", action="append", metavar="ORG")
     p.add_argument("--min-grade", type=int, choices=GRADES, metavar="1-5", help=t("cli.contract.opt.min_grade"))
+    p.add_argument("--remove", type=int, metavar="N", help=t("cli.contract.opt.rule_remove"))
     p.set_defaults(run=rule_add)
+    p = group.add_parser("rules", help=t("cli.contract.rules"))
+    p.add_argument("--json", action="store_true", help=t("cli.opt.json"))
+    p.set_defaults(run=rules)
