@@ -299,7 +299,7 @@ def _broker_files(args) -> tuple[Path, Path | None]:
         raise BrokerConfigError(LocalText("install.reason.dynsec_only"))
     conf_d = args.mosquitto_dir / "conf.d"
     if not conf_d.is_dir():
-        raise BrokerConfigError(LocalText("install.reason.no_conf_d", conf_d))
+        raise BrokerConfigError(LocalText("install.reason.no_conf_d", conf_d, "`sudo apt install mosquitto`"))
     return args.out or args.mosquitto_dir / "dsnode", conf_d / "dsnode.conf"
 
 
@@ -316,7 +316,8 @@ def broker_config(args, settings: Settings) -> int:
             raise BrokerConfigError(LocalText("install.reason.not_allowed", e.filename)) from None
     for path in files:
         print(t("operator.wrote", path))
-    print(t("install.broker_installed", include) if include else t("operator.broker_start", files[0]))
+    print(t("install.broker_installed", include, "`sudo systemctl restart mosquitto`") if include
+          else t("operator.broker_start", files[0]))
     return 0
 
 
