@@ -26,6 +26,7 @@ from appliance.services.membership.invitation import Invitation, load_invitation
 from appliance.settings import load_settings
 from ui import prefs as prefs_mod
 from ui.dialogs import show_bug, show_error
+from ui.join_dialog import ask_join
 from ui.tasks import wait_all
 from ui.unlock import UnlockDialog
 from ui.window import MainWindow
@@ -98,8 +99,8 @@ class DesktopApp(QObject):
         self.window.show()
         if invitation:
             self.window.join(invitation)
-        elif self.invitation is not None:  # opened with an invitation file: ask before joining
-            self.window.ask_join(self.invitation)
+        elif self.invitation is not None:  # opened with an invitation file: the join dialog, filled in
+            ask_join(self.window).input.code.setPlainText(self.invitation.code())
             self.invitation = None
 
     def stop(self) -> None:

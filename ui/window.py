@@ -127,15 +127,11 @@ class MainWindow(QMainWindow):
 
     # --- joining a space --------------------------------------------------------------------------
 
-    def ask_join(self, invitation=None) -> None:
-        """Ask for an invitation code; ``invitation`` (an opened invitation file) fills it in and is named."""
+    def ask_join(self) -> None:
         dialog = QInputDialog(self)
         dialog.setObjectName("join_dialog")
         dialog.setWindowTitle(t("ui.dash.join"))
-        dialog.setLabelText(t("ui.join.paste") if invitation is None else
-                            t("install.join.file", invitation.space_name, invitation.space_id, invitation.operator_did))
-        if invitation is not None:
-            dialog.setTextValue(invitation.code())
+        dialog.setLabelText(t("ui.join.paste"))
         dialog.setOkButtonText(t("ui.join.send"))
         dialog.setCancelButtonText(t("ui.cancel"))
         dialog.textValueSelected.connect(lambda code: self.join(code.strip()) if code.strip() else None)
