@@ -4,7 +4,8 @@ In a push the provider connects to the consumer's data channel rather than the o
 The consumer's TransferRequestMessage (format ``dsnode+push``) carries the DataAddress of its
 channel; the provider may also find the consumer on the local network (discovery: a verified
 peer's address). Both node keys are proven in the channel's handshake, as in a pull, and no
-address is trusted. Over the connection the consumer asks for the chunks it lacks and the
+address is trusted; an address the request names is used only on a local network
+(loopback, link-local, private-use). Over the connection the consumer asks for the chunks it lacks and the
 provider answers them, exactly as in a pull, so the manifest, the checks and the resume are the
 same. When no connection can be made (``PUSH_TRIES`` rounds over every address), or the provider
 has no direct path at all (relay only), it tells the consumer to fetch through the broker
@@ -18,6 +19,7 @@ agreement and the provider's process id.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import threading
 from typing import Any
@@ -32,6 +34,24 @@ log = logging.getLogger(__name__)
 PUSH_TRIES = 4  # rounds over the consumer's addresses before the relay
 OFFER = "dsnode.transfer.offer"  # provider → consumer: please request a push of this agreement
 USE_RELAY = "dsnode.transfer.use_relay"  # provider → consumer: no direct route; fetch through the broker
+# loopback, RFC 1918 private-use, link-local, IPv6 unique-local (ipaddress's is_private also admits
+# documentation and other special ranges, so the networks are named here)
+LOCAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in (
+    "127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "::1/128", "fe80::/10",
+    "fc00::/7"))
+
+
+def on_local_network(host: str) -> bool:
+    """Whether a consumer-named address may be connected to: loopback, link-local or private-use.
+
+    A push is between peers on a LAN; an address on the public internet (or a name) is left to
+    discovery's verified addresses and the relay.
+    """
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return any(ip in net for net in LOCAL_NETWORKS if net.version == ip.version)
 
 
 class Pusher:
@@ -54,7 +74,11 @@ class Pusher:
         found: list[tuple[str, int]] = []
         if t.path and t.path.startswith("direct:"):
             _, host, port = t.path.split(":", 2)
-            found.append((host, int(port)))
+            if on_local_network(host):
+                found.append((host, int(port)))
+            else:  # a member's request must not make this node connect out to anywhere it names
+                log.info("transfer %s: the consumer's address %s is not on a local network; not connecting to it",
+                         t.id, host)
         peers = s.peers.peers() if s.peers is not None else []
         found += [(p.address, p.port) for p in peers if p.did == t.peer and p.verified]
         return list(dict.fromkeys(found))
