@@ -93,6 +93,8 @@ class TransferProgress:
     chunks_total: int
     bytes_done: int
     bytes_total: int
+    rate: float = 0.0  # bytes per second, smoothed over a few seconds (rate.py); 0.0 while unknown
+    eta: float | None = None  # seconds left at that rate; None while unknown, 0.0 when done
 
 
 COLS = ("id, peer_pid, role, space_id, peer, negotiation_id, agreement_id, dataset_id, resource_id, version, "

@@ -58,9 +58,10 @@ from appliance.services.delivery import push as pushing
 from appliance.services.delivery.consumer import RELAY_ASK, RELAY_PART, RELAY_WINDOW, Receiver
 from appliance.services.delivery.payload import (ChunkReaders, PartsChunker, b64, chunk_size, expires, payload,
                                                  permits_delivery)
+from appliance.services.delivery.rate import ProgressMeter
 from appliance.services.delivery.records import (COLS, RECEIVED_COLS, Actions, ReceivedData, Transfer,
-                                                 TransferChanged, TransferProgress, TransferStep, shown_reason,
-                                                 stored_reason, transfer_row)
+                                                 TransferChanged, TransferStep, shown_reason, stored_reason,
+                                                 transfer_row)
 from appliance.services.delivery.staging import Staging
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,7 @@ class TransferService:
         self.peers: Any = None  # the PeerService (peers.py), which answers a peer's hello with our credentials
         self.receiver = Receiver(self, self._staging)
         self.pusher = pushing.Pusher(self)
+        self._meter = ProgressMeter()  # the rate and time left each progress event carries
         for wire_type in msgs.TYPES:
             sync.on(wire_type, self._on_message)
         sync.on(RELAY_CHUNK, self.receiver.on_chunk)
@@ -671,7 +673,7 @@ class TransferService:
                 self.sync.send(conn, t.space_id, to=t.peer, type=RELAY_CHUNK, body=body)
 
     def _progress(self, transfer_id: str, done: int, total: int, bytes_done: int, bytes_total: int) -> None:
-        self.bus.emit(TransferProgress(transfer_id, done, total, bytes_done, bytes_total))
+        self.bus.emit(self._meter.event(transfer_id, done, total, bytes_done, bytes_total))
 
     # --- the worker -----------------------------------------------------------------------------
 
