@@ -44,23 +44,23 @@ def _progress(tr) -> str:
 
 
 class _Bar:
-    """A one-line progress bar with rate and time left, on a terminal only (quiet in logs and pipes)."""
+    """A one-line progress bar with the rate and time left the progress events carry, on a terminal
+    only (quiet in logs and pipes)."""
 
     def __init__(self, stream) -> None:
         self._stream = stream
         self._on = stream.isatty()
-        self._start = time.monotonic()
         self._shown = False
 
-    def show(self, done: int, total: int) -> None:
+    def show(self, event) -> None:
+        done, total = event.bytes_done, event.bytes_total
         if not self._on or total <= 0:
             return
-        elapsed = max(time.monotonic() - self._start, 1e-3)
-        rate = done / elapsed
-        left = (total - done) / rate if rate > 0 else 0
+        rate = f"{event.rate / 1e6:6.1f}" if event.rate > 0 else "     -"
+        left = f"{int(event.eta + 0.5):4d}" if event.eta is not None else "   -"
         filled = int(30 * done / total)
         self._stream.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {100 * done // total:3d}%  "
-                           f"{rate / 1e6:6.1f} MB/s  {int(left):4d} s ")
+                           f"{rate} MB/s  {left} s ")
         self._stream.flush()
         self._shown = True
 
@@ -90,7 +90,7 @@ def start(args, settings: Settings) -> int:
 
         def on_progress(event) -> None:
             if type(event).__name__ == "TransferProgress" and event.transfer_id == tid:
-                bar.show(event.bytes_done, event.bytes_total)
+                bar.show(event)
 
         unsubscribe = node.bus.subscribe(on_event)
         stop_progress = node.bus.subscribe(on_progress)

@@ -94,3 +94,21 @@ def test_the_meter_keeps_one_estimate_per_transfer_and_forgets_finished_ones():
     assert (a.transfer_id, a.chunks_done, a.chunks_total, a.bytes_done, a.bytes_total) == ("a", 10, 10, 10 * MB,
                                                                                           10 * MB)
     assert meter.event("a", 1, 10, MB, 10 * MB).rate == 0.0, "a finished transfer's estimate is gone"
+
+
+def test_the_cli_bar_shows_the_rate_and_time_left_of_the_event():
+    import io
+
+    from appliance.services.delivery.records import TransferProgress
+    from edge.cmd_transfer import _Bar
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Terminal()
+    bar = _Bar(out)
+    bar.show(TransferProgress("t", 1, 4, 25 * MB, 100 * MB))
+    assert out.getvalue().endswith("25%       - MB/s     - s "), "unknown at first"
+    bar.show(TransferProgress("t", 2, 4, 50 * MB, 100 * MB, 12.5 * MB, 4.2))
+    assert out.getvalue().endswith(" 50%    12.5 MB/s     4 s ")
