@@ -31,3 +31,15 @@ def test_removing_a_rule_that_is_not_there_or_with_other_options_says_what_to_do
     assert mixed.returncode != 0 and "only the rule's number" in mixed.stderr
     zh = cli.run("--lang", "zh_CN", "contract", "rule", "--remove", "7", ok=False)
     assert "不存在自动批准规则 7" in zh.stderr
+
+
+def test_a_removed_rules_number_is_not_given_to_the_next_rule(initialised):
+    """The number names the rule in the evidence log (rule:N added, removed): it never comes back."""
+    cli = initialised
+    cli.run("contract", "rule", "--dataset", "ds-1")
+    cli.run("contract", "rule", "--dataset", "ds-2")
+    last = json.loads(cli.run("contract", "rules", "--json").stdout)[-1]["id"]
+    cli.run("contract", "rule", "--remove", str(last))
+    cli.run("contract", "rule", "--dataset", "ds-3")
+    numbers = [r["id"] for r in json.loads(cli.run("contract", "rules", "--json").stdout)]
+    assert last not in numbers and numbers[-1] > last
