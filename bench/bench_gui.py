@@ -142,7 +142,7 @@ def child_app(home: Path, rounds: int) -> None:
     def ready() -> None:
         window = desktop.window
         window.repaint()
-        _report(kdf_s=kdf_time[0], rss_mb=_rss_mb(), pages=[p.key for p in window.pages])
+        _report(kdf_s=kdf_time[0], rss_mb=_rss_mb(), pages=list(window.pages.keys))
         samples = _walk(app, window.sidebar.setCurrentRow, len(window.pages), rounds, window.repaint) \
             if rounds else []
         _report(switch=samples, rss_after_mb=_rss_mb(), slowest=_slowest(window, samples))
@@ -155,7 +155,7 @@ def child_app(home: Path, rounds: int) -> None:
 
 
 def _slowest(window, samples: list[float]) -> dict:
-    keys = [p.key for p in window.pages]
+    keys = list(window.pages.keys)
     order = [*range(1, len(keys)), 0]
     worst: dict[str, float] = {}
     for n, s in enumerate(samples):

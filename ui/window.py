@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer
@@ -16,7 +17,7 @@ from ui import prefs as prefs_mod
 from ui.bridge import Bridge
 from ui.dialogs import info, show_error
 from ui.notify import Notifier, app_icon
-from ui.pages import pages_for
+from ui.pages import make_page, page_keys
 from ui.tasks import run_task
 
 JOIN_WAIT = 120.0  # seconds the app waits for the operator's decision before it says it will tell later
@@ -31,6 +32,50 @@ class Context:
     bridge: Bridge
     window: MainWindow
     closed: bool = False  # the node is closing: pages read nothing more
+
+
+class Pages(Sequence):
+    """The window's pages in the sidebar's order. A page is built the first time it is shown or asked
+    for (``pages[i]``, iterating); until then the stack holds an empty stand-in in its place."""
+
+    def __init__(self, ctx, stack: QStackedWidget) -> None:
+        self.ctx, self.stack = ctx, stack
+        self.keys = page_keys(ctx)
+        self._built: dict[str, QWidget] = {}
+        for _ in self.keys:
+            stand_in = QWidget()
+            stand_in.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+            stack.addWidget(stand_in)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        key = self.keys[i]
+        if key not in self._built:
+            self._built[key] = self._build(self.keys.index(key))
+        return self._built[key]
+
+    def _build(self, i: int) -> QWidget:
+        page = make_page(self.keys[i], self.ctx)
+        stand_in, current = self.stack.widget(i), self.stack.currentIndex()
+        self.stack.insertWidget(i, page)
+        self.stack.removeWidget(stand_in)
+        stand_in.deleteLater()
+        self.stack.setCurrentIndex(current)
+        return page
+
+    def built(self) -> list:
+        """The pages built so far (those not built have nothing to update)."""
+        return [self._built[k] for k in self.keys if k in self._built]
+
+    def index(self, page, *_args) -> int:
+        return self.keys.index(page.key)
+
+    def by_key(self, key: str):
+        return self[self.keys.index(key)]
 
 
 class MainWindow(QMainWindow):
@@ -70,11 +115,10 @@ class MainWindow(QMainWindow):
         self.sidebar.setFixedWidth(170)
         self.sidebar.setStyleSheet("QListWidget { font-size: 15px } QListWidget::item { padding: 8px }")
         self.pages_stack = QStackedWidget()
-        self.pages = pages_for(self.ctx)
-        for page in self.pages:
-            self.sidebar.addItem(page.title())
-            self.pages_stack.addWidget(page)
-        self.sidebar.currentRowChanged.connect(self.pages_stack.setCurrentIndex)
+        self.pages = Pages(self.ctx, self.pages_stack)
+        for key in self.pages.keys:
+            self.sidebar.addItem(t(f"ui.page.{key}"))
+        self.sidebar.currentRowChanged.connect(self._show_row)
         self.sidebar.setCurrentRow(0)
         row.addWidget(self.sidebar)
         row.addWidget(self.pages_stack, 1)
@@ -90,12 +134,17 @@ class MainWindow(QMainWindow):
         self.resize(max(self.minimumSizeHint().width(), min(width, room.width() - frame_w)),
                     max(self.minimumSizeHint().height(), min(height, room.height() - frame_h)))
 
+    def _show_row(self, i: int) -> None:
+        if 0 <= i < len(self.pages):
+            self.pages.by_key(self.pages.keys[i])  # built on its first visit
+        self.pages_stack.setCurrentIndex(i)
+
     def page(self, key: str):
-        return next(p for p in self.pages if p.key == key)
+        return self.pages.by_key(key)
 
     def show_page(self, key: str):
         page = self.page(key)
-        self.sidebar.setCurrentRow(self.pages.index(page))
+        self.sidebar.setCurrentRow(self.pages.keys.index(key))
         return page
 
     def status(self, text: str) -> None:
@@ -115,12 +164,12 @@ class MainWindow(QMainWindow):
     # --- core events ------------------------------------------------------------------------------
 
     def on_event(self, event: object) -> None:
-        for page in self.pages:
+        for page in self.pages.built():
             page.on_event(event)
         self.notifier.on_event(event)
 
     def on_progress(self, event) -> None:
-        for page in self.pages:
+        for page in self.pages.built():
             handler = getattr(page, "on_progress", None)
             if handler is not None:
                 handler(event)
@@ -237,7 +286,7 @@ class MainWindow(QMainWindow):
         if self.ctx.closed:
             return
         self.ctx.closed = True
-        for page in self.pages:
+        for page in self.pages.built():
             page.halt()
         self.hide()
         self.join_cancel.set()

@@ -1,24 +1,35 @@
-"""The main window's pages, one module each; :func:`pages_for` names those this node shows."""
+"""The main window's pages, one module each; :func:`page_keys` names those this node shows, in the
+sidebar's order, and :func:`make_page` builds one (its module is imported then: a page that is never
+visited costs nothing at launch)."""
 
 from __future__ import annotations
 
+import importlib
+
+KINDS = {  # key: (module, class), in the sidebar's order
+    "dashboard": ("ui.pages.dashboard", "DashboardPage"),
+    "resources": ("ui.pages.resources", "ResourcesPage"),
+    "products": ("ui.pages.products", "ProductsPage"),
+    "catalog": ("ui.pages.catalog", "CatalogPage"),
+    "demands": ("ui.pages.demands", "DemandsPage"),
+    "contracts": ("ui.pages.contracts", "ContractsPage"),
+    "transfers": ("ui.pages.transfers", "TransfersPage"),
+    "evidence": ("ui.pages.evidence", "EvidencePage"),
+    "peers": ("ui.pages.peers", "PeersPage"),
+    "operator": ("ui.pages.operator", "OperatorPage"),  # a space operator's node only
+    "settings": ("ui.pages.settings", "SettingsPage"),
+}
+
+
+def page_keys(ctx) -> list[str]:
+    return [key for key in KINDS if key != "operator" or ctx.node.operator.is_operator]
+
+
+def make_page(key: str, ctx):
+    module, name = KINDS[key]
+    return getattr(importlib.import_module(module), name)(ctx)
+
 
 def pages_for(ctx) -> list:
-    from ui.pages.catalog import CatalogPage
-    from ui.pages.contracts import ContractsPage
-    from ui.pages.dashboard import DashboardPage
-    from ui.pages.demands import DemandsPage
-    from ui.pages.evidence import EvidencePage
-    from ui.pages.operator import OperatorPage
-    from ui.pages.peers import PeersPage
-    from ui.pages.products import ProductsPage
-    from ui.pages.resources import ResourcesPage
-    from ui.pages.settings import SettingsPage
-    from ui.pages.transfers import TransfersPage
-
-    kinds = [DashboardPage, ResourcesPage, ProductsPage, CatalogPage, DemandsPage, ContractsPage, TransfersPage,
-             EvidencePage, PeersPage]
-    if ctx.node.operator.is_operator:
-        kinds.append(OperatorPage)
-    kinds.append(SettingsPage)
-    return [kind(ctx) for kind in kinds]
+    """Every page this node shows, built now."""
+    return [make_page(key, ctx) for key in page_keys(ctx)]
