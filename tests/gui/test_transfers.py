@@ -1,0 +1,87 @@
+"""The Transfers page between two members of a real space (the embedded broker), each an app: the
+provider pushes a folder to the consumer from its page; both pages say how it moved (pushed,
+direct), and the consumer's lists the files received with the delivery's manifest and receipt."""
+
+from __future__ import annotations
+
+import pytest
+
+from appliance.services.delivery.records import TransferProgress
+from appliance.settings import Settings
+from tests.deliveries import contract_for, register_folder
+from tests.spaces import SpaceHarness
+from ui.app import DesktopApp
+
+FILES = {"readme.txt": "第四产线 / line 4\n".encode() * 10, "sensors/a.bin": bytes(range(256)) * 1500,
+         "sensors/b.bin": b"\x07" * 300_000}
+
+
+@pytest.fixture
+def space(tmp_path):
+    harness = SpaceHarness(tmp_path / "space", embedded=True)
+    apps: list[DesktopApp] = []
+
+    def app_for(node) -> DesktopApp:
+        app = DesktopApp(Settings(home=node.home, kdf_profile="minimum"))
+        app.run(node)
+        apps.append(app)
+        return app
+
+    harness.app_for = app_for
+    yield harness
+    for app in apps:
+        app.stop()
+    harness.close()
+
+
+def _row(table, column: int, text: str) -> int | None:
+    return next((i for i in range(table.rowCount()) if table.item(i, column).text() == text), None)
+
+
+def test_the_provider_pushes_a_folder_from_its_page_and_the_consumer_sees_its_files(qtbot, space, tmp_path, english):
+    provider, consumer = space.member("provider"), space.member("consumer")
+    data = tmp_path / "data"
+    (data / "Line 4").mkdir(parents=True)
+    provider.resources.allowed_roots = [data]
+    rid = register_folder(provider, data / "Line 4", FILES)
+    contract_for(space, provider, consumer, [rid], "四号线文件")
+    provider_app, consumer_app = space.app_for(provider), space.app_for(consumer)
+
+    mine = consumer_app.window.show_page("transfers")
+    mine.safe_refresh()
+    assert mine.agreements.count() == 1 and mine.start_b.isVisibleTo(mine) and not mine.push_b.isVisibleTo(mine)
+    assert "(you receive)" in mine.agreements.itemText(0)
+
+    page = provider_app.window.show_page("transfers")
+    page.safe_refresh()
+    assert page.agreements.count() == 1, "the provider's agreement in force can be pushed"
+    assert "四号线文件" in page.agreements.itemText(0) and "(you deliver)" in page.agreements.itemText(0)
+    assert page.push_b.isVisibleTo(page) and not page.start_b.isVisibleTo(page)
+    page.push_b.click()
+    qtbot.waitUntil(lambda: page.safe_refresh() or page.list.item(0, 3).text() == "done", timeout=60000)
+    assert page.list.item(0, 1).text() == "provider"
+    assert page.list.item(0, 5).text() == "pushed by the provider, direct"
+    assert page.agreements.count() == 0, "delivered: nothing more to push"
+
+    qtbot.waitUntil(lambda: mine.safe_refresh() or mine.received.rowCount() == len(FILES), timeout=30000)
+    assert mine.list.item(0, 5).text() == "pushed by the provider, direct"
+    assert mine.agreements.count() == 0
+    names = [mine.received.item(i, 0).text() for i in range(mine.received.rowCount())]
+    assert sorted(names) == sorted(FILES), "one row per file of the folder, by its name"
+    assert mine.received.item(_row(mine.received, 0, "sensors/a.bin"), 1).text() == "375.0 KB"
+    assert mine.received.item(_row(mine.received, 0, "readme.txt"), 1).text() == f"{len(FILES['readme.txt'])} bytes"
+    assert mine.delivery.text() == "Select an object to see the manifest and receipt of its delivery."
+    mine.received.selectRow(0)
+    said = mine.delivery.text()
+    total = sum(map(len, FILES.values())) / 1024
+    assert said.startswith(f"Manifest signed by the provider: 3 objects, {total:.1f} KB in all"), said
+    assert "Receipt signed by the consumer on 20" in said, said
+
+    tid = mine.list.item(0, 0).data(0x0100)  # the rate and time left said are the ones the event carries
+    mine.on_progress(TransferProgress(tid, 1, 4, 25 << 20, 100 << 20))
+    assert mine.list.item(0, 6).text() == "", "no rate known yet: nothing said"
+    mine.on_progress(TransferProgress(tid, 2, 4, 50 << 20, 100 << 20, 3 << 20, 75.0))
+    assert mine.list.item(0, 6).text() == "3.0 MB/s, 1 min 15 s left"
+    assert mine.bars[tid].value() == 2
+    mine.on_progress(TransferProgress(tid, 3, 4, 75 << 20, 100 << 20, 512.0, None))
+    assert mine.list.item(0, 6).text() == "512 bytes/s"
