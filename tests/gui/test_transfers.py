@@ -85,3 +85,25 @@ def test_the_provider_pushes_a_folder_from_its_page_and_the_consumer_sees_its_fi
     assert mine.bars[tid].value() == 2
     mine.on_progress(TransferProgress(tid, 3, 4, 75 << 20, 100 << 20, 512.0, None))
     assert mine.list.item(0, 6).text() == "512 bytes/s"
+
+
+def test_both_pages_in_chinese_say_how_the_push_went_without_english_left(qtbot, space, tmp_path, zh):
+    from tests.gui.test_language import english_left
+
+    provider, consumer = space.member("provider"), space.member("consumer")
+    data = tmp_path / "data"
+    (data / "Line 4").mkdir(parents=True)
+    provider.resources.allowed_roots = [data]
+    contract_for(space, provider, consumer, [register_folder(provider, data / "Line 4", FILES)], "四号线文件")
+    provider_app, consumer_app = space.app_for(provider), space.app_for(consumer)
+    page = provider_app.window.show_page("transfers")
+    page.safe_refresh()
+    assert page.push_b.text() == "推送给使用方" and not english_left(page), english_left(page)
+    page.push_b.click()
+    mine = consumer_app.window.show_page("transfers")
+    qtbot.waitUntil(lambda: mine.safe_refresh() or mine.received.rowCount() == len(FILES), timeout=60000)
+    qtbot.waitUntil(lambda: page.safe_refresh() or page.list.item(0, 3).text() == "已完成", timeout=30000)
+    assert page.list.item(0, 5).text() == mine.list.item(0, 5).text() == "提供方推送，直连"
+    mine.received.selectRow(0)
+    assert mine.delivery.text().startswith("提供方签名的清单：3 个数据对象")
+    assert not english_left(mine) and not english_left(page), (english_left(mine), english_left(page))
