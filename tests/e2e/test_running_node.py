@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -20,33 +21,51 @@ from tests.e2e.conftest import ROOT, Cli
 
 
 class Daemon:
-    """`dsnode run` (or `operator run`) in a child process, until :meth:`stop` (SIGTERM)."""
+    """`dsnode run` (or `operator run`) in a child process, until :meth:`stop` (SIGTERM). Its output
+    is read as it comes (``stdout``, ``stderr`` once it ended): a node logs an event line per message
+    applied, and a pipe nobody reads stops it once the pipe's buffer is full."""
 
     def __init__(self, cli: Cli, *args: str, env: dict | None = None) -> None:
         self.cli = cli
         self.proc = subprocess.Popen([sys.executable, "-m", "edge", *(args or ("run",))], cwd=ROOT,
                                      env=env or cli.env(),
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._out: dict[str, list[str]] = {"stdout": [], "stderr": []}
+        self._readers = [threading.Thread(target=lambda f=f, into=into: into.extend(iter(f.readline, "")),
+                                          name=f"daemon-{name}", daemon=True)
+                         for name, f, into in (("stdout", self.proc.stdout, self._out["stdout"]),
+                                               ("stderr", self.proc.stderr, self._out["stderr"]))]
+        for reader in self._readers:
+            reader.start()
         client = ControlClient(cli.home)
         deadline = time.monotonic() + 30
         while not client.running():
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                out, err = self.proc.communicate(timeout=10)
-                raise AssertionError(f"the node did not start ({self.proc.returncode}):\n{out}\n{err}")
+                self.proc.kill()
+                self._ended(10)
+                raise AssertionError(f"the node did not start ({self.proc.returncode}):\n{self.stdout}\n{self.stderr}")
             time.sleep(0.05)
         self.stdout = self.stderr = ""
+
+    def _ended(self, timeout: float) -> None:
+        self.proc.wait(timeout)
+        for reader in self._readers:
+            reader.join(timeout)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            pipe.close()
+        self.stdout, self.stderr = "".join(self._out["stdout"]), "".join(self._out["stderr"])
 
     def stop(self, timeout: float = 20) -> float:
         """SIGTERM; returns how long the node took to exit (it must exit 0)."""
         started = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
-        self.stdout, self.stderr = self.proc.communicate(timeout=timeout)
+        self._ended(timeout)
         assert self.proc.returncode == 0, self.stderr
         return time.monotonic() - started
 
     def kill(self) -> None:
         self.proc.kill()
-        self.proc.communicate(timeout=10)
+        self._ended(10)
 
 
 def _run_in(cli: Cli, cwd: Path, *args: str) -> subprocess.CompletedProcess:

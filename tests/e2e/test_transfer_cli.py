@@ -78,40 +78,50 @@ def test_the_consumer_asks_for_the_data_through_its_running_node_and_sees_it_arr
         space.close()
 
 
-def test_a_consumer_node_killed_mid_transfer_goes_on_from_its_chunks_after_a_restart(tmp_path):
+def _slow_link(provider, bytes_per_s: float) -> None:
+    """The provider's chunks go out at about ``bytes_per_s``, so that a kill falls in the middle."""
+    read = provider.transfers._readers.read
+
+    def slow(*args):
+        data = read(*args)
+        time.sleep(len(data) / bytes_per_s)
+        return data
+
+    provider.transfers._readers.read = slow
+
+
+@pytest.mark.parametrize("path", ["direct", "relay"])
+def test_a_consumer_node_killed_mid_transfer_goes_on_from_its_chunks_after_a_restart(tmp_path, path):
+    """Direct: 200 MiB in 200 chunks at about 60 MB/s. Relay: 24 MiB in 192 chunks at about 5 MB/s,
+    a chunk a message: the node logs a line for each, which once stopped it here for as long as the
+    test did not read its output (Daemon reads it as it comes)."""
     space = SpaceHarness(tmp_path / "space")
     daemon = None
     try:
         provider, consumer = space.member("provider"), space.member("consumer")
         data = tmp_path / "data"
         data.mkdir()
-        with open(data / "big.bin", "wb") as f:  # 200 MiB, 1,600 chunks
+        with open(data / "big.bin", "wb") as f:
             block = bytes(range(256)) * 4096
-            for _ in range(200):
+            for _ in range(200 if path == "direct" else 24):
                 f.write(block)
         _, cid, cli = _contract_for(space, tmp_path, provider, consumer, data / "big.bin", kind="file")
-        read = provider.transfers._readers.read
-
-        def slow_link(*args):  # about 60 MB/s, so that the kill falls in the middle of the transfer
-            data = read(*args)
-            time.sleep(len(data) / 60e6)
-            return data
-
-        provider.transfers._readers.read = slow_link
+        _slow_link(provider, 60e6 if path == "direct" else 5e6)
         daemon = Daemon(cli)
-        cli.run("transfer", "start", cid)
+        cli.run("transfer", "start", cid, *(["--relay"] if path == "relay" else []))
         kept = 0
         for _ in range(600):
             (tr,) = json.loads(cli.run("transfer", "list", "--json").stdout)
             kept = tr["chunks_done"]
-            if kept >= 50:
+            if kept >= 40:
                 break
         daemon.kill()  # SIGKILL: no goodbye, no checkpoint
         daemon = None
         (tr,) = json.loads(cli.run("transfer", "list", "--json").stdout)  # the store opened by the CLI itself
         assert tr["state"] == "STARTED" and 0 < tr["chunks_done"] < tr["chunks_total"], tr
+        assert tr["path"] == "relay" if path == "relay" else tr["path"].startswith("direct:")
         daemon = Daemon(cli)
-        wait_for(lambda: json.loads(cli.run("transfer", "list", "--json").stdout)[0]["state"] == "COMPLETED", 120,
+        wait_for(lambda: json.loads(cli.run("transfer", "list", "--json").stdout)[0]["state"] == "COMPLETED", 60,
                  "the transfer to complete after the restart")
         (item,) = json.loads(cli.run("data", "list", "--json").stdout)
         import hashlib
