@@ -163,10 +163,12 @@ class TransfersPage(Page):
                               dataset_name(self.node, spaces.get(r.transfer_id, ""), r.dataset_id),
                               r.received[:19].replace("T", " "), short(r.object_id, 16)] for r in self._received],
              [r.object_id for r in self._received])
+        keep_at = 0  # the newest delivery's first object unless another was chosen: its manifest shows
         for i, r in enumerate(self._received):
             self.received.item(i, 1).setToolTip(t("ui.trx.size.b", r.size))
-            if r.object_id == keep:
-                self.received.selectRow(i)
+            keep_at = i if r.object_id == keep else keep_at
+        if self._received:
+            self.received.selectRow(keep_at)
         self.received.setVisible(bool(items))
         self.delivery.setVisible(bool(items))
         self.nothing_received.setVisible(not items)
