@@ -184,10 +184,12 @@ class TransfersPage(Page):
         manifest = self.node.transfers.manifest(item.transfer_id)
         receipt = self.node.transfers.receipt(item.transfer_id)
         m = manifest[0] if manifest else {}
-        lines = [t("ui.trx.manifest", len(m.get("objects", [m] if m else [])), size_text(m.get("size", 0)),
-                   str(m.get("sha256", ""))[:16])]
+        count, size, digest = len(m.get("objects", [m] if m else [])), size_text(m.get("size", 0)), m.get("sha256", "")
+        lines = [t("ui.trx.manifest_one", size, str(digest)[:16]) if count == 1
+                 else t("ui.trx.manifest", count, size, str(digest)[:16])]
         if m.get("maskingRules"):
-            lines.append(t("ui.trx.masked", len(m["maskingRules"])))
+            rules = len(m["maskingRules"])
+            lines.append(t("ui.trx.masked_one") if rules == 1 else t("ui.trx.masked", rules))
         lines.append(t("ui.trx.receipt", str(receipt[0].get("received", ""))[:19].replace("T", " ")) if receipt
                      else t("ui.trx.no_receipt"))
         self.delivery.setText("\n".join(lines))
