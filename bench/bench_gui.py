@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PASSPHRASE = "bench passphrase 2026"
 READY = "ready "
 CHILD_TIMEOUT = 180  # seconds
+TYPING_MS = 1000  # the shortest passphrase the app takes (8 characters) typed at 125 ms a key
 
 
 # --- the child processes ------------------------------------------------------------------------
@@ -97,7 +98,7 @@ def child_bare(rounds: int) -> None:
     app.exec()
 
 
-def child_app(home: Path, rounds: int) -> None:
+def child_app(home: Path, rounds: int, typing_ms: int) -> None:
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QApplication
 
@@ -105,7 +106,7 @@ def child_app(home: Path, rounds: int) -> None:
     from appliance.settings import load_settings
     from appliance.storage import kdf
 
-    kdf_time = [0.0]
+    kdf_spans: list[tuple[float, float]] = []
     derive = kdf.derive_key
 
     def timed_derive(*args, **kwargs):
@@ -113,7 +114,7 @@ def child_app(home: Path, rounds: int) -> None:
         try:
             return derive(*args, **kwargs)
         finally:
-            kdf_time[0] += time.perf_counter() - start
+            kdf_spans.append((start, time.perf_counter()))
 
     kdf.derive_key = timed_derive  # the key derivation, timed where the launch really does it
     from ui import prefs as prefs_mod
@@ -126,12 +127,17 @@ def child_app(home: Path, rounds: int) -> None:
     apply_font(app)
     desktop = DesktopApp(settings, prefs)
     desktop.start()
-    unlock_shown = [0.0]
+    typing = [0.0]
 
-    def type_passphrase() -> None:
-        unlock_shown[0] = time.perf_counter()
-        desktop.dialog.passphrase.setText(PASSPHRASE)
-        desktop.dialog.try_unlock()
+    def dialog_shown() -> None:  # the loop runs: the dialog takes keys; the user types for typing_ms
+        shown = time.perf_counter()
+
+        def enter() -> None:
+            typing[0] = time.perf_counter() - shown
+            desktop.dialog.passphrase.setText(PASSPHRASE)
+            desktop.dialog.try_unlock()
+
+        QTimer.singleShot(typing_ms, enter)
 
     def wait_for_window() -> None:
         if desktop.window is None or not desktop.window.isVisible():
@@ -142,16 +148,23 @@ def child_app(home: Path, rounds: int) -> None:
     def ready() -> None:
         window = desktop.window
         window.repaint()
-        _report(kdf_s=kdf_time[0], rss_mb=_rss_mb(), pages=list(window.pages.keys))
+        preload = desktop.preload.span if desktop.preload is not None else (0.0, 0.0)
+        _report(kdf_s=sum(e - s for s, e in kdf_spans), kdf_overlapped_s=_overlap(kdf_spans, preload),
+                typing_s=typing[0], rss_mb=_rss_mb(), pages=list(window.pages.keys))
         samples = _walk(app, window.sidebar.setCurrentRow, len(window.pages), rounds, window.repaint) \
             if rounds else []
         _report(switch=samples, rss_after_mb=_rss_mb(), slowest=_slowest(window, samples))
         desktop.stop()
         app.quit()
 
-    QTimer.singleShot(0, type_passphrase)
+    QTimer.singleShot(0, dialog_shown)
     QTimer.singleShot(0, wait_for_window)
     app.exec()
+
+
+def _overlap(spans: list[tuple[float, float]], other: tuple[float, float]) -> float:
+    """Seconds of ``spans`` during which ``other`` ran too."""
+    return sum(max(0.0, min(e, other[1]) - max(s, other[0])) for s, e in spans)
 
 
 def _slowest(window, samples: list[float]) -> dict:
@@ -174,9 +187,9 @@ def _env(pycache: Path) -> dict:
             "PYTHONPYCACHEPREFIX": str(pycache)}
 
 
-def launch(kind: str, home: Path | None, rounds: int = 0) -> tuple[float, dict, dict]:
+def launch(kind: str, home: Path | None, rounds: int = 0, typing_ms: int = 0) -> tuple[float, dict, dict]:
     """Start a child; (seconds to its first report, that report, its second report)."""
-    args = [sys.executable, "-m", "bench.bench_gui", "--child", kind, str(home or ""), str(rounds)]
+    args = [sys.executable, "-m", "bench.bench_gui", "--child", kind, str(home or ""), str(rounds), str(typing_ms)]
     pycache = Path(tempfile.gettempdir()) / "dsnode-bench-gui-pycache"
     with tempfile.TemporaryFile(mode="w+") as errors:
         start = time.perf_counter()
@@ -214,6 +227,34 @@ def build_store(home: Path, say) -> None:
         node.close()
 
 
+def waited(t: float, report: dict) -> float:
+    """What the user waited for in a launch that took ``t``: less the typing, and less the key
+    derivation's time during which no launch work ran (the part the preloading filled is counted)."""
+    return t - report["typing_s"] - (report["kdf_s"] - report["kdf_overlapped_s"])
+
+
+def _rounds(home: Path, rounds: int, walks: int, say) -> dict:
+    got: dict = {k: [] for k in ("bare", "pasted", "typed", "wall", "kdf", "overlapped")}
+    for r in range(rounds):
+        last = r == rounds - 1
+        t_bare, got["bare_report"], got["bare_walk"] = launch("bare", None, walks if last else 0)
+        t_app, app, got["app_walk"] = launch("app", home, walks if last else 0)
+        t_typed, typed, _ = launch("app", home, 0, TYPING_MS)
+        got["app_report"] = app
+        got["bare"].append(t_bare)
+        got["pasted"].append(waited(t_app, app))
+        got["typed"].append(waited(t_typed, typed))
+        got["wall"].append(t_app)
+        got["kdf"].append(app["kdf_s"])
+        got["overlapped"].append(app["kdf_overlapped_s"])
+        say(f"round {r + 1}: bare window {t_bare * 1000:.0f} ms ({got['bare_report']['rss_mb']:.0f} MB); "
+            f"app, passphrase pasted: {t_app * 1000:.0f} ms, key derivation {app['kdf_s'] * 1000:.0f} ms "
+            f"({app['kdf_overlapped_s'] * 1000:.0f} ms of it preloading), waited {got['pasted'][-1] * 1000:.0f} ms "
+            f"({app['rss_mb']:.0f} MB); typed in {typed['typing_s'] * 1000:.0f} ms: "
+            f"{t_typed * 1000:.0f} ms, waited {got['typed'][-1] * 1000:.0f} ms")
+    return got
+
+
 def run(quick: bool, say) -> Result:
     rounds, walks = (2, 2) if quick else (5, 5)
     with tempfile.TemporaryDirectory(prefix="dsnode-bench-gui-") as tmp:
@@ -221,39 +262,31 @@ def run(quick: bool, say) -> Result:
         build_store(home, say)
         launch("bare", None)  # once each first, to compile the modules (as an installed app has them)
         launch("app", home)
-        app_s: list[float] = []
-        bare_s: list[float] = []
-        kdf_s: list[float] = []
-        for r in range(rounds):
-            last = r == rounds - 1
-            t_bare, bare, bare_walk = launch("bare", None, walks if last else 0)
-            t_app, app, app_walk = launch("app", home, walks if last else 0)
-            bare_s.append(t_bare)
-            app_s.append(t_app - app["kdf_s"])
-            kdf_s.append(app["kdf_s"])
-            say(f"round {r + 1}: bare window {t_bare * 1000:.0f} ms ({bare['rss_mb']:.0f} MB), "
-                f"app {t_app * 1000:.0f} ms"
-                f" of which key derivation {app['kdf_s'] * 1000:.0f} ms ({app['rss_mb']:.0f} MB)")
-    launch_ms, bare_ms = statistics.median(app_s) * 1000, statistics.median(bare_s) * 1000
+        got = _rounds(home, rounds, walks, say)
+    ms = {k: statistics.median(got[k]) * 1000 for k in ("bare", "pasted", "typed", "wall", "kdf", "overlapped")}
+    app, bare, app_walk, bare_walk = got["app_report"], got["bare_report"], got["app_walk"], got["bare_walk"]
     switch_p95 = percentile(app_walk["switch"], 95) * 1000
     bare_p95 = percentile(bare_walk["switch"], 95) * 1000
-    say(f"page switch p95 {switch_p95:.1f} ms over {len(app_walk['switch'])} switches (bare {bare_p95:.1f} ms); "
-        f"slowest pages {app_walk['slowest']}")
-    ratio = launch_ms / bare_ms
+    say(f"page switch p95 {switch_p95:.1f} ms over {len(app_walk['switch'])} switches, first visits included "
+        f"(bare {bare_p95:.1f} ms); slowest pages {app_walk['slowest']}")
+    pasted, typed = ms["pasted"] / ms["bare"], ms["typed"] / ms["bare"]
     return Result(
-        figures={"launch_to_interactive_ms": rnd(launch_ms, 0), "kdf_ms": rnd(statistics.median(kdf_s) * 1000, 0),
+        figures={"launch_to_interactive_ms": rnd(ms["typed"], 0), "launch_pasted_ms": rnd(ms["pasted"], 0),
+                 "launch_wall_pasted_ms": rnd(ms["wall"], 0), "kdf_ms": rnd(ms["kdf"], 0),
+                 "kdf_overlapped_ms": rnd(ms["overlapped"], 0),
                  "rss_mb": rnd(app["rss_mb"], 1), "rss_after_walk_mb": rnd(app_walk["rss_after_mb"], 1),
                  "page_switch_p95_ms": rnd(switch_p95, 1), "page_switch_median_ms":
                  rnd(statistics.median(app_walk["switch"]) * 1000, 1)},
-        baseline={"bare_window_ms": rnd(bare_ms, 0), "bare_rss_mb": rnd(bare["rss_mb"], 1),
+        baseline={"bare_window_ms": rnd(ms["bare"], 0), "bare_rss_mb": rnd(bare["rss_mb"], 1),
                   "bare_page_switch_p95_ms": rnd(bare_p95, 1)},
-        ratio={"launch": rnd(ratio), "rss": rnd(app["rss_mb"] / bare["rss_mb"])},
-        target={"launch": "<= 2x the bare window and <= 1.5 s (key derivation excluded)",
+        ratio={"launch": rnd(typed), "launch_pasted": rnd(pasted), "rss": rnd(app["rss_mb"] / bare["rss_mb"])},
+        target={"launch": "<= 2x the bare window and <= 1.5 s (typing and key derivation excluded)",
                 "page_switch": "p95 <= 100 ms with 10,000 resources and 100,000 evidence entries"},
-        met={"launch": ratio <= 2.0 and launch_ms <= 1500, "page_switch": switch_p95 <= 100},
+        met={"launch": typed <= 2.0 and ms["typed"] <= 1500, "launch_pasted": pasted <= 2.0 and ms["pasted"] <= 1500,
+             "page_switch": switch_p95 <= 100},
         notes={"rounds": rounds, "switches": len(app_walk["switch"]), "slowest_pages_ms": app_walk["slowest"],
-               "platform": "Qt offscreen", "kdf": "moderate (the default), reported apart",
-               "pages": app["pages"]},
+               "platform": "Qt offscreen", "kdf": "moderate (the default); its time without launch work beside it "
+               "is not counted", "typing_ms": TYPING_MS, "pages": app["pages"]},
     )
 
 
@@ -261,6 +294,6 @@ if __name__ == "__main__" and len(sys.argv) >= 5 and sys.argv[1] == "--child":
     if sys.argv[2] == "bare":
         child_bare(int(sys.argv[4]))
     else:
-        child_app(Path(sys.argv[3]), int(sys.argv[4]))
+        child_app(Path(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5]))
     sys.stdout.flush()
     os._exit(0)  # the node is closed; skip tearing Qt's objects down at exit (PySide6 may crash there)

@@ -8,10 +8,14 @@ Quitting stops the host, signs a last checkpoint and closes the store.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import sys
+import threading
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject
 from PySide6.QtGui import QFont
@@ -19,20 +23,45 @@ from PySide6.QtWidgets import QApplication
 
 from appliance import i18n
 from appliance.errors import ApplianceError
-from appliance.host.host import NodeHost
 from appliance.i18n import t
-from appliance.node import Node
-from appliance.services.membership.invitation import Invitation, load_invitation
 from appliance.settings import load_settings
+from appliance.storage import Store
 from ui import prefs as prefs_mod
 from ui.dialogs import show_bug, show_error
-from ui.join_dialog import ask_join
 from ui.tasks import wait_all
-from ui.unlock import UnlockDialog
-from ui.window import MainWindow
-from ui.wizard import FirstRunWizard
+
+if TYPE_CHECKING:
+    from appliance.host.host import NodeHost
+    from appliance.node import Node
+    from appliance.services.membership.invitation import Invitation
+    from ui.window import MainWindow
 
 log = logging.getLogger(__name__)
+
+# What the main window needs and the unlock dialog does not: the core (every service, the operator
+# role), its host, the window and its first page. Imported on a thread while the dialog waits for
+# the passphrase and while the key is derived (which releases the GIL), so that the user does not
+# wait for it after the key; the first use of each module waits for the import if it is not done.
+PRELOAD = ("appliance.node", "appliance.host.host", "edge.cli", "edge.cmd_resource", "ui.window",
+           "ui.pages.dashboard")
+
+
+class Preload(threading.Thread):
+    """Imports :data:`PRELOAD`; ``span`` is when it ran (perf_counter seconds), for the bench."""
+
+    def __init__(self) -> None:
+        super().__init__(name="dsnode-preload", daemon=True)
+        self.span = (0.0, 0.0)
+
+    def run(self) -> None:
+        start = time.perf_counter()
+        try:
+            for name in PRELOAD:
+                importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - imported again where it is used, and fails there for the user to see
+            log.debug("preloading failed", exc_info=True)
+        finally:
+            self.span = (start, time.perf_counter())
 
 
 class DesktopApp(QObject):
@@ -48,13 +77,21 @@ class DesktopApp(QObject):
         self.host: NodeHost | None = None
         self.window: MainWindow | None = None
         self.dialog = None
+        self.preload: Preload | None = None
 
     def start(self) -> None:
+        if Store.exists(Path(self.settings.home)):
+            self.preload = Preload()
+            self.preload.start()
         problem = self._read_invitation()
-        if Node.exists(self.settings.home):
+        if self.preload is not None:
+            from ui.unlock import UnlockDialog
+
             self.dialog = UnlockDialog(self.settings.home)
             self.dialog.opened.connect(lambda node: self.run(node))
         else:
+            from ui.wizard import FirstRunWizard
+
             self.dialog = FirstRunWizard(self.settings)
             self.dialog.created.connect(lambda node, invitation: self.run(node, invitation))
             if self.invitation is not None:  # the wizard's last step, filled in
@@ -69,6 +106,8 @@ class DesktopApp(QObject):
         """Read the invitation file the app was opened with; the error that says why it is no invitation."""
         if self.invitation_file is None:
             return None
+        from appliance.services.membership.invitation import load_invitation
+
         try:  # absolute: a relative name starting with the code's prefix must not pass for a code
             self.invitation = load_invitation(str(Path(self.invitation_file).absolute()))
         except ApplianceError as e:
@@ -81,8 +120,12 @@ class DesktopApp(QObject):
 
     def run(self, node: Node, invitation: str | None = None) -> None:
         """Host ``node`` and show the main window."""
+        self._join_preload()
+        from appliance.host.host import NodeHost
         from edge.cli import command_runner
         from edge.cmd_resource import apply_allowed_roots
+        from ui.join_dialog import ask_join
+        from ui.window import MainWindow
 
         self.node = node
         apply_allowed_roots(node)  # what registering may read: DSNODE_ALLOWED_ROOTS, as for the daemon
@@ -103,7 +146,12 @@ class DesktopApp(QObject):
             ask_join(self.window).input.code.setPlainText(self.invitation.code())
             self.invitation = None
 
+    def _join_preload(self) -> None:
+        if self.preload is not None:
+            self.preload.join()
+
     def stop(self) -> None:
+        self._join_preload()
         try:
             if self.window is not None:
                 self.window.shutdown()

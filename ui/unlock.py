@@ -2,14 +2,33 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBoxLayout, QWidget
 
 from appliance.errors import ApplianceError
 from appliance.i18n import t
-from appliance.node import Node
+from appliance.storage import Store
 from ui.dialogs import show_bug
 from ui.tasks import run_task
+
+if TYPE_CHECKING:
+    from appliance.node import Node
+
+
+def open_node(home, secret: bytes) -> Node:
+    """Open the store (the key derivation), then the node over it: :meth:`Node.open` in two steps, so
+    that the key is derived while the core is still being imported (:class:`ui.app.Preload`)."""
+    store = Store.open(Path(home), secret)
+    try:
+        from appliance.node import Node
+
+        return Node(home, store)
+    except BaseException:
+        store.close()
+        raise
 
 
 class UnlockDialog(QDialog):
@@ -55,7 +74,7 @@ class UnlockDialog(QDialog):
         self.unlock_button.setEnabled(False)
         self.problem.setText(t("ui.unlock.opening"))
         home = self.home
-        run_task(lambda _progress: Node.open(home, secret), self._opened, self._failed)
+        run_task(lambda _progress: open_node(home, secret), self._opened, self._failed)
 
     def _opened(self, node) -> None:
         self.node = node
