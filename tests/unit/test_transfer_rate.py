@@ -112,3 +112,18 @@ def test_the_cli_bar_shows_the_rate_and_time_left_of_the_event():
     assert out.getvalue().endswith("25%       - MB/s     - s "), "unknown at first"
     bar.show(TransferProgress("t", 2, 4, 50 * MB, 100 * MB, 12.5 * MB, 4.2))
     assert out.getvalue().endswith(" 50%    12.5 MB/s     4 s ")
+
+
+def test_a_transfer_resumed_after_a_long_pause_starts_a_new_estimate():
+    clock = Clock()
+    meter = ProgressMeter(clock)
+    for i in range(20):
+        fast = meter.event("a", i, 1000, i * STEP, 1000 * STEP)  # 10 MB/s
+        clock.t += 0.125
+    assert fast.rate == pytest.approx(10 * MB)
+    clock.t += 600  # paused ten minutes
+    assert meter.event("a", 21, 1000, 21 * STEP, 1000 * STEP).rate == 0.0, "unknown again, not the pause averaged in"
+    for i in range(22, 30):
+        clock.t += 0.125
+        again = meter.event("a", i, 1000, i * STEP, 1000 * STEP)
+    assert again.rate == pytest.approx(10 * MB)

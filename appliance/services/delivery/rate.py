@@ -18,6 +18,7 @@ from appliance.services.delivery.records import TransferProgress
 
 WINDOW = 3.0  # seconds: the time constant of the moving average
 WARMUP = 0.5  # seconds of events before a rate is shown
+STALE = 60.0  # seconds without an event after which a transfer's estimate is forgotten (paused, ended)
 
 
 class RateEstimator:
@@ -49,6 +50,11 @@ class RateEstimator:
         return self.rate, self._eta(done, total)
 
     @property
+    def heard(self) -> float:
+        """When the last event came."""
+        return self._last[0]
+
+    @property
     def rate(self) -> float:
         shown = self._first is not None and self._last[0] - self._first[0] >= self._warmup
         return self._rate if shown else 0.0
@@ -61,7 +67,9 @@ class RateEstimator:
 
 
 class ProgressMeter:
-    """One estimator per moving transfer (the fetch threads report at once); makes the events."""
+    """One estimator per moving transfer (the fetch threads report at once); makes the events. An
+    estimate not fed for ``STALE`` seconds is dropped: a transfer resumed after a pause starts a new
+    one rather than averaging the pause in, and one that ended midway is not kept."""
 
     def __init__(self, now: Callable[[], float] = time.monotonic, *, window: float = WINDOW) -> None:
         self._now, self._window = now, window
@@ -71,6 +79,9 @@ class ProgressMeter:
     def event(self, transfer_id: str, chunks_done: int, chunks_total: int, bytes_done: int,
               bytes_total: int) -> TransferProgress:
         with self._lock:
+            now = self._now()
+            for tid in [k for k, e in self._estimators.items() if now - e.heard > STALE]:
+                del self._estimators[tid]
             estimator = self._estimators.get(transfer_id)
             if estimator is None:
                 estimator = self._estimators[transfer_id] = RateEstimator(self._now, window=self._window)
