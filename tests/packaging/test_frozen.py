@@ -77,22 +77,31 @@ def test_the_frozen_program_creates_a_store_and_runs_the_node(bundle, tmp_path, 
 
 
 # the e2e CLI modules run again against the bundle: every `python -m edge` they start, the daemons and
-# operators too, is the frozen program. Left out to keep CI short (each passes frozen; seconds on the
-# 2-core CI machine kind, busy): test_cli_bad_files (47), test_cli_resource (28), test_products_cli
+# operators too, is the frozen program; in two pytest runs at once, about equal in length (seconds
+# on the 2-core CI machine kind, busy), as they mostly wait on brokers and daemons. Left out to keep
+# CI short (each passes frozen): test_cli_bad_files (47), test_cli_resource (28), test_products_cli
 # (24), test_demo_embedded (21): damaged files, resource scans and the demo, not what freezing changes.
-FROZEN_E2E = tuple(f"tests/e2e/test_{name}.py" for name in (
-    "cli", "config_cli", "backup_cli", "selftest", "space_cli", "operator_cli", "contract_cli", "transfer_cli",
-    "running_node"))
+FROZEN_E2E = (("cli", "contract_cli", "transfer_cli", "operator_cli"),  # 95 + 29 + 21 + 6
+              ("running_node", "space_cli", "backup_cli", "selftest", "config_cli"))  # 87 + 18 + 18 + 7 + 6
 
 
 @pytest.mark.timeout(900)
 def test_the_e2e_cli_tests_pass_against_the_frozen_program(bundle):
     """The same tests as in-process, each `dsnode …` run by the bundle (tests/packaging/frozen_cli.py)."""
     env = {**os.environ, "DSNODE_FROZEN": str(bundle / "dsnode" / "dsnode")}
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "-p", "tests.packaging.frozen_cli", *FROZEN_E2E],
-                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=880)
-    assert proc.returncode == 0, proc.stdout[-5000:] + proc.stderr[-2000:]
+    runs = [subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                              "-p", "tests.packaging.frozen_cli", *(f"tests/e2e/test_{m}.py" for m in modules)],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, env=env)
+            for modules in FROZEN_E2E]
+    try:
+        outputs = [run.communicate(timeout=880)[0] for run in runs]
+    finally:
+        for run in runs:
+            if run.poll() is None:
+                run.kill()
+                run.wait()
+    failed = [out[-5000:] for run, out in zip(runs, outputs, strict=True) if run.returncode != 0]
+    assert not failed, "\n\n".join(failed)
 
 
 def test_the_frozen_desktop_build_passes_its_selftest_with_qt_and_starts_its_app(desktop_bundle, tmp_path, key_file):
