@@ -25,7 +25,7 @@ from appliance import i18n
 from appliance.errors import ApplianceError
 from appliance.i18n import t
 from appliance.settings import load_settings
-from appliance.storage import Store
+from appliance.storage.layout import StoreLayout
 from ui import prefs as prefs_mod
 from ui.dialogs import show_bug, show_error
 from ui.tasks import wait_all
@@ -80,7 +80,7 @@ class DesktopApp(QObject):
         self.preload: Preload | None = None
 
     def start(self) -> None:
-        if Store.exists(Path(self.settings.home)):
+        if StoreLayout(Path(self.settings.home)).is_store():  # Store.exists, without the store's modules
             self.preload = Preload()
             self.preload.start()
         problem = self._read_invitation()

@@ -10,7 +10,6 @@ from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QLineEdit, QVBo
 
 from appliance.errors import ApplianceError
 from appliance.i18n import t
-from appliance.storage import Store
 from ui.dialogs import show_bug
 from ui.tasks import run_task
 
@@ -21,6 +20,8 @@ if TYPE_CHECKING:
 def open_node(home, secret: bytes) -> Node:
     """Open the store (the key derivation), then the node over it: :meth:`Node.open` in two steps, so
     that the key is derived while the core is still being imported (:class:`ui.app.Preload`)."""
+    from appliance.storage import Store
+
     store = Store.open(Path(home), secret)
     try:
         from appliance.node import Node

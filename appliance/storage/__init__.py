@@ -8,12 +8,32 @@ Typical use::
     store.close()
 """
 
-from appliance.storage.backup import BackupInfo
-from appliance.storage.database import Database, latest_version
-from appliance.storage.kdf import KdfParams, StoreHeader, derive_key, read_header, write_header
-from appliance.storage.keysource import EnvVar, KeyFile, KeySource, Passphrase, SystemdCredential
-from appliance.storage.migrate import MigrationError, execute_all
-from appliance.storage.store import Store
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from appliance.storage.backup import BackupInfo
+    from appliance.storage.database import Database, latest_version
+    from appliance.storage.kdf import KdfParams, StoreHeader, derive_key, read_header, write_header
+    from appliance.storage.keysource import EnvVar, KeyFile, KeySource, Passphrase, SystemdCredential
+    from appliance.storage.migrate import MigrationError, execute_all
+    from appliance.storage.store import Store
+
+_WHERE = {  # name: its module; imported on first use, so that a submodule (the layout) comes alone
+    "BackupInfo": "backup", "Database": "database", "latest_version": "database", "KdfParams": "kdf",
+    "StoreHeader": "kdf", "derive_key": "kdf", "read_header": "kdf", "write_header": "kdf", "EnvVar": "keysource",
+    "KeyFile": "keysource", "KeySource": "keysource", "Passphrase": "keysource", "SystemdCredential": "keysource",
+    "MigrationError": "migrate", "execute_all": "migrate", "Store": "store",
+}
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+
 
 __all__ = [
     "BackupInfo",
