@@ -156,6 +156,12 @@ def dataset_name(node, space_id: str, dataset_id: str) -> str:
         return node.products.get(dataset_id).title
     except ApplianceError:
         pass
+    return _catalog_title(node, space_id, dataset_id)
+
+
+def _catalog_title(node, space_id: str, dataset_id: str) -> str:
+    from appliance.errors import ApplianceError
+
     try:
         entries = node.sync.catalog_entries(space_id, dataset_id)
     except ApplianceError:
@@ -170,16 +176,44 @@ def dataset_name(node, space_id: str, dataset_id: str) -> str:
 
 def peer_name(node, space_id: str, did: str) -> str:
     """Who ``did`` is in the space (name and organisation from its card); its short id otherwise."""
+    return _peer_names(node, space_id).get(did) or short(did)
+
+
+def _peer_names(node, space_id: str) -> dict[str, str]:
     from appliance.errors import ApplianceError
 
     try:
         peers = node.sync.peers(space_id)
     except ApplianceError:
         peers = []
-    for p in peers:
-        if p.did == did and p.name:
-            return t("ui.pr.listing_in", p.name, p.org) if p.org else p.name  # "name (org)"
-    return short(did)
+    return {p.did: t("ui.pr.listing_in", p.name, p.org) if p.org else p.name  # "name (org)"
+            for p in peers if p.name}
+
+
+class Names:
+    """:func:`dataset_name` and :func:`peer_name` for the rows of a list: this node's products are
+    read once, each space's peers once and each other dataset's catalog entries once, not per row."""
+
+    def __init__(self, node) -> None:
+        self.node = node
+        self._products: dict[str, str] | None = None
+        self._datasets: dict[tuple[str, str], str] = {}
+        self._peers: dict[str, dict[str, str]] = {}
+
+    def dataset(self, space_id: str, dataset_id: str) -> str:
+        if self._products is None:
+            self._products = {p.id: p.title for p in self.node.products.list()}
+        if dataset_id in self._products:
+            return self._products[dataset_id]
+        key = (space_id, dataset_id)
+        if key not in self._datasets:
+            self._datasets[key] = _catalog_title(self.node, space_id, dataset_id)
+        return self._datasets[key]
+
+    def peer(self, space_id: str, did: str) -> str:
+        if space_id not in self._peers:
+            self._peers[space_id] = _peer_names(self.node, space_id)
+        return self._peers[space_id].get(did) or short(did)
 
 
 def state_text(prefix: str, value: str) -> str:

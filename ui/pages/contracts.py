@@ -13,8 +13,7 @@ from appliance.services.contracts.terms import offer_summary
 from appliance.services.delivery.payload import expires
 from ui.dialogs import show_error
 from ui.offer_editor import OfferEditor
-from ui.pages.base import (Page, button, dataset_name, empty_hint, fill, peer_name, selected_key, short, state_text,
-                           table)
+from ui.pages.base import Names, Page, button, empty_hint, fill, selected_key, short, state_text, table
 
 
 class ContractsPage(Page):
@@ -68,8 +67,9 @@ class ContractsPage(Page):
     def refresh(self) -> None:
         items = self.node.contracts.list()
         keep = selected_key(self.list)
-        fill(self.list, [[short(n.id), state_text("role", n.role), dataset_name(self.node, n.space_id, n.dataset_id),
-                          peer_name(self.node, n.space_id, n.peer),
+        names = Names(self.node)  # a few reads for the whole list, not three a row
+        fill(self.list, [[short(n.id), state_text("role", n.role), names.dataset(n.space_id, n.dataset_id),
+                          names.peer(n.space_id, n.peer),
                           state_text("negotiation", n.state), t("ui.yes") if n.pending else "",
                           self._until(n.id) if n.state == "FINALIZED" else "",
                           n.updated[:19].replace("T", " ")] for n in items], [n.id for n in items])
