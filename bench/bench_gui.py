@@ -3,14 +3,23 @@ PySide6 window in the same run; page switches with 10,000 resources and 100,000 
 
 Each launch is a new process (Qt offscreen), timed from its start to the moment its event loop
 runs with the window shown and painted. The app's process does what a user's launch does: the
-unlock dialog, the passphrase (typed at once here), the key derivation (the store's default,
-``moderate``; timed inside and reported apart, since it is slow on purpose), opening and hosting the
-node (control socket, background work), the main window on its dashboard. The bare process shows
-a QMainWindow with one label. Rounds alternate, A B A B, and the median of each is kept.
+unlock dialog, the passphrase, the key derivation (the store's default, ``moderate``), opening and
+hosting the node (control socket, background work), the main window on its dashboard. While the
+dialog waits and the key is derived, the app imports the core on a thread (ui.app.Preload). The
+bare process shows a QMainWindow with one label. Rounds alternate bare, app, app typed; the median
+of each is kept.
+
+What is counted is what the user waits for: launch to interactive, less the typing, and less the
+key derivation's time during which no launch work ran beside it (slow on purpose; the part of it
+that the preloading filled is counted, as that work would be waited for with an instant key).
+Two ways to enter the passphrase: typed (the goal's figure): the dialog gets it after TYPING_MS,
+the shortest passphrase the app takes typed fast, and the preloading is done by then; pasted
+(``launch_pasted_ms``): at once, so the preloading runs beside the key derivation and what it
+takes beyond it is waited for. ``launch_wall_pasted_ms`` is the pasted launch with nothing taken off.
 
 Then, in the app's process, the sidebar walks every page several times; a switch is timed from the
-click to the page shown, refreshed and painted. The baseline is the same walk over a bare window
-with as many pages, each a 100-row table.
+click to the page shown, refreshed and painted (a page's first visit builds it, and is counted).
+The baseline is the same walk over a bare window with as many pages, each a 100-row table.
 """
 
 from __future__ import annotations
