@@ -38,29 +38,40 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# What the main window needs and the unlock dialog does not: the core (every service, the operator
-# role), its host, the window and its first page. Imported on a thread while the dialog waits for
-# the passphrase and while the key is derived (which releases the GIL), so that the user does not
-# wait for it after the key; the first use of each module waits for the import if it is not done.
+# What the main window needs and the unlock dialog does not: the store, the core (every service,
+# the operator role), its host, the window and its first page. Imported on a thread while the dialog
+# waits for the passphrase and while the key is derived (which releases the GIL), so that the user
+# does not wait for it after the key.
+STORE = "appliance.storage.store"
 PRELOAD = ("appliance.node", "appliance.host.host", "edge.cli", "edge.cmd_resource", "ui.window",
            "ui.pages.dashboard")
 
 
 class Preload(threading.Thread):
-    """Imports :data:`PRELOAD`; ``span`` is when it ran (perf_counter seconds), for the bench."""
+    """Imports :data:`STORE`, then :data:`PRELOAD`; ``span`` is when it ran (perf_counter seconds,
+    for the bench). Nothing else imports these meanwhile: two threads importing the same package at
+    once can deadlock inside the import system, so the others wait (:meth:`wait_store`, ``join``)."""
 
     def __init__(self) -> None:
         super().__init__(name="dsnode-preload", daemon=True)
         self.span = (0.0, 0.0)
+        self._store = threading.Event()
+
+    def wait_store(self) -> None:
+        """Until the store's modules are imported (the unlock derives the key then)."""
+        self._store.wait()
 
     def run(self) -> None:
         start = time.perf_counter()
         try:
+            importlib.import_module(STORE)
+            self._store.set()
             for name in PRELOAD:
                 importlib.import_module(name)
         except Exception:  # noqa: BLE001 - imported again where it is used, and fails there for the user to see
             log.debug("preloading failed", exc_info=True)
         finally:
+            self._store.set()
             self.span = (start, time.perf_counter())
 
 
@@ -80,14 +91,13 @@ class DesktopApp(QObject):
         self.preload: Preload | None = None
 
     def start(self) -> None:
-        if StoreLayout(Path(self.settings.home)).is_store():  # Store.exists, without the store's modules
-            self.preload = Preload()
-            self.preload.start()
         problem = self._read_invitation()
-        if self.preload is not None:
+        if StoreLayout(Path(self.settings.home)).is_store():  # Store.exists, without the store's modules
             from ui.unlock import UnlockDialog
 
-            self.dialog = UnlockDialog(self.settings.home)
+            self.preload = Preload()
+            self.preload.start()
+            self.dialog = UnlockDialog(self.settings.home, preload=self.preload)
             self.dialog.opened.connect(lambda node: self.run(node))
         else:
             from ui.wizard import FirstRunWizard

@@ -17,13 +17,17 @@ if TYPE_CHECKING:
     from appliance.node import Node
 
 
-def open_node(home, secret: bytes) -> Node:
+def open_node(home, secret: bytes, preload=None) -> Node:
     """Open the store (the key derivation), then the node over it: :meth:`Node.open` in two steps, so
-    that the key is derived while the core is still being imported (:class:`ui.app.Preload`)."""
+    that the key is derived while ``preload`` (:class:`ui.app.Preload`) still imports the core."""
+    if preload is not None:
+        preload.wait_store()
     from appliance.storage import Store
 
     store = Store.open(Path(home), secret)
     try:
+        if preload is not None:
+            preload.join()
         from appliance.node import Node
 
         return Node(home, store)
@@ -37,9 +41,10 @@ class UnlockDialog(QDialog):
 
     opened = Signal(object)
 
-    def __init__(self, home, parent: QWidget | None = None) -> None:
+    def __init__(self, home, parent: QWidget | None = None, preload=None) -> None:
         super().__init__(parent)
         self.home = home
+        self.preload = preload  # the thread importing the core meanwhile, if any
         self.setObjectName("unlock")
         self.setWindowTitle(t("ui.unlock.title"))
         layout = QVBoxLayout(self)
@@ -74,8 +79,8 @@ class UnlockDialog(QDialog):
             return
         self.unlock_button.setEnabled(False)
         self.problem.setText(t("ui.unlock.opening"))
-        home = self.home
-        run_task(lambda _progress: open_node(home, secret), self._opened, self._failed)
+        home, preload = self.home, self.preload
+        run_task(lambda _progress: open_node(home, secret, preload), self._opened, self._failed)
 
     def _opened(self, node) -> None:
         self.node = node
