@@ -23,8 +23,10 @@ import hashlib
 import io
 import logging
 import os
+import queue
 import secrets
 import shutil
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +35,7 @@ from typing import BinaryIO
 import nacl.bindings as sodium
 import nacl.exceptions
 import nacl.secret
+from nacl._sodium import ffi, lib  # type: ignore[import-not-found]  # the C calls, without copying out
 
 from appliance.errors import LocalText, VaultError
 from appliance.storage.database import Database
@@ -73,31 +76,27 @@ class Vault:
 
     # --- writing ------------------------------------------------------------------------------
 
-    def put(self, chunks: Iterable[bytes], *, expected_size: int | None = None, name: str = "data") -> VaultObject:
-        """Encrypt ``chunks`` (any sizes) into a new object file; not yet part of the store."""
-        if expected_size is not None:
-            self._check_space(expected_size, name)
-        object_id = secrets.token_hex(16)
-        key = sodium.crypto_secretstream_xchacha20poly1305_keygen()
-        target = self.dir / (object_id + SUFFIX)
-        tmp = temp_name(target)
+    def put(self, chunks: Iterable[bytes], *, expected_size: int | None = None, name: str = "data",
+            digest: bool = True) -> VaultObject:
+        """Encrypt ``chunks`` (any sizes) into a new object file; not yet part of the store. With
+        ``digest=False`` the object's ``sha256`` is left empty (a caller that hashes the bytes itself)."""
+        writer = self.writer(expected_size=expected_size, name=name, digest=digest)
         try:
-            with open(tmp, "xb") as out:
-                size, digest = _encrypt(_rechunk(chunks), out, key, _ad(object_id))
-                out.flush()
-                os.fsync(out.fileno())
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, target)
-            fsync_dir(self.dir)
-        except OSError as e:
-            tmp.unlink(missing_ok=True)
-            target.unlink(missing_ok=True)
+            for data in chunks:
+                writer.write(data)
+        except OSError as e:  # reading the source
+            writer.abort()
             raise VaultError(name, e.strerror or str(e)) from None
         except BaseException:
-            tmp.unlink(missing_ok=True)
-            target.unlink(missing_ok=True)
+            writer.abort()
             raise
-        return VaultObject(object_id, size, digest, key)
+        return writer.close()
+
+    def writer(self, *, expected_size: int | None = None, name: str = "data", digest: bool = True) -> VaultWriter:
+        """A new object written piece by piece (:class:`VaultWriter`); close it, or abort it."""
+        if expected_size is not None:
+            self._check_space(expected_size, name)
+        return VaultWriter(self.dir, name, digest=digest)
 
     def put_file(self, path: Path, *, progress: Callable[[int, int], None] | None = None) -> VaultObject:
         size = path.stat().st_size
@@ -194,31 +193,128 @@ def _read_blocks(f: BinaryIO, total: int, progress) -> Iterator[bytes]:
         yield block
 
 
-def _rechunk(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """Exactly CHUNK_SIZE pieces (the last one shorter, possibly empty)."""
-    pending = bytearray()
-    for data in chunks:
-        pending += data
-        while len(pending) >= CHUNK_SIZE:
-            yield bytes(pending[:CHUNK_SIZE])
-            del pending[:CHUNK_SIZE]
-    yield bytes(pending)
+class VaultWriter:
+    """One object written as its bytes come (:meth:`Vault.writer`): cut into CHUNK_SIZE pieces (a
+    piece given whole is not copied), each encrypted straight into a reused buffer and written, the
+    SHA-256 computed on a thread beside (hashlib lets go of the GIL), the file fsynced once, at
+    :meth:`close`, and renamed to its object name. Until then it is a hidden temporary file, encrypted
+    like any object, which :meth:`abort` (or :meth:`Vault.clean_orphans` after a crash) removes.
+    A piece given must not change afterwards (it may be hashed later)."""
+
+    def __init__(self, directory: Path, name: str, *, digest: bool = True) -> None:
+        self.id = secrets.token_hex(16)
+        self._name = name
+        self._key = sodium.crypto_secretstream_xchacha20poly1305_keygen()
+        self._ad = _ad(self.id)
+        self._target = directory / (self.id + SUFFIX)
+        self._tmp = temp_name(self._target)
+        self._state = sodium.crypto_secretstream_xchacha20poly1305_state()
+        self._out = ffi.new("unsigned char[]", CHUNK_SIZE + ABYTES)
+        self._pending = bytearray()
+        self._held: bytes | memoryview | None = None  # a whole piece, pushed once it is known not to be the last
+        self.size = 0
+        self._hashing = _Hashing() if digest else None
+        try:
+            self._fd = os.open(self._tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o600)
+            self._write(MAGIC + bytes([VERSION]))
+            self._write(sodium.crypto_secretstream_xchacha20poly1305_init_push(self._state, self._key))
+        except OSError as e:
+            self.abort()
+            raise VaultError(name, e.strerror or str(e)) from None
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        view = memoryview(data).cast("B")
+        try:
+            if not self._pending and len(view) == CHUNK_SIZE:
+                self._piece(view)
+                return
+            while view:
+                take = min(len(view), CHUNK_SIZE - len(self._pending))
+                self._pending += view[:take]
+                view = view[take:]
+                if len(self._pending) == CHUNK_SIZE:
+                    self._piece(bytes(self._pending))
+                    self._pending.clear()
+        except OSError as e:
+            self.abort()
+            raise VaultError(self._name, e.strerror or str(e)) from None
+
+    def close(self) -> VaultObject:
+        """The last piece tagged FINAL, the file fsynced and renamed: the object (not yet recorded)."""
+        try:
+            if self._held is not None and self._pending:
+                self._push(self._held, TAG_MESSAGE)
+                self._held = None
+            self._push(self._held if self._held is not None else bytes(self._pending), TAG_FINAL)
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+            os.replace(self._tmp, self._target)
+            fsync_dir(self._target.parent)
+        except OSError as e:
+            self.abort()
+            raise VaultError(self._name, e.strerror or str(e)) from None
+        except BaseException:
+            self.abort()
+            raise
+        sha256 = self._hashing.close() if self._hashing is not None else ""
+        return VaultObject(self.id, self.size, sha256, self._key)
+
+    def abort(self) -> None:
+        """Forget the object: its file is removed (nothing of it stays)."""
+        if getattr(self, "_fd", -1) >= 0:
+            os.close(self._fd)
+            self._fd = -1
+        if self._hashing is not None:
+            self._hashing.close()
+        self._tmp.unlink(missing_ok=True)
+        self._target.unlink(missing_ok=True)
+
+    def _piece(self, piece: bytes | memoryview) -> None:
+        if self._held is not None:
+            self._push(self._held, TAG_MESSAGE)
+        self._held = piece
+
+    def _push(self, piece: bytes | memoryview, tag: int) -> None:
+        n = len(piece)
+        rc = lib.crypto_secretstream_xchacha20poly1305_push(self._state.statebuf, self._out, ffi.NULL,
+                                                           ffi.from_buffer(piece), n, self._ad, len(self._ad), tag)
+        if rc != 0:
+            raise VaultError(self._name, LocalText("storage.reason.vault_damaged"))
+        self._write(ffi.buffer(self._out, n + ABYTES))
+        if self._hashing is not None:
+            self._hashing.update(piece)
+        self.size += n
+
+    def _write(self, data) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view):]
 
 
-def _encrypt(chunks: Iterator[bytes], out: BinaryIO, key: bytes, ad: bytes) -> tuple[int, str]:
-    state = sodium.crypto_secretstream_xchacha20poly1305_state()
-    out.write(MAGIC + bytes([VERSION]))
-    out.write(sodium.crypto_secretstream_xchacha20poly1305_init_push(state, key))
-    digest, size = hashlib.sha256(), 0
-    current = next(chunks)
-    for following in chunks:  # look ahead one chunk, so the last can be tagged FINAL
-        out.write(sodium.crypto_secretstream_xchacha20poly1305_push(state, current, ad, TAG_MESSAGE))
-        digest.update(current)
-        size += len(current)
-        current = following
-    out.write(sodium.crypto_secretstream_xchacha20poly1305_push(state, current, ad, TAG_FINAL))
-    digest.update(current)
-    return size + len(current), digest.hexdigest()
+class _Hashing:
+    """SHA-256 of the pieces given, on a thread of its own (at most a few pieces waiting)."""
+
+    def __init__(self) -> None:
+        self._queue: queue.Queue = queue.Queue(4)
+        self._digest = hashlib.sha256()
+        self._thread = threading.Thread(target=self._run, name="dsnode-vault-hash", daemon=True)
+        self._thread.start()
+        self._result = ""
+
+    def update(self, piece) -> None:
+        self._queue.put(piece)
+
+    def close(self) -> str:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+            self._result = self._digest.hexdigest()
+        return self._result
+
+    def _run(self) -> None:
+        while (piece := self._queue.get()) is not None:
+            self._digest.update(piece)
 
 
 def _decrypt(path: Path, key: bytes, ad: bytes, object_id: str) -> Iterator[bytes]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 
 import pytest
 
@@ -155,6 +156,39 @@ def test_a_folder_and_a_product_of_several_resources_arrive_as_objects_of_one_ma
     assert len(rows) == ROWS + 1 and "13800130000" not in rows[1]
 
 
+def test_chunks_that_come_in_order_go_into_the_vault_as_they_arrive(market, space, tmp_path):
+    """Finishing a direct delivery reads nothing back from staging: the objects were written while
+    the chunks arrived, and they open as what was sent."""
+    provider, consumer, contract = market
+    files = {"one.bin": os.urandom(3_000_000), "empty.bin": b"", "two.bin": os.urandom(100_000)}
+    rid = register_folder(provider, tmp_path / "data" / "inorder", files)
+    cid, _ = contract_for(space, provider, consumer, [rid], "in order")
+    read_back = []
+    staged = consumer.transfers.receiver.staging.chunks
+    consumer.transfers.receiver.staging.chunks = lambda *a, **k: read_back.append(a) or staged(*a, **k)
+    tid = consumer.transfers.request(cid)
+    completed(provider, consumer, tid)
+    assert not read_back, "finishing read the staged chunks back"
+    got = {r.name: r for r in consumer.transfers.received() if r.transfer_id == tid}
+    assert {n: b"".join(consumer.transfers.open_received(got[n].object_id)) for n in files} == files
+    assert not consumer.transfers.receiver.staging.path(tid).exists(), "staging is gone"
+
+
+def test_a_hosted_file_is_sent_from_its_own_vault_object(market, space, tmp_path):
+    """No copy of the payload is made: the provider's transfer names the hosted copy itself."""
+    provider, consumer, contract = market
+    data = os.urandom(2_500_000)
+    (tmp_path / "data").mkdir(exist_ok=True)
+    (tmp_path / "data" / "hosted.bin").write_bytes(data)
+    r = provider.resources.register(str(tmp_path / "data" / "hosted.bin"), title="hosted", mode="hosted").resource
+    cid, _ = contract_for(space, provider, consumer, [r.id], "hosted")
+    tid = consumer.transfers.request(cid)
+    completed(provider, consumer, tid)
+    assert received_bytes(consumer, tid) == data
+    (mine,) = [t for t in provider.transfers.list() if t.peer_pid == tid]
+    assert mine.object_id == provider.resources.version(r.id, 1).vault_object
+
+
 def test_an_object_that_does_not_match_its_manifest_entry_is_fetched_again_alone(market, space, tmp_path):
     provider, consumer, contract = market
     files = {"one.bin": b"\x01" * 400_000, "two.bin": b"\x02" * 300_000, "three.bin": b"\x03" * 200_000}
@@ -175,6 +209,7 @@ def test_an_object_that_does_not_match_its_manifest_entry_is_fetched_again_alone
             yield data
 
     consumer.transfers.receiver.staging.chunks = damaged
+    consumer.transfers.receiver.staging.in_order = None  # the staged way (chunks that did not come in order)
     tid = consumer.transfers.request(cid)
     completed(provider, consumer, tid)
     where = Layout(consumer.transfers.manifest(tid)[0])

@@ -314,6 +314,8 @@ class Receiver:
                 missing = left
         finally:
             os.close(fd)
+            if self.staging.in_order is not None:
+                self.staging.in_order.end(t.id)
         return not missing
 
     def _take_batch(self, channel: ch.Channel, t: Transfer, where: mf.Layout, batch: builtins.list[int],
@@ -332,6 +334,8 @@ class Receiver:
                 data = memoryview(payload)[4:]
                 mf.check_chunk(where, index, data)  # ChunkCorrupt: the connection ends, the rest is asked again
                 self.staging.keep(t.id, index, data, where.chunk_size, fd)
+                if self.staging.in_order is not None:
+                    self.staging.in_order.feed(t.id, where, index, data)
                 kept.append((index, len(data)))
         finally:
             if kept:
@@ -359,21 +363,8 @@ class Receiver:
         where = mf.Layout(m)
         if self.missing(t, where):
             return
-        single = len(where.objects) == 1  # then the whole's SHA-256 is its object's, which the vault computes
-        whole = hashlib.sha256()
-        stored, bad = [], []
-        for k, o in enumerate(where.objects):
-            try:
-                chunks = self.staging.chunks(t.id, where, where.chunks_of(k))
-                obj = s.vault.put(chunks if single else _hashing(chunks, whole), expected_size=o["size"],
-                                  name="received")
-            except ApplianceError:
-                bad.append(k)
-                continue
-            stored.append(obj)
-            if obj.sha256 != o["sha256"] or obj.size != o["size"]:
-                bad.append(k)
-        sha = stored[0].sha256 if single and stored else whole.hexdigest()
+        streamed = self.staging.in_order.take(t.id) if self.staging.in_order is not None else None
+        stored, bad, sha = self._streamed(where, streamed) if streamed else self._from_staging(t, where)
         if bad or sha != m["sha256"]:
             for obj in stored:
                 s.vault.discard(obj)
@@ -384,6 +375,33 @@ class Receiver:
         rsig = mf.sign(s._keyring.signing_key(), receipt)
         s.db.write(lambda conn: self._received(conn, t, where, stored, receipt, rsig, now))
         self.staging.remove(t.id)
+
+    def _streamed(self, where: mf.Layout, streamed: tuple[builtins.list, str]) -> tuple[builtins.list, builtins.list,
+                                                                                       str]:
+        """The objects written while the chunks arrived (staging.InOrder), checked as _from_staging does."""
+        stored, sha = streamed
+        bad = [k for k, (o, obj) in enumerate(zip(where.objects, stored, strict=True))
+               if obj.sha256 != o["sha256"] or obj.size != o["size"]]
+        return stored, bad, sha
+
+    def _from_staging(self, t: Transfer, where: mf.Layout) -> tuple[builtins.list, builtins.list, str]:
+        """Each object read back from staging into the vault: the objects, those that do not match
+        their manifest entry (or could not be written), and the SHA-256 of all of them."""
+        single = len(where.objects) == 1  # then the whole's SHA-256 is its object's, which the vault computes
+        whole = hashlib.sha256()
+        stored, bad = [], []
+        for k, o in enumerate(where.objects):
+            try:
+                chunks = self.staging.chunks(t.id, where, where.chunks_of(k))
+                obj = self.s.vault.put(chunks if single else _hashing(chunks, whole), expected_size=o["size"],
+                                       name="received")
+            except ApplianceError:
+                bad.append(k)
+                continue
+            stored.append(obj)
+            if obj.sha256 != o["sha256"] or obj.size != o["size"]:
+                bad.append(k)
+        return stored, bad, stored[0].sha256 if single and stored else whole.hexdigest()
 
     def _refetch(self, t: Transfer, where: mf.Layout, objects) -> None:
         """Forget the chunks of the objects that did not match their manifest entry, and fetch them again."""

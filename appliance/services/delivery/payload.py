@@ -112,10 +112,7 @@ def resource_stream(resources, r, version: int, agreement_id: str):
     blocks as read). A column the sensitive-data scan flagged must have a masking decision (a rule,
     or ``keep`` to deliver it in clear): else the delivery is refused and the provider is told what
     to decide."""
-    flagged = {f.get("column") for f in resources.version(r.id, version).sensitive if isinstance(f, dict)}
-    undecided = sorted(c for c in flagged - {m["column"] for m in r.masking} if c)
-    if undecided:
-        raise DeliveryError(LocalText("delivery.reason.sensitive_undecided", r.id, ", ".join(undecided)))
+    _check_decided(resources, r, version)
     if r.masking or r.kind == "sqlite_table":
         src = resources.open_masked_rows(r.id, agreement_id=agreement_id, version=version)
         return csv_blocks(src), bool(r.masking), lambda sha256: None
@@ -133,26 +130,94 @@ def resource_stream(resources, r, version: int, agreement_id: str):
     return blocks(), False, check
 
 
-class ChunkReader:
-    """Reads one vault object forward, skipping ahead when asked for a later place."""
+def _check_decided(resources, r, version: int) -> None:
+    flagged = {f.get("column") for f in resources.version(r.id, version).sensitive if isinstance(f, dict)}
+    undecided = sorted(c for c in flagged - {m["column"] for m in r.masking} if c)
+    if undecided:
+        raise DeliveryError(LocalText("delivery.reason.sensitive_undecided", r.id, ", ".join(undecided)))
 
-    def __init__(self, stream) -> None:
-        self._stream = stream
+
+def hosted_payload(resources, product) -> tuple[str, str, int, str] | None:
+    """``(object id, name, size, SHA-256)`` when the payload is a vault object already: one hosted file
+    or table delivered as its bytes (no masking rules). It is sent from that object as it is, not
+    copied into a new one (the vault's authentication covers it; its hash is the registration's)."""
+    pins = product.resources
+    if len(pins) != 1:
+        return None
+    r = resources.get(pins[0].resource_id)
+    if r.kind not in ("file", "table") or r.masking or r.mode != "hosted":
+        return None
+    v = resources.version(r.id, pins[0].version)
+    if not v.vault_object or v.size is None:
+        return None
+    _check_decided(resources, r, pins[0].version)
+    return v.vault_object, _name(r, v, False), v.size, v.sha256
+
+
+def chunk_hashes(pieces, chunk_size: int) -> tuple[list[str], int]:
+    """The SHA-256 of each chunk of the pieces (a vault object's plaintext) and their size."""
+    hashing = Hashing(chunk_size, whole=False)
+    try:
+        for piece in pieces:
+            hashing.update(piece)
+    finally:
+        hashing.close()
+    return hashing.hashes, hashing.size
+
+
+class ChunkReader:
+    """Reads one vault object forward, skipping ahead when asked for a later place. It takes the
+    vault's plaintext pieces as they come: a chunk that is a whole piece (1 MiB chunks of a payload
+    of one object) is passed on as it is, others are sliced out of them, nothing goes through a
+    buffered stream."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+        self._piece = memoryview(b"")  # what is left of the current piece, which starts at next_offset
+        self._whole: bytes | None = None  # the current piece itself while none of it was taken
         self.next_offset = 0
 
     def read(self, offset: int, length: int) -> bytes:
-        skip = offset - self.next_offset
-        while skip > 0:
-            got = self._stream.read(min(skip, 1 << 20))
-            if not got:
+        taken: list[memoryview] = []
+        while length > 0:
+            if not self._piece and not self._next():
                 break
-            skip -= len(got)
-        data = self._stream.read(length)
-        self.next_offset = offset + len(data)
-        return data
+            skip = offset - self.next_offset
+            if skip >= len(self._piece):
+                self._advance(len(self._piece))
+                continue
+            if skip > 0:
+                self._advance(skip)
+            if self._whole is not None and length >= len(self._piece) and not taken:
+                whole, n = self._whole, len(self._piece)
+                self._advance(n)
+                if n == length:
+                    return whole
+                taken.append(memoryview(whole))
+            else:
+                n = min(length, len(self._piece))
+                taken.append(self._piece[:n])
+                self._advance(n)
+            offset += n
+            length -= n
+        return b"".join(taken)
+
+    def _next(self) -> bool:
+        piece = next(self._pieces, None)
+        if piece is None:
+            return False
+        self._piece, self._whole = memoryview(piece), piece
+        return True
+
+    def _advance(self, n: int) -> None:
+        self._piece = self._piece[n:]
+        self._whole = None
+        self.next_offset += n
 
     def close(self) -> None:
-        self._stream.close()
+        close = getattr(self._pieces, "close", None)
+        if close is not None:
+            close()
 
 
 class ChunkReaders:
@@ -172,7 +237,7 @@ class ChunkReaders:
         if reader is None or reader.next_offset > offset:
             if reader is not None:
                 reader.close()
-            reader = ChunkReader(self._vault.open_stream(object_id))
+            reader = ChunkReader(self._vault.open(object_id))
         try:
             data = reader.read(offset, where.length(index))
         except BaseException:
@@ -202,8 +267,10 @@ class Hashing:
     payload). At most ``depth`` blocks wait; a block must not change once given. :meth:`close`
     (always) waits for the thread and makes the results final."""
 
-    def __init__(self, chunk_size: int | None, *, depth: int = 8) -> None:
+    def __init__(self, chunk_size: int | None, *, depth: int = 8, also=None, whole: bool = True) -> None:
         self._chunk_size = chunk_size
+        self._hash_whole = whole
+        self._also = also  # another hash object fed the same blocks (the whole of several parts)
         self._queue: queue.Queue = queue.Queue(depth)
         self._whole, self._chunk, self._filled = hashlib.sha256(), hashlib.sha256(), 0
         self.hashes: list[str] = []
@@ -227,7 +294,10 @@ class Hashing:
     def _run(self) -> None:
         while (block := self._queue.get()) is not None:
             view = memoryview(block)
-            self._whole.update(view)
+            if self._hash_whole:
+                self._whole.update(view)
+            if self._also is not None:
+                self._also.update(view)
             self.size += len(view)
             while self._chunk_size is not None and view:
                 take = min(len(view), self._chunk_size - self._filled)
@@ -245,14 +315,14 @@ class Chunker:
     (:class:`Hashing`); the results are there once the blocks were all taken. Nothing is copied: the
     vault cuts the blocks its own way."""
 
-    def __init__(self, blocks, size: int) -> None:
-        self._blocks, self._size = blocks, size
+    def __init__(self, blocks, size: int, also=None) -> None:
+        self._blocks, self._size, self._also = blocks, size, also
         self.hashes: list[str] = []
         self.length = 0
         self.sha256 = ""
 
     def __iter__(self) -> Iterator[bytes]:
-        hashing = Hashing(self._size)
+        hashing = Hashing(self._size, also=self._also)
         try:
             for block in self._blocks:
                 if block:
@@ -265,19 +335,28 @@ class Chunker:
 
 class PartsChunker:
     """The chunks of several parts one after the other, each part cut on its own (no chunk spans
-    two objects); keeps each part's manifest entry {name, size, sha256, chunks}."""
+    two objects); keeps each part's manifest entry {name, size, sha256, chunks}, and the size and
+    SHA-256 of all of them one after the other (``size``, ``sha256``: of one part, its own, so the
+    bytes are hashed whole once; several parts feed one more hash on the same thread)."""
 
     def __init__(self, parts: list[Part], size: int) -> None:
         self._parts, self._size = parts, size
         self.objects: list[dict] = []
+        self.size = 0
+        self.sha256 = ""
 
     def __iter__(self) -> Iterator[bytes]:
+        whole = hashlib.sha256() if len(self._parts) != 1 else None
         for part in self._parts:
-            chunker = Chunker(part.blocks, self._size)
+            chunker = Chunker(part.blocks, self._size, also=whole)
             yield from chunker
             part.check(chunker.sha256)
             self.objects.append({"name": part.name, "size": chunker.length, "sha256": chunker.sha256,
                                  "chunks": chunker.hashes})
+            self.size += chunker.length
+            self.sha256 = chunker.sha256
+        if whole is not None:
+            self.sha256 = whole.hexdigest()
 
 
 def csv_blocks(src) -> Iterator[bytes]:

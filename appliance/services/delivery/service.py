@@ -56,8 +56,8 @@ from appliance.services.delivery import manifest as mf
 from appliance.services.delivery import messages as msgs
 from appliance.services.delivery import push as pushing
 from appliance.services.delivery.consumer import RELAY_ASK, RELAY_PART, RELAY_WINDOW, Receiver
-from appliance.services.delivery.payload import (ChunkReaders, PartsChunker, b64, chunk_size, expires, payload,
-                                                 permits_delivery)
+from appliance.services.delivery.payload import (ChunkReaders, Part, PartsChunker, b64, chunk_hashes, chunk_size,
+                                                 expires, hosted_payload, payload, permits_delivery)
 from appliance.services.delivery.rate import ProgressMeter
 from appliance.services.delivery.records import (COLS, RECEIVED_COLS, Actions, ReceivedData, Transfer,
                                                  TransferChanged, TransferStep, shown_reason, stored_reason,
@@ -78,7 +78,7 @@ class TransferService:
         self.resources, self.vault = resources, vault
         self.did: str = keyring.node_did
         self.host, self.port = host, port
-        self._staging = Staging(Path(home) / "incoming", subkey("incoming"))
+        self._staging = Staging(Path(home) / "incoming", subkey("incoming"), vault)
         self._server: ch.ChannelServer | None = None
         self._jobs: queue.Queue = queue.Queue()
         self._worker: threading.Thread | None = None
@@ -543,10 +543,7 @@ class TransferService:
             pins = product.resources
             if not pins:
                 raise DeliveryError(LocalText("delivery.reason.nothing_to_deliver", t.dataset_id))
-            parts, masked, rules = payload(self.resources, product, t.agreement_id)
-            size = chunk_size(parts, direct=t.path != "relay")
-            chunked = PartsChunker(parts, size)  # each part's check runs as its bytes end
-            obj = self.vault.put(chunked, name="delivery")
+            object_id, size, objects, total, sha, masked, rules, obj = self._make_payload(t, product)
         except ApplianceError as e:
             reason = e.args[0] if e.args and isinstance(e.args[0], LocalText) else LocalText(
                 "delivery.reason.cannot_prepare", e.message("en"))
@@ -555,20 +552,41 @@ class TransferService:
         resource = pins[0].resource_id if len(pins) == 1 else product.id
         version = pins[0].version if len(pins) == 1 else product.version
         m = mf.build_manifest(transfer_id=t.id, agreement_id=t.agreement_id, resource_id=resource, version=version,
-                              chunk_size=size, objects=chunked.objects, size=obj.size, sha256=obj.sha256,
-                              masked=masked, created=self._now(), masking_rules=rules)
+                              chunk_size=size, objects=objects, size=total, sha256=sha, masked=masked,
+                              created=self._now(), masking_rules=rules)
         sig = mf.sign(self._keyring.signing_key(), m)
 
         def write(conn) -> None:
-            now = self._now()
-            self.vault.record(conn, obj, now)
+            if obj is not None:
+                self.vault.record(conn, obj, self._now())
             conn.execute("UPDATE transfer SET object_id = ?, manifest = ?, manifest_sig = ?, resource_id = ?, "
-                         "version = ? WHERE id = ?", (obj.id, json.dumps(m), json.dumps(sig), resource,
+                         "version = ? WHERE id = ?", (object_id, json.dumps(m), json.dumps(sig), resource,
                                                      int(version), t.id))
             self._start(conn, self._get(conn, t.id))
 
         self.db.write(write)
 
+    def _make_payload(self, t: Transfer, product) -> tuple:
+        """The payload's vault object, its chunk size, the manifest's objects, size and SHA-256, whether
+        masked, the rules, and the new vault object to record. A hosted file delivered as its bytes is
+        sent from its own vault object (None to record): only its chunks are hashed. Any other payload
+        is written into a new object as it is made, hashed on a thread beside (payload.PartsChunker;
+        each part's check runs as its bytes end), so the vault does not hash it again."""
+        hosted = hosted_payload(self.resources, product)
+        if hosted is not None:
+            object_id, name, total, sha = hosted
+            size = chunk_size([Part(name, iter(()), False, lambda _: None, total)], direct=t.path != "relay")
+            hashes, got = chunk_hashes(self.vault.open(object_id), size)
+            if got != total:
+                pin = product.resources[0]
+                raise DeliveryError(LocalText("delivery.reason.source_changed", pin.resource_id, pin.version))
+            return object_id, size, [{"name": name, "size": total, "sha256": sha, "chunks": hashes}], total, sha, \
+                False, [], None
+        parts, masked, rules = payload(self.resources, product, t.agreement_id)
+        size = chunk_size(parts, direct=t.path != "relay")
+        chunked = PartsChunker(parts, size)
+        obj = self.vault.put(chunked, name="delivery", digest=False)
+        return obj.id, size, chunked.objects, chunked.size, chunked.sha256, masked, rules, obj
 
     def _start(self, conn, t: Transfer) -> None:
         assert t.peer_pid is not None  # the provider's transfer knows the consumer's pid from the request
