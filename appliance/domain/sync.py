@@ -7,7 +7,8 @@ Topics are written relative to ``tds/v1/{space}/`` (see ``docs/protocol.md``)::
     node/{did}/status         retained  online / offline (the offline one is the MQTT Will)
     catalog/{did}/{dataset}   retained  signed catalog entry; empty payload = delisted
     evidence/{did}            retained  latest signed checkpoint
-    inbox/{did}                         direct messages to did (sealed)
+    inbox/{did}                         direct messages to did (sealed); also binary lane frames
+                                        (a payload starting with LANE_PREFIX: delivery chunks)
     operator/...                        published by the space operator
     operator/join/{token}               a joining node's request (join account only)
     operator/join/{token}/reply         the operator's answer to it
@@ -24,6 +25,9 @@ from appliance.domain.machine import Table
 TOPIC_ROOT = "tds/v1"
 SPACE_ID_RE = re.compile(r"[a-z0-9-]{3,64}", re.ASCII)
 JOIN_USERNAME_PREFIX = "join-"
+LANE_PREFIX = b"\x00"
+"""An inbox payload starting with this byte is a binary lane frame (services/delivery/lane.py), not a
+signed envelope (those are JSON objects): the link hands it to the lane's handler, never to intake."""
 
 STATUSES = ("joining", "member", "revoked", "left", "operator")
 CONNECTING_STATUSES = ("joining", "member", "operator")

@@ -5,7 +5,8 @@ keeping each verified one sealed in staging, and finishing a delivery into the v
   lacks, a batch at a time;
 - push, direct: the provider connected to this node's channel (``accept_push``); the consumer asks
   for what it lacks over that connection the same way, so resume works the same in both;
-- relay: the chunks travel as sealed inbox messages through the broker, a window at a time.
+- relay: the chunks travel through the broker, a window at a time: binary frames on this node's
+  inbox (lane.py), or sealed inbox messages from a provider of an earlier version.
 Once every chunk is there, each object goes into the vault on its own and is checked against its
 SHA-256 in the manifest (one that does not match is fetched again alone), the objects are listed
 as received data, and the consumer signs a receipt over all of them.
@@ -177,8 +178,9 @@ class Receiver:
 
         def write(conn) -> None:
             conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
-            self.s.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
-                             body={"transfer": t.peer_pid, "chunks": missing[:RELAY_WINDOW]})
+            body = {"transfer": t.peer_pid, "chunks": missing[:RELAY_WINDOW]}
+            body.update(self.s.lane.offer(t.id, missing[:RELAY_WINDOW]))  # chunks as lane frames
+            self.s.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK, body=body)
         log.info("transfer %s: asking for %d chunk(s) through the broker", t.id, len(missing))
         self.s.db.write(write)
 

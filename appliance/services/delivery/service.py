@@ -12,8 +12,9 @@ and the outgoing message together (a crash takes all of it back or none).
 The data itself does not go through the store's transactions:
 - direct: the consumer opens an authenticated, encrypted channel to the provider
   (net/channel.py; both node keys proven, no trust in addresses) and asks for the chunks it lacks;
-- relay, when no direct route exists (or ``path="relay"``): the chunks travel as sealed inbox
-  messages through the space's broker, a window of them at a time, each acknowledged.
+- relay, when no direct route exists (or ``path="relay"``): the chunks travel through the space's
+  broker, a window of them at a time, as binary frames sealed under a key of the transfer
+  (lane.py; sealed inbox messages with a peer of an earlier version).
 Either way the consumer checks each chunk against the manifest, keeps it encrypted in a staging
 folder and records it, so an interrupted transfer (network cut, either process killed, broker
 restart) goes on from the chunks it has. Once all are there the object goes into the vault, its
@@ -56,6 +57,7 @@ from appliance.services.delivery import manifest as mf
 from appliance.services.delivery import messages as msgs
 from appliance.services.delivery import push as pushing
 from appliance.services.delivery.consumer import RELAY_ASK, RELAY_PART, RELAY_WINDOW, Receiver
+from appliance.services.delivery.lane import Lane
 from appliance.services.delivery.payload import (ChunkReaders, Part, PartsChunker, b64, chunk_hashes, chunk_size,
                                                  expires, hosted_payload, payload, permits_delivery)
 from appliance.services.delivery.rate import ProgressMeter
@@ -89,12 +91,14 @@ class TransferService:
         self.relay_only = False  # tests and sites without a direct route: never try the channel
         self.peers: Any = None  # the PeerService (peers.py), which answers a peer's hello with our credentials
         self.receiver = Receiver(self, self._staging)
+        self.lane = Lane(self, self._staging)  # relayed chunks as binary frames (lane.py)
         self.pusher = pushing.Pusher(self)
         self._meter = ProgressMeter()  # the rate and time left each progress event carries
         for wire_type in msgs.TYPES:
             sync.on(wire_type, self._on_message)
         sync.on(RELAY_CHUNK, self.receiver.on_chunk)
         sync.on(RELAY_ASK, self._on_relay_ask)
+        sync.on_lane(self.lane.frame)
         sync.on(pushing.OFFER, self._on_offer)
         sync.on(pushing.USE_RELAY, self.pusher.on_use_relay)
 
@@ -108,6 +112,7 @@ class TransferService:
         if self._worker is None:
             self._worker = threading.Thread(target=self._work, name="dsnode-delivery", daemon=True)
             self._worker.start()
+        self.lane.start()
         self._jobs.put(("resume_all", None))
 
     def stop(self) -> None:
@@ -116,6 +121,7 @@ class TransferService:
             self._jobs.put(("stop", None))
             self._worker.join(timeout=30)
             self._worker = None
+        self.lane.stop()
         self.pusher.close_all()
         with self._lock:
             fetches = list(self._fetches.values())
@@ -680,6 +686,8 @@ class TransferService:
         asked = body.get("chunks")
         wanted = [i for i in asked if isinstance(i, int) and not isinstance(i, bool)] if isinstance(asked, list) else []
         conn.execute("UPDATE transfer SET path = 'relay' WHERE id = ?", (t.id,))
+        if self.lane.ask(conn, t, wanted, body.get("lane")):  # the consumer offered the lane
+            return
         where = mf.Layout(self._manifest(conn, t.id)[0])
         batch = [i for i in wanted[:RELAY_WINDOW] if 0 <= i < where.total]
         for i in batch:  # a chunk larger than one message goes in parts, each with its offset

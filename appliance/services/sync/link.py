@@ -18,6 +18,7 @@ from collections import deque
 
 from appliance.clock import rfc3339
 from appliance.domain.sync import (
+    LANE_PREFIX,
     LinkAction,
     LinkEvent,
     LinkState,
@@ -93,6 +94,9 @@ class Link:
         self._goodbye: bytes | None = None
         self._last_activity = time.monotonic()
         self._intake = Intake(svc, config)
+        self._lane_out: deque[tuple[str, bytes]] = deque()  # (topic, frame) queued by send_lane
+        self._lane_inflight: set[int] = set()  # message ids of lane frames awaiting PUBACK
+        self._inbox_topic = absolute(config.space_id, f"inbox/{svc.node_did}")
         self._thread = threading.Thread(target=self._run, name=f"dsnode-sync-{config.space_id}", daemon=True)
 
     # --- called from other threads -------------------------------------------------------------
@@ -120,6 +124,15 @@ class Link:
         """Rows already handed out were queued again (a resend request)."""
         self._rescan = True
         self.notify_outbox()
+
+    def send_lane(self, to: str, frame: bytes) -> bool:
+        """Queue one binary lane frame to ``to``'s inbox (any thread): QoS 1, no outbox row, so a frame
+        lost with the connection is gone (the lane's receiver asks again). False when not connected."""
+        if self.state is not LinkState.CONNECTED:
+            return False
+        self._lane_out.append((absolute(self.space_id, f"inbox/{to}"), frame))
+        self._waker.wake()
+        return True
 
     def requeue_unconfirmed(self, stream: str) -> None:
         """``stream``'s recipient came online: send again what it has not confirmed, once every row
@@ -188,12 +201,16 @@ class Link:
         """One round on a live connection: wait for traffic, then act on what happened."""
         conn = self._live()
         events = conn.poll(self._timeout())
-        incoming, lost = [], None
+        incoming, lane, lost = [], [], None
         for ev in events:
             if isinstance(ev, Published):
                 self._published(ev)
             elif isinstance(ev, Incoming):
-                incoming.append(ev)
+                if ev.payload[:1] == LANE_PREFIX and ev.topic == self._inbox_topic and not ev.retain:
+                    self.svc.lane_frame(self.space_id, ev.payload)  # hands it on; never raises
+                    lane.append(ev)
+                else:
+                    incoming.append(ev)
             elif isinstance(ev, Connected):
                 self._session_present = ev.session_present
                 self._fire(LinkEvent.CONNECTED)
@@ -203,6 +220,10 @@ class Link:
                 lost = f"connection lost ({ev.reason})"
             elif isinstance(ev, Subscribed):
                 self._subscribed(ev)
+        if lane:  # acknowledged at once: a lane frame has no effect to commit first
+            with conn.corked():
+                for ev in lane:
+                    conn.ack(ev.mid, ev.qos)
         for i in range(0, len(incoming), INCOMING_BATCH):
             self._receive(incoming[i : i + INCOMING_BATCH])
         if lost is None and self.state is not LinkState.STOPPED and not conn.socket_open:
@@ -221,6 +242,7 @@ class Link:
             return
         if self.state is LinkState.CONNECTED:
             self._fill()
+            self._fill_lane()
             self._flush_acks()
             if self._gap_due is not None and time.monotonic() >= self._gap_due:
                 self._request_resends()
@@ -240,8 +262,9 @@ class Link:
             timeout = min(timeout, max(0.0, self._gap_due - now))
         if self._confirm_due is not None:
             timeout = min(timeout, max(0.0, self._confirm_due - now))
-        if ((self._outbox_dirty or self._buffer or self._rescan) and self.state is LinkState.CONNECTED
-                and len(self._inflight) < self._window()) or self._stop.is_set():
+        busy = self._outbox_dirty or self._buffer or self._rescan or self._lane_out
+        if (busy and self.state is LinkState.CONNECTED
+                and len(self._inflight) + len(self._lane_inflight) < self._window()) or self._stop.is_set():
             timeout = 0.0
         return timeout
 
@@ -401,13 +424,15 @@ class Link:
             self._conn = None
         self._inflight.clear()
         self._buffer.clear()
+        self._lane_inflight.clear()
+        self._lane_out.clear()
         self.subscribed = False
 
     # --- sending -------------------------------------------------------------------------------
 
     def _fill(self) -> None:
         """Hand queued outbox rows to the connection, as many as the in-flight window allows."""
-        room = self._window() - len(self._inflight)
+        room = self._window() - len(self._inflight) - len(self._lane_inflight)
         if room <= 0:
             return
         if not self._buffer and (self._outbox_dirty or self._rescan):
@@ -430,6 +455,19 @@ class Link:
             self._last_activity = time.monotonic()
         elif not self._inflight and not self._acked and not self._outbox_dirty and self._committer.idle():
             self._mark_synced()
+
+    def _fill_lane(self) -> None:
+        """Hand queued lane frames to the connection, in the room the outbox's rows leave in the window."""
+        room = self._window() - len(self._inflight) - len(self._lane_inflight)
+        if room <= 0 or not self._lane_out:
+            return
+        conn = self._live()
+        with conn.corked():
+            while room > 0 and self._lane_out:
+                topic, frame = self._lane_out.popleft()
+                self._lane_inflight.add(conn.publish(topic, frame, qos=1))
+                room -= 1
+        self._last_activity = time.monotonic()
 
     def _read_outbox(self) -> None:
         """Read the next queued rows from a committed snapshot, never waiting for a writer: writers
@@ -457,6 +495,7 @@ class Link:
         if self._conn is not None:
             self._conn.forget_acked((ev.mid,))
         if row is None:
+            self._lane_inflight.discard(ev.mid)
             return  # our status message
         if not self._acked and not self._refused:
             self._ack_due = time.monotonic() + self.timers.ack_flush

@@ -36,4 +36,6 @@ class SyncOwner(Protocol):
 
     def send_control(self, conn, space_id: str, *, to: str, type: str, body: object) -> str: ...  # noqa: A002
 
+    def lane_frame(self, space_id: str, frame: bytes) -> None: ...
+
     def dropped(self, space_id: str, reason: str, detail: str, topic: str, sender: str | None) -> None: ...

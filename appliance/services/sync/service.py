@@ -27,6 +27,7 @@ from appliance.clock import Clock, rfc3339
 from appliance.crypto.keys import SigningKey
 from appliance.domain.sync import (
     CONNECTING_STATUSES,
+    LANE_PREFIX,
     STATUSES,
     Action,
     CatalogEntry,
@@ -108,6 +109,7 @@ class SyncService:
         self.counters = Counters()
         self.ratelog = RateLimitedLog()
         self._handlers = Handlers()
+        self._lane: Callable[[str, bytes], None] | None = None  # who takes binary lane frames (on_lane)
         self._sender_filter: Callable[[str, str], bool] = lambda space_id, sender: True
         self._catalog_filter: Callable[[str, str, str, dict], bool] = lambda space_id, provider, dataset, entry: True
         self._shown_cache: dict[tuple[str, str, str, str], bool] = {}
@@ -357,6 +359,31 @@ class SyncService:
     def on_topic(self, pattern: str, handler: Handler) -> None:
         """The same for messages on topics matching MQTT filter ``pattern`` (relative to the space)."""
         self._handlers.on_topic(pattern, handler)
+
+    def on_lane(self, handler: Callable[[str, bytes], None]) -> None:
+        """``handler(space_id, frame)`` takes every binary lane frame that arrives on this node's inbox
+        (``LANE_PREFIX``), on the link's thread: it must only hand the frame on, quickly."""
+        self._lane = handler
+
+    def lane_frame(self, space_id: str, frame: bytes) -> None:
+        handler = self._lane
+        if handler is None:
+            self.counters.add_dropped(space_id, "lane_unhandled")
+            return
+        try:
+            handler(space_id, frame)
+        except Exception as e:  # noqa: BLE001 - a lane bug must not take the link down; it is logged
+            self.ratelog.error(f"lane:{space_id}", "space %s: the lane's handler failed (%s)", space_id,
+                               type(e).__name__)
+
+    def send_lane(self, space_id: str, to: str, frame: bytes) -> bool:
+        """Publish one binary lane frame to ``to``'s inbox (any thread; no outbox row, QoS 1). False when
+        the space has no connected link (the frame is not sent)."""
+        if frame[:1] != LANE_PREFIX or len(frame) > self.timers.max_message:
+            raise ValueError("not a lane frame, or larger than the broker takes")
+        with self._lock:
+            link = self._links.get(space_id)
+        return link is not None and link.send_lane(to, frame)
 
     def set_sender_filter(self, fn: Callable[[str, str], bool]) -> None:
         """``fn(space_id, sender_did) -> bool``: messages from senders it refuses are dropped (from_revoked)."""
