@@ -7,9 +7,10 @@ registers two files of random bytes (referenced, so registration only hashes the
 of each, and the consumer's contracts are finalized by a rule. Then each node is its own program,
 as deployed: the provider and the operator serve from processes of their own
 (:mod:`bench.node_process`), the consumer is this process. Timed: from `transfers.request` to
-COMPLETED at the consumer (the provider reads the file, keeps the payload in its vault and hashes
-it; the consumer fetches the chunks over the encrypted channel, keeps each encrypted in staging,
-then puts the object into its vault, fsynced). The baseline sends the same file over one plain TCP
+COMPLETED at the consumer (the provider reads the referenced file and hashes it, then serves each
+chunk from it, checked against the manifest; the consumer fetches the chunks over the encrypted
+channel, keeps each encrypted in staging and writes it into its vault object as it arrives, which
+is fsynced at the end). The baseline sends the same file over one plain TCP
 connection on loopback (``sendfile``) and reads it into a buffer.
 
 Memory: the growth of each node's peak RSS (VmHWM) over its RSS before the deliveries.
@@ -157,6 +158,7 @@ def run(quick: bool, say) -> Result:
                "phases_s": {"direct_prepare_move": direct_phases, "relay_prepare_move": relay_phases},
                "rss_growth_mb": {node: rnd(mb, 1) for node, mb in growth.items()},
                "rss_growth_after_direct_mb": {node: rnd(mb, 1) for node, mb in direct_growth.items()},
-               "stages": "provider: read + SHA-256 + vault encrypt (fsync); channel AES-GCM; "
-                         "consumer: SHA-256 per chunk + AES-GCM staging, then vault encrypt + SHA-256 (fsync)"},
+               "stages": "provider: read + SHA-256 (whole, chunks); serving: read + SHA-256 + channel AES-GCM; "
+                         "consumer: SHA-256 per chunk + AES-GCM staging; beside it, vault encrypt + SHA-256; "
+                         "fsync at the end"},
     )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import time
 import os
+import time
 
 import pytest
 
@@ -195,6 +195,40 @@ def test_a_hosted_file_is_sent_from_its_own_vault_object(market, space, tmp_path
     assert received_bytes(consumer, tid) == data
     (mine,) = [t for t in provider.transfers.list() if t.peer_pid == tid]
     assert mine.object_id == provider.resources.version(r.id, 1).vault_object
+
+
+def test_a_referenced_file_is_sent_from_its_source_and_a_change_there_ends_the_delivery(market, space, tmp_path):
+    """A referenced file is hashed, not copied into the vault; a chunk read from a source changed
+    since then is not sent: the delivery ends with the reason, and nothing is received."""
+    provider, consumer, contract = market
+    data = os.urandom(3_000_000)
+    path = tmp_path / "data" / "referenced.bin"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    r = provider.resources.register(str(path), title="referenced", kind="file").resource
+    cid, _ = contract_for(space, provider, consumer, [r.id], "referenced")
+    tid = consumer.transfers.request(cid)
+    completed(provider, consumer, tid)
+    assert received_bytes(consumer, tid) == data
+    (mine,) = [t for t in provider.transfers.list() if t.peer_pid == tid]
+    assert mine.object_id.startswith("source:")
+
+    read = provider.transfers._sources.read
+
+    def changing(source, where, index):
+        if index == 1:
+            with open(path, "r+b") as f:  # same size, and the time it had
+                f.seek(where.offset(1))
+                f.write(b"\0" * 10)
+            os.utime(path, ns=(path.stat().st_atime_ns, r_mtime))
+        return read(source, where, index)
+
+    r_mtime = path.stat().st_mtime_ns
+    provider.transfers._sources.read = changing
+    again = consumer.transfers.request(cid)
+    wait_for(lambda: consumer.transfers.get(again).state == "TERMINATED", 60, "the end")
+    assert str(r.id) in (consumer.transfers.get(again).reason or "")
+    assert not [x for x in consumer.transfers.received() if x.transfer_id == again]
 
 
 def test_an_object_that_does_not_match_its_manifest_entry_is_fetched_again_alone(market, space, tmp_path):

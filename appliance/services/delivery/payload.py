@@ -9,6 +9,7 @@ import base64
 import csv
 import hashlib
 import io
+import os
 import queue
 import threading
 from dataclasses import dataclass
@@ -17,10 +18,11 @@ from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 
 from appliance.clock import rfc3339
-from appliance.errors import DeliveryError, LocalText
+from appliance.errors import ChunkCorrupt, DeliveryError, LocalText
 from appliance.services.delivery import manifest as mf
 
 COMPUTE_ONLY = "urn:dsnode:odrl:aggregateOnly"
+SOURCE = "source:"  # a payload sent from its referenced source, not from a vault object (referenced_payload)
 BLOCK = 1 << 20  # bytes read from a source at a time
 RELAY_CHUNK = 128 * 1024  # one relayed message's data: sealed, it stays under the broker's 256 KiB message limit
 DIRECT_CHUNK = 1 << 20
@@ -152,6 +154,67 @@ def hosted_payload(resources, product) -> tuple[str, str, int, str] | None:
         return None
     _check_decided(resources, r, pins[0].version)
     return v.vault_object, _name(r, v, False), v.size, v.sha256
+
+
+def referenced_payload(resources, product, agreement_id: str) -> tuple[str, Part] | None:
+    """``(source name, part)`` when the payload is one referenced file or table delivered as its bytes
+    (no masking rules): it is not copied into the vault, only hashed (and checked against its
+    registration) once, then sent from the source itself (:class:`SourceReaders`, each chunk checked
+    against the manifest as it is read). The source name ``source:<resource id>:<version>`` stands
+    where a payload's vault object id would."""
+    pins = product.resources
+    if len(pins) != 1:
+        return None
+    r = resources.get(pins[0].resource_id)
+    if r.kind not in ("file", "table") or r.masking or r.mode != "referenced":
+        return None
+    (part,) = resource_parts(resources, r, pins[0].version, agreement_id)
+    return f"{SOURCE}{r.id}:{pins[0].version}", part
+
+
+class SourceReaders:
+    """Chunks of payloads sent from their referenced source (:func:`referenced_payload`): each file
+    open once (at most ``keep`` at a time; opening checks it is unchanged since registration), a
+    chunk read at its place and checked against the manifest, so a source changed since it was
+    hashed is never sent (DeliveryError ``source_changed``)."""
+
+    def __init__(self, resources, keep: int = 8) -> None:
+        self._resources, self._keep = resources, keep
+        self._lock = threading.Lock()
+        self._open: dict[str, object] = {}
+
+    def read(self, source: str, where: mf.Layout, index: int) -> bytes:
+        rid, _, version = source[len(SOURCE):].rpartition(":")
+        with self._lock:
+            f = self._open.pop(source, None)
+            if f is None:
+                f = self._resources.open_bytes(rid, int(version))
+            self._open[source] = f
+            while len(self._open) > self._keep:
+                self._open.pop(next(iter(self._open))).close()  # type: ignore[attr-defined]
+            fd = f.fileno()  # type: ignore[attr-defined]
+            try:
+                data = os.pread(fd, where.length(index), where.offset(index))
+            except OSError:
+                data = b""
+        try:
+            mf.check_chunk(where, index, data)
+        except ChunkCorrupt:
+            self.forget(source)
+            raise DeliveryError(LocalText("delivery.reason.source_changed", rid, int(version))) from None
+        return data
+
+    def forget(self, source: str) -> None:
+        with self._lock:
+            f = self._open.pop(source, None)
+        if f is not None:
+            f.close()  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        with self._lock:
+            files, self._open = list(self._open.values()), {}
+        for f in files:
+            f.close()  # type: ignore[attr-defined]
 
 
 def chunk_hashes(pieces, chunk_size: int) -> tuple[list[str], int]:

@@ -59,7 +59,8 @@ from appliance.services.delivery import push as pushing
 from appliance.services.delivery.consumer import RELAY_ASK, RELAY_PART, RELAY_WINDOW, Receiver
 from appliance.services.delivery.lane import Lane
 from appliance.services.delivery.payload import (ChunkReaders, Part, PartsChunker, b64, chunk_hashes, chunk_size,
-                                                 expires, hosted_payload, payload, permits_delivery)
+                                                 SOURCE, SourceReaders, expires, hosted_payload, payload,
+                                                 permits_delivery, referenced_payload)
 from appliance.services.delivery.rate import ProgressMeter
 from appliance.services.delivery.records import (COLS, RECEIVED_COLS, Actions, ReceivedData, Transfer,
                                                  TransferChanged, TransferStep, shown_reason, stored_reason,
@@ -86,6 +87,7 @@ class TransferService:
         self._worker: threading.Thread | None = None
         self._fetches: dict[str, threading.Thread] = {}
         self._readers = ChunkReaders(vault)
+        self._sources = SourceReaders(resources)  # payloads sent from their referenced source
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self.relay_only = False  # tests and sites without a direct route: never try the channel
@@ -131,6 +133,7 @@ class TransferService:
             self._server.stop()
             self._server = None
         self._readers.close()
+        self._sources.close()
 
     @property
     def channel_port(self) -> int | None:
@@ -578,6 +581,13 @@ class TransferService:
         sent from its own vault object (None to record): only its chunks are hashed. Any other payload
         is written into a new object as it is made, hashed on a thread beside (payload.PartsChunker;
         each part's check runs as its bytes end), so the vault does not hash it again."""
+        source = referenced_payload(self.resources, product, t.agreement_id)
+        if source is not None:  # hashed as read, not copied
+            size = chunk_size([source[1]], direct=t.path != "relay")
+            chunked = PartsChunker([source[1]], size)
+            for _ in chunked:
+                pass
+            return source[0], size, chunked.objects, chunked.size, chunked.sha256, False, [], None
         hosted = hosted_payload(self.resources, product)
         if hosted is not None:
             object_id, name, total, sha = hosted
@@ -664,7 +674,12 @@ class TransferService:
                 if not 0 <= i < where.total:
                     channel.send_json({"error": "bad_chunk"})
                     return False
-                channel.send(ch.FRAME_DATA, i.to_bytes(4, "big") + self._chunk(t.object_id, where, i))
+                try:
+                    data = self._chunk(t.object_id, where, i)
+                except DeliveryError:  # its source changed: the transfer was ended, the consumer is told why
+                    channel.send_json({"error": "source_changed"})
+                    return False
+                channel.send(ch.FRAME_DATA, i.to_bytes(4, "big") + data)
             channel.send_json({"done": len(wanted)})
         return False
 
@@ -672,7 +687,21 @@ class TransferService:
         """Chunk ``index`` of a prepared payload."""
         if object_id is None:  # a started transfer always has its prepared payload
             raise DeliveryError(LocalText("delivery.reason.no_manifest_yet", "-"))
-        return self._readers.read(object_id, where, index)
+        if not object_id.startswith(SOURCE):
+            return self._readers.read(object_id, where, index)
+        try:
+            return self._sources.read(object_id, where, index)
+        except ApplianceError as e:  # changed since it was hashed (or gone): the transfer ends, with the reason
+            reason = e.args[0] if e.args and isinstance(e.args[0], LocalText) else LocalText(
+                "delivery.reason.cannot_prepare", e.message("en"))
+            ended = [t.id for t in self.list() if t.role == "provider" and t.object_id == object_id]
+
+            def write(conn) -> None:
+                for tid in ended:
+                    self._terminate_here(conn, tid, reason)
+
+            self.db.write(write)
+            raise
 
     # --- the relay path -------------------------------------------------------------------------
 
