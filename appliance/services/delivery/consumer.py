@@ -7,9 +7,11 @@ keeping each verified one sealed in staging, and finishing a delivery into the v
   for what it lacks over that connection the same way, so resume works the same in both;
 - relay: the chunks travel through the broker, a window at a time: binary frames on this node's
   inbox (lane.py), or sealed inbox messages from a provider of an earlier version.
-Once every chunk is there, each object goes into the vault on its own and is checked against its
-SHA-256 in the manifest (one that does not match is fetched again alone), the objects are listed
-as received data, and the consumer signs a receipt over all of them.
+Chunks that arrive in order are also written into the vault as they come (staging.InOrder): once
+every chunk is there those objects are closed, or else each goes from staging into the vault on its
+own; each is checked against its SHA-256 in the manifest (one that does not match is fetched
+again alone), the objects are listed as received data, and the consumer signs a receipt over all
+of them.
 """
 
 from __future__ import annotations

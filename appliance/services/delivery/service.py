@@ -4,7 +4,8 @@ The Dataspace Protocol transfer process (domain/transfer.py) runs over the same 
 messages as negotiation: the consumer sends a TransferRequestMessage naming the agreement; the
 provider checks the agreement (finalized, not retired, not expired, and its terms permit delivery:
 a compute-only offer does not), prepares the payload (the product's resource, masked by the
-resource's rules with this agreement's pseudonym key), keeps it in its vault, signs a manifest of
+resource's rules with this agreement's pseudonym key), keeps it in its vault (a file delivered as
+it is stays where it is: its hosted copy, or its referenced source), signs a manifest of
 per-chunk and whole-object SHA-256 and answers with a TransferStartMessage carrying the manifest
 and the address of its data channel. Each step is one write transaction: state, timeline, evidence
 and the outgoing message together (a crash takes all of it back or none).
@@ -17,8 +18,9 @@ The data itself does not go through the store's transactions:
   (lane.py; sealed inbox messages with a peer of an earlier version).
 Either way the consumer checks each chunk against the manifest, keeps it encrypted in a staging
 folder and records it, so an interrupted transfer (network cut, either process killed, broker
-restart) goes on from the chunks it has. Once all are there the object goes into the vault, its
-whole hash is checked, and the consumer signs a receipt that travels in its
+restart) goes on from the chunks it has. Chunks that come in order also go into the vault as they
+arrive; once all are there the objects are closed (or go from staging into the vault), their
+whole hashes are checked, and the consumer signs a receipt that travels in its
 TransferCompletionMessage. The provider checks the receipt, keeps it, and files it with the space
 operator (the delivery record).
 
