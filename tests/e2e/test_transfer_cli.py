@@ -92,9 +92,10 @@ def _slow_link(provider, bytes_per_s: float) -> None:
 
 @pytest.mark.parametrize("path", ["direct", "relay"])
 def test_a_consumer_node_killed_mid_transfer_goes_on_from_its_chunks_after_a_restart(tmp_path, path):
-    """Direct: 200 MiB in 200 chunks at about 60 MB/s. Relay: 24 MiB in 192 chunks at about 5 MB/s,
-    a chunk a message: the node logs a line for each, which once stopped it here for as long as the
-    test did not read its output (Daemon reads it as it comes)."""
+    """Direct: 200 MiB in 200 chunks at about 60 MB/s. Relay: 24 MiB in 24 chunks at about 5 MB/s,
+    each in lane frames of 192 KiB; the node logs a line for each chunk, which once stopped it here
+    for as long as the test did not read its output (Daemon reads it as it comes). The kill comes
+    once a fifth of the chunks are kept."""
     space = SpaceHarness(tmp_path / "space")
     daemon = None
     try:
@@ -113,7 +114,7 @@ def test_a_consumer_node_killed_mid_transfer_goes_on_from_its_chunks_after_a_res
         for _ in range(600):
             (tr,) = json.loads(cli.run("transfer", "list", "--json").stdout)
             kept = tr["chunks_done"]
-            if kept >= 40:
+            if kept >= max(2, tr["chunks_total"] // 5):
                 break
         daemon.kill()  # SIGKILL: no goodbye, no checkpoint
         daemon = None

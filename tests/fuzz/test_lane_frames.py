@@ -17,7 +17,7 @@ KEY = bytes(range(32))
 AEAD = AESGCM(KEY)
 TAG = lane.transfer_tag("urn:uuid:consumer-1")
 DATA = bytes(range(256)) * 8
-FRAME = lane.seal(AEAD, TAG, 7, lane.PART, DATA, nonce=b"\x01" * 12)
+FRAME = lane.seal(AEAD, TAG, 7, 196608, DATA, nonce=b"\x01" * 12)
 LIMIT = 256 * 1024
 REASONS = {"header", "version", "size"}
 
@@ -27,7 +27,7 @@ def opened(frame: bytes) -> bytes | str:
     if isinstance(f, str):
         assert f in REASONS
         return f
-    assert 0 <= f.index < 2**32 and 0 <= f.length <= lane.PART and len(f.sealed) == f.length + lane.TAG
+    assert 0 <= f.index < 2**32 and len(f.sealed) == f.length + lane.TAG and len(frame) <= LIMIT
     try:
         return AEAD.decrypt(f.nonce, f.sealed, f.header)
     except InvalidTag:
@@ -36,7 +36,7 @@ def opened(frame: bytes) -> bytes | str:
 
 def test_the_frame_sealed_opens_to_its_part_with_its_place():
     f = lane.parse(FRAME, LIMIT)
-    assert not isinstance(f, str) and (f.tag, f.index, f.offset, f.length) == (TAG, 7, lane.PART, len(DATA))
+    assert not isinstance(f, str) and (f.tag, f.index, f.offset, f.length) == (TAG, 7, 196608, len(DATA))
     assert opened(FRAME) == DATA
 
 
@@ -66,3 +66,8 @@ def test_a_frame_cut_or_lengthened_is_junk(cut, extra):
 def test_a_lane_offer_gives_a_key_of_32_bytes_or_none(offer):
     key = lane.offered_key(offer)
     assert key is None or len(key) == 32
+
+
+def test_a_frame_carries_up_to_192_kib_under_the_brokers_256_kib_limit():
+    part = lane.part_size(LIMIT)
+    assert part == 192 * 1024 and len(lane.seal(AEAD, TAG, 0, 0, bytes(part))) <= LIMIT

@@ -1,18 +1,19 @@
 """The relay's lane (services/delivery/lane.py) between two members of a real space (mosquitto):
 a relayed delivery moves its chunks as binary frames on the consumer's inbox, not as chunk messages;
 a frame spoiled on the way is dropped and fetched again; junk on the lane is dropped and counted,
-and the delivery goes on."""
+and the delivery goes on; a relayed delivery paused midway goes on from what it has once resumed."""
 
 from __future__ import annotations
 
 import hashlib
+import time
 
 import pytest
 
 from appliance.services.delivery import lane
 from appliance.services.delivery.service import RELAY_CHUNK
 from tests.deliveries import completed, market, received_bytes
-from tests.spaces import SPACE
+from tests.spaces import SPACE, wait_for
 
 pytestmark = pytest.mark.slow
 __all__ = ["market"]  # a fixture
@@ -68,4 +69,25 @@ def test_junk_on_the_lane_is_dropped_and_counted_and_the_delivery_goes_on(market
     completed(provider, consumer, tid, timeout=90)
     counts = consumer.transfers.lane.counts
     assert [counts["dropped:" + why] for why in ("header", "version", "size", "transfer")] == [2, 1, 1, 1], counts
+    assert _same_bytes(consumer, tid)
+
+
+def test_a_relayed_delivery_paused_midway_goes_on_once_resumed(market):
+    provider, consumer, contract = market
+    cid, _ = contract(rows=250_000)  # about 10 MB: 76 chunks
+    send_lane = provider.sync.send_lane
+
+    def slowly(*frame):  # a slow route through the broker: the pause falls in the middle
+        time.sleep(0.02)
+        return send_lane(*frame)
+
+    provider.sync.send_lane = slowly
+    tid = consumer.transfers.request(cid, path="relay")
+    wait_for(lambda: consumer.transfers.get(tid).chunks_done >= 5, 60, "a few chunks")
+    consumer.transfers.pause(tid)
+    wait_for(lambda: consumer.transfers.get(tid).state == "SUSPENDED", 30, "the pause")
+    paused = consumer.transfers.get(tid).chunks_done
+    assert paused < consumer.transfers.get(tid).chunks_total
+    consumer.transfers.resume(tid)
+    completed(provider, consumer, tid, timeout=90)
     assert _same_bytes(consumer, tid)

@@ -9,7 +9,8 @@ chunk's SHA-256 is in the provider-signed manifest and the consumer checks each 
   kept in memory (a restarted consumer offers a new one, and frames under the old key are dropped);
 - a provider that knows the lane answers each asked chunk with frames on the consumer's inbox topic
   (the topic the broker's rules already let every member publish to and only the consumer read):
-  ``HEADER || AES-256-GCM(key, nonce, part, associated data = HEADER)``, QoS 1, no outbox row; a
+  ``HEADER || AES-256-GCM(key, nonce, part, associated data = HEADER)``, a part being up to 192 KiB
+  of a chunk (``part_size``: what fits under the broker's message limit), QoS 1, no outbox row; a
   provider that does not (an older version) ignores the offer and sends the old chunk messages,
   which the consumer still reads (``Receiver.on_chunk``);
 - HEADER (45 bytes, big-endian): ``00 'DSL'``, version (1), the transfer's tag (the first 16 bytes of
@@ -45,7 +46,7 @@ from appliance.domain.sync import LANE_PREFIX
 from appliance.domain.transfer import State
 from appliance.errors import ApplianceError, ChunkCorrupt
 from appliance.services.delivery import manifest as mf
-from appliance.services.delivery.consumer import RELAY_ASK, RELAY_PART, Receiver
+from appliance.services.delivery.consumer import RELAY_ASK, Receiver
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,7 @@ VERSION = 1
 HEADER = struct.Struct(">4sB16sIII12s")  # magic, version, transfer tag, index, offset, length, nonce
 TAG = 16  # AES-GCM's tag after the sealed part
 KEY = 32
-PART = RELAY_PART  # the data of one frame (128 KiB: a frame stays under the broker's 256 KiB limit)
-WINDOW_PARTS = 64  # frames' worth of chunks asked for and not yet here, per transfer (8 MiB)
+WINDOW_BYTES = 16 << 20  # chunks asked for and not yet here, per transfer
 QUEUED = 256  # frames waiting for the consumer's lane thread (more are dropped, and asked again)
 BATCH = 64  # frames checked and kept per write transaction
 OPEN = 32  # incoming transfers whose lane state is kept
@@ -67,8 +67,15 @@ def transfer_tag(consumer_pid: str) -> bytes:
 
 
 def window(where: mf.Layout) -> int:
-    """Chunks of one transfer asked for at once through the lane: WINDOW_PARTS frames' worth, at least two."""
-    return max(2, WINDOW_PARTS * PART // where.chunk_size)
+    """Chunks of one transfer asked for at once through the lane: WINDOW_BYTES' worth, at least two."""
+    return max(2, WINDOW_BYTES // where.chunk_size)
+
+
+def part_size(max_message: int) -> int:
+    """The most of a chunk one frame carries under the broker's message limit that the node knows
+    (``SyncTimers.max_message``), in 64 KiB steps: 192 KiB under 256 KiB."""
+    room = max_message - HEADER.size - TAG
+    return room // 65536 * 65536 if room >= 65536 else room
 
 
 @dataclass(frozen=True)
@@ -99,7 +106,7 @@ def parse(frame: bytes, max_size: int) -> Frame | str:
     magic, version, tag, index, offset, length, nonce = HEADER.unpack_from(frame)
     if version != VERSION:
         return "version"
-    if length > PART or len(frame) != HEADER.size + length + TAG:
+    if len(frame) != HEADER.size + length + TAG:
         return "size"
     return Frame(tag, index, offset, length, nonce, frame[:HEADER.size], memoryview(frame)[HEADER.size:])
 
@@ -125,7 +132,7 @@ class _Incoming:
     asked: set[int] = field(default_factory=set)
     have: set[int] | None = None  # chunks kept (read from the store at the first frame)
     where: mf.Layout | None = None
-    parts: dict[int, tuple[bytearray, set[int]]] = field(default_factory=dict)
+    parts: dict[int, tuple[bytearray, dict[int, int]]] = field(default_factory=dict)  # chunk -> (bytes, spans)
 
     def offer(self) -> dict:
         return {"v": VERSION, "key": base64.b64encode(self.key).decode("ascii")}
@@ -145,6 +152,7 @@ class Lane:
         self._out: queue.Queue = queue.Queue()
         self._layouts: dict[str, mf.Layout] = {}  # provider: transfer -> layout
         self._threads: list[threading.Thread] = []
+        self._streaming: set[str] = set()  # transfers whose chunks were fed to staging.in_order
 
     def start(self) -> None:
         if not self._threads:
@@ -160,6 +168,15 @@ class Lane:
             for t in self._threads:
                 t.join(timeout=30)
             self._threads = []
+        self._end_streams()
+
+    def _end_streams(self, transfer_id: str | None = None) -> None:
+        """End the vault writes of chunks as they came (all, or one transfer's): a finished one is kept."""
+        done = [transfer_id] if transfer_id is not None else list(self._streaming)
+        for tid in done:
+            self._streaming.discard(tid)
+            if self.staging.in_order is not None:
+                self.staging.in_order.end(tid)
 
     def _drop(self, reason: str, transfer: str = "-") -> None:
         self.counts["dropped:" + reason] += 1
@@ -178,6 +195,7 @@ class Lane:
                 key = secrets.token_bytes(KEY)
                 st = self._open[tag] = _Incoming(transfer_id, key, AESGCM(key))
             st.asked = set(chunks)
+            st.have = None  # read again from the store at the next frame (what was recorded meanwhile)
         return {"lane": st.offer()}
 
     def frame(self, space_id: str, frame: bytes) -> None:
@@ -216,8 +234,11 @@ class Lane:
             st, index, data = got
             assert st.where is not None
             self.staging.keep(st.transfer_id, index, data, st.where.chunk_size)
-            assert st.have is not None
-            st.have.add(index)
+            if self.staging.in_order is not None:  # in order from the first: into the vault as they come
+                self._streaming.add(st.transfer_id)
+                self.staging.in_order.feed(st.transfer_id, st.where, index, data)
+            if st.have is not None:  # (None: an ask just reset it; it is read again)
+                st.have.add(index)
             kept.setdefault(st, []).append((index, len(data)))
         for st, chunks in kept.items():
             self.counts["kept"] += len(chunks)
@@ -249,7 +270,11 @@ class Lane:
         if f.index in st.have:
             self._drop("replayed", st.transfer_id)
             return None
-        whole = self._assemble(st, where, f, data)
+        try:
+            whole = self._assemble(st, where, f, data)
+        except ValueError:
+            self._drop("part", st.transfer_id)
+            return None
         if whole is None:
             return None
         try:
@@ -271,20 +296,27 @@ class Lane:
 
     @staticmethod
     def _assemble(st: _Incoming, where: mf.Layout, f: Frame, data: bytes) -> bytes | None:
+        """The whole chunk once its parts cover it from its start to its end, else None; ValueError
+        for a part that does not fit in its chunk."""
         length = where.length(f.index)
         if f.offset == 0 and f.length == length:
             return data
-        if f.offset % PART or f.offset + f.length > length or (f.length != PART and f.offset + f.length != length):
-            return None
+        if f.offset + f.length > length:
+            raise ValueError("a part outside its chunk")
         got = st.parts.pop(f.index, None)
-        buf, offsets = got if got is not None else (bytearray(length), set())
+        buf, spans = got if got is not None else (bytearray(length), {})
         buf[f.offset:f.offset + f.length] = data
-        offsets.add(f.offset)
-        if len(offsets) == -(-length // PART):
+        spans[f.offset] = f.length
+        end = 0
+        for at in sorted(spans):
+            if at != end:
+                break
+            end += spans[at]
+        if end == length:
             return bytes(buf)
         while len(st.parts) >= ASSEMBLING:
             st.parts.pop(next(iter(st.parts)))
-        st.parts[f.index] = (buf, offsets)
+        st.parts[f.index] = (buf, spans)
         return None
 
     def _record(self, conn, st: _Incoming, chunks: list[tuple[int, int]]) -> None:
@@ -292,21 +324,29 @@ class Lane:
         s = self.s
         t = s._get(conn, st.transfer_id)
         if t.role != "consumer" or t.state != State.STARTED.value:
+            if st.have is not None:
+                st.have.difference_update(i for i, _ in chunks)  # not recorded: asked for again on resuming
+            s.db.after_commit(lambda: self._end_streams(t.id))
             return
         before = conn.execute("SELECT chunks_done FROM transfer WHERE id = ?", (t.id,)).fetchone()[0]
         Receiver.record_chunks(conn, t.id, chunks)
-        where = self._where(st)
+        where = st.where
+        assert where is not None  # read at the chunks' frames
         done = conn.execute("SELECT chunks_done FROM transfer WHERE id = ?", (t.id,)).fetchone()[0]
         total, size = where.total, where.manifest["size"]
         for n in range(before + 1, done + 1):  # one progress event per chunk, as the message path
             s.db.after_commit(lambda n=n: s._progress(t.id, n, total, min(n * where.chunk_size, size), size))
         if done >= total:
-            s.db.after_commit(lambda: s._jobs.put(("finish", t.id)))
+            s.db.after_commit(lambda: self._finish(t.id))
             return
         more = self._refill(st, where, [i for i, _ in chunks])
         if more:
             s.sync.send(conn, t.space_id, to=t.peer, type=RELAY_ASK,
                         body={"transfer": t.peer_pid, "chunks": more, "lane": st.offer()})
+
+    def _finish(self, transfer_id: str) -> None:
+        self._end_streams(transfer_id)  # the objects written as the chunks came, if all came in order
+        self.s._jobs.put(("finish", transfer_id))
 
     def _refill(self, st: _Incoming, where: mf.Layout, arrived: list[int]) -> list[int]:
         size = window(where)
@@ -314,7 +354,9 @@ class Lane:
             st.asked.difference_update(arrived)
             if len(st.asked) > size // 2:
                 return []
-            have = st.have or set()
+            have = st.have
+            if have is None:
+                return []  # an ask just went; the next frame reads what is here again
             more = [i for i in range(where.total) if i not in have and i not in st.asked][:size - len(st.asked)]
             st.asked.update(more)
         return more
@@ -358,11 +400,12 @@ class Lane:
 
     def _send(self, space_id: str, peer: str, tag: bytes, object_id: str, where: mf.Layout, batch: list[int],
               aead: AESGCM) -> None:
+        part = part_size(self.s.sync.timers.max_message)
         for i in batch:
             if self.s._stop.is_set():
                 return
             data = memoryview(self.s._chunk(object_id, where, i))
-            for at in range(0, max(len(data), 1), PART):
-                if not self.s.sync.send_lane(space_id, peer, seal(aead, tag, i, at, data[at:at + PART])):
+            for at in range(0, max(len(data), 1), part):
+                if not self.s.sync.send_lane(space_id, peer, seal(aead, tag, i, at, data[at:at + part])):
                     return  # not connected: the consumer's watchdog asks again
                 self.counts["sent"] += 1

@@ -71,12 +71,12 @@ def resource_parts(resources, r, version: int, agreement_id: str) -> list[Part]:
 
 
 def chunk_size(parts: list[Part], *, direct: bool) -> int:
-    """The chunk size of a delivery's manifest: 1 MiB on the direct path (fewer, larger frames) and
-    128 KiB (one relayed message) through the broker, doubled while the manifest would list more than
-    MANIFEST_CHUNKS chunks (it travels in the start message, under the broker's message size limit),
-    up to CHUNK_MAX (a chunk goes in one frame of the channel). A chunk larger than one relayed
-    message goes through the broker in parts."""
-    size = DIRECT_CHUNK if direct else RELAY_CHUNK
+    """The chunk size of a delivery's manifest: 1 MiB on either path (``direct`` or through the
+    broker: the relay's lane carries a chunk in frames of 192 KiB, the older chunk messages in parts
+    of RELAY_CHUNK; fewer, larger chunks are fewer hashes and records), doubled while the manifest
+    would list more than MANIFEST_CHUNKS chunks (it travels in the start message, under the broker's
+    message size limit), up to CHUNK_MAX (a chunk goes in one frame of the channel)."""
+    size = DIRECT_CHUNK
     total = sum(max(p.estimate, 0) for p in parts)
     while size < CHUNK_MAX and -(-total // size) > MANIFEST_CHUNKS:
         size *= 2
