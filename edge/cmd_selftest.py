@@ -8,7 +8,8 @@ only if every check passes.
 - discovery: zeroconf on 127.0.0.1 advertises a service and browses it back;
 - mqtt: a message published and received through a broker (the embedded one on a free loopback
   port, or ``--broker host:port``);
-- qt: a QApplication offscreen, for the desktop build only (when PySide6 imports).
+- qt: a QApplication offscreen, and a QR picture read back (Qt and zxing-cpp, as joining from a
+  QR picture does), for the desktop build only (when PySide6 imports).
 """
 
 from __future__ import annotations
@@ -200,6 +201,22 @@ def check_qt(home: Path) -> None:
     QTimer.singleShot(0, app.quit)
     app.exec()
     label.close()
+    check_qr(home)
+
+
+def check_qr(home: Path) -> None:
+    """An invitation-sized text written as a QR picture (segno, as `operator invite --qr` does) is
+    read back by the desktop app's reader (Qt and zxing-cpp), as joining from a QR picture does."""
+    import segno
+
+    from ui.qr import read_qr_text
+
+    text = "DSI1-" + "selftest" * 100  # about the length of an invitation with a small CA certificate
+    home.mkdir(parents=True, exist_ok=True)
+    picture = home / "invitation-qr.png"
+    segno.make(text, error="m", micro=False).save(str(picture), kind="png", scale=4, border=4)
+    if read_qr_text(picture) != text:
+        raise RuntimeError("the QR picture read back other text")
 
 
 def checks(broker: str | None) -> list[tuple[str, Callable[[Path], None]]]:
