@@ -59,7 +59,8 @@ class Broker(BrokerProcess):
 class Space:
     """A space: its operator node, the mosquitto the operator configured, and members."""
 
-    def __init__(self, root: Path, timers: SyncTimers = TIMERS) -> None:
+    def __init__(self, root: Path, timers: SyncTimers = TIMERS, *, host: str = "127.0.0.1") -> None:
+        """``host``: the address members reach the broker on (the broker listens on it and on loopback)."""
         self.root = Path(root)
         self.timers = timers
         self.nodes: list[Node] = []
@@ -68,10 +69,14 @@ class Space:
         self.operator = self._node("operator", "运营方")
         self.broker: Broker | None = None
         try:
-            self.operator.operator.create_space(space_id=SPACE, name="基准空间", broker_host="127.0.0.1",
+            self.operator.operator.create_space(space_id=SPACE, name="基准空间", broker_host=host,
                                                 broker_port=port, policies=Policies(auto_admit=True))
             files = self.operator.operator.write_broker_config(self.root / "broker", ListenerConfig(port=port))
-            self.broker = Broker(self.root / "broker", config_text=files[0].read_text(encoding="utf-8"), port=port)
+            text = files[0].read_text(encoding="utf-8")
+            if host != "127.0.0.1":  # plain MQTT on a link the benchmark made itself (a veth pair)
+                listener = f"listener {port} 127.0.0.1"
+                text = text.replace(listener, f"{listener}\nlistener {port} {host}")
+            self.broker = Broker(self.root / "broker", config_text=text, port=port)
             self.operator.start()
         except BaseException:
             self.close()

@@ -109,7 +109,8 @@ def test_the_frozen_desktop_build_passes_its_selftest_with_qt_and_starts_its_app
     check = subprocess.run([desktop_bundle / "dsnode", "selftest"], capture_output=True, text=True, env=env,
                            timeout=120)
     assert check.returncode == 0, check.stdout + check.stderr
-    assert any(line.startswith("desktop (Qt offscreen, QR pictures)") and line.endswith(" ok") for line in check.stdout.splitlines())
+    assert any(line.startswith("desktop (Qt offscreen, QR pictures)") and line.endswith(" ok")
+               for line in check.stdout.splitlines())
     damaged = tmp_path / "damaged.dsinvite"  # opened as the menu entry's %f hands it over
     damaged.write_text("DSI1-not-a-code\n")
     app = subprocess.Popen([desktop_bundle / "dsnode-desktop", "--home", str(tmp_path / "home"), str(damaged)],
