@@ -54,6 +54,7 @@ log = logging.getLogger("appliance.services.sync")
 ACK_BATCH = 1000
 INCOMING_BATCH = 500
 PREFETCH = 1000  # outbox rows read per transaction
+LANE_QUEUED = 128  # lane frames queued per link: a sender waits for room (its memory stays bounded)
 
 
 class Link:
@@ -96,6 +97,7 @@ class Link:
         self._intake = Intake(svc, config)
         self._lane_out: deque[tuple[str, bytes]] = deque()  # (topic, frame) queued by send_lane
         self._lane_inflight: set[int] = set()  # message ids of lane frames awaiting PUBACK
+        self._lane_room = threading.Event()  # set when queued lane frames went to the connection
         self._inbox_topic = absolute(config.space_id, f"inbox/{svc.node_did}")
         self._thread = threading.Thread(target=self._run, name=f"dsnode-sync-{config.space_id}", daemon=True)
 
@@ -127,7 +129,13 @@ class Link:
 
     def send_lane(self, to: str, frame: bytes) -> bool:
         """Queue one binary lane frame to ``to``'s inbox (any thread): QoS 1, no outbox row, so a frame
-        lost with the connection is gone (the lane's receiver asks again). False when not connected."""
+        lost with the connection is gone (the lane's receiver asks again). Waits while LANE_QUEUED
+        frames are queued. False when not connected."""
+        while len(self._lane_out) >= LANE_QUEUED and self.state is LinkState.CONNECTED and not self._stop.is_set():
+            self._lane_room.clear()
+            if len(self._lane_out) < LANE_QUEUED:  # room made before the clear
+                break
+            self._lane_room.wait(0.05)
         if self.state is not LinkState.CONNECTED:
             return False
         self._lane_out.append((absolute(self.space_id, f"inbox/{to}"), frame))
@@ -467,6 +475,7 @@ class Link:
                 topic, frame = self._lane_out.popleft()
                 self._lane_inflight.add(conn.publish(topic, frame, qos=1))
                 room -= 1
+        self._lane_room.set()
         self._last_activity = time.monotonic()
 
     def _read_outbox(self) -> None:
