@@ -1,7 +1,8 @@
 """The relay's lane (services/delivery/lane.py) between two members of a real space (mosquitto):
 a relayed delivery moves its chunks as binary frames on the consumer's inbox, not as chunk messages;
 a frame spoiled on the way is dropped and fetched again; junk on the lane is dropped and counted,
-and the delivery goes on; a relayed delivery paused midway goes on from what it has once resumed."""
+and the delivery goes on; a relayed delivery paused midway goes on from what it has once resumed;
+a provider without the lane (an earlier version) still relays, with chunk messages."""
 
 from __future__ import annotations
 
@@ -91,3 +92,14 @@ def test_a_relayed_delivery_paused_midway_goes_on_once_resumed(market):
     consumer.transfers.resume(tid)
     completed(provider, consumer, tid, timeout=90)
     assert _same_bytes(consumer, tid)
+
+
+def test_a_provider_without_the_lane_still_relays_with_chunk_messages(market):
+    provider, consumer, contract = market
+    cid, _ = contract(rows=40_000)
+    provider.transfers.lane.ask = lambda *ask: False  # as a provider of an earlier version: the key is ignored
+    messages = []
+    consumer.sync.on(RELAY_CHUNK, lambda conn, msg: messages.append(msg.type))
+    tid = consumer.transfers.request(cid, path="relay")
+    completed(provider, consumer, tid, timeout=90)
+    assert _same_bytes(consumer, tid) and messages and consumer.transfers.lane.counts["kept"] == 0
