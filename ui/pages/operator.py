@@ -1,4 +1,5 @@
-"""The space operator's queues: join requests (admit or reject) and listing requests (approve or reject)."""
+"""The space operator's page: join requests (admit or reject), listing requests (approve or reject)
+and the members (revoke, change a grade: ui/pages/operator_members.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ from PySide6.QtWidgets import QHBoxLayout, QInputDialog, QLabel, QVBoxLayout, QW
 
 from appliance.host.host import RequestsWaiting
 from appliance.i18n import t
-from ui.pages.base import Page, button, empty_hint, fill, selected_key, short, table
+from ui.pages.base import Page, button, empty_hint, fill, fit_height, selected_key, short, table
+from ui.pages.operator_members import MembersSection
 
 
 def queue(heading: str, tbl, buttons, hint: str) -> tuple[QWidget, QWidget, QLabel]:
@@ -18,15 +20,15 @@ def queue(heading: str, tbl, buttons, hint: str) -> tuple[QWidget, QWidget, QLab
     body = QWidget()
     bv = QVBoxLayout(body)
     bv.setContentsMargins(0, 0, 0, 0)
-    bv.addWidget(tbl, 1)
+    bv.addWidget(tbl)
     row = QHBoxLayout()
     for b in buttons:
         row.addWidget(b)
     row.addStretch(1)
     bv.addLayout(row)
-    v.addWidget(body, 1)
+    v.addWidget(body)
     empty = empty_hint(hint)
-    v.addWidget(empty, 1)
+    v.addWidget(empty)
     return box, body, empty
 
 
@@ -42,14 +44,17 @@ class OperatorPage(Page):
             t("ui.op.admissions"), self.admissions,
             [button("ui.op.admit", self.admit), button("ui.op.reject", self.reject_admission, name="reject_admission")],
             "ui.op.no_admissions")
-        self.layout_.addWidget(box, 1)
+        self.layout_.addWidget(box)
         self.listings = table([t("ui.col.id"), t("ui.col.dataset"), t("ui.cat.col.provider"), t("ui.col.time")],
                               "listings", stretch=1)
         box, self.listings_body, self.no_listings = queue(
             t("ui.op.listings"), self.listings,
             [button("ui.op.approve", self.approve), button("ui.op.reject", self.reject_listing, name="reject_listing")],
             "ui.op.no_listings")
-        self.layout_.addWidget(box, 1)
+        self.layout_.addWidget(box)
+        self.members = MembersSection(self)
+        self.layout_.addWidget(self.members)
+        self.layout_.addStretch(1)
 
     def refresh(self) -> None:
         op = self.node.operator
@@ -63,6 +68,9 @@ class OperatorPage(Page):
                                   (self.listings_body, self.no_listings, lst)):
             body.setVisible(bool(rows))
             empty.setVisible(not rows)
+        fit_height(self.admissions)
+        fit_height(self.listings)
+        self.members.refresh()
 
     @staticmethod
     def _title(request) -> str:
