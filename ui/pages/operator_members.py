@@ -4,8 +4,8 @@ member (a reason, a confirmation, then the signed revocation list) and changing 
 from __future__ import annotations
 
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QInputDialog, QLabel, QLineEdit, QVBoxLayout,
-                               QWidget)
+from PySide6.QtWidgets import (QDialog, QDialogButtonBox, QHBoxLayout, QInputDialog, QLabel, QLayout, QLineEdit,
+                               QVBoxLayout, QWidget)
 
 from appliance.domain.membership import GRADE_MAX, GRADE_MIN
 from appliance.i18n import t
@@ -104,6 +104,7 @@ class MembersSection(QWidget):
         what = QLabel(t("ui.opm.revoke_confirm", self._who(member)))
         what.setObjectName("revoke_what")
         what.setWordWrap(True)
+        what.setMinimumWidth(460)  # a wrapped label's own size hint is too narrow and cuts its last lines
         v.addWidget(what)
         v.addWidget(QLabel(t("ui.opm.reason")))
         reason = QLineEdit()
@@ -120,7 +121,7 @@ class MembersSection(QWidget):
         buttons.rejected.connect(dialog.reject)
         v.addWidget(buttons)
         dialog.accepted.connect(lambda: self._revoke(member.did, reason.text().strip()))
-        dialog.resize(480, dialog.sizeHint().height())
+        v.setSizeConstraint(QLayout.SizeConstraint.SetMinimumSize)
         self.revoke_dialog = dialog
         dialog.open()
 
