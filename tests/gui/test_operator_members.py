@@ -109,3 +109,13 @@ def test_a_grade_change_from_the_page_reaches_the_members_credential(qtbot, spac
     qtbot.waitUntil(lambda: members.list.item(0, 3).text() == "grade 3", timeout=20000)
     qtbot.waitUntil(lambda: member.sync.space("test-space").credential["credentialSubject"]["grade"] == 3,
                     timeout=20000)
+
+
+def test_revoking_a_member_revoked_meanwhile_says_so_in_a_dialog(qtbot, space, english):
+    member, member_app, page, dialog, ok = _revoke_from_the_page(qtbot, space, "left the association")
+    space.operator.operator.revoke(member.identity.did, "revoked from the command line")
+    ok.click()
+    qtbot.waitUntil(lambda: any(d.objectName() == "error_dialog" for d in dialogs.shown), timeout=20000)
+    assert not [d for d in dialogs.shown if d.objectName() == "bug_dialog"], "a core error, not a bug"
+    assert page.members.list.item(0, 6).text().startswith("revoked"), "the page shows what is true now"
+    assert "revoked from the command line" in page.members.list.item(0, 6).toolTip()
