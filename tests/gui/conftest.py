@@ -60,3 +60,28 @@ def _all_work_done(qapp):
     dialogs.close_all()
     assert wait_all(30000), "a worker is still running"
     qapp.processEvents()
+
+
+@pytest.fixture
+def space(tmp_path):
+    """A space (the embedded broker, an operator; ``member(label)`` adds admitted nodes) and
+    ``space.app_for(node)``: a DesktopApp running that node; the apps are stopped after the test."""
+    from tests.spaces import SpaceHarness
+    from ui import dialogs
+    from ui.app import DesktopApp
+
+    harness = SpaceHarness(tmp_path / "space", embedded=True)
+    apps: list[DesktopApp] = []
+
+    def app_for(node) -> DesktopApp:
+        app = DesktopApp(Settings(home=node.home, kdf_profile="minimum"))
+        app.run(node)
+        apps.append(app)
+        return app
+
+    harness.app_for = app_for
+    yield harness
+    dialogs.close_all()
+    for app in apps:
+        app.stop()
+    harness.close()

@@ -12,18 +12,11 @@ from PySide6.QtWidgets import QDialog, QLabel, QLineEdit, QPlainTextEdit
 from appliance.errors import InvitationInvalid
 from appliance.services.membership.invitation import load_invitation
 from tests.gui.conftest import PASSPHRASE
-from tests.spaces import SPACE, SpaceHarness
+from tests.spaces import SPACE
 from ui import dialogs
 from ui.app import DesktopApp, parse_args
 from ui.unlock import UnlockDialog
 from ui.wizard import FirstRunWizard
-
-
-@pytest.fixture
-def space(tmp_path):
-    harness = SpaceHarness(tmp_path / "space", embedded=True)
-    yield harness
-    harness.close()
 
 
 @pytest.fixture

@@ -4,33 +4,10 @@ names it), its row says revoked, and the member's own app shows the space as rev
 
 from __future__ import annotations
 
-import pytest
 
 from appliance import i18n
-from appliance.settings import Settings
 from tests.gui.test_language import english_left
-from tests.spaces import SpaceHarness
 from ui import dialogs
-from ui.app import DesktopApp
-
-
-@pytest.fixture
-def space(tmp_path):
-    harness = SpaceHarness(tmp_path / "space", embedded=True)
-    apps: list[DesktopApp] = []
-
-    def app_for(node) -> DesktopApp:
-        app = DesktopApp(Settings(home=node.home, kdf_profile="minimum"))
-        app.run(node)
-        apps.append(app)
-        return app
-
-    harness.app_for = app_for
-    yield harness
-    dialogs.close_all()
-    for app in apps:
-        app.stop()
-    harness.close()
 
 
 def _revoke_from_the_page(qtbot, space, reason: str) -> tuple:

@@ -11,18 +11,11 @@ from PySide6.QtWidgets import QPushButton
 from appliance import i18n
 from appliance.settings import Settings
 from tests.gui.conftest import PASSPHRASE
-from tests.spaces import SPACE, SpaceHarness
+from tests.spaces import SPACE
 from ui import dialogs
 from ui.app import DesktopApp
 from ui.join_dialog import JoinDialog
 from ui.wizard import FirstRunWizard
-
-
-@pytest.fixture
-def space(tmp_path):
-    harness = SpaceHarness(tmp_path / "space", embedded=True)
-    yield harness
-    harness.close()
 
 
 @pytest.fixture

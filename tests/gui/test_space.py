@@ -4,11 +4,10 @@ provider approves the request, and the consumer's contract is in force."""
 
 from __future__ import annotations
 
-import pytest
 from PySide6.QtWidgets import QDialogButtonBox
 
 from appliance.settings import Settings
-from tests.spaces import SPACE, SpaceHarness, wait_for
+from tests.spaces import SPACE, wait_for
 from ui.app import DesktopApp
 
 PAID = {"@id": "urn:offer:paid", "@type": "odrl:Offer", "permission": [{"action": "use"}],
@@ -16,24 +15,6 @@ PAID = {"@id": "urn:offer:paid", "@type": "odrl:Offer", "permission": [{"action"
             {"leftOperand": "payAmount", "operator": "eq", "rightOperand": {"@value": "200", "@type": "xsd:decimal"},
              "unit": "https://dbpedia.org/resource/Chinese_yuan"}]}]}
 ENTRY = {"@type": "dcat:Dataset", "dct:title": "注塑机温度数据", "dcat:keyword": ["注塑"], "odrl:hasPolicy": [PAID]}
-
-
-@pytest.fixture
-def space(tmp_path):
-    harness = SpaceHarness(tmp_path / "space", embedded=True)
-    apps: list[DesktopApp] = []
-
-    def app_for(node) -> DesktopApp:
-        app = DesktopApp(Settings(home=node.home, kdf_profile="minimum"))
-        app.run(node)
-        apps.append(app)
-        return app
-
-    harness.app_for = app_for
-    yield harness
-    for app in apps:
-        app.stop()
-    harness.close()
 
 
 def test_a_listing_review_a_request_and_an_approval_end_in_a_contract_in_force(qtbot, space, english):

@@ -4,34 +4,12 @@ direct), and the consumer's lists the files received with the delivery's manifes
 
 from __future__ import annotations
 
-import pytest
 
 from appliance.services.delivery.records import TransferProgress
-from appliance.settings import Settings
 from tests.deliveries import contract_for, register_folder
-from tests.spaces import SpaceHarness
-from ui.app import DesktopApp
 
 FILES = {"readme.txt": "第四产线 / line 4\n".encode() * 10, "sensors/a.bin": bytes(range(256)) * 1500,
          "sensors/b.bin": b"\x07" * 300_000}
-
-
-@pytest.fixture
-def space(tmp_path):
-    harness = SpaceHarness(tmp_path / "space", embedded=True)
-    apps: list[DesktopApp] = []
-
-    def app_for(node) -> DesktopApp:
-        app = DesktopApp(Settings(home=node.home, kdf_profile="minimum"))
-        app.run(node)
-        apps.append(app)
-        return app
-
-    harness.app_for = app_for
-    yield harness
-    for app in apps:
-        app.stop()
-    harness.close()
 
 
 def _row(table, column: int, text: str) -> int | None:
