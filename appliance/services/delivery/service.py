@@ -194,13 +194,20 @@ class TransferService:
         """Consumer: ask for the data of a finalized agreement. Returns the transfer id. ``path``:
         ``auto`` (pull, direct, the relay when there is no route), ``relay``, or ``push`` (the
         provider connects to this node's data channel)."""
+        n, saved = self._own_agreement(negotiation_id, Role.CONSUMER)
+        return self.db.write(lambda conn: self._request(conn, n, saved["agreement"]["@id"], path))
+
+    def _own_agreement(self, negotiation_id: str, role: Role) -> tuple:
+        """The negotiation and its saved agreement, when this node is ``role`` in it and the agreement
+        permits a delivery now; a DeliveryError with the reason otherwise."""
         n = self.contracts.get(negotiation_id)
         saved = self.contracts.agreement(n.id)
-        if n.role != Role.CONSUMER.value:
-            raise DeliveryError(LocalText("delivery.reason.not_consumer", n.id))
+        if n.role != role.value:
+            key = "delivery.reason.not_consumer" if role == Role.CONSUMER else "delivery.reason.not_provider"
+            raise DeliveryError(LocalText(key, n.id))
         self._check_agreement(n, saved)
         assert saved is not None  # checked
-        return self.db.write(lambda conn: self._request(conn, n, saved["agreement"]["@id"], path))
+        return n, saved
 
     def _request(self, conn, n, agreement_id: str, path: str, offer: str | None = None) -> str:
         pid = "urn:uuid:" + secrets.token_hex(16)
@@ -223,12 +230,7 @@ class TransferService:
         """Provider: deliver the data of a finalized agreement to the consumer (push). The consumer's
         node is asked to request it (DSP: the consumer requests); the provider then connects to the
         consumer's data channel. Returns this side's transfer id."""
-        n = self.contracts.get(negotiation_id)
-        saved = self.contracts.agreement(n.id)
-        if n.role != Role.PROVIDER.value:
-            raise DeliveryError(LocalText("delivery.reason.not_provider", n.id))
-        self._check_agreement(n, saved)
-        assert saved is not None  # checked
+        n, saved = self._own_agreement(negotiation_id, Role.PROVIDER)
         pid = "urn:uuid:" + secrets.token_hex(16)
 
         def write(conn) -> str:
