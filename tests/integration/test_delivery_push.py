@@ -105,18 +105,24 @@ def test_a_push_withdrawn_before_the_consumer_answered_is_not_delivered(market):
     assert consumer.transfers.received() == [] and provider.transfers.get(tid).state == "TERMINATED"
 
 
-def test_a_push_interrupted_by_the_consumer_stopping_goes_on_from_its_chunks(market):
-    provider, consumer, contract = market
-    cid, pid = contract(rows=250_000)  # about 10 MB: 75 chunks
-    served = []
+def _slow_link(provider) -> list[int]:
+    """The provider serves a chunk each 30 ms, so a stop falls in the middle; the indexes served."""
+    served: list[int] = []
     chunk = provider.transfers._chunk
 
-    def slow(object_id, where, index):  # a slow link, so the stop falls in the middle
+    def slow(object_id, where, index):
         served.append(index)
         time.sleep(0.03)
         return chunk(object_id, where, index)
 
     provider.transfers._chunk = slow
+    return served
+
+
+def test_a_push_interrupted_by_the_consumer_stopping_goes_on_from_its_chunks(market):
+    provider, consumer, contract = market
+    cid, pid = contract(rows=250_000)  # about 10 MB: 75 chunks
+    served = _slow_link(provider)
     tid = provider.transfers.push(pid)
     theirs = consumer_side(consumer, tid)
     wait_for(lambda: consumer.transfers.get(theirs.id).chunks_done > 0, 60, "the first chunks")
@@ -136,13 +142,7 @@ def test_a_push_interrupted_by_the_consumer_stopping_goes_on_from_its_chunks(mar
 def test_a_provider_restarted_in_the_middle_of_a_push_pushes_the_rest(market):
     provider, consumer, contract = market
     cid, pid = contract(rows=250_000)
-    chunk = provider.transfers._chunk
-
-    def slow(object_id, where, index):
-        time.sleep(0.03)
-        return chunk(object_id, where, index)
-
-    provider.transfers._chunk = slow
+    _slow_link(provider)
     tid = provider.transfers.push(pid)
     theirs = consumer_side(consumer, tid)
     wait_for(lambda: consumer.transfers.get(theirs.id).chunks_done > 0, 60, "the first chunks")
